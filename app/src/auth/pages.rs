@@ -1,0 +1,135 @@
+//! Log-in, registration and log-out screens, and the context that tells every page who is
+//! logged in.
+
+use leptos::prelude::*;
+use leptos_router::hooks::use_navigate;
+
+use super::{LogIn, LogOut, Register, StaffLogIn, Viewer, current_viewer};
+use crate::components::{FieldError, FormError, action_error};
+use crate::error::AppError;
+
+/// Who is logged in, refetched whenever a log-in or log-out action completes.
+#[derive(Clone, Copy)]
+pub struct Auth {
+    pub viewer: Resource<Result<Option<Viewer>, AppError>>,
+    version: RwSignal<u32>,
+}
+
+impl Auth {
+    /// Asks the server again who is logged in.
+    pub fn refresh(&self) {
+        self.version.update(|version| *version += 1);
+    }
+}
+
+pub fn use_auth() -> Auth {
+    expect_context::<Auth>()
+}
+
+#[component]
+pub fn AuthProvider(children: Children) -> impl IntoView {
+    let version = RwSignal::new(0_u32);
+    let viewer = Resource::new(move || version.get(), |_| current_viewer());
+    provide_context(Auth { viewer, version });
+    children()
+}
+
+#[component]
+pub fn LoginPage() -> impl IntoView {
+    let action = ServerAction::<LogIn>::new();
+    after_success(action, "/wallet");
+    view! {
+        <section class="card narrow">
+            <h1>"Log in"</h1>
+            <ActionForm action=action attr:class="form" attr:aria-label="Player log-in">
+                <FormError error=action_error(action)/>
+                <label for="email">"Email"</label>
+                <input id="email" name="email" type="email" autocomplete="username" required/>
+                <label for="password">"Password"</label>
+                <input id="password" name="password" type="password" autocomplete="current-password" required/>
+                <button class="button primary" type="submit" disabled=move || action.pending().get()>
+                    {move || if action.pending().get() { "Logging in…" } else { "Log in" }}
+                </button>
+            </ActionForm>
+            <p class="muted">"New here? " <a href="/register">"Create an account"</a></p>
+        </section>
+    }
+}
+
+#[component]
+pub fn RegisterPage() -> impl IntoView {
+    let action = ServerAction::<Register>::new();
+    after_success(action, "/wallet");
+    view! {
+        <section class="card narrow">
+            <h1>"Create your account"</h1>
+            <ActionForm action=action attr:class="form" attr:aria-label="Registration">
+                <FormError error=action_error(action)/>
+                <label for="email">"Email"</label>
+                <input id="email" name="email" type="email" autocomplete="email" required/>
+                <FieldError error=action_error(action) field="email"/>
+                <label for="display_name">"Name"</label>
+                <input id="display_name" name="display_name" type="text" autocomplete="nickname" required maxlength="100"/>
+                <FieldError error=action_error(action) field="display_name"/>
+                <label for="password">"Password"</label>
+                <input id="password" name="password" type="password" autocomplete="new-password" required minlength="10"/>
+                <p class="hint">"At least 10 characters."</p>
+                <FieldError error=action_error(action) field="password"/>
+                <button class="button primary" type="submit" disabled=move || action.pending().get()>
+                    {move || if action.pending().get() { "Creating account…" } else { "Create account" }}
+                </button>
+            </ActionForm>
+            <p class="muted">"Already registered? " <a href="/login">"Log in"</a></p>
+        </section>
+    }
+}
+
+#[component]
+pub fn StaffLoginPage() -> impl IntoView {
+    let action = ServerAction::<StaffLogIn>::new();
+    after_success(action, "/admin");
+    view! {
+        <section class="card narrow">
+            <h1>"Back office log-in"</h1>
+            <ActionForm action=action attr:class="form" attr:aria-label="Staff log-in">
+                <FormError error=action_error(action)/>
+                <label for="email">"Work email"</label>
+                <input id="email" name="email" type="email" autocomplete="username" required/>
+                <label for="password">"Password"</label>
+                <input id="password" name="password" type="password" autocomplete="current-password" required/>
+                <button class="button primary" type="submit" disabled=move || action.pending().get()>
+                    {move || if action.pending().get() { "Logging in…" } else { "Log in" }}
+                </button>
+            </ActionForm>
+        </section>
+    }
+}
+
+#[component]
+pub fn LogoutButton() -> impl IntoView {
+    let action = ServerAction::<LogOut>::new();
+    after_success(action, "/");
+    view! {
+        <ActionForm action=action attr:class="inline">
+            <button class="button ghost" type="submit" disabled=move || action.pending().get()>
+                "Log out"
+            </button>
+        </ActionForm>
+    }
+}
+
+/// After a successful log-in, registration or log-out: refresh who is logged in and move on.
+fn after_success<A, T>(action: ServerAction<A>, destination: &'static str)
+where
+    A: leptos::server_fn::ServerFn<Output = T, Error = AppError> + Clone + Send + Sync + 'static,
+    T: Clone + Send + Sync + 'static,
+{
+    let auth = use_auth();
+    let navigate = use_navigate();
+    Effect::new(move |_| {
+        if let Some(Ok(_)) = action.value().get() {
+            auth.refresh();
+            navigate(destination, Default::default());
+        }
+    });
+}

@@ -1,0 +1,57 @@
+//! Small building blocks shared by every page: form errors, badges, the hydration marker.
+
+use leptos::prelude::*;
+
+use crate::error::AppError;
+
+/// The error of an action's latest run, if it failed.
+pub fn action_error<A>(action: ServerAction<A>) -> Signal<Option<AppError>>
+where
+    A: leptos::server_fn::ServerFn<Error = AppError> + Clone + Send + Sync + 'static,
+    A::Output: Clone + Send + Sync + 'static,
+{
+    Signal::derive(move || action.value().with(|value| value.as_ref().and_then(|result| result.as_ref().err().cloned())))
+}
+
+/// Shows a server function's error for the whole form (errors tied to a field show there).
+#[component]
+pub fn FormError(error: Signal<Option<AppError>>) -> impl IntoView {
+    move || {
+        error.with(|value| match value {
+            Some(error) if error.field.is_none() => Some(view! {
+                <p class="form-error" role="alert" data-code=error.code.as_str()>{error.message.clone()}</p>
+            }),
+            _ => None,
+        })
+    }
+}
+
+/// Shows a server function's error next to the field it is about.
+#[component]
+pub fn FieldError(error: Signal<Option<AppError>>, field: &'static str) -> impl IntoView {
+    move || {
+        error.with(|value| match value {
+            Some(error) if error.field.as_deref() == Some(field) => Some(view! {
+                <p class="field-error" role="alert" data-code=error.code.as_str()>{error.message.clone()}</p>
+            }),
+            _ => None,
+        })
+    }
+}
+
+/// A page-level error, e.g. when the viewer may not see a page.
+#[component]
+pub fn ErrorPanel(error: AppError) -> impl IntoView {
+    let title = match error.code {
+        crate::error::ErrorCode::Unauthenticated => "Please log in",
+        crate::error::ErrorCode::Forbidden => "Not allowed",
+        crate::error::ErrorCode::NotFound => "Not found",
+        _ => "Something went wrong",
+    };
+    view! {
+        <section class="card narrow error-panel" role="alert" data-code=error.code.as_str()>
+            <h1>{title}</h1>
+            <p>{error.message}</p>
+        </section>
+    }
+}

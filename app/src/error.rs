@@ -1,0 +1,134 @@
+//! The one error type every server function returns: a stable machine code, an HTTP status and a
+//! message written for the person on the other side. Database text never reaches it.
+
+use serde::{Deserialize, Serialize};
+use server_fn::codec::JsonEncoding;
+use server_fn::error::{FromServerFnError, ServerFnErrorErr};
+
+/// Stable error codes. The table in README.md lists them with their HTTP status.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ErrorCode {
+    /// No valid session (never logged in, logged out, idle or absolute expiry).
+    Unauthenticated,
+    /// Logged in, but this role or kind of account may not do this.
+    Forbidden,
+    /// A state-changing call from another origin.
+    CrossOrigin,
+    /// The object does not exist in this tenant (also what another tenant's ids look like).
+    NotFound,
+    /// A field failed validation; `field` names it.
+    InvalidInput,
+    InvalidAmount,
+    EmailTaken,
+    InvalidCredentials,
+    /// Too many failed log-ins; `retry_after_s` says when to try again.
+    RateLimited,
+    IdempotencyKeyReused,
+    RequestInProgress,
+    InsufficientFunds,
+    InvalidStateTransition,
+    /// The server could not reach the server function (network) or decode its answer.
+    Transport,
+    Internal,
+}
+
+impl ErrorCode {
+    pub fn status(self) -> u16 {
+        match self {
+            ErrorCode::Unauthenticated => 401,
+            ErrorCode::Forbidden | ErrorCode::CrossOrigin => 403,
+            ErrorCode::NotFound => 404,
+            ErrorCode::EmailTaken
+            | ErrorCode::IdempotencyKeyReused
+            | ErrorCode::RequestInProgress
+            | ErrorCode::InsufficientFunds
+            | ErrorCode::InvalidStateTransition => 409,
+            ErrorCode::InvalidInput | ErrorCode::InvalidAmount => 422,
+            ErrorCode::InvalidCredentials => 401,
+            ErrorCode::RateLimited => 429,
+            ErrorCode::Transport => 502,
+            ErrorCode::Internal => 500,
+        }
+    }
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ErrorCode::Unauthenticated => "unauthenticated",
+            ErrorCode::Forbidden => "forbidden",
+            ErrorCode::CrossOrigin => "cross_origin",
+            ErrorCode::NotFound => "not_found",
+            ErrorCode::InvalidInput => "invalid_input",
+            ErrorCode::InvalidAmount => "invalid_amount",
+            ErrorCode::EmailTaken => "email_taken",
+            ErrorCode::InvalidCredentials => "invalid_credentials",
+            ErrorCode::RateLimited => "rate_limited",
+            ErrorCode::IdempotencyKeyReused => "idempotency_key_reused",
+            ErrorCode::RequestInProgress => "request_in_progress",
+            ErrorCode::InsufficientFunds => "insufficient_funds",
+            ErrorCode::InvalidStateTransition => "invalid_state_transition",
+            ErrorCode::Transport => "transport",
+            ErrorCode::Internal => "internal",
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, thiserror::Error)]
+#[error("{message}")]
+pub struct AppError {
+    pub code: ErrorCode,
+    pub message: String,
+    /// The form field the error is about, when there is one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub field: Option<String>,
+    /// For `rate_limited`: seconds until the next attempt is allowed (also sent as `Retry-After`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub retry_after_s: Option<u64>,
+}
+
+impl AppError {
+    pub fn new(code: ErrorCode, message: impl Into<String>) -> Self {
+        AppError { code, message: message.into(), field: None, retry_after_s: None }
+    }
+
+    pub fn invalid(field: &str, message: impl Into<String>) -> Self {
+        AppError { field: Some(field.to_owned()), ..AppError::new(ErrorCode::InvalidInput, message) }
+    }
+
+    pub fn unauthenticated() -> Self {
+        AppError::new(ErrorCode::Unauthenticated, "Please log in to continue.")
+    }
+
+    pub fn forbidden() -> Self {
+        AppError::new(ErrorCode::Forbidden, "Your account may not do this.")
+    }
+
+    pub fn not_found(what: &str) -> Self {
+        AppError::new(ErrorCode::NotFound, format!("{what} not found."))
+    }
+
+    /// The message for failures the user cannot act on; the details go to the server log only.
+    pub fn internal() -> Self {
+        AppError::new(ErrorCode::Internal, "Something went wrong on our side. Please try again.")
+    }
+}
+
+impl FromServerFnError for AppError {
+    type Encoder = JsonEncoding;
+
+    fn from_server_fn_error(value: ServerFnErrorErr) -> Self {
+        match value {
+            ServerFnErrorErr::Args(_) | ServerFnErrorErr::MissingArg(_) => {
+                AppError::new(ErrorCode::InvalidInput, "The request was incomplete or malformed.")
+            }
+            ServerFnErrorErr::Request(_) => AppError::new(
+                ErrorCode::Transport,
+                "Could not reach the server. Check your connection and try again.",
+            ),
+            ServerFnErrorErr::Deserialization(_) | ServerFnErrorErr::Response(_) => {
+                AppError::new(ErrorCode::Transport, "The server's answer could not be read.")
+            }
+            _ => AppError::internal(),
+        }
+    }
+}

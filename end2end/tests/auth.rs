@@ -1,0 +1,88 @@
+//! Accounts in a real browser: registration, log-in and log-out for players, the staff log-in,
+//! and a player kept out of the back office.
+
+mod common;
+
+use common::{Chromium, DEMO_PASSWORD, KasaServer, click, document_is_marked, expect_text, expect_visible, fill, mark_document, open};
+
+// Proves a new player can register, lands on the wallet showing who is logged in (changed by a
+// server function without a page reload), log out, and log in again.
+#[tokio::test]
+async fn player_registers_logs_in_sees_wallet_and_logs_out() {
+    let server = KasaServer::start().await;
+    let chromium = Chromium::launch().await;
+    let page = chromium.new_page().await;
+
+    open(&page, &server.url("/register")).await;
+    mark_document(&page).await;
+    fill(&page, "#email", "Ana.Player@Example.com").await;
+    fill(&page, "#display_name", "Ana").await;
+    fill(&page, "#password", "a perfectly fine password").await;
+    click(&page, "button[type=submit]").await;
+    expect_text(&page, "[data-testid=viewer-email]", "ana.player@example.com").await;
+    assert!(page.url().ends_with("/wallet"), "{}", page.url());
+    assert!(document_is_marked(&page).await, "registration reloaded the page instead of hydrating");
+    expect_text(&page, "[data-testid=nav-viewer]", "Ana").await;
+
+    click(&page, "header button:has-text('Log out')").await;
+    expect_visible(&page, "header a[href='/login']").await;
+    assert!(document_is_marked(&page).await);
+
+    // The session is gone server-side: the wallet now asks to log in, even after a reload.
+    open(&page, &server.url("/wallet")).await;
+    expect_text(&page, "main", "Please log in").await;
+
+    open(&page, &server.url("/login")).await;
+    fill(&page, "#email", "ana.player@example.com").await;
+    fill(&page, "#password", "wrong password!").await;
+    click(&page, "button[type=submit]").await;
+    expect_text(&page, ".form-error", "Email or password is incorrect").await;
+    fill(&page, "#password", "a perfectly fine password").await;
+    click(&page, "button[type=submit]").await;
+    expect_text(&page, "[data-testid=viewer-email]", "ana.player@example.com").await;
+}
+
+// Proves a staff member logs in to /admin and sees the back office with their role.
+#[tokio::test]
+async fn staff_member_logs_in_to_the_back_office() {
+    let server = KasaServer::start().await;
+    let chromium = Chromium::launch().await;
+    let page = chromium.new_page().await;
+
+    open(&page, &server.url("/admin/login")).await;
+    fill(&page, "#email", "finance@demo.kasa.test").await;
+    fill(&page, "#password", DEMO_PASSWORD).await;
+    click(&page, "button[type=submit]").await;
+    expect_text(&page, "[data-testid=staff-role]", "finance").await;
+    assert!(page.url().ends_with("/admin"), "{}", page.url());
+    expect_text(&page, "[data-testid=admin-dashboard]", "Kasa Demo Casino").await;
+}
+
+// Proves a logged-in player neither sees an /admin page nor gets an answer from a staff server
+// function called from the page.
+#[tokio::test]
+async fn player_cannot_open_admin_pages_or_call_staff_functions() {
+    let server = KasaServer::start().await;
+    let chromium = Chromium::launch().await;
+    let page = chromium.new_page().await;
+
+    open(&page, &server.url("/login")).await;
+    fill(&page, "#email", "player@demo.kasa.test").await;
+    fill(&page, "#password", DEMO_PASSWORD).await;
+    click(&page, "button[type=submit]").await;
+    expect_visible(&page, "[data-testid=wallet]").await;
+
+    let response = page.goto(&server.url("/admin"), None).await.unwrap().expect("a response");
+    assert_eq!(response.status(), 403);
+    expect_text(&page, ".error-panel", "needs a staff account").await;
+    assert_eq!(page.locator("[data-testid=admin-dashboard]").count().await.unwrap(), 0);
+
+    let status: u16 = page
+        .evaluate::<(), u16>(
+            "async () => (await fetch('/api/admin/overview', { method: 'POST', headers: { 'content-type': 'application/x-www-form-urlencoded' } })).status",
+            None,
+        )
+        .await
+        .unwrap();
+    assert_eq!(status, 403);
+}

@@ -1,0 +1,165 @@
+//! Test support for the browser suite: a real `kasa` server on a free port against a fresh
+//! database of its own, and Debian's headless Chromium driven through playwright-rs.
+#![allow(dead_code)]
+
+use std::process::Stdio;
+use std::time::{Duration, Instant};
+
+use playwright_rs::api::LaunchOptions;
+use playwright_rs::protocol::{Browser, Page, Playwright};
+use tokio::process::{Child, Command};
+
+pub const DEMO_PASSWORD: &str = "demo-password-for-browser-tests";
+/// How long a page may take to hydrate or a server function to answer before a test fails.
+const WAIT_MS: f64 = 15_000.0;
+
+/// A running `kasa serve`, killed when dropped.
+pub struct KasaServer {
+    pub base: String,
+    child: Child,
+}
+
+fn required_env(name: &str) -> String {
+    std::env::var(name).unwrap_or_else(|_| panic!("{name} must be set: run the suite through scripts/test"))
+}
+
+impl KasaServer {
+    pub async fn start() -> KasaServer {
+        let database_url = fresh_database().await;
+        let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+        let base = format!("http://127.0.0.1:{port}");
+        let child = Command::new(required_env("KASA_BIN"))
+            .arg("serve")
+            .env("DATABASE_URL", database_url)
+            .env("KASA_ENVIRONMENT", "test")
+            .env("KASA_BIND", format!("127.0.0.1:{port}"))
+            .env("KASA_PUBLIC_ORIGIN", &base)
+            .env("KASA_DEMO_PASSWORD", DEMO_PASSWORD)
+            .env("KASA_SITE_ROOT", required_env("KASA_SITE_ROOT"))
+            // Plain http on loopback: a Secure cookie would not be stored.
+            .env("KASA_SECURE_COOKIES", "false")
+            .env("RUST_LOG", "warn")
+            .stdout(Stdio::null())
+            .kill_on_drop(true)
+            .spawn()
+            .expect("the kasa binary starts");
+        let server = KasaServer { base, child };
+        server.wait_until_healthy().await;
+        server
+    }
+
+    async fn wait_until_healthy(&self) {
+        let deadline = Instant::now() + Duration::from_secs(60);
+        let client = reqwest::Client::new();
+        loop {
+            if let Ok(response) = client.get(format!("{}/api/health", self.base)).send().await {
+                if response.status().is_success() {
+                    return;
+                }
+            }
+            assert!(Instant::now() < deadline, "kasa did not become healthy at {}", self.base);
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    }
+
+    pub fn url(&self, path: &str) -> String {
+        format!("{}{path}", self.base)
+    }
+}
+
+impl Drop for KasaServer {
+    fn drop(&mut self) {
+        let _ = self.child.start_kill();
+    }
+}
+
+/// Creates an empty database on the test cluster and returns its URL.
+async fn fresh_database() -> String {
+    use sqlx::Connection;
+    let admin_url = required_env("DATABASE_URL");
+    let name = format!("e2e_{}", uuid::Uuid::new_v4().simple());
+    let mut connection = sqlx::PgConnection::connect(&admin_url).await.expect("the test cluster answers");
+    sqlx::query(&format!("CREATE DATABASE {name}")).execute(&mut connection).await.unwrap();
+    connection.close().await.unwrap();
+    let (before_query, query) = admin_url.split_once('?').map_or((admin_url.as_str(), ""), |(base, query)| (base, query));
+    let (server, _) = before_query.rsplit_once('/').expect("DATABASE_URL names a database");
+    if query.is_empty() { format!("{server}/{name}") } else { format!("{server}/{name}?{query}") }
+}
+
+/// Headless Chromium from Debian, through the npm playwright-core driver.
+pub struct Chromium {
+    _playwright: Playwright,
+    pub browser: Browser,
+}
+
+impl Chromium {
+    pub async fn launch() -> Chromium {
+        let playwright = Playwright::launch().await.expect("playwright's driver starts (PLAYWRIGHT_CLI_JS)");
+        let args = [
+            "--no-sandbox",
+            "--disable-gpu",
+            "--disable-background-networking",
+            "--disable-component-update",
+            "--disable-sync",
+            "--no-first-run",
+            "--disable-quic",
+        ];
+        let options = LaunchOptions::new()
+            .headless(true)
+            .executable_path(std::env::var("CHROMIUM_PATH").unwrap_or_else(|_| "/usr/bin/chromium".into()))
+            .args(args.iter().map(|arg| arg.to_string()).collect());
+        let browser = playwright.chromium().launch_with_options(options).await.expect("Chromium launches");
+        Chromium { _playwright: playwright, browser }
+    }
+
+    /// A page in a fresh context (its own cookies).
+    pub async fn new_page(&self) -> Page {
+        let context = self.browser.new_context().await.unwrap();
+        let page = context.new_page().await.unwrap();
+        page.set_default_timeout(WAIT_MS).await;
+        page
+    }
+}
+
+/// Opens a page and waits until the WASM has hydrated it, so clicks reach Leptos' handlers.
+pub async fn open(page: &Page, url: &str) {
+    page.goto(url, None).await.unwrap_or_else(|error| panic!("opening {url}: {error}"));
+    playwright_rs::expect(page.locator("[data-hydrated=\"true\"]"))
+        .with_timeout(Duration::from_millis(WAIT_MS as u64))
+        .to_be_visible()
+        .await
+        .unwrap_or_else(|error| panic!("{url} did not hydrate: {error}"));
+}
+
+pub async fn expect_visible(page: &Page, selector: &str) {
+    playwright_rs::expect(page.locator(selector))
+        .with_timeout(Duration::from_millis(WAIT_MS as u64))
+        .to_be_visible()
+        .await
+        .unwrap_or_else(|error| panic!("{selector} is not visible on {}: {error}", page.url()));
+}
+
+pub async fn expect_text(page: &Page, selector: &str, text: &str) {
+    playwright_rs::expect(page.locator(selector))
+        .with_timeout(Duration::from_millis(WAIT_MS as u64))
+        .to_contain_text(text)
+        .await
+        .unwrap_or_else(|error| panic!("{selector} does not contain {text:?} on {}: {error}", page.url()));
+}
+
+pub async fn fill(page: &Page, selector: &str, value: &str) {
+    page.locator(selector).fill(value, None).await.unwrap_or_else(|error| panic!("filling {selector}: {error}"));
+}
+
+pub async fn click(page: &Page, selector: &str) {
+    page.locator(selector).click(None).await.unwrap_or_else(|error| panic!("clicking {selector}: {error}"));
+}
+
+/// Marks the current document, to prove later that a change happened without a reload.
+pub async fn mark_document(page: &Page) {
+    page.evaluate_expression("window.__kasaNoReload = true").await.unwrap();
+}
+
+pub async fn document_is_marked(page: &Page) -> bool {
+    page.evaluate::<(), bool>("() => window.__kasaNoReload === true", None).await.unwrap()
+}

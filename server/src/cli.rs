@@ -1,0 +1,174 @@
+//! Command-line entry point: parses `kasa <subcommand>` and runs it on a Tokio runtime.
+//! Every subcommand uses the same configuration and database as `kasa serve`.
+
+use std::process::ExitCode;
+
+use crate::config::Config;
+
+const USAGE: &str = "\
+usage: kasa <command> [options]
+
+commands:
+  serve                                  run the web server (default)
+  migrate                                apply database migrations and exit
+  db start | db stop | db url            manage the embedded Postgres cluster
+  integrity-check [--tenant SLUG]        verify the ledger's invariants; JSON report, non-zero on violation
+  rebuild-balances [--tenant SLUG] [--dry-run]
+                                         recompute account snapshots from transfers
+  bench ledger [--seconds N]             ledger throughput benchmark (run the release build)
+  help                                   show this text
+
+configuration: defaults, then the file named by KASA_CONFIG (TOML), then KASA_* variables;
+with no DATABASE_URL an embedded Postgres cluster is started under KASA_DATA_DIR.";
+
+/// A parsed command line.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Command {
+    Serve,
+    Migrate,
+    DbStart,
+    DbStop,
+    DbUrl,
+    IntegrityCheck { tenant: Option<String> },
+    RebuildBalances { tenant: Option<String>, dry_run: bool },
+    BenchLedger { seconds: Option<u64> },
+    Help,
+}
+
+/// Parses the arguments after the program name; returns a message for the user on error.
+pub fn parse(args: &[String]) -> Result<Command, String> {
+    let mut rest = args.iter().map(String::as_str);
+    let command = rest.next().unwrap_or("serve");
+    let mut tenant = None;
+    let mut dry_run = false;
+    let mut seconds = None;
+    let mut positional = Vec::new();
+    while let Some(arg) = rest.next() {
+        match arg {
+            "--tenant" => tenant = Some(rest.next().ok_or("--tenant needs a tenant slug")?.to_owned()),
+            "--dry-run" => dry_run = true,
+            "--seconds" => {
+                let value = rest.next().ok_or("--seconds needs a number")?;
+                seconds = Some(value.parse().map_err(|_| format!("--seconds: not a number: {value}"))?);
+            }
+            other if other.starts_with("--") => return Err(format!("unknown option {other}")),
+            other => positional.push(other),
+        }
+    }
+    let parsed = match (command, positional.as_slice()) {
+        ("serve", []) => Command::Serve,
+        ("migrate", []) => Command::Migrate,
+        ("db", ["start"]) => Command::DbStart,
+        ("db", ["stop"]) => Command::DbStop,
+        ("db", ["url"]) => Command::DbUrl,
+        ("integrity-check", []) => Command::IntegrityCheck { tenant },
+        ("rebuild-balances", []) => Command::RebuildBalances { tenant, dry_run },
+        ("bench", ["ledger"]) => Command::BenchLedger { seconds },
+        ("help" | "--help" | "-h", _) => Command::Help,
+        _ => return Err(format!("unknown command: {}", args.join(" "))),
+    };
+    Ok(parsed)
+}
+
+pub fn main() -> ExitCode {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    let command = match parse(&args) {
+        Ok(Command::Help) => {
+            println!("{USAGE}");
+            return ExitCode::SUCCESS;
+        }
+        Ok(command) => command,
+        Err(message) => {
+            eprintln!("kasa: {message}\n\n{USAGE}");
+            return ExitCode::from(2);
+        }
+    };
+    let config = match Config::load() {
+        Ok(config) => config,
+        Err(error) => {
+            eprintln!("kasa: configuration error: {error:#}");
+            return ExitCode::from(2);
+        }
+    };
+    crate::http::init_tracing(&config);
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .expect("the Tokio runtime starts");
+    match runtime.block_on(run(command, config)) {
+        Ok(code) => code,
+        Err(error) => {
+            eprintln!("kasa: {error:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+async fn run(command: Command, config: Config) -> anyhow::Result<ExitCode> {
+    use crate::db::Database;
+    match command {
+        Command::Serve => crate::http::serve(config).await.map(|()| ExitCode::SUCCESS),
+        Command::Migrate => {
+            let db = Database::open(&config).await?;
+            db.migrate().await?;
+            println!("migrations applied");
+            db.close().await;
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::DbStart => {
+            let url = crate::db::embedded::start_detached(&config).await?;
+            println!("{url}");
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::DbStop => {
+            crate::db::embedded::stop(&config).await?;
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::DbUrl => {
+            println!("{}", crate::db::embedded::url_for(&config));
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::IntegrityCheck { tenant } => {
+            let db = Database::open(&config).await?;
+            let code = crate::ledger::cli::integrity_check(db.pool(), tenant.as_deref()).await;
+            db.close().await;
+            code
+        }
+        Command::RebuildBalances { tenant, dry_run } => {
+            let db = Database::open(&config).await?;
+            let code = crate::ledger::cli::rebuild_balances(db.pool(), tenant.as_deref(), dry_run).await;
+            db.close().await;
+            code
+        }
+        Command::BenchLedger { seconds } => {
+            let db = Database::open(&config).await?;
+            let code = crate::ledger::bench::run(&db, &config, seconds).await;
+            db.close().await;
+            code
+        }
+        Command::Help => Ok(ExitCode::SUCCESS),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn args(line: &str) -> Vec<String> {
+        line.split_whitespace().map(str::to_owned).collect()
+    }
+
+    // Proves the operator's command lines parse to the intended commands, and typos are refused.
+    #[test]
+    fn parses_operator_commands() {
+        assert_eq!(parse(&[]), Ok(Command::Serve));
+        assert_eq!(
+            parse(&args("rebuild-balances --tenant demo --dry-run")),
+            Ok(Command::RebuildBalances { tenant: Some("demo".into()), dry_run: true })
+        );
+        assert_eq!(parse(&args("integrity-check")), Ok(Command::IntegrityCheck { tenant: None }));
+        assert_eq!(parse(&args("bench ledger --seconds 5")), Ok(Command::BenchLedger { seconds: Some(5) }));
+        assert!(parse(&args("rebuild-balances --dryrun")).is_err());
+        assert!(parse(&args("migrate now")).is_err());
+    }
+}

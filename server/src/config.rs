@@ -1,0 +1,330 @@
+//! Configuration, layered: built-in defaults, then a TOML file (`KASA_CONFIG`, or `kasa.toml`
+//! in the working directory when present), then `KASA_*` environment variables. Secrets are
+//! wrapped so they never reach a log line. Production refuses every development convenience.
+
+use std::collections::BTreeMap;
+use std::net::SocketAddr;
+use std::path::PathBuf;
+
+use anyhow::{Context, bail};
+use secrecy::{ExposeSecret, SecretString};
+use serde::Deserialize;
+
+/// The session secret used when none is configured; production refuses to start with it.
+const DEVELOPMENT_SESSION_SECRET: &str = "kasa-development-session-secret-not-for-production";
+const SESSION_SECRET_LENGTH_MIN: usize = 32;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Environment {
+    Development,
+    Test,
+    Production,
+}
+
+impl Environment {
+    fn parse(value: &str) -> anyhow::Result<Environment> {
+        match value {
+            "development" => Ok(Environment::Development),
+            "test" => Ok(Environment::Test),
+            "production" => Ok(Environment::Production),
+            other => bail!("environment must be development, test or production, not {other:?}"),
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum LogFormat {
+    Text,
+    Json,
+}
+
+#[derive(Debug, Clone)]
+pub struct Config {
+    pub environment: Environment,
+    /// Where the HTTP server listens.
+    pub bind: SocketAddr,
+    /// The origin browsers use to reach Kasa (scheme://host[:port]); state-changing requests
+    /// from any other origin are refused.
+    pub public_origin: String,
+    /// Further accepted origins (other brands' host names).
+    pub extra_origins: Vec<String>,
+    /// Origins allowed to call the JSON API from a browser (CORS); empty by default.
+    pub cors_allowed_origins: Vec<String>,
+    /// An external database; when absent an embedded cluster is started under `data_dir`.
+    pub database_url: Option<SecretString>,
+    pub data_dir: PathBuf,
+    /// Trade durability for speed in the embedded cluster (tests only).
+    pub embedded_fast: bool,
+    /// Keys the session token hashes: a leaked sessions table is useless without it.
+    pub session_secret: SecretString,
+    pub session_idle_minutes: u32,
+    pub session_absolute_hours: u32,
+    pub secure_cookies: bool,
+    pub demo_data: bool,
+    /// Fixes the demo accounts' password instead of generating one (tests and demos).
+    pub demo_password: Option<SecretString>,
+    pub mock_psp: bool,
+    pub test_endpoints: bool,
+    /// Host name (without port) to tenant slug.
+    pub tenant_hosts: BTreeMap<String, String>,
+    /// The tenant for host names not in `tenant_hosts`; none means such requests get 404.
+    pub default_tenant: Option<String>,
+    pub site_root: PathBuf,
+    pub body_limit_bytes: usize,
+    pub log_format: LogFormat,
+}
+
+/// The file layer: every field optional, unknown keys refused so that typos are caught.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct FileLayer {
+    environment: Option<Environment>,
+    bind: Option<SocketAddr>,
+    public_origin: Option<String>,
+    extra_origins: Option<Vec<String>>,
+    cors_allowed_origins: Option<Vec<String>>,
+    database_url: Option<String>,
+    data_dir: Option<PathBuf>,
+    embedded_fast: Option<bool>,
+    session_secret: Option<String>,
+    session_idle_minutes: Option<u32>,
+    session_absolute_hours: Option<u32>,
+    secure_cookies: Option<bool>,
+    demo_data: Option<bool>,
+    demo_password: Option<String>,
+    mock_psp: Option<bool>,
+    test_endpoints: Option<bool>,
+    tenant_hosts: Option<BTreeMap<String, String>>,
+    default_tenant: Option<String>,
+    site_root: Option<PathBuf>,
+    body_limit_bytes: Option<usize>,
+    log_format: Option<LogFormat>,
+}
+
+impl Config {
+    /// Loads from the process environment and the configuration file.
+    pub fn load() -> anyhow::Result<Config> {
+        let file = match std::env::var_os("KASA_CONFIG") {
+            Some(path) => Some(PathBuf::from(path)),
+            None => Some(PathBuf::from("kasa.toml")).filter(|path| path.exists()),
+        };
+        let file_layer = match file {
+            Some(path) => {
+                let text = std::fs::read_to_string(&path).with_context(|| format!("reading {}", path.display()))?;
+                toml::from_str(&text).with_context(|| format!("parsing {}", path.display()))?
+            }
+            None => FileLayer::default(),
+        };
+        Config::from_layers(file_layer, |name| std::env::var(name).ok())
+    }
+
+    /// Builds a configuration from a TOML text and an environment lookup (tests use this).
+    pub fn from_sources(toml_text: &str, env: impl Fn(&str) -> Option<String>) -> anyhow::Result<Config> {
+        Config::from_layers(toml::from_str(toml_text).context("parsing configuration")?, env)
+    }
+
+    fn from_layers(file: FileLayer, env: impl Fn(&str) -> Option<String>) -> anyhow::Result<Config> {
+        let var = |name: &str| env(&format!("KASA_{name}")).filter(|value| !value.is_empty());
+        let flag = |name: &str| -> anyhow::Result<Option<bool>> {
+            var(name)
+                .map(|value| match value.as_str() {
+                    "1" | "true" | "yes" | "on" => Ok(true),
+                    "0" | "false" | "no" | "off" => Ok(false),
+                    other => bail!("KASA_{name} must be true or false, not {other:?}"),
+                })
+                .transpose()
+        };
+        let number = |name: &str| -> anyhow::Result<Option<u64>> {
+            var(name).map(|value| value.parse().with_context(|| format!("KASA_{name} must be a number"))).transpose()
+        };
+        let list = |value: String| value.split(',').map(|item| item.trim().to_owned()).filter(|item| !item.is_empty()).collect();
+
+        let environment = match var("ENVIRONMENT") {
+            Some(value) => Environment::parse(&value)?,
+            None => file.environment.unwrap_or(Environment::Development),
+        };
+        let development_like = environment != Environment::Production;
+        let bind: SocketAddr = match var("BIND").or_else(|| env("LEPTOS_SITE_ADDR")) {
+            Some(value) => value.parse().with_context(|| format!("KASA_BIND: not an address: {value}"))?,
+            None => file.bind.unwrap_or_else(|| SocketAddr::from(([127, 0, 0, 1], 3000))),
+        };
+        let public_origin = var("PUBLIC_ORIGIN")
+            .or(file.public_origin)
+            .unwrap_or_else(|| format!("http://{bind}"))
+            .trim_end_matches('/')
+            .to_owned();
+        let mut tenant_hosts = file.tenant_hosts.unwrap_or_else(|| {
+            BTreeMap::from([
+                ("127.0.0.1".to_owned(), "kasa-demo".to_owned()),
+                ("localhost".to_owned(), "kasa-demo".to_owned()),
+                ("second.localhost".to_owned(), "second-brand".to_owned()),
+            ])
+        });
+        // KASA_TENANT_HOSTS="casino.example=brand-a,other.example=brand-b" replaces the map.
+        if let Some(value) = var("TENANT_HOSTS") {
+            tenant_hosts = BTreeMap::new();
+            for pair in value.split(',').filter(|pair| !pair.trim().is_empty()) {
+                let (host, slug) = pair.split_once('=').context("KASA_TENANT_HOSTS entries are host=slug")?;
+                tenant_hosts.insert(host.trim().to_lowercase(), slug.trim().to_owned());
+            }
+        }
+        let config = Config {
+            environment,
+            bind,
+            public_origin,
+            extra_origins: var("EXTRA_ORIGINS").map(list).or(file.extra_origins).unwrap_or_default(),
+            cors_allowed_origins: var("CORS_ALLOWED_ORIGINS").map(list).or(file.cors_allowed_origins).unwrap_or_default(),
+            database_url: env("DATABASE_URL")
+                .or_else(|| var("DATABASE_URL"))
+                .filter(|value| !value.is_empty())
+                .or(file.database_url)
+                .map(SecretString::from),
+            data_dir: var("DATA_DIR").map(PathBuf::from).or(file.data_dir).unwrap_or_else(|| PathBuf::from("target/kasa-db")),
+            embedded_fast: flag("EMBEDDED_FAST")?.or(file.embedded_fast).unwrap_or(false),
+            session_secret: SecretString::from(
+                var("SESSION_SECRET").or(file.session_secret).unwrap_or_else(|| DEVELOPMENT_SESSION_SECRET.to_owned()),
+            ),
+            session_idle_minutes: number("SESSION_IDLE_MINUTES")?
+                .map(|value| value as u32)
+                .or(file.session_idle_minutes)
+                .unwrap_or(30),
+            session_absolute_hours: number("SESSION_ABSOLUTE_HOURS")?
+                .map(|value| value as u32)
+                .or(file.session_absolute_hours)
+                .unwrap_or(12),
+            secure_cookies: flag("SECURE_COOKIES")?
+                .or(file.secure_cookies)
+                .unwrap_or(environment != Environment::Development),
+            demo_data: flag("DEMO_DATA")?.or(file.demo_data).unwrap_or(development_like),
+            demo_password: var("DEMO_PASSWORD").or(file.demo_password).map(SecretString::from),
+            mock_psp: flag("MOCK_PSP")?.or(file.mock_psp).unwrap_or(development_like),
+            test_endpoints: flag("TEST_ENDPOINTS")?.or(file.test_endpoints).unwrap_or(environment == Environment::Test),
+            tenant_hosts,
+            default_tenant: var("DEFAULT_TENANT")
+                .or(file.default_tenant)
+                .or_else(|| Some("kasa-demo".to_owned()).filter(|_| development_like)),
+            site_root: var("SITE_ROOT")
+                .or_else(|| env("LEPTOS_SITE_ROOT"))
+                .map(PathBuf::from)
+                .or(file.site_root)
+                .unwrap_or_else(|| PathBuf::from("target/site")),
+            body_limit_bytes: number("BODY_LIMIT_BYTES")?
+                .map(|value| value as usize)
+                .or(file.body_limit_bytes)
+                .unwrap_or(64 * 1024),
+            log_format: match var("LOG_FORMAT").as_deref() {
+                Some("json") => LogFormat::Json,
+                Some("text") => LogFormat::Text,
+                Some(other) => bail!("KASA_LOG_FORMAT must be text or json, not {other:?}"),
+                None => file.log_format.unwrap_or(LogFormat::Text),
+            },
+        };
+        config.validate()?;
+        Ok(config)
+    }
+
+    /// Refuses combinations that would be unsafe; in production, every development convenience.
+    fn validate(&self) -> anyhow::Result<()> {
+        if self.session_idle_minutes == 0 || self.session_absolute_hours == 0 {
+            bail!("session lifetimes must be positive");
+        }
+        if self.environment != Environment::Production {
+            return Ok(());
+        }
+        let mut problems = Vec::new();
+        if self.demo_data {
+            problems.push("demo data is enabled (KASA_DEMO_DATA)");
+        }
+        if self.mock_psp {
+            problems.push("the mock PSP is enabled (KASA_MOCK_PSP)");
+        }
+        if self.test_endpoints {
+            problems.push("test-only endpoints are enabled (KASA_TEST_ENDPOINTS)");
+        }
+        if !self.secure_cookies {
+            problems.push("cookies are not Secure (KASA_SECURE_COOKIES)");
+        }
+        let secret = self.session_secret.expose_secret();
+        if secret == DEVELOPMENT_SESSION_SECRET || secret.len() < SESSION_SECRET_LENGTH_MIN {
+            problems.push("the session secret is the default or shorter than 32 characters (KASA_SESSION_SECRET)");
+        }
+        if !self.public_origin.starts_with("https://") {
+            problems.push("the public origin is not https (KASA_PUBLIC_ORIGIN)");
+        }
+        if self.demo_password.is_some() {
+            problems.push("a demo password is set (KASA_DEMO_PASSWORD)");
+        }
+        if !problems.is_empty() {
+            bail!("refusing to start in production: {}", problems.join("; "));
+        }
+        Ok(())
+    }
+
+    /// Every origin a state-changing browser request may come from.
+    pub fn allowed_origins(&self) -> impl Iterator<Item = &str> {
+        std::iter::once(self.public_origin.as_str()).chain(self.extra_origins.iter().map(String::as_str))
+    }
+
+    pub fn session_cookie_name(&self) -> &'static str {
+        // The __Host- prefix makes browsers insist on Secure, Path=/ and no Domain.
+        if self.secure_cookies { "__Host-kasa_session" } else { "kasa_session" }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn env_of(pairs: &[(&str, &str)]) -> impl Fn(&str) -> Option<String> {
+        let map: BTreeMap<String, String> = pairs.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
+        move |name| map.get(name).cloned()
+    }
+
+    // Proves the layering order: defaults, then the file, then KASA_* variables win.
+    #[test]
+    fn environment_overrides_file_overrides_defaults() {
+        let config = Config::from_sources("session_idle_minutes = 10\nbind = \"127.0.0.1:4000\"", env_of(&[("KASA_BIND", "127.0.0.1:5000")])).unwrap();
+        assert_eq!(config.session_idle_minutes, 10);
+        assert_eq!(config.bind.port(), 5000);
+        assert_eq!(config.public_origin, "http://127.0.0.1:5000");
+        assert_eq!(config.environment, Environment::Development);
+        assert!(config.demo_data && config.mock_psp && !config.secure_cookies);
+    }
+
+    // Proves production refuses each insecure setting, and names them all.
+    #[test]
+    fn production_refuses_insecure_settings() {
+        let error = Config::from_sources("", env_of(&[("KASA_ENVIRONMENT", "production"), ("KASA_DEMO_DATA", "true"), ("KASA_MOCK_PSP", "true"), ("KASA_SECURE_COOKIES", "false")]))
+            .unwrap_err()
+            .to_string();
+        for expected in ["demo data", "mock PSP", "not Secure", "session secret", "not https"] {
+            assert!(error.contains(expected), "{expected:?} missing from: {error}");
+        }
+        let secure = [
+            ("KASA_ENVIRONMENT", "production"),
+            ("KASA_SESSION_SECRET", "0123456789abcdef0123456789abcdef-prod"),
+            ("KASA_PUBLIC_ORIGIN", "https://casino.example"),
+        ];
+        let config = Config::from_sources("", env_of(&secure)).unwrap();
+        assert!(config.secure_cookies && !config.demo_data && !config.mock_psp && !config.test_endpoints);
+        assert_eq!(config.session_cookie_name(), "__Host-kasa_session");
+        assert_eq!(config.default_tenant, None);
+        let with_test_endpoints = [secure.as_slice(), &[("KASA_TEST_ENDPOINTS", "1")]].concat();
+        assert!(Config::from_sources("", env_of(&with_test_endpoints)).is_err());
+    }
+
+    // Proves an unknown key in the file is an error rather than silently ignored.
+    #[test]
+    fn unknown_file_keys_are_refused() {
+        assert!(Config::from_sources("sesion_secret = \"x\"", env_of(&[])).is_err());
+    }
+
+    // Proves secrets do not appear in debug output.
+    #[test]
+    fn secrets_are_not_printed() {
+        let config = Config::from_sources("", env_of(&[("KASA_SESSION_SECRET", "super-secret-value-1234567890abcdef")])).unwrap();
+        assert!(!format!("{config:?}").contains("super-secret-value"));
+    }
+}

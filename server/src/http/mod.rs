@@ -1,0 +1,149 @@
+//! The axum application: pages and server functions from `app`, the health check, and the
+//! layers every request passes (request id and tracing, body limit, tenant, CSRF, CORS).
+
+mod guards;
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::Context;
+use app::{App, shell};
+use axum::Router;
+use axum::extract::State;
+use axum::http::{HeaderName, StatusCode};
+use axum::response::IntoResponse;
+use axum::routing::get;
+use leptos::config::{Env, LeptosOptions};
+use leptos_axum::{LeptosRoutes, generate_route_list};
+use tower_http::limit::RequestBodyLimitLayer;
+use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer};
+use tower_http::trace::TraceLayer;
+
+use crate::config::{Config, LogFormat};
+use crate::db::Database;
+use crate::services::Services;
+use crate::tenants::TenantResolver;
+
+const REQUEST_ID_HEADER: HeaderName = HeaderName::from_static("x-request-id");
+/// How often expired sessions are swept from the database.
+const SESSION_PURGE_INTERVAL: Duration = Duration::from_secs(15 * 60);
+
+/// Runs the web server until Ctrl-C or SIGTERM, then finishes in-flight requests, closes the
+/// pool and stops the embedded database if it started one.
+pub async fn serve(config: Config) -> anyhow::Result<()> {
+    let config = Arc::new(config);
+    let db = Database::open(&config).await?;
+    db.migrate().await?;
+    if config.demo_data {
+        crate::seed::demo_data(db.pool(), &config).await?;
+    }
+    let services = Services::new(db.pool().clone(), config.clone());
+    let purge = tokio::spawn(purge_sessions(services.clone()));
+    let router = router(services, &config);
+    let listener = tokio::net::TcpListener::bind(config.bind).await.with_context(|| format!("binding {}", config.bind))?;
+    tracing::info!(address = %config.bind, origin = %config.public_origin, environment = ?config.environment, "Kasa is listening");
+    println!("Kasa is running at {} (Ctrl-C to stop)", config.public_origin);
+    axum::serve(listener, router.into_make_service_with_connect_info::<SocketAddr>())
+        .with_graceful_shutdown(shutdown_signal())
+        .await
+        .context("serving HTTP")?;
+    purge.abort();
+    tracing::info!("shutting down");
+    db.close().await;
+    Ok(())
+}
+
+/// The whole application as an axum router (tests serve it on a random port).
+pub fn router(services: Services, config: &Config) -> Router {
+    let leptos_options = leptos_options(config);
+    let routes = generate_route_list(App);
+    let tenants = TenantResolver::new(services.pool().clone(), config);
+    let guard_state = Arc::new(guards::GuardState::new(config, tenants));
+    let context_services = services.clone();
+    let pages = Router::new()
+        .leptos_routes_with_context(&leptos_options, routes, move || context_services.provide(), {
+            let options = leptos_options.clone();
+            move || shell(options.clone())
+        })
+        .fallback(leptos_axum::file_and_error_handler(shell))
+        .with_state(leptos_options);
+    Router::new()
+        .route("/api/health", get(health).with_state(services))
+        .merge(pages)
+        .layer(axum::middleware::from_fn_with_state(guard_state.clone(), guards::csrf))
+        .layer(axum::middleware::from_fn_with_state(guard_state.clone(), guards::tenant))
+        .layer(guards::cors(config))
+        .layer(RequestBodyLimitLayer::new(config.body_limit_bytes))
+        .layer(PropagateRequestIdLayer::new(REQUEST_ID_HEADER))
+        .layer(TraceLayer::new_for_http().make_span_with(|request: &axum::http::Request<_>| {
+            let request_id = request.headers().get(REQUEST_ID_HEADER).and_then(|value| value.to_str().ok()).unwrap_or("-");
+            tracing::info_span!("request", id = %request_id, method = %request.method(), path = %request.uri().path())
+        }))
+        .layer(SetRequestIdLayer::new(REQUEST_ID_HEADER, MakeRequestUuid))
+}
+
+fn leptos_options(config: &Config) -> LeptosOptions {
+    // DEV makes pages connect to cargo-leptos' live-reload socket; only `cargo leptos watch` wants that.
+    let env = if std::env::var("LEPTOS_ENV").is_ok_and(|value| value.eq_ignore_ascii_case("dev")) { Env::DEV } else { Env::PROD };
+    LeptosOptions::builder()
+        .output_name("kasa")
+        .site_root(config.site_root.to_string_lossy().into_owned())
+        .site_pkg_dir("pkg")
+        .site_addr(config.bind)
+        .env(env)
+        .build()
+}
+
+/// `200 {"status":"ok","db":"ok"}` when the database answers, 503 otherwise.
+async fn health(State(services): State<Services>) -> impl IntoResponse {
+    let db_ok = tokio::time::timeout(Duration::from_secs(2), sqlx::query("SELECT 1").execute(services.pool()))
+        .await
+        .is_ok_and(|result| result.is_ok());
+    if db_ok {
+        (StatusCode::OK, axum::Json(serde_json::json!({"status": "ok", "db": "ok"})))
+    } else {
+        (StatusCode::SERVICE_UNAVAILABLE, axum::Json(serde_json::json!({"status": "degraded", "db": "unavailable"})))
+    }
+}
+
+async fn purge_sessions(services: Services) {
+    let mut interval = tokio::time::interval(SESSION_PURGE_INTERVAL);
+    loop {
+        interval.tick().await;
+        match services.sessions().purge_expired(services.now()).await {
+            Ok(0) => {}
+            Ok(count) => tracing::info!(count, "expired sessions removed"),
+            Err(error) => tracing::warn!(%error, "purging expired sessions failed"),
+        }
+    }
+}
+
+async fn shutdown_signal() {
+    let interrupt = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    let terminate = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut signal) => {
+                signal.recv().await;
+            }
+            Err(_) => std::future::pending().await,
+        }
+    };
+    tokio::select! {
+        () = interrupt => {},
+        () = terminate => {},
+    }
+}
+
+/// Structured logs: text for people, JSON for log collectors; `RUST_LOG` filters.
+pub fn init_tracing(config: &Config) {
+    use tracing_subscriber::EnvFilter;
+    let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info,sqlx=warn,tower_http=info"));
+    let builder = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr);
+    let _ = match config.log_format {
+        LogFormat::Json => builder.json().try_init(),
+        LogFormat::Text => builder.try_init(),
+    };
+}

@@ -1,0 +1,14 @@
+//! Kasa's server side: everything that needs Postgres, a PSP or a clock. The browser-facing
+//! pages and server functions live in the `app` crate and reach this crate through the service
+//! traits it defines (`app::auth::AuthApi`, …), which `services` implements.
+
+pub mod admin;
+pub mod auth;
+pub mod cli;
+pub mod config;
+pub mod db;
+pub mod http;
+pub mod ledger;
+pub mod seed;
+pub mod services;
+pub mod tenants;

@@ -1,0 +1,124 @@
+//! Test support: `spawn_app` serves the real router on a random port against the test's own
+//! freshly migrated database, with demo data and a clock the test controls.
+#![allow(dead_code)]
+
+use std::sync::{Arc, Mutex};
+
+use chrono::{DateTime, Duration, Utc};
+use kasa_server::config::Config;
+use kasa_server::services::Services;
+use sqlx::PgPool;
+
+pub const DEMO_PASSWORD: &str = "demo-password-for-tests";
+pub const PLAYER_EMAIL: &str = "player@demo.kasa.test";
+pub const SECOND_PLAYER_EMAIL: &str = "player@second.kasa.test";
+
+pub struct TestApp {
+    pub base: String,
+    pub port: u16,
+    pub pool: PgPool,
+    pub http: reqwest::Client,
+    now: Arc<Mutex<DateTime<Utc>>>,
+}
+
+/// A response reduced to what tests assert on.
+#[derive(Debug)]
+pub struct Reply {
+    pub status: u16,
+    pub json: serde_json::Value,
+    pub headers: reqwest::header::HeaderMap,
+}
+
+impl Reply {
+    pub fn code(&self) -> &str {
+        self.json["code"].as_str().unwrap_or_default()
+    }
+
+    /// The session token from a `Set-Cookie` header, if one was set.
+    pub fn session_cookie(&self) -> Option<String> {
+        self.set_cookie().and_then(|cookie| cookie.split(';').next().map(str::to_owned))
+    }
+
+    pub fn set_cookie(&self) -> Option<String> {
+        self.headers.get("set-cookie").and_then(|value| value.to_str().ok()).map(str::to_owned)
+    }
+}
+
+pub async fn spawn_app(pool: PgPool) -> TestApp {
+    spawn_app_with(pool, &[]).await
+}
+
+/// Like `spawn_app`, with extra `KASA_*` settings.
+pub async fn spawn_app_with(pool: PgPool, settings: &[(&str, &str)]) -> TestApp {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let port = listener.local_addr().unwrap().port();
+    let base = format!("http://127.0.0.1:{port}");
+    let mut env: Vec<(String, String)> = vec![
+        ("KASA_ENVIRONMENT".into(), "test".into()),
+        ("KASA_BIND".into(), format!("127.0.0.1:{port}")),
+        ("KASA_PUBLIC_ORIGIN".into(), base.clone()),
+        ("KASA_DEMO_PASSWORD".into(), DEMO_PASSWORD.into()),
+    ];
+    env.extend(settings.iter().map(|(key, value)| (key.to_string(), value.to_string())));
+    let config = Config::from_sources("", move |name| env.iter().rev().find(|(key, _)| key == name).map(|(_, value)| value.clone()))
+        .expect("test configuration is valid");
+    kasa_server::seed::demo_data(&pool, &config).await.expect("demo data seeds");
+    let now = Arc::new(Mutex::new(Utc::now()));
+    let clock_now = now.clone();
+    let services = Services::with_clock(pool.clone(), Arc::new(config.clone()), Arc::new(move || *clock_now.lock().unwrap()));
+    let router = kasa_server::http::router(services, &config);
+    tokio::spawn(async move {
+        axum::serve(listener, router.into_make_service_with_connect_info::<std::net::SocketAddr>()).await.unwrap();
+    });
+    let http = reqwest::Client::builder().redirect(reqwest::redirect::Policy::none()).build().unwrap();
+    TestApp { base, port, pool, http, now }
+}
+
+impl TestApp {
+    pub fn advance(&self, by: Duration) {
+        *self.now.lock().unwrap() += by;
+    }
+
+    /// Calls a server function the way the browser does (form-encoded POST from our origin).
+    pub async fn call(&self, endpoint: &str, form: &[(&str, &str)], cookie: Option<&str>) -> Reply {
+        self.call_as(endpoint, form, cookie, Some(&self.base.clone()), None).await
+    }
+
+    /// Calls a server function with a chosen `Origin` and `Host` (None: header left out).
+    pub async fn call_as(
+        &self,
+        endpoint: &str,
+        form: &[(&str, &str)],
+        cookie: Option<&str>,
+        origin: Option<&str>,
+        host: Option<&str>,
+    ) -> Reply {
+        let mut request = self.http.post(format!("{}/api/{endpoint}", self.base)).form(form).header("accept", "application/json");
+        if let Some(cookie) = cookie {
+            request = request.header("cookie", cookie);
+        }
+        if let Some(origin) = origin {
+            request = request.header("origin", origin);
+        }
+        if let Some(host) = host {
+            request = request.header("host", host);
+        }
+        let response = request.send().await.expect("the server answers");
+        let status = response.status().as_u16();
+        let headers = response.headers().clone();
+        let text = response.text().await.unwrap();
+        let json = serde_json::from_str(&text).unwrap_or(serde_json::Value::String(text));
+        Reply { status, json, headers }
+    }
+
+    /// Logs in a player (or staff member, with `admin/login`) with the demo password.
+    pub async fn log_in(&self, endpoint: &str, email: &str) -> String {
+        let reply = self.call(endpoint, &[("email", email), ("password", DEMO_PASSWORD)], None).await;
+        assert_eq!(reply.status, 200, "log-in failed: {reply:?}");
+        reply.session_cookie().expect("log-in sets the session cookie")
+    }
+
+    pub async fn count(&self, sql: &str) -> i64 {
+        sqlx::query_scalar(sql).fetch_one(&self.pool).await.unwrap()
+    }
+}
