@@ -83,3 +83,23 @@ pub fn cors(config: &Config) -> CorsLayer {
         .allow_methods([Method::GET, Method::POST])
         .allow_headers([header::CONTENT_TYPE, header::HeaderName::from_static("idempotency-key")])
 }
+
+/// Errors the server-function framework raises itself (malformed or missing arguments) leave it
+/// as 500 before our code runs; this makes every error's status follow its code.
+pub async fn error_status(request: Request, next: Next) -> Response {
+    let response = next.run(request).await;
+    if response.status() != StatusCode::INTERNAL_SERVER_ERROR {
+        return response;
+    }
+    let (mut parts, body) = response.into_parts();
+    let Ok(bytes) = axum::body::to_bytes(body, ERROR_BODY_BYTES_MAX).await else {
+        return (StatusCode::INTERNAL_SERVER_ERROR, axum::Json(AppError::internal())).into_response();
+    };
+    if let Ok(error) = serde_json::from_slice::<AppError>(&bytes) {
+        parts.status = StatusCode::from_u16(error.code.status()).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+    }
+    Response::from_parts(parts, axum::body::Body::from(bytes))
+}
+
+/// An error body is a short JSON object; anything longer is not one of ours.
+const ERROR_BODY_BYTES_MAX: usize = 16 * 1024;

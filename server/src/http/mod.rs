@@ -71,6 +71,7 @@ pub fn router(services: Services, config: &Config) -> Router {
     Router::new()
         .route("/api/health", get(health).with_state(services))
         .merge(pages)
+        .layer(axum::middleware::from_fn(guards::error_status))
         .layer(axum::middleware::from_fn_with_state(guard_state.clone(), guards::csrf))
         .layer(axum::middleware::from_fn_with_state(guard_state.clone(), guards::tenant))
         .layer(guards::cors(config))
