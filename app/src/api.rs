@@ -32,12 +32,21 @@ where
     Fut: Future<Output = Result<T, AppError>>,
 {
     let response = use_context::<ResponseOptions>().unwrap_or_default();
-    let (Some(service), Some(parts)) = (use_context::<Arc<S>>(), use_context::<http::request::Parts>())
-    else {
+    let (Some(service), Some(parts)) = (
+        use_context::<Arc<S>>(),
+        use_context::<http::request::Parts>(),
+    ) else {
         leptos::logging::error!("server function called without its service or request in context");
         return Err(AppError::internal());
     };
-    let result = body(service, RequestCtx { parts, response: response.clone() }).await;
+    let result = body(
+        service,
+        RequestCtx {
+            parts,
+            response: response.clone(),
+        },
+    )
+    .await;
     if let Err(error) = &result {
         response.set_status(http::StatusCode::from_u16(error.code.status()).unwrap_or_default());
         if let Some(seconds) = error.retry_after_s {

@@ -10,7 +10,13 @@ where
     A: leptos::server_fn::ServerFn<Error = AppError> + Clone + Send + Sync + 'static,
     A::Output: Clone + Send + Sync + 'static,
 {
-    Signal::derive(move || action.value().with(|value| value.as_ref().and_then(|result| result.as_ref().err().cloned())))
+    Signal::derive(move || {
+        action.value().with(|value| {
+            value
+                .as_ref()
+                .and_then(|result| result.as_ref().err().cloned())
+        })
+    })
 }
 
 /// Shows a server function's error for the whole form (errors tied to a field show there).

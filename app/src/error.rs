@@ -88,11 +88,19 @@ pub struct AppError {
 
 impl AppError {
     pub fn new(code: ErrorCode, message: impl Into<String>) -> Self {
-        AppError { code, message: message.into(), field: None, retry_after_s: None }
+        AppError {
+            code,
+            message: message.into(),
+            field: None,
+            retry_after_s: None,
+        }
     }
 
     pub fn invalid(field: &str, message: impl Into<String>) -> Self {
-        AppError { field: Some(field.to_owned()), ..AppError::new(ErrorCode::InvalidInput, message) }
+        AppError {
+            field: Some(field.to_owned()),
+            ..AppError::new(ErrorCode::InvalidInput, message)
+        }
     }
 
     pub fn unauthenticated() -> Self {
@@ -109,7 +117,10 @@ impl AppError {
 
     /// The message for failures the user cannot act on; the details go to the server log only.
     pub fn internal() -> Self {
-        AppError::new(ErrorCode::Internal, "Something went wrong on our side. Please try again.")
+        AppError::new(
+            ErrorCode::Internal,
+            "Something went wrong on our side. Please try again.",
+        )
     }
 }
 
@@ -118,16 +129,18 @@ impl FromServerFnError for AppError {
 
     fn from_server_fn_error(value: ServerFnErrorErr) -> Self {
         match value {
-            ServerFnErrorErr::Args(_) | ServerFnErrorErr::MissingArg(_) => {
-                AppError::new(ErrorCode::InvalidInput, "The request was incomplete or malformed.")
-            }
+            ServerFnErrorErr::Args(_) | ServerFnErrorErr::MissingArg(_) => AppError::new(
+                ErrorCode::InvalidInput,
+                "The request was incomplete or malformed.",
+            ),
             ServerFnErrorErr::Request(_) => AppError::new(
                 ErrorCode::Transport,
                 "Could not reach the server. Check your connection and try again.",
             ),
-            ServerFnErrorErr::Deserialization(_) | ServerFnErrorErr::Response(_) => {
-                AppError::new(ErrorCode::Transport, "The server's answer could not be read.")
-            }
+            ServerFnErrorErr::Deserialization(_) | ServerFnErrorErr::Response(_) => AppError::new(
+                ErrorCode::Transport,
+                "The server's answer could not be read.",
+            ),
             _ => AppError::internal(),
         }
     }

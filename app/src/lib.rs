@@ -15,7 +15,9 @@ use leptos_meta::{MetaTags, Stylesheet, Title, provide_meta_context};
 use leptos_router::components::{A, Route, Router, Routes};
 use leptos_router::{SsrMode, path};
 
-use crate::auth::{AuthProvider, LoginPage, LogoutButton, RegisterPage, StaffLoginPage, ViewerKind, use_auth};
+use crate::auth::{
+    AuthProvider, LoginPage, LogoutButton, RegisterPage, StaffLoginPage, ViewerKind, use_auth,
+};
 
 /// The HTML document around the app, rendered on the server.
 pub fn shell(options: LeptosOptions) -> impl IntoView {

@@ -11,11 +11,17 @@ use crate::services::{Services, internal};
 impl AdminApi for Services {
     async fn overview(&self, ctx: &RequestCtx) -> Result<StaffOverview, AppError> {
         let (tenant, staff) = self.require_staff(ctx, StaffRole::Support).await?;
-        let player_count: i64 = sqlx::query_scalar("SELECT count(*) FROM players WHERE tenant_id = $1")
-            .bind(tenant.id)
-            .fetch_one(self.pool())
-            .await
-            .map_err(internal)?;
-        Ok(StaffOverview { display_name: staff.display_name, role: staff.role, tenant_name: tenant.name, player_count })
+        let player_count: i64 =
+            sqlx::query_scalar("SELECT count(*) FROM players WHERE tenant_id = $1")
+                .bind(tenant.id)
+                .fetch_one(self.pool())
+                .await
+                .map_err(internal)?;
+        Ok(StaffOverview {
+            display_name: staff.display_name,
+            role: staff.role,
+            tenant_name: tenant.name,
+            player_count,
+        })
     }
 }

@@ -29,9 +29,16 @@ pub enum Command {
     DbStart,
     DbStop,
     DbUrl,
-    IntegrityCheck { tenant: Option<String> },
-    RebuildBalances { tenant: Option<String>, dry_run: bool },
-    BenchLedger { seconds: Option<u64> },
+    IntegrityCheck {
+        tenant: Option<String>,
+    },
+    RebuildBalances {
+        tenant: Option<String>,
+        dry_run: bool,
+    },
+    BenchLedger {
+        seconds: Option<u64>,
+    },
     Help,
 }
 
@@ -45,11 +52,21 @@ pub fn parse(args: &[String]) -> Result<Command, String> {
     let mut positional = Vec::new();
     while let Some(arg) = rest.next() {
         match arg {
-            "--tenant" => tenant = Some(rest.next().ok_or("--tenant needs a tenant slug")?.to_owned()),
+            "--tenant" => {
+                tenant = Some(
+                    rest.next()
+                        .ok_or("--tenant needs a tenant slug")?
+                        .to_owned(),
+                )
+            }
             "--dry-run" => dry_run = true,
             "--seconds" => {
                 let value = rest.next().ok_or("--seconds needs a number")?;
-                seconds = Some(value.parse().map_err(|_| format!("--seconds: not a number: {value}"))?);
+                seconds = Some(
+                    value
+                        .parse()
+                        .map_err(|_| format!("--seconds: not a number: {value}"))?,
+                );
             }
             other if other.starts_with("--") => return Err(format!("unknown option {other}")),
             other => positional.push(other),
@@ -136,7 +153,8 @@ async fn run(command: Command, config: Config) -> anyhow::Result<ExitCode> {
         }
         Command::RebuildBalances { tenant, dry_run } => {
             let db = Database::open(&config).await?;
-            let code = crate::ledger::cli::rebuild_balances(db.pool(), tenant.as_deref(), dry_run).await;
+            let code =
+                crate::ledger::cli::rebuild_balances(db.pool(), tenant.as_deref(), dry_run).await;
             db.close().await;
             code
         }
@@ -164,10 +182,19 @@ mod tests {
         assert_eq!(parse(&[]), Ok(Command::Serve));
         assert_eq!(
             parse(&args("rebuild-balances --tenant demo --dry-run")),
-            Ok(Command::RebuildBalances { tenant: Some("demo".into()), dry_run: true })
+            Ok(Command::RebuildBalances {
+                tenant: Some("demo".into()),
+                dry_run: true
+            })
         );
-        assert_eq!(parse(&args("integrity-check")), Ok(Command::IntegrityCheck { tenant: None }));
-        assert_eq!(parse(&args("bench ledger --seconds 5")), Ok(Command::BenchLedger { seconds: Some(5) }));
+        assert_eq!(
+            parse(&args("integrity-check")),
+            Ok(Command::IntegrityCheck { tenant: None })
+        );
+        assert_eq!(
+            parse(&args("bench ledger --seconds 5")),
+            Ok(Command::BenchLedger { seconds: Some(5) })
+        );
         assert!(parse(&args("rebuild-balances --dryrun")).is_err());
         assert!(parse(&args("migrate now")).is_err());
     }

@@ -112,7 +112,8 @@ impl Config {
         };
         let file_layer = match file {
             Some(path) => {
-                let text = std::fs::read_to_string(&path).with_context(|| format!("reading {}", path.display()))?;
+                let text = std::fs::read_to_string(&path)
+                    .with_context(|| format!("reading {}", path.display()))?;
                 toml::from_str(&text).with_context(|| format!("parsing {}", path.display()))?
             }
             None => FileLayer::default(),
@@ -121,11 +122,20 @@ impl Config {
     }
 
     /// Builds a configuration from a TOML text and an environment lookup (tests use this).
-    pub fn from_sources(toml_text: &str, env: impl Fn(&str) -> Option<String>) -> anyhow::Result<Config> {
-        Config::from_layers(toml::from_str(toml_text).context("parsing configuration")?, env)
+    pub fn from_sources(
+        toml_text: &str,
+        env: impl Fn(&str) -> Option<String>,
+    ) -> anyhow::Result<Config> {
+        Config::from_layers(
+            toml::from_str(toml_text).context("parsing configuration")?,
+            env,
+        )
     }
 
-    fn from_layers(file: FileLayer, env: impl Fn(&str) -> Option<String>) -> anyhow::Result<Config> {
+    fn from_layers(
+        file: FileLayer,
+        env: impl Fn(&str) -> Option<String>,
+    ) -> anyhow::Result<Config> {
         let var = |name: &str| env(&format!("KASA_{name}")).filter(|value| !value.is_empty());
         let flag = |name: &str| -> anyhow::Result<Option<bool>> {
             var(name)
@@ -137,9 +147,21 @@ impl Config {
                 .transpose()
         };
         let number = |name: &str| -> anyhow::Result<Option<u64>> {
-            var(name).map(|value| value.parse().with_context(|| format!("KASA_{name} must be a number"))).transpose()
+            var(name)
+                .map(|value| {
+                    value
+                        .parse()
+                        .with_context(|| format!("KASA_{name} must be a number"))
+                })
+                .transpose()
         };
-        let list = |value: String| value.split(',').map(|item| item.trim().to_owned()).filter(|item| !item.is_empty()).collect();
+        let list = |value: String| {
+            value
+                .split(',')
+                .map(|item| item.trim().to_owned())
+                .filter(|item| !item.is_empty())
+                .collect()
+        };
 
         let environment = match var("ENVIRONMENT") {
             Some(value) => Environment::parse(&value)?,
@@ -147,8 +169,12 @@ impl Config {
         };
         let development_like = environment != Environment::Production;
         let bind: SocketAddr = match var("BIND").or_else(|| env("LEPTOS_SITE_ADDR")) {
-            Some(value) => value.parse().with_context(|| format!("KASA_BIND: not an address: {value}"))?,
-            None => file.bind.unwrap_or_else(|| SocketAddr::from(([127, 0, 0, 1], 3000))),
+            Some(value) => value
+                .parse()
+                .with_context(|| format!("KASA_BIND: not an address: {value}"))?,
+            None => file
+                .bind
+                .unwrap_or_else(|| SocketAddr::from(([127, 0, 0, 1], 3000))),
         };
         let public_origin = var("PUBLIC_ORIGIN")
             .or(file.public_origin)
@@ -166,7 +192,9 @@ impl Config {
         if let Some(value) = var("TENANT_HOSTS") {
             tenant_hosts = BTreeMap::new();
             for pair in value.split(',').filter(|pair| !pair.trim().is_empty()) {
-                let (host, slug) = pair.split_once('=').context("KASA_TENANT_HOSTS entries are host=slug")?;
+                let (host, slug) = pair
+                    .split_once('=')
+                    .context("KASA_TENANT_HOSTS entries are host=slug")?;
                 tenant_hosts.insert(host.trim().to_lowercase(), slug.trim().to_owned());
             }
         }
@@ -174,17 +202,30 @@ impl Config {
             environment,
             bind,
             public_origin,
-            extra_origins: var("EXTRA_ORIGINS").map(list).or(file.extra_origins).unwrap_or_default(),
-            cors_allowed_origins: var("CORS_ALLOWED_ORIGINS").map(list).or(file.cors_allowed_origins).unwrap_or_default(),
+            extra_origins: var("EXTRA_ORIGINS")
+                .map(list)
+                .or(file.extra_origins)
+                .unwrap_or_default(),
+            cors_allowed_origins: var("CORS_ALLOWED_ORIGINS")
+                .map(list)
+                .or(file.cors_allowed_origins)
+                .unwrap_or_default(),
             database_url: env("DATABASE_URL")
                 .or_else(|| var("DATABASE_URL"))
                 .filter(|value| !value.is_empty())
                 .or(file.database_url)
                 .map(SecretString::from),
-            data_dir: var("DATA_DIR").map(PathBuf::from).or(file.data_dir).unwrap_or_else(|| PathBuf::from("target/kasa-db")),
-            embedded_fast: flag("EMBEDDED_FAST")?.or(file.embedded_fast).unwrap_or(false),
+            data_dir: var("DATA_DIR")
+                .map(PathBuf::from)
+                .or(file.data_dir)
+                .unwrap_or_else(|| PathBuf::from("target/kasa-db")),
+            embedded_fast: flag("EMBEDDED_FAST")?
+                .or(file.embedded_fast)
+                .unwrap_or(false),
             session_secret: SecretString::from(
-                var("SESSION_SECRET").or(file.session_secret).unwrap_or_else(|| DEVELOPMENT_SESSION_SECRET.to_owned()),
+                var("SESSION_SECRET")
+                    .or(file.session_secret)
+                    .unwrap_or_else(|| DEVELOPMENT_SESSION_SECRET.to_owned()),
             ),
             session_idle_minutes: number("SESSION_IDLE_MINUTES")?
                 .map(|value| value as u32)
@@ -197,10 +238,18 @@ impl Config {
             secure_cookies: flag("SECURE_COOKIES")?
                 .or(file.secure_cookies)
                 .unwrap_or(environment != Environment::Development),
-            demo_data: flag("DEMO_DATA")?.or(file.demo_data).unwrap_or(development_like),
-            demo_password: var("DEMO_PASSWORD").or(file.demo_password).map(SecretString::from),
-            mock_psp: flag("MOCK_PSP")?.or(file.mock_psp).unwrap_or(development_like),
-            test_endpoints: flag("TEST_ENDPOINTS")?.or(file.test_endpoints).unwrap_or(environment == Environment::Test),
+            demo_data: flag("DEMO_DATA")?
+                .or(file.demo_data)
+                .unwrap_or(development_like),
+            demo_password: var("DEMO_PASSWORD")
+                .or(file.demo_password)
+                .map(SecretString::from),
+            mock_psp: flag("MOCK_PSP")?
+                .or(file.mock_psp)
+                .unwrap_or(development_like),
+            test_endpoints: flag("TEST_ENDPOINTS")?
+                .or(file.test_endpoints)
+                .unwrap_or(environment == Environment::Test),
             tenant_hosts,
             default_tenant: var("DEFAULT_TENANT")
                 .or(file.default_tenant)
@@ -262,14 +311,37 @@ impl Config {
         Ok(())
     }
 
-    /// Every origin a state-changing browser request may come from.
-    pub fn allowed_origins(&self) -> impl Iterator<Item = &str> {
-        std::iter::once(self.public_origin.as_str()).chain(self.extra_origins.iter().map(String::as_str))
+    /// Every origin a state-changing browser request may come from: the public origin, the
+    /// extra ones, and each brand's host name at the public origin's scheme and port.
+    pub fn allowed_origins(&self) -> Vec<String> {
+        let (scheme, rest) = self
+            .public_origin
+            .split_once("://")
+            .unwrap_or(("https", &self.public_origin));
+        let port = rest
+            .rsplit_once(':')
+            .map(|(_, port)| format!(":{port}"))
+            .unwrap_or_default();
+        let brand_origins = self
+            .tenant_hosts
+            .keys()
+            .map(|host| format!("{scheme}://{host}{port}"));
+        let mut origins: Vec<String> = std::iter::once(self.public_origin.clone())
+            .chain(self.extra_origins.iter().cloned())
+            .chain(brand_origins)
+            .collect();
+        origins.sort();
+        origins.dedup();
+        origins
     }
 
     pub fn session_cookie_name(&self) -> &'static str {
         // The __Host- prefix makes browsers insist on Secure, Path=/ and no Domain.
-        if self.secure_cookies { "__Host-kasa_session" } else { "kasa_session" }
+        if self.secure_cookies {
+            "__Host-kasa_session"
+        } else {
+            "kasa_session"
+        }
     }
 }
 
@@ -278,14 +350,21 @@ mod tests {
     use super::*;
 
     fn env_of(pairs: &[(&str, &str)]) -> impl Fn(&str) -> Option<String> {
-        let map: BTreeMap<String, String> = pairs.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
+        let map: BTreeMap<String, String> = pairs
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect();
         move |name| map.get(name).cloned()
     }
 
     // Proves the layering order: defaults, then the file, then KASA_* variables win.
     #[test]
     fn environment_overrides_file_overrides_defaults() {
-        let config = Config::from_sources("session_idle_minutes = 10\nbind = \"127.0.0.1:4000\"", env_of(&[("KASA_BIND", "127.0.0.1:5000")])).unwrap();
+        let config = Config::from_sources(
+            "session_idle_minutes = 10\nbind = \"127.0.0.1:4000\"",
+            env_of(&[("KASA_BIND", "127.0.0.1:5000")]),
+        )
+        .unwrap();
         assert_eq!(config.session_idle_minutes, 10);
         assert_eq!(config.bind.port(), 5000);
         assert_eq!(config.public_origin, "http://127.0.0.1:5000");
@@ -296,23 +375,70 @@ mod tests {
     // Proves production refuses each insecure setting, and names them all.
     #[test]
     fn production_refuses_insecure_settings() {
-        let error = Config::from_sources("", env_of(&[("KASA_ENVIRONMENT", "production"), ("KASA_DEMO_DATA", "true"), ("KASA_MOCK_PSP", "true"), ("KASA_SECURE_COOKIES", "false")]))
-            .unwrap_err()
-            .to_string();
-        for expected in ["demo data", "mock PSP", "not Secure", "session secret", "not https"] {
-            assert!(error.contains(expected), "{expected:?} missing from: {error}");
+        let error = Config::from_sources(
+            "",
+            env_of(&[
+                ("KASA_ENVIRONMENT", "production"),
+                ("KASA_DEMO_DATA", "true"),
+                ("KASA_MOCK_PSP", "true"),
+                ("KASA_SECURE_COOKIES", "false"),
+            ]),
+        )
+        .unwrap_err()
+        .to_string();
+        for expected in [
+            "demo data",
+            "mock PSP",
+            "not Secure",
+            "session secret",
+            "not https",
+        ] {
+            assert!(
+                error.contains(expected),
+                "{expected:?} missing from: {error}"
+            );
         }
         let secure = [
             ("KASA_ENVIRONMENT", "production"),
-            ("KASA_SESSION_SECRET", "0123456789abcdef0123456789abcdef-prod"),
+            (
+                "KASA_SESSION_SECRET",
+                "0123456789abcdef0123456789abcdef-prod",
+            ),
             ("KASA_PUBLIC_ORIGIN", "https://casino.example"),
         ];
         let config = Config::from_sources("", env_of(&secure)).unwrap();
-        assert!(config.secure_cookies && !config.demo_data && !config.mock_psp && !config.test_endpoints);
+        assert!(
+            config.secure_cookies
+                && !config.demo_data
+                && !config.mock_psp
+                && !config.test_endpoints
+        );
         assert_eq!(config.session_cookie_name(), "__Host-kasa_session");
         assert_eq!(config.default_tenant, None);
         let with_test_endpoints = [secure.as_slice(), &[("KASA_TEST_ENDPOINTS", "1")]].concat();
         assert!(Config::from_sources("", env_of(&with_test_endpoints)).is_err());
+    }
+
+    // Proves each brand's host is accepted as an origin at the public origin's scheme and port.
+    #[test]
+    fn brand_hosts_are_allowed_origins() {
+        let config = Config::from_sources(
+            "",
+            env_of(&[("KASA_PUBLIC_ORIGIN", "http://127.0.0.1:3000")]),
+        )
+        .unwrap();
+        let origins = config.allowed_origins();
+        for expected in [
+            "http://127.0.0.1:3000",
+            "http://localhost:3000",
+            "http://second.localhost:3000",
+        ] {
+            assert!(
+                origins.contains(&expected.to_owned()),
+                "{expected} missing from {origins:?}"
+            );
+        }
+        assert!(!origins.contains(&"http://evil.example:3000".to_owned()));
     }
 
     // Proves an unknown key in the file is an error rather than silently ignored.
@@ -324,7 +450,11 @@ mod tests {
     // Proves secrets do not appear in debug output.
     #[test]
     fn secrets_are_not_printed() {
-        let config = Config::from_sources("", env_of(&[("KASA_SESSION_SECRET", "super-secret-value-1234567890abcdef")])).unwrap();
+        let config = Config::from_sources(
+            "",
+            env_of(&[("KASA_SESSION_SECRET", "super-secret-value-1234567890abcdef")]),
+        )
+        .unwrap();
         assert!(!format!("{config:?}").contains("super-secret-value"));
     }
 }

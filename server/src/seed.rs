@@ -18,15 +18,25 @@ struct DemoTenant {
 }
 
 const DEMO_TENANTS: [DemoTenant; 2] = [
-    DemoTenant { slug: "kasa-demo", name: "Kasa Demo Casino", domain: "demo.kasa.test" },
-    DemoTenant { slug: "second-brand", name: "Second Brand Casino", domain: "second.kasa.test" },
+    DemoTenant {
+        slug: "kasa-demo",
+        name: "Kasa Demo Casino",
+        domain: "demo.kasa.test",
+    },
+    DemoTenant {
+        slug: "second-brand",
+        name: "Second Brand Casino",
+        domain: "second.kasa.test",
+    },
 ];
 
 /// Creates the demo tenants and accounts that do not exist yet.
 pub async fn demo_data(pool: &PgPool, config: &Config) -> anyhow::Result<()> {
     let password = match &config.demo_password {
         Some(password) => password.clone(),
-        None => SecretString::from(base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(rand::random::<[u8; 12]>())),
+        None => SecretString::from(
+            base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(rand::random::<[u8; 12]>()),
+        ),
     };
     // One hash for every demo account: Argon2 is deliberately slow.
     let password_hash = password::hash(password.clone()).await?;
@@ -68,10 +78,15 @@ pub async fn demo_data(pool: &PgPool, config: &Config) -> anyhow::Result<()> {
         }
     }
     if created.is_empty() {
-        tracing::info!("demo data already present (its credentials were printed when it was created)");
+        tracing::info!(
+            "demo data already present (its credentials were printed when it was created)"
+        );
         return Ok(());
     }
-    println!("\nDemo accounts created (shown once). Password for all of them: {}", password.expose_secret());
+    println!(
+        "\nDemo accounts created (shown once). Password for all of them: {}",
+        password.expose_secret()
+    );
     for (tenant, role, email, page) in created {
         println!("  {tenant:<20} {role:<8} {email:<28} log in at {page}");
     }

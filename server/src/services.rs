@@ -34,7 +34,14 @@ impl Services {
 
     pub fn with_clock(pool: PgPool, config: Arc<Config>, clock: Clock) -> Services {
         let sessions = SessionStore::new(pool.clone(), &config);
-        Services { inner: Arc::new(Inner { pool, config, sessions, clock }) }
+        Services {
+            inner: Arc::new(Inner {
+                pool,
+                config,
+                sessions,
+                clock,
+            }),
+        }
     }
 
     pub fn pool(&self) -> &PgPool {

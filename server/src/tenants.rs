@@ -30,7 +30,13 @@ impl TenantResolver {
     pub fn new(pool: PgPool, config: &Config) -> TenantResolver {
         TenantResolver {
             pool,
-            host_to_slug: Arc::new(config.tenant_hosts.iter().map(|(host, slug)| (host.clone(), slug.clone())).collect()),
+            host_to_slug: Arc::new(
+                config
+                    .tenant_hosts
+                    .iter()
+                    .map(|(host, slug)| (host.clone(), slug.clone()))
+                    .collect(),
+            ),
             default_slug: config.default_tenant.clone(),
             by_slug: Arc::default(),
         }
@@ -52,29 +58,37 @@ impl TenantResolver {
         }
         let tenant = find_by_slug(&self.pool, slug).await?;
         if let Some(tenant) = &tenant {
-            self.by_slug.write().await.insert(slug.to_owned(), tenant.clone());
+            self.by_slug
+                .write()
+                .await
+                .insert(slug.to_owned(), tenant.clone());
         }
         Ok(tenant)
     }
 }
 
 pub async fn find_by_slug(pool: &PgPool, slug: &str) -> Result<Option<Tenant>, sqlx::Error> {
-    let row: Option<(Uuid, String, String)> = sqlx::query_as("SELECT id, slug, name FROM tenants WHERE slug = $1")
-        .bind(slug)
-        .fetch_optional(pool)
-        .await?;
+    let row: Option<(Uuid, String, String)> =
+        sqlx::query_as("SELECT id, slug, name FROM tenants WHERE slug = $1")
+            .bind(slug)
+            .fetch_optional(pool)
+            .await?;
     Ok(row.map(|(id, slug, name)| Tenant { id, slug, name }))
 }
 
 /// Creates a tenant unless one with this slug exists; returns it either way.
 pub async fn ensure(pool: &PgPool, slug: &str, name: &str) -> Result<Tenant, sqlx::Error> {
-    sqlx::query("INSERT INTO tenants (id, slug, name) VALUES ($1, $2, $3) ON CONFLICT (slug) DO NOTHING")
-        .bind(Uuid::new_v4())
-        .bind(slug)
-        .bind(name)
-        .execute(pool)
-        .await?;
-    find_by_slug(pool, slug).await?.ok_or(sqlx::Error::RowNotFound)
+    sqlx::query(
+        "INSERT INTO tenants (id, slug, name) VALUES ($1, $2, $3) ON CONFLICT (slug) DO NOTHING",
+    )
+    .bind(Uuid::new_v4())
+    .bind(slug)
+    .bind(name)
+    .execute(pool)
+    .await?;
+    find_by_slug(pool, slug)
+        .await?
+        .ok_or(sqlx::Error::RowNotFound)
 }
 
 /// The host name of a `Host` header: lower case, without the port.
@@ -82,10 +96,19 @@ fn host_name(host: &str) -> String {
     let host = host.trim().to_lowercase();
     if host.starts_with('[') {
         // An IPv6 literal: keep the brackets' content.
-        return host.split(']').next().unwrap_or_default().trim_start_matches('[').to_owned();
+        return host
+            .split(']')
+            .next()
+            .unwrap_or_default()
+            .trim_start_matches('[')
+            .to_owned();
     }
     host.rsplit_once(':').map_or(host.clone(), |(name, port)| {
-        if port.chars().all(|c| c.is_ascii_digit()) { name.to_owned() } else { host.clone() }
+        if port.chars().all(|c| c.is_ascii_digit()) {
+            name.to_owned()
+        } else {
+            host.clone()
+        }
     })
 }
 
@@ -94,7 +117,10 @@ mod tests {
     // Proves host headers map to the same name with or without a port, in any case.
     #[test]
     fn host_names_drop_the_port() {
-        assert_eq!(super::host_name("Second.Localhost:3000"), "second.localhost");
+        assert_eq!(
+            super::host_name("Second.Localhost:3000"),
+            "second.localhost"
+        );
         assert_eq!(super::host_name("127.0.0.1"), "127.0.0.1");
         assert_eq!(super::host_name("[::1]:3000"), "::1");
     }

@@ -26,7 +26,8 @@ pub trait AdminApi: Send + Sync {
 /// Any staff role may read the overview; players and anonymous callers may not.
 #[server(endpoint = "admin/overview")]
 pub async fn admin_overview() -> Result<StaffOverview, AppError> {
-    crate::api::call::<dyn AdminApi, _, _, _>(|api, ctx| async move { api.overview(&ctx).await }).await
+    crate::api::call::<dyn AdminApi, _, _, _>(|api, ctx| async move { api.overview(&ctx).await })
+        .await
 }
 
 #[component]

@@ -102,9 +102,14 @@ pub async fn current_viewer() -> Result<Option<Viewer>, AppError> {
 }
 
 #[server(endpoint = "auth/register")]
-pub async fn register(email: String, display_name: String, password: String) -> Result<Viewer, AppError> {
+pub async fn register(
+    email: String,
+    display_name: String,
+    password: String,
+) -> Result<Viewer, AppError> {
     crate::api::call::<dyn AuthApi, _, _, _>(|api, ctx| async move {
-        api.register_player(&ctx, email, display_name, password).await
+        api.register_player(&ctx, email, display_name, password)
+            .await
     })
     .await
 }
@@ -127,12 +132,17 @@ pub async fn staff_log_in(email: String, password: String) -> Result<Viewer, App
 
 #[server(endpoint = "auth/logout")]
 pub async fn log_out() -> Result<(), AppError> {
-    crate::api::call::<dyn AuthApi, _, _, _>(|api, ctx| async move { api.log_out(&ctx).await }).await
+    crate::api::call::<dyn AuthApi, _, _, _>(|api, ctx| async move { api.log_out(&ctx).await })
+        .await
 }
 
 /// Rules a registration must meet, shared by the form (instant feedback) and the server (the
 /// authority). Returns the normalised email.
-pub fn validate_registration(email: &str, display_name: &str, password: &str) -> Result<String, AppError> {
+pub fn validate_registration(
+    email: &str,
+    display_name: &str,
+    password: &str,
+) -> Result<String, AppError> {
     let email = normalise_email(email)?;
     let name_length = display_name.trim().chars().count();
     if !(1..=DISPLAY_NAME_LENGTH_MAX).contains(&name_length) {
@@ -154,8 +164,15 @@ pub fn validate_registration(email: &str, display_name: &str, password: &str) ->
             format!("Choose a password of at most {PASSWORD_LENGTH_MAX} characters."),
         ));
     }
-    if password.to_lowercase() == email || password.chars().all(|c| c == password.chars().next().unwrap_or(c)) {
-        return Err(AppError::invalid("password", "This password is too easy to guess."));
+    if password.to_lowercase() == email
+        || password
+            .chars()
+            .all(|c| c == password.chars().next().unwrap_or(c))
+    {
+        return Err(AppError::invalid(
+            "password",
+            "This password is too easy to guess.",
+        ));
     }
     Ok(email)
 }
@@ -165,7 +182,10 @@ pub fn normalise_email(email: &str) -> Result<String, AppError> {
     let email = email.trim().to_lowercase();
     let valid_shape = email.len() <= EMAIL_LENGTH_MAX
         && email.split_once('@').is_some_and(|(local, domain)| {
-            !local.is_empty() && domain.contains('.') && !domain.starts_with('.') && !domain.ends_with('.')
+            !local.is_empty()
+                && domain.contains('.')
+                && !domain.starts_with('.')
+                && !domain.ends_with('.')
         })
         && !email.chars().any(char::is_whitespace);
     if valid_shape {
@@ -188,11 +208,44 @@ mod tests {
     // Proves registration input is normalised and weak input is refused with the field named.
     #[test]
     fn registration_rules() {
-        assert_eq!(validate_registration(" Ana@Example.COM ", "Ana", "correct horse").unwrap(), "ana@example.com");
-        assert_eq!(validate_registration("ana", "Ana", "correct horse").unwrap_err().field.as_deref(), Some("email"));
-        assert_eq!(validate_registration("a@b.co", "", "correct horse").unwrap_err().field.as_deref(), Some("display_name"));
-        assert_eq!(validate_registration("a@b.co", "A", "short").unwrap_err().field.as_deref(), Some("password"));
-        assert_eq!(validate_registration("a@b.co", "A", "aaaaaaaaaaaa").unwrap_err().field.as_deref(), Some("password"));
-        assert_eq!(validate_registration("a@b.co", "A", &"x".repeat(129)).unwrap_err().field.as_deref(), Some("password"));
+        assert_eq!(
+            validate_registration(" Ana@Example.COM ", "Ana", "correct horse").unwrap(),
+            "ana@example.com"
+        );
+        assert_eq!(
+            validate_registration("ana", "Ana", "correct horse")
+                .unwrap_err()
+                .field
+                .as_deref(),
+            Some("email")
+        );
+        assert_eq!(
+            validate_registration("a@b.co", "", "correct horse")
+                .unwrap_err()
+                .field
+                .as_deref(),
+            Some("display_name")
+        );
+        assert_eq!(
+            validate_registration("a@b.co", "A", "short")
+                .unwrap_err()
+                .field
+                .as_deref(),
+            Some("password")
+        );
+        assert_eq!(
+            validate_registration("a@b.co", "A", "aaaaaaaaaaaa")
+                .unwrap_err()
+                .field
+                .as_deref(),
+            Some("password")
+        );
+        assert_eq!(
+            validate_registration("a@b.co", "A", &"x".repeat(129))
+                .unwrap_err()
+                .field
+                .as_deref(),
+            Some("password")
+        );
     }
 }

@@ -34,31 +34,52 @@ pub struct StaffMember {
 impl Services {
     /// The tenant this request is for (set by the tenant middleware from the host name).
     pub fn tenant(&self, ctx: &RequestCtx) -> Result<Tenant, AppError> {
-        ctx.parts.extensions.get::<Tenant>().cloned().ok_or_else(|| AppError::not_found("Casino"))
+        ctx.parts
+            .extensions
+            .get::<Tenant>()
+            .cloned()
+            .ok_or_else(|| AppError::not_found("Casino"))
     }
 
     /// The session behind the request's cookie, if it is live and belongs to this tenant.
-    pub async fn authenticate(&self, ctx: &RequestCtx) -> Result<Option<(Tenant, Subject)>, AppError> {
+    pub async fn authenticate(
+        &self,
+        ctx: &RequestCtx,
+    ) -> Result<Option<(Tenant, Subject)>, AppError> {
         let tenant = self.tenant(ctx)?;
-        let Some(token) = self.session_token(ctx) else { return Ok(None) };
-        let session = self.sessions().find(&token, tenant.id, self.now()).await.map_err(internal)?;
+        let Some(token) = self.session_token(ctx) else {
+            return Ok(None);
+        };
+        let session = self
+            .sessions()
+            .find(&token, tenant.id, self.now())
+            .await
+            .map_err(internal)?;
         Ok(session.map(|session| (tenant, session.subject)))
     }
 
     /// Staff of this tenant with at least `role_min`: anonymous → 401, players and weaker
     /// roles → 403.
-    pub async fn require_staff(&self, ctx: &RequestCtx, role_min: StaffRole) -> Result<(Tenant, StaffMember), AppError> {
+    pub async fn require_staff(
+        &self,
+        ctx: &RequestCtx,
+        role_min: StaffRole,
+    ) -> Result<(Tenant, StaffMember), AppError> {
         match self.authenticate(ctx).await? {
             None => Err(AppError::unauthenticated()),
-            Some((_, Subject::Player(_))) => Err(AppError::new(ErrorCode::Forbidden, "This needs a staff account.")),
+            Some((_, Subject::Player(_))) => Err(AppError::new(
+                ErrorCode::Forbidden,
+                "This needs a staff account.",
+            )),
             Some((tenant, Subject::Staff(id))) => {
-                let row: Option<(String, String, String)> =
-                    sqlx::query_as("SELECT role, email, display_name FROM staff WHERE tenant_id = $1 AND id = $2")
-                        .bind(tenant.id)
-                        .bind(id)
-                        .fetch_optional(self.pool())
-                        .await
-                        .map_err(internal)?;
+                let row: Option<(String, String, String)> = sqlx::query_as(
+                    "SELECT role, email, display_name FROM staff WHERE tenant_id = $1 AND id = $2",
+                )
+                .bind(tenant.id)
+                .bind(id)
+                .fetch_optional(self.pool())
+                .await
+                .map_err(internal)?;
                 let (role, email, display_name) = row.ok_or_else(AppError::unauthenticated)?;
                 let role = StaffRole::parse(&role).ok_or_else(AppError::internal)?;
                 if role < role_min {
@@ -67,7 +88,15 @@ impl Services {
                         format!("This needs the {} role or higher.", role_min.as_str()),
                     ));
                 }
-                Ok((tenant, StaffMember { id, role, email, display_name }))
+                Ok((
+                    tenant,
+                    StaffMember {
+                        id,
+                        role,
+                        email,
+                        display_name,
+                    },
+                ))
             }
         }
     }
@@ -77,7 +106,10 @@ impl Services {
         match self.authenticate(ctx).await? {
             None => Err(AppError::unauthenticated()),
             Some((tenant, Subject::Player(id))) => Ok((tenant, id)),
-            Some((_, Subject::Staff(_))) => Err(AppError::new(ErrorCode::Forbidden, "This needs a player account.")),
+            Some((_, Subject::Staff(_))) => Err(AppError::new(
+                ErrorCode::Forbidden,
+                "This needs a player account.",
+            )),
         }
     }
 
@@ -95,7 +127,11 @@ impl Services {
     }
 
     fn set_session_cookie(&self, ctx: &RequestCtx, token: &str, max_age_s: i64) {
-        let secure = if self.config().secure_cookies { "; Secure" } else { "" };
+        let secure = if self.config().secure_cookies {
+            "; Secure"
+        } else {
+            ""
+        };
         let cookie = format!(
             "{name}={token}; Path=/; HttpOnly; SameSite=Lax; Max-Age={max_age_s}{secure}",
             name = self.config().session_cookie_name()
@@ -106,22 +142,49 @@ impl Services {
     }
 
     /// Starts a fresh session (a new id at every log-in), ending the one the browser had.
-    async fn start_session(&self, ctx: &RequestCtx, tenant: &Tenant, subject: Subject) -> Result<(), AppError> {
+    async fn start_session(
+        &self,
+        ctx: &RequestCtx,
+        tenant: &Tenant,
+        subject: Subject,
+    ) -> Result<(), AppError> {
         if let Some(old) = self.session_token(ctx) {
             self.sessions().delete(&old).await.map_err(internal)?;
         }
-        let token = self.sessions().create(tenant.id, subject, self.now()).await.map_err(internal)?;
-        self.set_session_cookie(ctx, &token, self.sessions().absolute_lifetime().num_seconds());
+        let token = self
+            .sessions()
+            .create(tenant.id, subject, self.now())
+            .await
+            .map_err(internal)?;
+        self.set_session_cookie(
+            ctx,
+            &token,
+            self.sessions().absolute_lifetime().num_seconds(),
+        );
         Ok(())
     }
 
-    async fn viewer_for(&self, tenant: &Tenant, subject: Subject) -> Result<Option<Viewer>, AppError> {
+    async fn viewer_for(
+        &self,
+        tenant: &Tenant,
+        subject: Subject,
+    ) -> Result<Option<Viewer>, AppError> {
         let (query, id) = match subject {
-            Subject::Player(id) => ("SELECT email, display_name, NULL::text FROM players WHERE tenant_id = $1 AND id = $2", id),
-            Subject::Staff(id) => ("SELECT email, display_name, role FROM staff WHERE tenant_id = $1 AND id = $2", id),
+            Subject::Player(id) => (
+                "SELECT email, display_name, NULL::text FROM players WHERE tenant_id = $1 AND id = $2",
+                id,
+            ),
+            Subject::Staff(id) => (
+                "SELECT email, display_name, role FROM staff WHERE tenant_id = $1 AND id = $2",
+                id,
+            ),
         };
-        let row: Option<(String, String, Option<String>)> =
-            sqlx::query_as(query).bind(tenant.id).bind(id).fetch_optional(self.pool()).await.map_err(internal)?;
+        let row: Option<(String, String, Option<String>)> = sqlx::query_as(query)
+            .bind(tenant.id)
+            .bind(id)
+            .fetch_optional(self.pool())
+            .await
+            .map_err(internal)?;
         Ok(row.map(|(email, display_name, role)| Viewer {
             id,
             kind: match role.as_deref().and_then(StaffRole::parse) {
@@ -139,7 +202,10 @@ impl Services {
         ctx.parts
             .extensions
             .get::<ConnectInfo<SocketAddr>>()
-            .map_or_else(|| "unknown".to_owned(), |ConnectInfo(address)| address.ip().to_string())
+            .map_or_else(
+                || "unknown".to_owned(),
+                |ConnectInfo(address)| address.ip().to_string(),
+            )
     }
 }
 
@@ -161,7 +227,9 @@ impl AuthApi for Services {
     ) -> Result<Viewer, AppError> {
         let tenant = self.tenant(ctx)?;
         let email = app::auth::validate_registration(&email, &display_name, &password)?;
-        let password_hash = password::hash(SecretString::from(password)).await.map_err(internal)?;
+        let password_hash = password::hash(SecretString::from(password))
+            .await
+            .map_err(internal)?;
         let id: Option<Uuid> = sqlx::query_scalar(
             "INSERT INTO players (id, tenant_id, email, display_name, password_hash) VALUES ($1, $2, $3, $4, $5)
              ON CONFLICT ON CONSTRAINT players_tenant_email_key DO NOTHING RETURNING id",
@@ -177,15 +245,27 @@ impl AuthApi for Services {
         let Some(id) = id else {
             return Err(AppError {
                 field: Some("email".into()),
-                ..AppError::new(ErrorCode::EmailTaken, "An account with this email already exists. Log in instead.")
+                ..AppError::new(
+                    ErrorCode::EmailTaken,
+                    "An account with this email already exists. Log in instead.",
+                )
             });
         };
         tracing::info!(tenant = %tenant.slug, player = %id, "player registered");
-        self.start_session(ctx, &tenant, Subject::Player(id)).await?;
-        self.viewer_for(&tenant, Subject::Player(id)).await?.ok_or_else(AppError::internal)
+        self.start_session(ctx, &tenant, Subject::Player(id))
+            .await?;
+        self.viewer_for(&tenant, Subject::Player(id))
+            .await?
+            .ok_or_else(AppError::internal)
     }
 
-    async fn log_in(&self, ctx: &RequestCtx, realm: Realm, email: String, password: String) -> Result<Viewer, AppError> {
+    async fn log_in(
+        &self,
+        ctx: &RequestCtx,
+        realm: Realm,
+        email: String,
+        password: String,
+    ) -> Result<Viewer, AppError> {
         let tenant = self.tenant(ctx)?;
         let email = email.trim().to_lowercase();
         let realm_name = match realm {
@@ -193,38 +273,66 @@ impl AuthApi for Services {
             Realm::Staff => "staff",
         };
         let account_key = throttle::Key::account(&tenant.slug, realm_name, &email);
-        let keys = [account_key.clone(), throttle::Key::address(&Self::client_address(ctx))];
+        let keys = [
+            account_key.clone(),
+            throttle::Key::address(&Self::client_address(ctx)),
+        ];
         let now = self.now();
-        if let Some(retry_after_s) = throttle::retry_after(self.pool(), &keys, now).await.map_err(internal)? {
+        if let Some(retry_after_s) = throttle::retry_after(self.pool(), &keys, now)
+            .await
+            .map_err(internal)?
+        {
             return Err(AppError {
                 retry_after_s: Some(retry_after_s),
                 ..AppError::new(
                     ErrorCode::RateLimited,
-                    format!("Too many failed log-ins. Try again in {}.", human_duration(retry_after_s)),
+                    format!(
+                        "Too many failed log-ins. Try again in {}.",
+                        human_duration(retry_after_s)
+                    ),
                 )
             });
         }
         let query = match realm {
-            Realm::Player => "SELECT id, password_hash FROM players WHERE tenant_id = $1 AND email = $2",
-            Realm::Staff => "SELECT id, password_hash FROM staff WHERE tenant_id = $1 AND email = $2",
+            Realm::Player => {
+                "SELECT id, password_hash FROM players WHERE tenant_id = $1 AND email = $2"
+            }
+            Realm::Staff => {
+                "SELECT id, password_hash FROM staff WHERE tenant_id = $1 AND email = $2"
+            }
         };
-        let account: Option<(Uuid, String)> =
-            sqlx::query_as(query).bind(tenant.id).bind(&email).fetch_optional(self.pool()).await.map_err(internal)?;
+        let account: Option<(Uuid, String)> = sqlx::query_as(query)
+            .bind(tenant.id)
+            .bind(&email)
+            .fetch_optional(self.pool())
+            .await
+            .map_err(internal)?;
         let (id, stored_hash) = account.map_or((None, None), |(id, hash)| (Some(id), Some(hash)));
-        let verified = password::verify(SecretString::from(password), stored_hash).await.map_err(internal)?;
+        let verified = password::verify(SecretString::from(password), stored_hash)
+            .await
+            .map_err(internal)?;
         let Some(id) = id.filter(|_| verified) else {
-            throttle::record_failure(self.pool(), &keys, now).await.map_err(internal)?;
+            throttle::record_failure(self.pool(), &keys, now)
+                .await
+                .map_err(internal)?;
             tracing::info!(tenant = %tenant.slug, realm = realm_name, "failed log-in");
-            return Err(AppError::new(ErrorCode::InvalidCredentials, INVALID_CREDENTIALS));
+            return Err(AppError::new(
+                ErrorCode::InvalidCredentials,
+                INVALID_CREDENTIALS,
+            ));
         };
-        throttle::record_success(self.pool(), &account_key).await.map_err(internal)?;
+        throttle::record_success(self.pool(), &account_key)
+            .await
+            .map_err(internal)?;
         let subject = match realm {
             Realm::Player => Subject::Player(id),
             Realm::Staff => Subject::Staff(id),
         };
         self.start_session(ctx, &tenant, subject).await?;
         tracing::info!(tenant = %tenant.slug, realm = realm_name, subject = %id, "logged in");
-        self.viewer_for(&tenant, subject).await?.ok_or_else(AppError::internal)
+        self.viewer_for(&tenant, subject)
+            .await?
+            .ok_or_else(AppError::internal)
     }
 
     async fn log_out(&self, ctx: &RequestCtx) -> Result<(), AppError> {

@@ -12,13 +12,15 @@ const ITERATIONS: u32 = 2;
 const LANES: u32 = 1;
 
 fn hasher() -> Argon2<'static> {
-    let params = Params::new(MEMORY_KIB, ITERATIONS, LANES, None).expect("OWASP Argon2 parameters are valid");
+    let params = Params::new(MEMORY_KIB, ITERATIONS, LANES, None)
+        .expect("OWASP Argon2 parameters are valid");
     Argon2::new(Algorithm::Argon2id, Version::V0x13, params)
 }
 
 pub async fn hash(password: SecretString) -> anyhow::Result<String> {
     tokio::task::spawn_blocking(move || {
-        let salt = SaltString::encode_b64(&rand::random::<[u8; 16]>()).map_err(|error| anyhow::anyhow!("salt: {error}"))?;
+        let salt = SaltString::encode_b64(&rand::random::<[u8; 16]>())
+            .map_err(|error| anyhow::anyhow!("salt: {error}"))?;
         let hash = hasher()
             .hash_password(password.expose_secret().as_bytes(), &salt)
             .map_err(|error| anyhow::anyhow!("hashing: {error}"))?;
@@ -33,8 +35,11 @@ pub async fn verify(password: SecretString, stored_hash: Option<String>) -> anyh
     let known_account = stored_hash.is_some();
     tokio::task::spawn_blocking(move || {
         let stored = stored_hash.unwrap_or_else(|| DUMMY_HASH.clone());
-        let parsed = PasswordHash::new(&stored).map_err(|error| anyhow::anyhow!("stored hash: {error}"))?;
-        let matches = hasher().verify_password(password.expose_secret().as_bytes(), &parsed).is_ok();
+        let parsed =
+            PasswordHash::new(&stored).map_err(|error| anyhow::anyhow!("stored hash: {error}"))?;
+        let matches = hasher()
+            .verify_password(password.expose_secret().as_bytes(), &parsed)
+            .is_ok();
         Ok(matches && known_account)
     })
     .await?
@@ -42,7 +47,10 @@ pub async fn verify(password: SecretString, stored_hash: Option<String>) -> anyh
 
 static DUMMY_HASH: LazyLock<String> = LazyLock::new(|| {
     let salt = SaltString::encode_b64(&[7_u8; 16]).expect("a fixed salt encodes");
-    hasher().hash_password(b"no account has this password", &salt).expect("the dummy hash computes").to_string()
+    hasher()
+        .hash_password(b"no account has this password", &salt)
+        .expect("the dummy hash computes")
+        .to_string()
 });
 
 #[cfg(test)]
@@ -53,10 +61,30 @@ mod tests {
     // and that an unknown account never verifies.
     #[tokio::test]
     async fn hash_and_verify() {
-        let stored = hash(SecretString::from("correct horse battery")).await.unwrap();
-        assert!(stored.starts_with("$argon2id$v=19$m=19456,t=2,p=1$"), "{stored}");
-        assert!(verify(SecretString::from("correct horse battery"), Some(stored.clone())).await.unwrap());
-        assert!(!verify(SecretString::from("wrong horse battery"), Some(stored)).await.unwrap());
-        assert!(!verify(SecretString::from("no account has this password"), None).await.unwrap());
+        let stored = hash(SecretString::from("correct horse battery"))
+            .await
+            .unwrap();
+        assert!(
+            stored.starts_with("$argon2id$v=19$m=19456,t=2,p=1$"),
+            "{stored}"
+        );
+        assert!(
+            verify(
+                SecretString::from("correct horse battery"),
+                Some(stored.clone())
+            )
+            .await
+            .unwrap()
+        );
+        assert!(
+            !verify(SecretString::from("wrong horse battery"), Some(stored))
+                .await
+                .unwrap()
+        );
+        assert!(
+            !verify(SecretString::from("no account has this password"), None)
+                .await
+                .unwrap()
+        );
     }
 }

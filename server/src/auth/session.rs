@@ -29,6 +29,15 @@ pub struct Session {
     pub subject: Subject,
 }
 
+#[derive(sqlx::FromRow)]
+struct SessionRow {
+    tenant_id: Uuid,
+    player_id: Option<Uuid>,
+    staff_id: Option<Uuid>,
+    last_seen_at: DateTime<Utc>,
+    expires_at: DateTime<Utc>,
+}
+
 pub struct SessionStore {
     pool: PgPool,
     secret: SecretString,
@@ -51,7 +60,12 @@ impl SessionStore {
     }
 
     /// Creates a session and returns the token for the cookie.
-    pub async fn create(&self, tenant_id: Uuid, subject: Subject, now: DateTime<Utc>) -> Result<String, sqlx::Error> {
+    pub async fn create(
+        &self,
+        tenant_id: Uuid,
+        subject: Subject,
+        now: DateTime<Utc>,
+    ) -> Result<String, sqlx::Error> {
         let token = URL_SAFE_NO_PAD.encode(rand::random::<[u8; 32]>());
         let (player_id, staff_id) = match subject {
             Subject::Player(id) => (Some(id), None),
@@ -73,15 +87,29 @@ impl SessionStore {
     }
 
     /// The live session for a token in this tenant. Expired sessions are deleted when seen.
-    pub async fn find(&self, token: &str, tenant_id: Uuid, now: DateTime<Utc>) -> Result<Option<Session>, sqlx::Error> {
+    pub async fn find(
+        &self,
+        token: &str,
+        tenant_id: Uuid,
+        now: DateTime<Utc>,
+    ) -> Result<Option<Session>, sqlx::Error> {
         let digest = self.digest(token);
-        let row: Option<(Uuid, Option<Uuid>, Option<Uuid>, DateTime<Utc>, DateTime<Utc>)> = sqlx::query_as(
+        let row: Option<SessionRow> = sqlx::query_as(
             "SELECT tenant_id, player_id, staff_id, last_seen_at, expires_at FROM sessions WHERE token_sha256 = $1",
         )
         .bind(&digest)
         .fetch_optional(&self.pool)
         .await?;
-        let Some((session_tenant, player_id, staff_id, last_seen_at, expires_at)) = row else { return Ok(None) };
+        let Some(SessionRow {
+            tenant_id: session_tenant,
+            player_id,
+            staff_id,
+            last_seen_at,
+            expires_at,
+        }) = row
+        else {
+            return Ok(None);
+        };
         if expires_at <= now || last_seen_at + self.idle <= now {
             self.delete_digest(&digest).await?;
             return Ok(None);
@@ -102,7 +130,10 @@ impl SessionStore {
             (None, Some(id)) => Subject::Staff(id),
             _ => return Ok(None),
         };
-        Ok(Some(Session { tenant_id: session_tenant, subject }))
+        Ok(Some(Session {
+            tenant_id: session_tenant,
+            subject,
+        }))
     }
 
     pub async fn delete(&self, token: &str) -> Result<(), sqlx::Error> {
@@ -110,22 +141,27 @@ impl SessionStore {
     }
 
     async fn delete_digest(&self, digest: &[u8]) -> Result<(), sqlx::Error> {
-        sqlx::query("DELETE FROM sessions WHERE token_sha256 = $1").bind(digest).execute(&self.pool).await?;
+        sqlx::query("DELETE FROM sessions WHERE token_sha256 = $1")
+            .bind(digest)
+            .execute(&self.pool)
+            .await?;
         Ok(())
     }
 
     /// Removes expired sessions (run periodically by the server).
     pub async fn purge_expired(&self, now: DateTime<Utc>) -> Result<u64, sqlx::Error> {
-        let result = sqlx::query("DELETE FROM sessions WHERE expires_at <= $1 OR last_seen_at <= $2")
-            .bind(now)
-            .bind(now - self.idle)
-            .execute(&self.pool)
-            .await?;
+        let result =
+            sqlx::query("DELETE FROM sessions WHERE expires_at <= $1 OR last_seen_at <= $2")
+                .bind(now)
+                .bind(now - self.idle)
+                .execute(&self.pool)
+                .await?;
         Ok(result.rows_affected())
     }
 
     fn digest(&self, token: &str) -> Vec<u8> {
-        let mut mac = Hmac::<Sha256>::new_from_slice(self.secret.expose_secret().as_bytes()).expect("HMAC takes any key length");
+        let mut mac = Hmac::<Sha256>::new_from_slice(self.secret.expose_secret().as_bytes())
+            .expect("HMAC takes any key length");
         mac.update(token.as_bytes());
         mac.finalize().into_bytes().to_vec()
     }

@@ -22,30 +22,58 @@ pub struct Key {
 
 impl Key {
     pub fn account(tenant_slug: &str, realm: &str, email: &str) -> Key {
-        Key { scope: "account", subject: format!("{tenant_slug}/{realm}/{email}") }
+        Key {
+            scope: "account",
+            subject: format!("{tenant_slug}/{realm}/{email}"),
+        }
     }
 
     pub fn address(address: &str) -> Key {
-        Key { scope: "ip", subject: address.to_owned() }
+        Key {
+            scope: "ip",
+            subject: address.to_owned(),
+        }
     }
 }
 
+#[derive(sqlx::FromRow)]
+struct ThrottleRow {
+    failures: i32,
+    window_started_at: DateTime<Utc>,
+    last_failure_at: DateTime<Utc>,
+    locked_until: Option<DateTime<Utc>>,
+}
+
 /// If any key is throttled now, the seconds until it may try again.
-pub async fn retry_after(pool: &PgPool, keys: &[Key], now: DateTime<Utc>) -> Result<Option<u64>, sqlx::Error> {
+pub async fn retry_after(
+    pool: &PgPool,
+    keys: &[Key],
+    now: DateTime<Utc>,
+) -> Result<Option<u64>, sqlx::Error> {
     let mut wait_s: Option<i64> = None;
     for key in keys {
-        let row: Option<(i32, DateTime<Utc>, DateTime<Utc>, Option<DateTime<Utc>>)> = sqlx::query_as(
+        let row: Option<ThrottleRow> = sqlx::query_as(
             "SELECT failures, window_started_at, last_failure_at, locked_until FROM login_throttle WHERE scope = $1 AND subject = $2",
         )
         .bind(key.scope)
         .bind(&key.subject)
         .fetch_optional(pool)
         .await?;
-        let Some((failures, window_started_at, last_failure_at, locked_until)) = row else { continue };
+        let Some(ThrottleRow {
+            failures,
+            window_started_at,
+            last_failure_at,
+            locked_until,
+        }) = row
+        else {
+            continue;
+        };
         let until = match locked_until {
             Some(locked_until) if locked_until > now => Some(locked_until),
             _ if window_started_at + Duration::minutes(WINDOW_MINUTES) <= now => None,
-            _ if failures >= FAILURES_BEFORE_DELAY => Some(last_failure_at + Duration::seconds(DELAY_SECONDS)),
+            _ if failures >= FAILURES_BEFORE_DELAY => {
+                Some(last_failure_at + Duration::seconds(DELAY_SECONDS))
+            }
             _ => None,
         };
         if let Some(until) = until.filter(|until| *until > now) {
@@ -58,7 +86,11 @@ pub async fn retry_after(pool: &PgPool, keys: &[Key], now: DateTime<Utc>) -> Res
 
 /// Counts a failed attempt against every key, starting a new window when the old one is over
 /// and locking the key once it reaches the lockout threshold.
-pub async fn record_failure(pool: &PgPool, keys: &[Key], now: DateTime<Utc>) -> Result<(), sqlx::Error> {
+pub async fn record_failure(
+    pool: &PgPool,
+    keys: &[Key],
+    now: DateTime<Utc>,
+) -> Result<(), sqlx::Error> {
     for key in keys {
         sqlx::query(
             "INSERT INTO login_throttle AS t (scope, subject, failures, window_started_at, last_failure_at)

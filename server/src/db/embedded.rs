@@ -28,12 +28,28 @@ impl Cluster {
     pub async fn start(config: &Config) -> anyhow::Result<Cluster> {
         let data_dir = absolute(&config.data_dir)?;
         let bin_dir = find_bin_dir()?;
-        let cluster = Cluster { data_dir, bin_dir, started_here: false };
+        let cluster = Cluster {
+            data_dir,
+            bin_dir,
+            started_here: false,
+        };
         cluster.prepare_directories().await?;
         if !cluster.pgdata().join("PG_VERSION").exists() {
             tracing::info!(dir = %cluster.pgdata().display(), "initialising the embedded Postgres cluster");
             cluster
-                .pg_tool("initdb", &["-D", &cluster.pgdata_str(), "-U", "postgres", "--auth=trust", "-E", "UTF8", "--locale=C"])
+                .pg_tool(
+                    "initdb",
+                    &[
+                        "-D",
+                        &cluster.pgdata_str(),
+                        "-U",
+                        "postgres",
+                        "--auth=trust",
+                        "-E",
+                        "UTF8",
+                        "--locale=C",
+                    ],
+                )
                 .await?;
         }
         let mut cluster = cluster;
@@ -47,7 +63,21 @@ impl Cluster {
             }
             let log = cluster.data_dir.join("postgres.log");
             cluster
-                .pg_tool("pg_ctl", &["-D", &cluster.pgdata_str(), "-l", &log.to_string_lossy(), "-o", &options, "-w", "-t", "60", "start"])
+                .pg_tool(
+                    "pg_ctl",
+                    &[
+                        "-D",
+                        &cluster.pgdata_str(),
+                        "-l",
+                        &log.to_string_lossy(),
+                        "-o",
+                        &options,
+                        "-w",
+                        "-t",
+                        "60",
+                        "start",
+                    ],
+                )
                 .await
                 .with_context(|| format!("starting Postgres (log: {})", log.display()))?;
             cluster.started_here = true;
@@ -64,16 +94,20 @@ impl Cluster {
     /// Stops the cluster if this process started it; a cluster we merely reused keeps running
     /// for whoever started it.
     pub async fn stop_if_started(self) {
-        if self.started_here {
-            if let Err(error) = self.stop().await {
-                tracing::warn!(%error, "stopping the embedded Postgres failed");
-            }
+        if self.started_here
+            && let Err(error) = self.stop().await
+        {
+            tracing::warn!(%error, "stopping the embedded Postgres failed");
         }
     }
 
     async fn stop(&self) -> anyhow::Result<()> {
         if self.is_running().await {
-            self.pg_tool("pg_ctl", &["-D", &self.pgdata_str(), "-m", "fast", "-w", "stop"]).await?;
+            self.pg_tool(
+                "pg_ctl",
+                &["-D", &self.pgdata_str(), "-m", "fast", "-w", "stop"],
+            )
+            .await?;
             tracing::info!("embedded Postgres stopped");
         }
         Ok(())
@@ -93,12 +127,17 @@ impl Cluster {
 
     async fn is_running(&self) -> bool {
         self.pgdata().join("PG_VERSION").exists()
-            && self.pg_tool("pg_ctl", &["-D", &self.pgdata_str(), "status"]).await.is_ok()
+            && self
+                .pg_tool("pg_ctl", &["-D", &self.pgdata_str(), "status"])
+                .await
+                .is_ok()
     }
 
     async fn prepare_directories(&self) -> anyhow::Result<()> {
         for dir in [&self.data_dir, &self.socket_dir()] {
-            tokio::fs::create_dir_all(dir).await.with_context(|| format!("creating {}", dir.display()))?;
+            tokio::fs::create_dir_all(dir)
+                .await
+                .with_context(|| format!("creating {}", dir.display()))?;
         }
         if is_root() {
             // Postgres refuses to run as root, so its files belong to the postgres system user.
@@ -109,7 +148,10 @@ impl Cluster {
                 .await
                 .context("running chown")?;
             if !status.success() {
-                bail!("could not hand {} to the postgres user", self.data_dir.display());
+                bail!(
+                    "could not hand {} to the postgres user",
+                    self.data_dir.display()
+                );
             }
         }
         Ok(())
@@ -117,14 +159,22 @@ impl Cluster {
 
     async fn ensure_database(&self) -> anyhow::Result<()> {
         use sqlx::Connection;
-        let admin_url = format!("postgres://postgres@localhost/postgres?host={}&port={SOCKET_PORT}", self.socket_dir().display());
-        let mut connection = sqlx::PgConnection::connect(&admin_url).await.context("connecting to the embedded Postgres")?;
-        let exists: bool = sqlx::query_scalar("SELECT EXISTS (SELECT 1 FROM pg_database WHERE datname = $1)")
-            .bind(DATABASE_NAME)
-            .fetch_one(&mut connection)
-            .await?;
+        let admin_url = format!(
+            "postgres://postgres@localhost/postgres?host={}&port={SOCKET_PORT}",
+            self.socket_dir().display()
+        );
+        let mut connection = sqlx::PgConnection::connect(&admin_url)
+            .await
+            .context("connecting to the embedded Postgres")?;
+        let exists: bool =
+            sqlx::query_scalar("SELECT EXISTS (SELECT 1 FROM pg_database WHERE datname = $1)")
+                .bind(DATABASE_NAME)
+                .fetch_one(&mut connection)
+                .await?;
         if !exists {
-            sqlx::query(&format!("CREATE DATABASE {DATABASE_NAME}")).execute(&mut connection).await?;
+            sqlx::query(&format!("CREATE DATABASE {DATABASE_NAME}"))
+                .execute(&mut connection)
+                .await?;
         }
         connection.close().await?;
         Ok(())
@@ -165,7 +215,11 @@ pub async fn start_detached(config: &Config) -> anyhow::Result<String> {
 
 /// Stops the cluster under the configured data directory (`kasa db stop`).
 pub async fn stop(config: &Config) -> anyhow::Result<()> {
-    let cluster = Cluster { data_dir: absolute(&config.data_dir)?, bin_dir: find_bin_dir()?, started_here: true };
+    let cluster = Cluster {
+        data_dir: absolute(&config.data_dir)?,
+        bin_dir: find_bin_dir()?,
+        started_here: true,
+    };
     cluster.stop().await
 }
 
@@ -175,11 +229,18 @@ pub fn url_for(config: &Config) -> String {
 }
 
 fn url_in(data_dir: &Path) -> String {
-    format!("postgres://postgres@localhost/{DATABASE_NAME}?host={}&port={SOCKET_PORT}", data_dir.join("socket").display())
+    format!(
+        "postgres://postgres@localhost/{DATABASE_NAME}?host={}&port={SOCKET_PORT}",
+        data_dir.join("socket").display()
+    )
 }
 
 fn absolute(path: &Path) -> anyhow::Result<PathBuf> {
-    Ok(if path.is_absolute() { path.to_owned() } else { std::env::current_dir()?.join(path) })
+    Ok(if path.is_absolute() {
+        path.to_owned()
+    } else {
+        std::env::current_dir()?.join(path)
+    })
 }
 
 /// Whether this process runs as root (read from /proc, so no unsafe libc call is needed).
@@ -187,7 +248,10 @@ fn is_root() -> bool {
     std::fs::read_to_string("/proc/self/status")
         .ok()
         .and_then(|status| {
-            status.lines().find(|line| line.starts_with("Uid:")).and_then(|line| line.split_whitespace().nth(2).map(|uid| uid == "0"))
+            status
+                .lines()
+                .find(|line| line.starts_with("Uid:"))
+                .and_then(|line| line.split_whitespace().nth(2).map(|uid| uid == "0"))
         })
         .unwrap_or(false)
 }
@@ -207,6 +271,8 @@ fn find_bin_dir() -> anyhow::Result<PathBuf> {
     candidates.sort();
     match candidates.pop() {
         Some((_, bin)) => Ok(bin),
-        None => bail!("no PostgreSQL server binaries under /usr/lib/postgresql: run scripts/setup (it installs Debian's postgresql package)"),
+        None => bail!(
+            "no PostgreSQL server binaries under /usr/lib/postgresql: run scripts/setup (it installs Debian's postgresql package)"
+        ),
     }
 }

@@ -40,7 +40,11 @@ impl Database {
             .connect(&url)
             .await
             .context("connecting to the database")?;
-        Ok(Database { pool, url, embedded })
+        Ok(Database {
+            pool,
+            url,
+            embedded,
+        })
     }
 
     pub fn pool(&self) -> &PgPool {

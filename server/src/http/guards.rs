@@ -20,7 +20,10 @@ pub struct GuardState {
 
 impl GuardState {
     pub fn new(config: &Config, tenants: TenantResolver) -> GuardState {
-        GuardState { allowed_origins: config.allowed_origins().map(str::to_owned).collect(), tenants }
+        GuardState {
+            allowed_origins: config.allowed_origins(),
+            tenants,
+        }
     }
 }
 
@@ -30,22 +33,35 @@ fn is_signed_callback(path: &str) -> bool {
 }
 
 fn error_response(error: AppError) -> Response {
-    let status = StatusCode::from_u16(error.code.status()).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+    let status =
+        StatusCode::from_u16(error.code.status()).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
     (status, axum::Json(error)).into_response()
 }
 
 /// Finds the request's tenant from its `Host` and stores it in the request's extensions.
-pub async fn tenant(State(state): State<Arc<GuardState>>, mut request: Request, next: Next) -> Response {
+pub async fn tenant(
+    State(state): State<Arc<GuardState>>,
+    mut request: Request,
+    next: Next,
+) -> Response {
     if request.uri().path() == "/api/health" || request.uri().path().starts_with("/pkg/") {
         return next.run(request).await;
     }
-    let host = request.headers().get(header::HOST).and_then(|value| value.to_str().ok()).unwrap_or_default().to_owned();
+    let host = request
+        .headers()
+        .get(header::HOST)
+        .and_then(|value| value.to_str().ok())
+        .unwrap_or_default()
+        .to_owned();
     match state.tenants.for_host(&host).await {
         Ok(Some(tenant)) => {
             request.extensions_mut().insert(tenant);
             next.run(request).await
         }
-        Ok(None) => error_response(AppError::new(ErrorCode::NotFound, "No casino is served at this address.")),
+        Ok(None) => error_response(AppError::new(
+            ErrorCode::NotFound,
+            "No casino is served at this address.",
+        )),
         Err(error) => error_response(crate::services::internal(error)),
     }
 }
@@ -54,15 +70,25 @@ pub async fn tenant(State(state): State<Arc<GuardState>>, mut request: Request, 
 /// names the page's origin (`Origin`, or at least `Sec-Fetch-Site`) on such requests; a request
 /// with neither comes from a non-browser client, which cannot ride a victim's cookies.
 pub async fn csrf(State(state): State<Arc<GuardState>>, request: Request, next: Next) -> Response {
-    let safe_method = matches!(*request.method(), Method::GET | Method::HEAD | Method::OPTIONS);
+    let safe_method = matches!(
+        *request.method(),
+        Method::GET | Method::HEAD | Method::OPTIONS
+    );
     if safe_method || is_signed_callback(request.uri().path()) {
         return next.run(request).await;
     }
     let headers = request.headers();
-    let origin = headers.get(header::ORIGIN).and_then(|value| value.to_str().ok());
-    let fetch_site = headers.get("sec-fetch-site").and_then(|value| value.to_str().ok());
+    let origin = headers
+        .get(header::ORIGIN)
+        .and_then(|value| value.to_str().ok());
+    let fetch_site = headers
+        .get("sec-fetch-site")
+        .and_then(|value| value.to_str().ok());
     let allowed = match (origin, fetch_site) {
-        (Some(origin), _) => state.allowed_origins.iter().any(|allowed| allowed == origin),
+        (Some(origin), _) => state
+            .allowed_origins
+            .iter()
+            .any(|allowed| allowed == origin),
         (None, Some(site)) => site == "same-origin" || site == "none",
         (None, None) => true,
     };
@@ -70,18 +96,27 @@ pub async fn csrf(State(state): State<Arc<GuardState>>, request: Request, next: 
         next.run(request).await
     } else {
         tracing::warn!(origin, fetch_site, path = %request.uri().path(), "cross-origin request refused");
-        error_response(AppError::new(ErrorCode::CrossOrigin, "Cross-origin requests are not allowed."))
+        error_response(AppError::new(
+            ErrorCode::CrossOrigin,
+            "Cross-origin requests are not allowed.",
+        ))
     }
 }
 
 /// CORS for the JSON API: only the configured origins, never a wildcard; none by default.
 pub fn cors(config: &Config) -> CorsLayer {
-    let origins: Vec<HeaderValue> =
-        config.cors_allowed_origins.iter().filter_map(|origin| HeaderValue::from_str(origin).ok()).collect();
+    let origins: Vec<HeaderValue> = config
+        .cors_allowed_origins
+        .iter()
+        .filter_map(|origin| HeaderValue::from_str(origin).ok())
+        .collect();
     CorsLayer::new()
         .allow_origin(AllowOrigin::list(origins))
         .allow_methods([Method::GET, Method::POST])
-        .allow_headers([header::CONTENT_TYPE, header::HeaderName::from_static("idempotency-key")])
+        .allow_headers([
+            header::CONTENT_TYPE,
+            header::HeaderName::from_static("idempotency-key"),
+        ])
 }
 
 /// Errors the server-function framework raises itself (malformed or missing arguments) leave it
@@ -93,10 +128,15 @@ pub async fn error_status(request: Request, next: Next) -> Response {
     }
     let (mut parts, body) = response.into_parts();
     let Ok(bytes) = axum::body::to_bytes(body, ERROR_BODY_BYTES_MAX).await else {
-        return (StatusCode::INTERNAL_SERVER_ERROR, axum::Json(AppError::internal())).into_response();
+        return (
+            StatusCode::INTERNAL_SERVER_ERROR,
+            axum::Json(AppError::internal()),
+        )
+            .into_response();
     };
     if let Ok(error) = serde_json::from_slice::<AppError>(&bytes) {
-        parts.status = StatusCode::from_u16(error.code.status()).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+        parts.status =
+            StatusCode::from_u16(error.code.status()).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
     }
     Response::from_parts(parts, axum::body::Body::from(bytes))
 }

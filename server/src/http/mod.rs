@@ -41,13 +41,21 @@ pub async fn serve(config: Config) -> anyhow::Result<()> {
     let services = Services::new(db.pool().clone(), config.clone());
     let purge = tokio::spawn(purge_sessions(services.clone()));
     let router = router(services, &config);
-    let listener = tokio::net::TcpListener::bind(config.bind).await.with_context(|| format!("binding {}", config.bind))?;
-    tracing::info!(address = %config.bind, origin = %config.public_origin, environment = ?config.environment, "Kasa is listening");
-    println!("Kasa is running at {} (Ctrl-C to stop)", config.public_origin);
-    axum::serve(listener, router.into_make_service_with_connect_info::<SocketAddr>())
-        .with_graceful_shutdown(shutdown_signal())
+    let listener = tokio::net::TcpListener::bind(config.bind)
         .await
-        .context("serving HTTP")?;
+        .with_context(|| format!("binding {}", config.bind))?;
+    tracing::info!(address = %config.bind, origin = %config.public_origin, environment = ?config.environment, "Kasa is listening");
+    println!(
+        "Kasa is running at {} (Ctrl-C to stop)",
+        config.public_origin
+    );
+    axum::serve(
+        listener,
+        router.into_make_service_with_connect_info::<SocketAddr>(),
+    )
+    .with_graceful_shutdown(shutdown_signal())
+    .await
+    .context("serving HTTP")?;
     purge.abort();
     tracing::info!("shutting down");
     db.close().await;
@@ -62,10 +70,15 @@ pub fn router(services: Services, config: &Config) -> Router {
     let guard_state = Arc::new(guards::GuardState::new(config, tenants));
     let context_services = services.clone();
     let pages = Router::new()
-        .leptos_routes_with_context(&leptos_options, routes, move || context_services.provide(), {
-            let options = leptos_options.clone();
-            move || shell(options.clone())
-        })
+        .leptos_routes_with_context(
+            &leptos_options,
+            routes,
+            move || context_services.provide(),
+            {
+                let options = leptos_options.clone();
+                move || shell(options.clone())
+            },
+        )
         .fallback(leptos_axum::file_and_error_handler(shell))
         .with_state(leptos_options);
     Router::new()
@@ -86,7 +99,11 @@ pub fn router(services: Services, config: &Config) -> Router {
 
 fn leptos_options(config: &Config) -> LeptosOptions {
     // DEV makes pages connect to cargo-leptos' live-reload socket; only `cargo leptos watch` wants that.
-    let env = if std::env::var("LEPTOS_ENV").is_ok_and(|value| value.eq_ignore_ascii_case("dev")) { Env::DEV } else { Env::PROD };
+    let env = if std::env::var("LEPTOS_ENV").is_ok_and(|value| value.eq_ignore_ascii_case("dev")) {
+        Env::DEV
+    } else {
+        Env::PROD
+    };
     LeptosOptions::builder()
         .output_name("kasa")
         .site_root(config.site_root.to_string_lossy().into_owned())
@@ -98,13 +115,22 @@ fn leptos_options(config: &Config) -> LeptosOptions {
 
 /// `200 {"status":"ok","db":"ok"}` when the database answers, 503 otherwise.
 async fn health(State(services): State<Services>) -> impl IntoResponse {
-    let db_ok = tokio::time::timeout(Duration::from_secs(2), sqlx::query("SELECT 1").execute(services.pool()))
-        .await
-        .is_ok_and(|result| result.is_ok());
+    let db_ok = tokio::time::timeout(
+        Duration::from_secs(2),
+        sqlx::query("SELECT 1").execute(services.pool()),
+    )
+    .await
+    .is_ok_and(|result| result.is_ok());
     if db_ok {
-        (StatusCode::OK, axum::Json(serde_json::json!({"status": "ok", "db": "ok"})))
+        (
+            StatusCode::OK,
+            axum::Json(serde_json::json!({"status": "ok", "db": "ok"})),
+        )
     } else {
-        (StatusCode::SERVICE_UNAVAILABLE, axum::Json(serde_json::json!({"status": "degraded", "db": "unavailable"})))
+        (
+            StatusCode::SERVICE_UNAVAILABLE,
+            axum::Json(serde_json::json!({"status": "degraded", "db": "unavailable"})),
+        )
     }
 }
 
@@ -141,8 +167,11 @@ async fn shutdown_signal() {
 /// Structured logs: text for people, JSON for log collectors; `RUST_LOG` filters.
 pub fn init_tracing(config: &Config) {
     use tracing_subscriber::EnvFilter;
-    let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info,sqlx=warn,tower_http=info"));
-    let builder = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr);
+    let filter = EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| EnvFilter::new("info,sqlx=warn,tower_http=info"));
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr);
     let _ = match config.log_format {
         LogFormat::Json => builder.json().try_init(),
         LogFormat::Text => builder.try_init(),

@@ -36,11 +36,15 @@ impl Reply {
 
     /// The session token from a `Set-Cookie` header, if one was set.
     pub fn session_cookie(&self) -> Option<String> {
-        self.set_cookie().and_then(|cookie| cookie.split(';').next().map(str::to_owned))
+        self.set_cookie()
+            .and_then(|cookie| cookie.split(';').next().map(str::to_owned))
     }
 
     pub fn set_cookie(&self) -> Option<String> {
-        self.headers.get("set-cookie").and_then(|value| value.to_str().ok()).map(str::to_owned)
+        self.headers
+            .get("set-cookie")
+            .and_then(|value| value.to_str().ok())
+            .map(str::to_owned)
     }
 }
 
@@ -59,19 +63,48 @@ pub async fn spawn_app_with(pool: PgPool, settings: &[(&str, &str)]) -> TestApp 
         ("KASA_PUBLIC_ORIGIN".into(), base.clone()),
         ("KASA_DEMO_PASSWORD".into(), DEMO_PASSWORD.into()),
     ];
-    env.extend(settings.iter().map(|(key, value)| (key.to_string(), value.to_string())));
-    let config = Config::from_sources("", move |name| env.iter().rev().find(|(key, _)| key == name).map(|(_, value)| value.clone()))
-        .expect("test configuration is valid");
-    kasa_server::seed::demo_data(&pool, &config).await.expect("demo data seeds");
+    env.extend(
+        settings
+            .iter()
+            .map(|(key, value)| (key.to_string(), value.to_string())),
+    );
+    let config = Config::from_sources("", move |name| {
+        env.iter()
+            .rev()
+            .find(|(key, _)| key == name)
+            .map(|(_, value)| value.clone())
+    })
+    .expect("test configuration is valid");
+    kasa_server::seed::demo_data(&pool, &config)
+        .await
+        .expect("demo data seeds");
     let now = Arc::new(Mutex::new(Utc::now()));
     let clock_now = now.clone();
-    let services = Services::with_clock(pool.clone(), Arc::new(config.clone()), Arc::new(move || *clock_now.lock().unwrap()));
+    let services = Services::with_clock(
+        pool.clone(),
+        Arc::new(config.clone()),
+        Arc::new(move || *clock_now.lock().unwrap()),
+    );
     let router = kasa_server::http::router(services, &config);
     tokio::spawn(async move {
-        axum::serve(listener, router.into_make_service_with_connect_info::<std::net::SocketAddr>()).await.unwrap();
+        axum::serve(
+            listener,
+            router.into_make_service_with_connect_info::<std::net::SocketAddr>(),
+        )
+        .await
+        .unwrap();
     });
-    let http = reqwest::Client::builder().redirect(reqwest::redirect::Policy::none()).build().unwrap();
-    TestApp { base, port, pool, http, now }
+    let http = reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .unwrap();
+    TestApp {
+        base,
+        port,
+        pool,
+        http,
+        now,
+    }
 }
 
 impl TestApp {
@@ -81,7 +114,8 @@ impl TestApp {
 
     /// Calls a server function the way the browser does (form-encoded POST from our origin).
     pub async fn call(&self, endpoint: &str, form: &[(&str, &str)], cookie: Option<&str>) -> Reply {
-        self.call_as(endpoint, form, cookie, Some(&self.base.clone()), None).await
+        self.call_as(endpoint, form, cookie, Some(&self.base.clone()), None)
+            .await
     }
 
     /// Calls a server function with a chosen `Origin` and `Host` (None: header left out).
@@ -93,7 +127,11 @@ impl TestApp {
         origin: Option<&str>,
         host: Option<&str>,
     ) -> Reply {
-        let mut request = self.http.post(format!("{}/api/{endpoint}", self.base)).form(form).header("accept", "application/json");
+        let mut request = self
+            .http
+            .post(format!("{}/api/{endpoint}", self.base))
+            .form(form)
+            .header("accept", "application/json");
         if let Some(cookie) = cookie {
             request = request.header("cookie", cookie);
         }
@@ -108,14 +146,26 @@ impl TestApp {
         let headers = response.headers().clone();
         let text = response.text().await.unwrap();
         let json = serde_json::from_str(&text).unwrap_or(serde_json::Value::String(text));
-        Reply { status, json, headers }
+        Reply {
+            status,
+            json,
+            headers,
+        }
     }
 
     /// Logs in a player (or staff member, with `admin/login`) with the demo password.
     pub async fn log_in(&self, endpoint: &str, email: &str) -> String {
-        let reply = self.call(endpoint, &[("email", email), ("password", DEMO_PASSWORD)], None).await;
+        let reply = self
+            .call(
+                endpoint,
+                &[("email", email), ("password", DEMO_PASSWORD)],
+                None,
+            )
+            .await;
         assert_eq!(reply.status, 200, "log-in failed: {reply:?}");
-        reply.session_cookie().expect("log-in sets the session cookie")
+        reply
+            .session_cookie()
+            .expect("log-in sets the session cookie")
     }
 
     pub async fn count(&self, sql: &str) -> i64 {
