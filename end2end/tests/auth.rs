@@ -3,7 +3,10 @@
 
 mod common;
 
-use common::{Chromium, DEMO_PASSWORD, KasaServer, click, document_is_marked, expect_text, expect_visible, fill, mark_document, open};
+use common::{
+    Chromium, DEMO_PASSWORD, KasaServer, click, document_is_marked, expect_text, expect_visible,
+    fill, mark_document, open,
+};
 
 // Proves a new player can register, lands on the wallet showing who is logged in (changed by a
 // server function without a page reload), log out, and log in again.
@@ -19,9 +22,17 @@ async fn player_registers_logs_in_sees_wallet_and_logs_out() {
     fill(&page, "#display_name", "Ana").await;
     fill(&page, "#password", "a perfectly fine password").await;
     click(&page, "button[type=submit]").await;
-    expect_text(&page, "[data-testid=viewer-email]", "ana.player@example.com").await;
+    expect_text(
+        &page,
+        "[data-testid=viewer-email]",
+        "ana.player@example.com",
+    )
+    .await;
     assert!(page.url().ends_with("/wallet"), "{}", page.url());
-    assert!(document_is_marked(&page).await, "registration reloaded the page instead of hydrating");
+    assert!(
+        document_is_marked(&page).await,
+        "registration reloaded the page instead of hydrating"
+    );
     expect_text(&page, "[data-testid=nav-viewer]", "Ana").await;
 
     click(&page, "header button:has-text('Log out')").await;
@@ -39,7 +50,12 @@ async fn player_registers_logs_in_sees_wallet_and_logs_out() {
     expect_text(&page, ".form-error", "Email or password is incorrect").await;
     fill(&page, "#password", "a perfectly fine password").await;
     click(&page, "button[type=submit]").await;
-    expect_text(&page, "[data-testid=viewer-email]", "ana.player@example.com").await;
+    expect_text(
+        &page,
+        "[data-testid=viewer-email]",
+        "ana.player@example.com",
+    )
+    .await;
 }
 
 // Proves a staff member logs in to /admin and sees the back office with their role.
@@ -72,10 +88,20 @@ async fn player_cannot_open_admin_pages_or_call_staff_functions() {
     click(&page, "button[type=submit]").await;
     expect_visible(&page, "[data-testid=wallet]").await;
 
-    let response = page.goto(&server.url("/admin"), None).await.unwrap().expect("a response");
+    let response = page
+        .goto(&server.url("/admin"), None)
+        .await
+        .unwrap()
+        .expect("a response");
     assert_eq!(response.status(), 403);
     expect_text(&page, ".error-panel", "needs a staff account").await;
-    assert_eq!(page.locator("[data-testid=admin-dashboard]").count().await.unwrap(), 0);
+    assert_eq!(
+        page.locator("[data-testid=admin-dashboard]")
+            .count()
+            .await
+            .unwrap(),
+        0
+    );
 
     let status: u16 = page
         .evaluate::<(), u16>(

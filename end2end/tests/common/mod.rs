@@ -20,13 +20,18 @@ pub struct KasaServer {
 }
 
 fn required_env(name: &str) -> String {
-    std::env::var(name).unwrap_or_else(|_| panic!("{name} must be set: run the suite through scripts/test"))
+    std::env::var(name)
+        .unwrap_or_else(|_| panic!("{name} must be set: run the suite through scripts/test"))
 }
 
 impl KasaServer {
     pub async fn start() -> KasaServer {
         let database_url = fresh_database().await;
-        let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap()
+            .port();
         let base = format!("http://127.0.0.1:{port}");
         let child = Command::new(required_env("KASA_BIN"))
             .arg("serve")
@@ -57,7 +62,11 @@ impl KasaServer {
                     return;
                 }
             }
-            assert!(Instant::now() < deadline, "kasa did not become healthy at {}", self.base);
+            assert!(
+                Instant::now() < deadline,
+                "kasa did not become healthy at {}",
+                self.base
+            );
             tokio::time::sleep(Duration::from_millis(100)).await;
         }
     }
@@ -78,12 +87,25 @@ async fn fresh_database() -> String {
     use sqlx::Connection;
     let admin_url = required_env("DATABASE_URL");
     let name = format!("e2e_{}", uuid::Uuid::new_v4().simple());
-    let mut connection = sqlx::PgConnection::connect(&admin_url).await.expect("the test cluster answers");
-    sqlx::query(&format!("CREATE DATABASE {name}")).execute(&mut connection).await.unwrap();
+    let mut connection = sqlx::PgConnection::connect(&admin_url)
+        .await
+        .expect("the test cluster answers");
+    sqlx::query(&format!("CREATE DATABASE {name}"))
+        .execute(&mut connection)
+        .await
+        .unwrap();
     connection.close().await.unwrap();
-    let (before_query, query) = admin_url.split_once('?').map_or((admin_url.as_str(), ""), |(base, query)| (base, query));
-    let (server, _) = before_query.rsplit_once('/').expect("DATABASE_URL names a database");
-    if query.is_empty() { format!("{server}/{name}") } else { format!("{server}/{name}?{query}") }
+    let (before_query, query) = admin_url
+        .split_once('?')
+        .map_or((admin_url.as_str(), ""), |(base, query)| (base, query));
+    let (server, _) = before_query
+        .rsplit_once('/')
+        .expect("DATABASE_URL names a database");
+    if query.is_empty() {
+        format!("{server}/{name}")
+    } else {
+        format!("{server}/{name}?{query}")
+    }
 }
 
 /// Headless Chromium from Debian, through the npm playwright-core driver.
@@ -94,7 +116,9 @@ pub struct Chromium {
 
 impl Chromium {
     pub async fn launch() -> Chromium {
-        let playwright = Playwright::launch().await.expect("playwright's driver starts (PLAYWRIGHT_CLI_JS)");
+        let playwright = Playwright::launch()
+            .await
+            .expect("playwright's driver starts (PLAYWRIGHT_CLI_JS)");
         let args = [
             "--no-sandbox",
             "--disable-gpu",
@@ -106,10 +130,19 @@ impl Chromium {
         ];
         let options = LaunchOptions::new()
             .headless(true)
-            .executable_path(std::env::var("CHROMIUM_PATH").unwrap_or_else(|_| "/usr/bin/chromium".into()))
+            .executable_path(
+                std::env::var("CHROMIUM_PATH").unwrap_or_else(|_| "/usr/bin/chromium".into()),
+            )
             .args(args.iter().map(|arg| arg.to_string()).collect());
-        let browser = playwright.chromium().launch_with_options(options).await.expect("Chromium launches");
-        Chromium { _playwright: playwright, browser }
+        let browser = playwright
+            .chromium()
+            .launch_with_options(options)
+            .await
+            .expect("Chromium launches");
+        Chromium {
+            _playwright: playwright,
+            browser,
+        }
     }
 
     /// A page in a fresh context (its own cookies).
@@ -123,7 +156,9 @@ impl Chromium {
 
 /// Opens a page and waits until the WASM has hydrated it, so clicks reach Leptos' handlers.
 pub async fn open(page: &Page, url: &str) {
-    page.goto(url, None).await.unwrap_or_else(|error| panic!("opening {url}: {error}"));
+    page.goto(url, None)
+        .await
+        .unwrap_or_else(|error| panic!("opening {url}: {error}"));
     playwright_rs::expect(page.locator("[data-hydrated=\"true\"]"))
         .with_timeout(Duration::from_millis(WAIT_MS as u64))
         .to_be_visible()
@@ -144,22 +179,37 @@ pub async fn expect_text(page: &Page, selector: &str, text: &str) {
         .with_timeout(Duration::from_millis(WAIT_MS as u64))
         .to_contain_text(text)
         .await
-        .unwrap_or_else(|error| panic!("{selector} does not contain {text:?} on {}: {error}", page.url()));
+        .unwrap_or_else(|error| {
+            panic!(
+                "{selector} does not contain {text:?} on {}: {error}",
+                page.url()
+            )
+        });
 }
 
 pub async fn fill(page: &Page, selector: &str, value: &str) {
-    page.locator(selector).fill(value, None).await.unwrap_or_else(|error| panic!("filling {selector}: {error}"));
+    page.locator(selector)
+        .fill(value, None)
+        .await
+        .unwrap_or_else(|error| panic!("filling {selector}: {error}"));
 }
 
 pub async fn click(page: &Page, selector: &str) {
-    page.locator(selector).click(None).await.unwrap_or_else(|error| panic!("clicking {selector}: {error}"));
+    page.locator(selector)
+        .click(None)
+        .await
+        .unwrap_or_else(|error| panic!("clicking {selector}: {error}"));
 }
 
 /// Marks the current document, to prove later that a change happened without a reload.
 pub async fn mark_document(page: &Page) {
-    page.evaluate_expression("window.__kasaNoReload = true").await.unwrap();
+    page.evaluate_expression("window.__kasaNoReload = true")
+        .await
+        .unwrap();
 }
 
 pub async fn document_is_marked(page: &Page) -> bool {
-    page.evaluate::<(), bool>("() => window.__kasaNoReload === true", None).await.unwrap()
+    page.evaluate::<(), bool>("() => window.__kasaNoReload === true", None)
+        .await
+        .unwrap()
 }
