@@ -61,3 +61,32 @@ pub fn ErrorPanel(error: AppError) -> impl IntoView {
         </section>
     }
 }
+
+/// A fresh idempotency key for one user action: random in the browser, empty during server
+/// rendering (the hidden field is filled in as soon as the page hydrates).
+pub fn new_idempotency_key() -> String {
+    #[cfg(feature = "hydrate")]
+    {
+        if let Some(crypto) = web_sys::window().and_then(|window| window.crypto().ok()) {
+            return crypto.random_uuid();
+        }
+    }
+    String::new()
+}
+
+/// The idempotency key of one form's action, kept across retries of the same attempt and
+/// replaced after a success, so a double click or a retry after a lost answer acts once.
+pub fn action_idempotency_key<A>(action: ServerAction<A>) -> RwSignal<String>
+where
+    A: leptos::server_fn::ServerFn<Error = AppError> + Clone + Send + Sync + 'static,
+    A::Output: Clone + Send + Sync + 'static,
+{
+    let key = RwSignal::new(String::new());
+    Effect::new(move |_| {
+        let succeeded = action.value().with(|value| matches!(value, Some(Ok(_))));
+        if succeeded || key.with_untracked(String::is_empty) {
+            key.set(new_idempotency_key());
+        }
+    });
+    key
+}

@@ -1,10 +1,16 @@
 //! The back office's server side; each function checks the staff role itself.
 
-use app::admin::{AdminApi, StaffOverview};
+use app::admin::{
+    ADJUSTMENT_REASON_LENGTH_MAX, AdjustmentDirection, AdjustmentReceipt, AdminApi,
+    IntegritySummary, StaffOverview,
+};
 use app::api::RequestCtx;
 use app::auth::StaffRole;
-use app::error::AppError;
+use app::error::{AppError, ErrorCode};
+use app::money::{Currency, Money, SignedMoney};
+use uuid::Uuid;
 
+use crate::ledger::{self, AccountRef, IdempotencyKey, JournalKind, NewJournal, NewTransfer};
 use crate::services::{Services, internal};
 
 #[async_trait::async_trait]
@@ -23,5 +29,158 @@ impl AdminApi for Services {
             tenant_name: tenant.name,
             player_count,
         })
+    }
+
+    async fn post_adjustment(
+        &self,
+        ctx: &RequestCtx,
+        player_email: String,
+        currency: String,
+        amount: String,
+        direction: AdjustmentDirection,
+        reason: String,
+        idempotency_key: String,
+    ) -> Result<AdjustmentReceipt, AppError> {
+        let (tenant, staff) = self.require_staff(ctx, StaffRole::Finance).await?;
+        let reason = reason.trim();
+        if reason.is_empty() || reason.chars().count() > ADJUSTMENT_REASON_LENGTH_MAX {
+            return Err(AppError::invalid(
+                "reason",
+                format!("Give a reason of 1 to {ADJUSTMENT_REASON_LENGTH_MAX} characters."),
+            ));
+        }
+        let currency = Currency::parse(currency.trim())
+            .map_err(|_| AppError::invalid("currency", "Choose a supported currency."))?;
+        let amount = Money::parse(amount.trim(), currency).map_err(|error| AppError {
+            field: Some("amount".into()),
+            ..AppError::new(ErrorCode::InvalidAmount, capitalise(&error.to_string()))
+        })?;
+        // Keys are scoped per actor: two staff members' keys can never collide.
+        let idempotency_key = IdempotencyKey::parse(format!(
+            "adjustment:{}:{}",
+            staff.id,
+            idempotency_key.trim()
+        ))
+        .map_err(|_| {
+            AppError::invalid(
+                "idempotency_key",
+                "The request has no valid idempotency key.",
+            )
+        })?;
+        if idempotency_key.as_str().ends_with(':') {
+            return Err(AppError::invalid(
+                "idempotency_key",
+                "The request has no idempotency key.",
+            ));
+        }
+        let email =
+            app::auth::normalise_email(&player_email).map_err(|_| AppError::not_found("Player"))?;
+        let player_id: Uuid =
+            sqlx::query_scalar("SELECT id FROM players WHERE tenant_id = $1 AND email = $2")
+                .bind(tenant.id)
+                .bind(&email)
+                .fetch_optional(self.pool())
+                .await
+                .map_err(internal)?
+                .ok_or_else(|| AppError::not_found("Player"))?;
+        let (debit, credit) = match direction {
+            AdjustmentDirection::Credit => {
+                (AccountRef::Adjustments, AccountRef::PlayerCash(player_id))
+            }
+            AdjustmentDirection::Debit => {
+                (AccountRef::PlayerCash(player_id), AccountRef::Adjustments)
+            }
+        };
+        let mut metadata = serde_json::Map::new();
+        metadata.insert("actor_staff_id".into(), staff.id.to_string().into());
+        metadata.insert("actor_email".into(), staff.email.clone().into());
+        metadata.insert("reason".into(), reason.into());
+        let journal = NewJournal {
+            idempotency_key,
+            kind: JournalKind::ADJUSTMENT,
+            reference: Some(format!("player:{player_id}")),
+            transfers: vec![NewTransfer {
+                debit,
+                credit,
+                amount,
+            }],
+            metadata,
+        };
+        let posted = ledger::post_journal(self.pool(), tenant.id, &journal).await?;
+        tracing::info!(
+            tenant = %tenant.slug, staff = %staff.id, player = %player_id, journal = %posted.journal_id,
+            replayed = posted.replayed, "manual adjustment posted"
+        );
+        let available_after = ledger::player_balances(self.pool(), tenant.id, player_id)
+            .await?
+            .into_iter()
+            .find(|balance| balance.currency == currency)
+            .map(|balance| balance.available)
+            .unwrap_or(SignedMoney::zero(currency));
+        Ok(AdjustmentReceipt {
+            journal_id: posted.journal_id.0,
+            replayed: posted.replayed,
+            available_after,
+        })
+    }
+
+    async fn integrity_check(&self, ctx: &RequestCtx) -> Result<IntegritySummary, AppError> {
+        let (tenant, _staff) = self.require_staff(ctx, StaffRole::Support).await?;
+        let report = ledger::check_integrity(self.pool(), Some(tenant.id)).await?;
+        Ok(IntegritySummary {
+            ok: report.ok,
+            checked_at: report.checked_at,
+            accounts_checked: report.accounts_checked,
+            journals_checked: report.journals_checked,
+            transfers_checked: report.transfers_checked,
+            violations: report
+                .violations
+                .iter()
+                .map(|violation| {
+                    serde_json::to_string(violation).unwrap_or_else(|_| format!("{violation:?}"))
+                })
+                .collect(),
+        })
+    }
+}
+
+fn capitalise(text: &str) -> String {
+    let mut chars = text.chars();
+    chars
+        .next()
+        .map(|first| first.to_uppercase().chain(chars).collect())
+        .unwrap_or_default()
+}
+
+/// Ledger errors as the browser sees them: a stable code and a plain message.
+impl From<ledger::LedgerError> for AppError {
+    fn from(error: ledger::LedgerError) -> AppError {
+        use ledger::LedgerError;
+        match error {
+            LedgerError::InsufficientFunds { .. } => AppError::new(
+                ErrorCode::InsufficientFunds,
+                "Insufficient funds: the available balance does not cover this amount.",
+            ),
+            LedgerError::InvalidAmount { reason } => AppError {
+                field: Some("amount".into()),
+                ..AppError::new(
+                    ErrorCode::InvalidAmount,
+                    format!("Invalid amount: {reason}."),
+                )
+            },
+            LedgerError::CurrencyMismatch { .. } => {
+                AppError::invalid("currency", "The currencies do not match.")
+            }
+            LedgerError::UnknownAccount => AppError::not_found("Account"),
+            LedgerError::IdempotencyKeyReused => AppError::new(
+                ErrorCode::IdempotencyKeyReused,
+                "This request's key was already used for a different request; nothing was changed.",
+            ),
+            LedgerError::InvalidJournal { reason } => AppError::new(
+                ErrorCode::InvalidInput,
+                format!("Invalid request: {reason}."),
+            ),
+            LedgerError::Database(error) => internal(error),
+        }
     }
 }

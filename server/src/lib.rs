@@ -12,3 +12,4 @@ pub mod ledger;
 pub mod seed;
 pub mod services;
 pub mod tenants;
+pub mod wallet;

@@ -1,12 +1,14 @@
 //! The operator's back office under `/admin`. Every server function here checks the staff role
 //! itself; the pages only reflect what the server allows.
 
+use chrono::{DateTime, Utc};
 use leptos::prelude::*;
 use serde::{Deserialize, Serialize};
 
 use crate::auth::StaffRole;
-use crate::components::ErrorPanel;
+use crate::components::{ErrorPanel, FieldError, FormError, action_error, action_idempotency_key};
 use crate::error::AppError;
+use crate::money::SignedMoney;
 
 /// The dashboard's header facts for the logged-in staff member.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -17,10 +19,57 @@ pub struct StaffOverview {
     pub player_count: i64,
 }
 
+/// Which way a manual adjustment moves money, seen from the player.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum AdjustmentDirection {
+    Credit,
+    Debit,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AdjustmentReceipt {
+    pub journal_id: uuid::Uuid,
+    /// True when this key was already used for the same adjustment: nothing moved again.
+    pub replayed: bool,
+    /// The player's available balance in the adjustment's currency afterwards.
+    pub available_after: SignedMoney,
+}
+
+/// The ledger integrity check's result, for people.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct IntegritySummary {
+    pub ok: bool,
+    pub checked_at: DateTime<Utc>,
+    pub accounts_checked: i64,
+    pub journals_checked: i64,
+    pub transfers_checked: i64,
+    /// One line per violation (kind and ids).
+    pub violations: Vec<String>,
+}
+
+/// Longest reason staff may give for an adjustment.
+pub const ADJUSTMENT_REASON_LENGTH_MAX: usize = 500;
+
 #[cfg(feature = "ssr")]
 #[async_trait::async_trait]
 pub trait AdminApi: Send + Sync {
     async fn overview(&self, ctx: &crate::api::RequestCtx) -> Result<StaffOverview, AppError>;
+    #[allow(clippy::too_many_arguments)]
+    async fn post_adjustment(
+        &self,
+        ctx: &crate::api::RequestCtx,
+        player_email: String,
+        currency: String,
+        amount: String,
+        direction: AdjustmentDirection,
+        reason: String,
+        idempotency_key: String,
+    ) -> Result<AdjustmentReceipt, AppError>;
+    async fn integrity_check(
+        &self,
+        ctx: &crate::api::RequestCtx,
+    ) -> Result<IntegritySummary, AppError>;
 }
 
 /// Any staff role may read the overview; players and anonymous callers may not.
@@ -30,6 +79,41 @@ pub async fn admin_overview() -> Result<StaffOverview, AppError> {
         .await
 }
 
+/// Finance or owner: a manual correction of a player's balance, with a required reason, posted
+/// as its own `adjustment` journal against the adjustments account.
+#[server(endpoint = "admin/adjustments")]
+pub async fn post_adjustment(
+    player_email: String,
+    currency: String,
+    amount: String,
+    direction: AdjustmentDirection,
+    reason: String,
+    idempotency_key: String,
+) -> Result<AdjustmentReceipt, AppError> {
+    crate::api::call::<dyn AdminApi, _, _, _>(|api, ctx| async move {
+        api.post_adjustment(
+            &ctx,
+            player_email,
+            currency,
+            amount,
+            direction,
+            reason,
+            idempotency_key,
+        )
+        .await
+    })
+    .await
+}
+
+/// Any staff role: runs the ledger integrity check for this tenant.
+#[server(endpoint = "admin/integrity-check")]
+pub async fn run_integrity_check() -> Result<IntegritySummary, AppError> {
+    crate::api::call::<dyn AdminApi, _, _, _>(
+        |api, ctx| async move { api.integrity_check(&ctx).await },
+    )
+    .await
+}
+
 #[component]
 pub fn AdminDashboardPage() -> impl IntoView {
     let overview = Resource::new(|| (), |_| admin_overview());
@@ -37,18 +121,23 @@ pub fn AdminDashboardPage() -> impl IntoView {
         <Suspense fallback=|| view! { <p class="loading" aria-busy="true">"Loading…"</p> }>
             {move || Suspend::new(async move {
                 match overview.await {
-                    Ok(overview) => view! {
-                        <section class="card" data-testid="admin-dashboard">
-                            <h1>"Back office"</h1>
-                            <p>{overview.tenant_name.clone()}</p>
-                            <dl class="facts">
-                                <dt>"Signed in as"</dt><dd>{overview.display_name.clone()}</dd>
-                                <dt>"Role"</dt>
-                                <dd><span class="badge" data-testid="staff-role">{overview.role.as_str()}</span></dd>
-                                <dt>"Players"</dt><dd>{overview.player_count}</dd>
-                            </dl>
-                        </section>
-                    }.into_any(),
+                    Ok(overview) => {
+                        let may_adjust = overview.role >= StaffRole::Finance;
+                        view! {
+                            <section class="card" data-testid="admin-dashboard">
+                                <h1>"Back office"</h1>
+                                <p>{overview.tenant_name.clone()}</p>
+                                <dl class="facts">
+                                    <dt>"Signed in as"</dt><dd>{overview.display_name.clone()}</dd>
+                                    <dt>"Role"</dt>
+                                    <dd><span class="badge" data-testid="staff-role">{overview.role.as_str()}</span></dd>
+                                    <dt>"Players"</dt><dd>{overview.player_count}</dd>
+                                </dl>
+                            </section>
+                            <IntegrityCard/>
+                            {may_adjust.then(|| view! { <AdjustmentCard/> })}
+                        }.into_any()
+                    }
                     Err(error) if error.code == crate::error::ErrorCode::Unauthenticated => view! {
                         <section class="card narrow">
                             <h1>"Back office"</h1>
@@ -59,5 +148,86 @@ pub fn AdminDashboardPage() -> impl IntoView {
                 }
             })}
         </Suspense>
+    }
+}
+
+#[component]
+fn IntegrityCard() -> impl IntoView {
+    let action = ServerAction::<RunIntegrityCheck>::new();
+    view! {
+        <section class="card" data-testid="integrity">
+            <h2>"Ledger integrity"</h2>
+            <p class="muted">"Every journal sums to zero, balances sum to zero per currency, snapshots equal their transfers, no player is negative."</p>
+            <ActionForm action=action attr:class="inline">
+                <button class="button" type="submit" disabled=move || action.pending().get()>
+                    {move || if action.pending().get() { "Checking…" } else { "Run integrity check" }}
+                </button>
+            </ActionForm>
+            {move || action.value().get().map(|result| match result {
+                Ok(summary) => view! {
+                    <div class="result" role="status">
+                        {if summary.ok {
+                            view! { <span class="badge success" data-testid="integrity-result">"passed"</span> }.into_any()
+                        } else {
+                            view! { <span class="badge danger" data-testid="integrity-result">"failed"</span> }.into_any()
+                        }}
+                        <span class="muted">
+                            {format!(" {} journals, {} transfers, {} accounts checked at {}",
+                                summary.journals_checked, summary.transfers_checked, summary.accounts_checked,
+                                summary.checked_at.format("%Y-%m-%d %H:%M:%S UTC"))}
+                        </span>
+                        <ul>{summary.violations.into_iter().map(|violation| view! { <li>{violation}</li> }).collect_view()}</ul>
+                    </div>
+                }.into_any(),
+                Err(error) => view! { <p class="form-error" role="alert">{error.message}</p> }.into_any(),
+            })}
+        </section>
+    }
+}
+
+#[component]
+fn AdjustmentCard() -> impl IntoView {
+    let action = ServerAction::<PostAdjustment>::new();
+    let key = action_idempotency_key(action);
+    let error = action_error(action);
+    view! {
+        <section class="card" data-testid="adjustment">
+            <h2>"Manual adjustment"</h2>
+            <p class="muted">"Corrects a player's balance through the adjustments account. The reason is kept with the journal."</p>
+            <ActionForm action=action attr:class="form" attr:aria-label="Manual adjustment">
+                <FormError error/>
+                <input type="hidden" name="idempotency_key" prop:value=move || key.get()/>
+                <label for="player_email">"Player email"</label>
+                <input id="player_email" name="player_email" type="email" required/>
+                <label for="direction">"Direction"</label>
+                <select id="direction" name="direction">
+                    <option value="credit">"Credit the player"</option>
+                    <option value="debit">"Debit the player"</option>
+                </select>
+                <label for="currency">"Currency"</label>
+                <select id="currency" name="currency">
+                    <option value="EUR">"EUR"</option>
+                    <option value="USD">"USD"</option>
+                    <option value="GBP">"GBP"</option>
+                    <option value="TRY">"TRY"</option>
+                    <option value="JPY">"JPY"</option>
+                </select>
+                <label for="amount">"Amount"</label>
+                <input id="amount" name="amount" type="text" inputmode="decimal" required placeholder="25.00"/>
+                <FieldError error field="amount"/>
+                <label for="reason">"Reason"</label>
+                <textarea id="reason" name="reason" required maxlength="500"></textarea>
+                <FieldError error field="reason"/>
+                <button class="button primary" type="submit" disabled=move || action.pending().get() || key.with(String::is_empty)>
+                    {move || if action.pending().get() { "Posting…" } else { "Post adjustment" }}
+                </button>
+            </ActionForm>
+            {move || action.value().get().and_then(Result::ok).map(|receipt| view! {
+                <p class="result" role="status" data-testid="adjustment-result">
+                    {if receipt.replayed { "Already posted. " } else { "Posted. " }}
+                    "Available now: " {receipt.available_after.to_string()}
+                </p>
+            })}
+        </section>
     }
 }
