@@ -42,14 +42,7 @@ pub fn LoginPage() -> impl IntoView {
         <section class="card narrow">
             <h1>"Log in"</h1>
             <ActionForm action=action attr:class="form" attr:aria-label="Player log-in">
-                <FormError error=action_error(action)/>
-                <label for="email">"Email"</label>
-                <input id="email" name="email" type="email" autocomplete="username" required/>
-                <label for="password">"Password"</label>
-                <input id="password" name="password" type="password" autocomplete="current-password" required/>
-                <button class="button primary" type="submit" disabled=move || action.pending().get()>
-                    {move || if action.pending().get() { "Logging in…" } else { "Log in" }}
-                </button>
+                <CredentialFields error=action_error(action) pending=action.pending().into() email_label="Email"/>
             </ActionForm>
             <p class="muted">"New here? " <a href="/register">"Create an account"</a></p>
         </section>
@@ -92,16 +85,28 @@ pub fn StaffLoginPage() -> impl IntoView {
         <section class="card narrow">
             <h1>"Back office log-in"</h1>
             <ActionForm action=action attr:class="form" attr:aria-label="Staff log-in">
-                <FormError error=action_error(action)/>
-                <label for="email">"Work email"</label>
-                <input id="email" name="email" type="email" autocomplete="username" required/>
-                <label for="password">"Password"</label>
-                <input id="password" name="password" type="password" autocomplete="current-password" required/>
-                <button class="button primary" type="submit" disabled=move || action.pending().get()>
-                    {move || if action.pending().get() { "Logging in…" } else { "Log in" }}
-                </button>
+                <CredentialFields error=action_error(action) pending=action.pending().into() email_label="Work email"/>
             </ActionForm>
         </section>
+    }
+}
+
+/// The email and password fields and submit button shared by both log-in forms.
+#[component]
+fn CredentialFields(
+    error: Signal<Option<AppError>>,
+    pending: Signal<bool>,
+    email_label: &'static str,
+) -> impl IntoView {
+    view! {
+        <FormError error/>
+        <label for="email">{email_label}</label>
+        <input id="email" name="email" type="email" autocomplete="username" required/>
+        <label for="password">"Password"</label>
+        <input id="password" name="password" type="password" autocomplete="current-password" required/>
+        <button class="button primary" type="submit" disabled=move || pending.get()>
+            {move || if pending.get() { "Logging in…" } else { "Log in" }}
+        </button>
     }
 }
 

@@ -1,0 +1,53 @@
+//! Money in a real browser: a finance staff member adjusts a player's balance from the back
+//! office, the integrity check passes, and the player's wallet shows the new balance and history.
+
+mod common;
+
+use common::{Chromium, DEMO_PASSWORD, KasaServer, click, expect_text, expect_visible, fill, open};
+
+// Proves the wallet's empty state, then a 25.00 EUR credit posted through the back office form
+// (with the browser's idempotency key) shows as 25.00 available and one history row, and the
+// integrity check run from the dashboard passes.
+#[tokio::test]
+async fn staff_adjustment_reaches_the_player_wallet() {
+    let server = KasaServer::start().await;
+    let chromium = Chromium::launch().await;
+
+    let player = chromium.new_page().await;
+    open(&player, &server.url("/login")).await;
+    fill(&player, "#email", "player@demo.kasa.test").await;
+    fill(&player, "#password", DEMO_PASSWORD).await;
+    click(&player, "button[type=submit]").await;
+    expect_visible(&player, "[data-testid=balances-empty]").await;
+    expect_visible(&player, "[data-testid=history-empty]").await;
+
+    let staff = chromium.new_page().await;
+    open(&staff, &server.url("/admin/login")).await;
+    fill(&staff, "#email", "finance@demo.kasa.test").await;
+    fill(&staff, "#password", DEMO_PASSWORD).await;
+    click(&staff, "button[type=submit]").await;
+    expect_visible(&staff, "[data-testid=adjustment]").await;
+    fill(&staff, "#player_email", "player@demo.kasa.test").await;
+    fill(&staff, "#amount", "25.00").await;
+    fill(&staff, "#reason", "welcome bonus correction").await;
+    click(&staff, "[data-testid=adjustment] button[type=submit]").await;
+    expect_text(&staff, "[data-testid=adjustment-result]", "25.00 EUR").await;
+    click(&staff, "[data-testid=integrity] button[type=submit]").await;
+    expect_text(&staff, "[data-testid=integrity-result]", "passed").await;
+
+    open(&player, &server.url("/wallet")).await;
+    expect_text(
+        &player,
+        "[data-testid=balance-EUR] [data-testid=available]",
+        "25.00",
+    )
+    .await;
+    expect_text(
+        &player,
+        "[data-testid=balance-EUR] [data-testid=held]",
+        "0.00",
+    )
+    .await;
+    expect_text(&player, "[data-testid=movement]", "Adjustment").await;
+    expect_text(&player, "[data-testid=movement]", "25.00 EUR").await;
+}
