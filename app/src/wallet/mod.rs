@@ -163,8 +163,8 @@ fn History() -> impl IntoView {
                 <table class="table" data-testid="history">
                     <thead>
                         <tr>
-                            <th>"When"</th><th>"What"</th><th>"Balance"</th>
-                            <th class="amount">"Amount"</th><th class="amount">"Balance after"</th>
+                            <th>"When"</th><th>"What"</th><th class="hide-small">"Balance"</th>
+                            <th class="amount">"Amount"</th><th class="amount hide-small">"Balance after"</th>
                         </tr>
                     </thead>
                     <For each=move || cursors.get() key=|cursor| *cursor let:cursor>
@@ -199,9 +199,9 @@ fn HistoryPage(
                                     <tr data-testid="movement">
                                         <td>{movement.posted_at.format("%Y-%m-%d %H:%M").to_string()}</td>
                                         <td>{describe_kind(&movement.kind)}</td>
-                                        <td>{if movement.held { "Held" } else { "Available" }}</td>
+                                        <td class="hide-small">{if movement.held { "Held" } else { "Available" }}</td>
                                         <td class="amount">{movement.amount.to_string()}</td>
-                                        <td class="amount">{movement.balance_after.to_string()}</td>
+                                        <td class="amount hide-small">{movement.balance_after.to_string()}</td>
                                     </tr>
                                 }).collect_view()}
                                 {next.map(|next| view! {
