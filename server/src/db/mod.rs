@@ -37,6 +37,9 @@ impl Database {
         let pool = PgPoolOptions::new()
             .max_connections(POOL_CONNECTIONS_MAX)
             .acquire_timeout(Duration::from_secs(10))
+            // A ping before every acquire would add a round trip to every query; a broken
+            // connection fails its query instead and is replaced.
+            .test_before_acquire(false)
             .connect(&url)
             .await
             .context("connecting to the database")?;

@@ -40,6 +40,11 @@ pub async fn serve(config: Config) -> anyhow::Result<()> {
     }
     let services = Services::new(db.pool().clone(), config.clone());
     let purge = tokio::spawn(purge_sessions(services.clone()));
+    // Keeps the unfolded balance deltas of operator accounts few (see migrations/0002_ledger.sql).
+    let folder = crate::ledger::spawn_balance_folder(
+        db.pool().clone(),
+        crate::ledger::BALANCE_FOLD_INTERVAL,
+    );
     let router = router(services, &config);
     let listener = tokio::net::TcpListener::bind(config.bind)
         .await
@@ -57,6 +62,7 @@ pub async fn serve(config: Config) -> anyhow::Result<()> {
     .await
     .context("serving HTTP")?;
     purge.abort();
+    folder.abort();
     tracing::info!("shutting down");
     db.close().await;
     Ok(())

@@ -1,0 +1,522 @@
+//! The ledger's invariants, checked on demand (admin screen, `kasa integrity-check`, every test),
+//! and the repair of balance snapshots from the transfers (`kasa rebuild-balances`).
+//!
+//! Checked, for one tenant or all:
+//! - every journal has transfers and nets to zero in each currency;
+//! - every transfer's journal and accounts exist in its tenant, and its accounts hold its currency
+//!   (transfers have no foreign keys to accounts, see migrations/0002);
+//! - the balances of each tenant and currency add up to zero;
+//! - every account's snapshot plus its unfolded deltas equals the sums of its transfers, and for
+//!   an account that cannot go negative (no deltas allowed) the snapshot alone does;
+//! - no player account is negative.
+//!
+//! The check runs in one REPEATABLE READ snapshot, so concurrent posting cannot fake a violation.
+
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+use sqlx::{FromRow, PgPool};
+use uuid::Uuid;
+
+use super::{AccountId, JournalId, LedgerError};
+
+/// Most violations one report lists (the count of each check stops there too).
+pub const VIOLATIONS_REPORTED_MAX: i64 = 1000;
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct IntegrityReport {
+    pub ok: bool,
+    /// The tenant checked; `None` for all tenants.
+    pub tenant_id: Option<Uuid>,
+    pub checked_at: DateTime<Utc>,
+    pub accounts_checked: i64,
+    pub journals_checked: i64,
+    pub transfers_checked: i64,
+    pub violations: Vec<IntegrityViolation>,
+    /// True when at least one check found more than `VIOLATIONS_REPORTED_MAX` violations.
+    pub violations_truncated: bool,
+}
+
+/// One broken invariant, tagged by `check` in JSON.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "check", rename_all = "snake_case")]
+pub enum IntegrityViolation {
+    JournalWithoutTransfers {
+        journal_id: JournalId,
+    },
+    /// A transfer whose journal or account is missing, in another tenant, or (accounts) in
+    /// another currency.
+    TransferMisplaced {
+        journal_id: JournalId,
+        ordinal: i16,
+        problem: String,
+    },
+    /// The journal's legs do not net to zero in this currency (credits minus debits).
+    JournalUnbalanced {
+        journal_id: JournalId,
+        currency: String,
+        net_minor: i64,
+    },
+    /// The balances of this tenant and currency do not add up to zero.
+    CurrencyUnbalanced {
+        tenant_id: Uuid,
+        currency: String,
+        net_minor: i64,
+    },
+    /// Snapshot plus unfolded deltas differs from the sums of the account's transfers.
+    SnapshotMismatch {
+        account_id: AccountId,
+        tenant_id: Uuid,
+        kind: String,
+        currency: String,
+        snapshot_debits_minor: i64,
+        snapshot_credits_minor: i64,
+        unfolded_debits_minor: i64,
+        unfolded_credits_minor: i64,
+        transfer_debits_minor: i64,
+        transfer_credits_minor: i64,
+    },
+    /// An account that cannot go negative has deltas: posting reads only its snapshot.
+    DeltasOnLimitedAccount {
+        account_id: AccountId,
+        tenant_id: Uuid,
+    },
+    /// Deltas of an account that does not exist.
+    OrphanDeltas {
+        account_id: AccountId,
+    },
+    NegativePlayerBalance {
+        account_id: AccountId,
+        tenant_id: Uuid,
+        player_id: Option<Uuid>,
+        currency: String,
+        balance_minor: i64,
+    },
+}
+
+#[derive(FromRow)]
+struct SnapshotRow {
+    account_id: Uuid,
+    tenant_id: Uuid,
+    kind: String,
+    currency: String,
+    snapshot_debits_minor: i64,
+    snapshot_credits_minor: i64,
+    unfolded_debits_minor: i64,
+    unfolded_credits_minor: i64,
+    transfer_debits_minor: i64,
+    transfer_credits_minor: i64,
+}
+
+/// Per account in scope: the snapshot, the unfolded deltas and the sums of its transfers.
+/// `$1` is the tenant (NULL for all); sums are numeric so that no intermediate overflows.
+const ACCOUNT_SUMS_SQL: &str = "
+    WITH scope AS (
+        SELECT a.id, a.tenant_id, a.kind, a.currency, a.debits_posted_minor, a.credits_posted_minor
+        FROM ledger_accounts a WHERE ($1::uuid IS NULL OR a.tenant_id = $1)
+    ), transfer_sums AS (
+        SELECT legs.account_id, sum(legs.debits_minor) AS debits_minor, sum(legs.credits_minor) AS credits_minor
+        FROM (
+            SELECT t.debit_account_id AS account_id, t.amount_minor::numeric AS debits_minor, 0::numeric AS credits_minor
+            FROM ledger_transfers t WHERE ($1::uuid IS NULL OR t.tenant_id = $1)
+            UNION ALL
+            SELECT t.credit_account_id, 0, t.amount_minor
+            FROM ledger_transfers t WHERE ($1::uuid IS NULL OR t.tenant_id = $1)
+        ) legs
+        GROUP BY legs.account_id
+    ), unfolded AS (
+        SELECT d.account_id, sum(d.debits_minor) AS debits_minor, sum(d.credits_minor) AS credits_minor
+        FROM ledger_balance_deltas d JOIN scope ON scope.id = d.account_id
+        GROUP BY d.account_id
+    )
+    SELECT scope.id AS account_id, scope.tenant_id, scope.kind, scope.currency,
+           scope.debits_posted_minor AS snapshot_debits_minor,
+           scope.credits_posted_minor AS snapshot_credits_minor,
+           coalesce(unfolded.debits_minor, 0)::bigint AS unfolded_debits_minor,
+           coalesce(unfolded.credits_minor, 0)::bigint AS unfolded_credits_minor,
+           coalesce(transfer_sums.debits_minor, 0)::bigint AS transfer_debits_minor,
+           coalesce(transfer_sums.credits_minor, 0)::bigint AS transfer_credits_minor
+    FROM scope
+    LEFT JOIN transfer_sums ON transfer_sums.account_id = scope.id
+    LEFT JOIN unfolded ON unfolded.account_id = scope.id
+    WHERE scope.debits_posted_minor + coalesce(unfolded.debits_minor, 0) <> coalesce(transfer_sums.debits_minor, 0)
+       OR scope.credits_posted_minor + coalesce(unfolded.credits_minor, 0) <> coalesce(transfer_sums.credits_minor, 0)
+    ORDER BY scope.id";
+
+/// Checks every invariant for `tenant_id` (or all tenants) and reports what is broken.
+pub async fn check_integrity(
+    pool: &PgPool,
+    tenant_id: Option<Uuid>,
+) -> Result<IntegrityReport, LedgerError> {
+    run_check(pool, tenant_id)
+        .await
+        .map_err(LedgerError::Database)
+}
+
+async fn run_check(pool: &PgPool, tenant_id: Option<Uuid>) -> Result<IntegrityReport, sqlx::Error> {
+    let mut transaction = pool.begin().await?;
+    sqlx::query("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ, READ ONLY")
+        .execute(&mut *transaction)
+        .await?;
+    let limit = VIOLATIONS_REPORTED_MAX + 1;
+    let mut violations = Vec::new();
+    let mut truncated = false;
+    let mut keep = |found: Vec<IntegrityViolation>, violations: &mut Vec<IntegrityViolation>| {
+        if found.len() as i64 > VIOLATIONS_REPORTED_MAX {
+            truncated = true;
+        }
+        violations.extend(found.into_iter().take(VIOLATIONS_REPORTED_MAX as usize));
+    };
+
+    let (accounts_checked, journals_checked, transfers_checked): (i64, i64, i64) = sqlx::query_as(
+        "SELECT (SELECT count(*) FROM ledger_accounts WHERE $1::uuid IS NULL OR tenant_id = $1),
+                (SELECT count(*) FROM ledger_journals WHERE $1::uuid IS NULL OR tenant_id = $1),
+                (SELECT count(*) FROM ledger_transfers WHERE $1::uuid IS NULL OR tenant_id = $1)",
+    )
+    .bind(tenant_id)
+    .fetch_one(&mut *transaction)
+    .await?;
+
+    let empty: Vec<(Uuid,)> = sqlx::query_as(
+        "SELECT j.id FROM ledger_journals j
+         WHERE ($1::uuid IS NULL OR j.tenant_id = $1)
+           AND NOT EXISTS (SELECT 1 FROM ledger_transfers t WHERE t.journal_id = j.id)
+         ORDER BY j.id LIMIT $2",
+    )
+    .bind(tenant_id)
+    .bind(limit)
+    .fetch_all(&mut *transaction)
+    .await?;
+    keep(
+        empty
+            .into_iter()
+            .map(|(id,)| IntegrityViolation::JournalWithoutTransfers {
+                journal_id: JournalId(id),
+            })
+            .collect(),
+        &mut violations,
+    );
+
+    let misplaced: Vec<(Uuid, i16, String)> = sqlx::query_as(
+        "SELECT t.journal_id, t.ordinal, p.problem
+         FROM ledger_transfers t
+         LEFT JOIN ledger_journals j ON j.id = t.journal_id
+         LEFT JOIN ledger_accounts d ON d.id = t.debit_account_id
+         LEFT JOIN ledger_accounts c ON c.id = t.credit_account_id
+         CROSS JOIN LATERAL (VALUES
+             (CASE WHEN j.id IS NULL THEN 'journal missing'
+                   WHEN j.tenant_id <> t.tenant_id THEN 'journal in another tenant' END),
+             (CASE WHEN d.id IS NULL THEN 'debit account missing'
+                   WHEN d.tenant_id <> t.tenant_id THEN 'debit account in another tenant'
+                   WHEN d.currency <> t.currency THEN 'debit account in another currency' END),
+             (CASE WHEN c.id IS NULL THEN 'credit account missing'
+                   WHEN c.tenant_id <> t.tenant_id THEN 'credit account in another tenant'
+                   WHEN c.currency <> t.currency THEN 'credit account in another currency' END)
+         ) AS p (problem)
+         WHERE p.problem IS NOT NULL AND ($1::uuid IS NULL OR t.tenant_id = $1)
+         ORDER BY 1, 2, 3 LIMIT $2",
+    )
+    .bind(tenant_id)
+    .bind(limit)
+    .fetch_all(&mut *transaction)
+    .await?;
+    keep(
+        misplaced
+            .into_iter()
+            .map(
+                |(journal_id, ordinal, problem)| IntegrityViolation::TransferMisplaced {
+                    journal_id: JournalId(journal_id),
+                    ordinal,
+                    problem,
+                },
+            )
+            .collect(),
+        &mut violations,
+    );
+
+    // Legs are valued in their account's currency, so a transfer joining two currencies, or an
+    // account missing altogether ('???'), shows up here as an unbalanced journal.
+    let unbalanced: Vec<(Uuid, String, i64)> = sqlx::query_as(
+        "SELECT legs.journal_id, coalesce(a.currency, '???') AS currency, sum(legs.signed_minor)::bigint
+         FROM (
+             SELECT t.journal_id, t.debit_account_id AS account_id, -t.amount_minor::numeric AS signed_minor
+             FROM ledger_transfers t WHERE ($1::uuid IS NULL OR t.tenant_id = $1)
+             UNION ALL
+             SELECT t.journal_id, t.credit_account_id, t.amount_minor::numeric
+             FROM ledger_transfers t WHERE ($1::uuid IS NULL OR t.tenant_id = $1)
+         ) legs
+         LEFT JOIN ledger_accounts a ON a.id = legs.account_id
+         GROUP BY legs.journal_id, coalesce(a.currency, '???')
+         HAVING sum(legs.signed_minor) <> 0
+         ORDER BY 1, 2 LIMIT $2",
+    )
+    .bind(tenant_id)
+    .bind(limit)
+    .fetch_all(&mut *transaction)
+    .await?;
+    keep(
+        unbalanced
+            .into_iter()
+            .map(
+                |(journal_id, currency, net_minor)| IntegrityViolation::JournalUnbalanced {
+                    journal_id: JournalId(journal_id),
+                    currency,
+                    net_minor,
+                },
+            )
+            .collect(),
+        &mut violations,
+    );
+
+    let currencies: Vec<(Uuid, String, i64)> = sqlx::query_as(
+        "SELECT tenant_id, currency, sum(balance_minor)::bigint
+         FROM ledger_account_balances
+         WHERE ($1::uuid IS NULL OR tenant_id = $1)
+         GROUP BY tenant_id, currency
+         HAVING sum(balance_minor) <> 0
+         ORDER BY 1, 2 LIMIT $2",
+    )
+    .bind(tenant_id)
+    .bind(limit)
+    .fetch_all(&mut *transaction)
+    .await?;
+    keep(
+        currencies
+            .into_iter()
+            .map(
+                |(tenant_id, currency, net_minor)| IntegrityViolation::CurrencyUnbalanced {
+                    tenant_id,
+                    currency,
+                    net_minor,
+                },
+            )
+            .collect(),
+        &mut violations,
+    );
+
+    let mismatches: Vec<SnapshotRow> = sqlx::query_as(&format!("{ACCOUNT_SUMS_SQL} LIMIT $2"))
+        .bind(tenant_id)
+        .bind(limit)
+        .fetch_all(&mut *transaction)
+        .await?;
+    keep(
+        mismatches
+            .into_iter()
+            .map(|row| IntegrityViolation::SnapshotMismatch {
+                account_id: AccountId(row.account_id),
+                tenant_id: row.tenant_id,
+                kind: row.kind,
+                currency: row.currency,
+                snapshot_debits_minor: row.snapshot_debits_minor,
+                snapshot_credits_minor: row.snapshot_credits_minor,
+                unfolded_debits_minor: row.unfolded_debits_minor,
+                unfolded_credits_minor: row.unfolded_credits_minor,
+                transfer_debits_minor: row.transfer_debits_minor,
+                transfer_credits_minor: row.transfer_credits_minor,
+            })
+            .collect(),
+        &mut violations,
+    );
+
+    let limited_with_deltas: Vec<(Uuid, Uuid)> = sqlx::query_as(
+        "SELECT DISTINCT a.id, a.tenant_id
+         FROM ledger_balance_deltas d JOIN ledger_accounts a ON a.id = d.account_id
+         WHERE NOT a.allow_negative AND ($1::uuid IS NULL OR a.tenant_id = $1)
+         ORDER BY a.id LIMIT $2",
+    )
+    .bind(tenant_id)
+    .bind(limit)
+    .fetch_all(&mut *transaction)
+    .await?;
+    keep(
+        limited_with_deltas
+            .into_iter()
+            .map(
+                |(account_id, tenant_id)| IntegrityViolation::DeltasOnLimitedAccount {
+                    account_id: AccountId(account_id),
+                    tenant_id,
+                },
+            )
+            .collect(),
+        &mut violations,
+    );
+
+    // Orphan deltas belong to no tenant, so only the all-tenants check can see them.
+    if tenant_id.is_none() {
+        let orphans: Vec<(Uuid,)> = sqlx::query_as(
+            "SELECT DISTINCT d.account_id FROM ledger_balance_deltas d
+             WHERE NOT EXISTS (SELECT 1 FROM ledger_accounts a WHERE a.id = d.account_id)
+             ORDER BY 1 LIMIT $1",
+        )
+        .bind(limit)
+        .fetch_all(&mut *transaction)
+        .await?;
+        keep(
+            orphans
+                .into_iter()
+                .map(|(account_id,)| IntegrityViolation::OrphanDeltas {
+                    account_id: AccountId(account_id),
+                })
+                .collect(),
+            &mut violations,
+        );
+    }
+
+    let negative: Vec<(Uuid, Uuid, Option<Uuid>, String, i64)> = sqlx::query_as(
+        "SELECT id, tenant_id, player_id, currency, balance_minor
+         FROM ledger_account_balances
+         WHERE ($1::uuid IS NULL OR tenant_id = $1)
+           AND (player_id IS NOT NULL OR NOT allow_negative) AND balance_minor < 0
+         ORDER BY id LIMIT $2",
+    )
+    .bind(tenant_id)
+    .bind(limit)
+    .fetch_all(&mut *transaction)
+    .await?;
+    keep(
+        negative
+            .into_iter()
+            .map(
+                |(account_id, tenant_id, player_id, currency, balance_minor)| {
+                    IntegrityViolation::NegativePlayerBalance {
+                        account_id: AccountId(account_id),
+                        tenant_id,
+                        player_id,
+                        currency,
+                        balance_minor,
+                    }
+                },
+            )
+            .collect(),
+        &mut violations,
+    );
+
+    transaction.commit().await?;
+    Ok(IntegrityReport {
+        ok: violations.is_empty(),
+        tenant_id,
+        checked_at: Utc::now(),
+        accounts_checked,
+        journals_checked,
+        transfers_checked,
+        violations,
+        violations_truncated: truncated,
+    })
+}
+
+/// What a rebuild changed (or, in a dry run, would change).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RebuildReport {
+    pub dry_run: bool,
+    pub tenant_id: Option<Uuid>,
+    /// Accounts whose balance (snapshot plus unfolded deltas) differed from their transfers.
+    pub corrections: Vec<BalanceCorrection>,
+    /// Accounts whose snapshot was rewritten, including those that only had deltas folded.
+    pub accounts_rewritten: i64,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct BalanceCorrection {
+    pub account_id: AccountId,
+    pub tenant_id: Uuid,
+    pub kind: String,
+    pub currency: String,
+    pub debits_before_minor: i64,
+    pub credits_before_minor: i64,
+    pub debits_after_minor: i64,
+    pub credits_after_minor: i64,
+}
+
+/// Recomputes the snapshots of `tenant_id`'s accounts (or all) from their transfers, folding
+/// their deltas on the way. A dry run reports the corrections and writes nothing.
+///
+/// The real run locks every account in scope (in id order, like posting), which holds back
+/// posts to player accounts of that scope until it commits; posts that only touch accounts that
+/// may go negative continue, and stay consistent because their transfers and deltas commit
+/// together and the rewrite reads both in one snapshot.
+pub async fn rebuild_balances(
+    pool: &PgPool,
+    tenant_id: Option<Uuid>,
+    dry_run: bool,
+) -> Result<RebuildReport, LedgerError> {
+    run_rebuild(pool, tenant_id, dry_run)
+        .await
+        .map_err(LedgerError::from_database)
+}
+
+async fn run_rebuild(
+    pool: &PgPool,
+    tenant_id: Option<Uuid>,
+    dry_run: bool,
+) -> Result<RebuildReport, sqlx::Error> {
+    let mut transaction = pool.begin().await?;
+    if dry_run {
+        sqlx::query("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ, READ ONLY")
+            .execute(&mut *transaction)
+            .await?;
+    } else {
+        sqlx::query("SELECT 1 FROM ledger_accounts WHERE ($1::uuid IS NULL OR tenant_id = $1) ORDER BY id FOR NO KEY UPDATE")
+            .bind(tenant_id)
+            .execute(&mut *transaction)
+            .await?;
+    }
+    let rows: Vec<SnapshotRow> = sqlx::query_as(ACCOUNT_SUMS_SQL)
+        .bind(tenant_id)
+        .fetch_all(&mut *transaction)
+        .await?;
+    let corrections: Vec<BalanceCorrection> = rows
+        .into_iter()
+        .map(|row| BalanceCorrection {
+            account_id: AccountId(row.account_id),
+            tenant_id: row.tenant_id,
+            kind: row.kind,
+            currency: row.currency,
+            debits_before_minor: row.snapshot_debits_minor + row.unfolded_debits_minor,
+            credits_before_minor: row.snapshot_credits_minor + row.unfolded_credits_minor,
+            debits_after_minor: row.transfer_debits_minor,
+            credits_after_minor: row.transfer_credits_minor,
+        })
+        .collect();
+
+    let mut accounts_rewritten = 0;
+    if !dry_run {
+        // One statement, so the deltas it removes and the transfers it sums are read in the same
+        // snapshot.
+        accounts_rewritten = sqlx::query(
+            "WITH scope AS (
+                 SELECT a.id FROM ledger_accounts a WHERE ($1::uuid IS NULL OR a.tenant_id = $1)
+             ), removed AS (
+                 DELETE FROM ledger_balance_deltas d USING scope WHERE d.account_id = scope.id
+                 RETURNING d.account_id
+             ), transfer_sums AS (
+                 SELECT legs.account_id, sum(legs.debits_minor) AS debits_minor, sum(legs.credits_minor) AS credits_minor
+                 FROM (
+                     SELECT t.debit_account_id AS account_id, t.amount_minor AS debits_minor, 0 AS credits_minor
+                     FROM ledger_transfers t WHERE ($1::uuid IS NULL OR t.tenant_id = $1)
+                     UNION ALL
+                     SELECT t.credit_account_id, 0, t.amount_minor
+                     FROM ledger_transfers t WHERE ($1::uuid IS NULL OR t.tenant_id = $1)
+                 ) legs
+                 GROUP BY legs.account_id
+             )
+             UPDATE ledger_accounts a
+             SET debits_posted_minor = coalesce(s.debits_minor, 0),
+                 credits_posted_minor = coalesce(s.credits_minor, 0),
+                 version = a.version + 1
+             FROM scope LEFT JOIN transfer_sums s ON s.account_id = scope.id
+             WHERE a.id = scope.id
+               AND (a.debits_posted_minor <> coalesce(s.debits_minor, 0)
+                    OR a.credits_posted_minor <> coalesce(s.credits_minor, 0))",
+        )
+        .bind(tenant_id)
+        .execute(&mut *transaction)
+        .await?
+        .rows_affected() as i64;
+    }
+    transaction.commit().await?;
+    Ok(RebuildReport {
+        dry_run,
+        tenant_id,
+        corrections,
+        accounts_rewritten,
+    })
+}

@@ -1,0 +1,149 @@
+//! Helpers shared by the ledger's integration tests: tenants and players to post for, journals
+//! built from short descriptions, row counts, and the integrity check every test ends with.
+#![allow(dead_code)]
+
+use app::money::{Currency, Money};
+use kasa_server::ledger::{
+    self, AccountRef, IdempotencyKey, JournalKind, LedgerError, NewJournal, NewTransfer,
+    PostedJournal,
+};
+use sqlx::PgPool;
+use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
+use uuid::Uuid;
+
+/// A pool wide enough for real concurrency (the default test pool has 5 connections).
+pub async fn wide_pool(connect_options: PgConnectOptions, connections: u32) -> PgPool {
+    PgPoolOptions::new()
+        .max_connections(connections)
+        .acquire_timeout(std::time::Duration::from_secs(60))
+        .connect_with(connect_options)
+        .await
+        .expect("the test database accepts connections")
+}
+
+pub async fn tenant(pool: &PgPool, slug: &str) -> Uuid {
+    sqlx::query_scalar("INSERT INTO tenants (id, slug, name) VALUES ($1, $2, $2) RETURNING id")
+        .bind(Uuid::new_v4())
+        .bind(slug)
+        .fetch_one(pool)
+        .await
+        .expect("tenant inserted")
+}
+
+pub async fn player(pool: &PgPool, tenant_id: Uuid) -> Uuid {
+    let id = Uuid::new_v4();
+    sqlx::query(
+        "INSERT INTO players (id, tenant_id, email, display_name, password_hash)
+         VALUES ($1, $2, $3, 'Player', 'not-a-hash')",
+    )
+    .bind(id)
+    .bind(tenant_id)
+    .bind(format!("{}@example.test", id.simple()))
+    .execute(pool)
+    .await
+    .expect("player inserted");
+    id
+}
+
+pub fn eur(amount: &str) -> Money {
+    Money::parse(amount, Currency::Eur).expect("a valid EUR amount")
+}
+
+pub fn key(text: &str) -> IdempotencyKey {
+    IdempotencyKey::parse(text).expect("a valid idempotency key")
+}
+
+pub fn transfer(debit: AccountRef, credit: AccountRef, amount: Money) -> NewTransfer {
+    NewTransfer {
+        debit,
+        credit,
+        amount,
+    }
+}
+
+pub fn one_transfer(
+    key_text: &str,
+    kind: JournalKind,
+    debit: AccountRef,
+    credit: AccountRef,
+    amount: Money,
+) -> NewJournal {
+    NewJournal::new(key(key_text), kind, vec![transfer(debit, credit, amount)])
+}
+
+/// Credits a player's cash from the mock PSP's clearing account, as a captured deposit does.
+pub async fn deposit(
+    pool: &PgPool,
+    tenant_id: Uuid,
+    player_id: Uuid,
+    amount: Money,
+) -> PostedJournal {
+    let journal = one_transfer(
+        &format!("deposit-{}", Uuid::new_v4()),
+        JournalKind::DEPOSIT_CAPTURE,
+        AccountRef::PspClearing(ledger::ProviderName::parse("mock").unwrap()),
+        AccountRef::PlayerCash(player_id),
+        amount,
+    );
+    ledger::post_journal(pool, tenant_id, &journal)
+        .await
+        .expect("deposit posted")
+}
+
+/// The player's available and held funds in EUR, in cents.
+pub async fn eur_funds(pool: &PgPool, tenant_id: Uuid, player_id: Uuid) -> (i64, i64) {
+    let balances = ledger::player_balances(pool, tenant_id, player_id)
+        .await
+        .expect("balances read");
+    balances
+        .iter()
+        .find(|balance| balance.currency == Currency::Eur)
+        .map_or((0, 0), |balance| {
+            (balance.available.minor_units(), balance.held.minor_units())
+        })
+}
+
+/// Rows in every ledger table: (accounts, journals, transfers, balance deltas).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct RowCounts {
+    pub accounts: i64,
+    pub journals: i64,
+    pub transfers: i64,
+    pub deltas: i64,
+}
+
+pub async fn row_counts(pool: &PgPool) -> RowCounts {
+    let (accounts, journals, transfers, deltas) = sqlx::query_as(
+        "SELECT (SELECT count(*) FROM ledger_accounts), (SELECT count(*) FROM ledger_journals),
+                (SELECT count(*) FROM ledger_transfers), (SELECT count(*) FROM ledger_balance_deltas)",
+    )
+    .fetch_one(pool)
+    .await
+    .expect("counts read");
+    RowCounts {
+        accounts,
+        journals,
+        transfers,
+        deltas,
+    }
+}
+
+/// Fails the test with the report's violations unless every invariant holds.
+pub async fn assert_integrity(pool: &PgPool) {
+    let report = ledger::check_integrity(pool, None)
+        .await
+        .expect("integrity check runs");
+    assert!(
+        report.ok,
+        "ledger invariants violated: {:#?}",
+        report.violations
+    );
+}
+
+/// The error code of a failed post, for assertions.
+pub fn code_of(result: &Result<PostedJournal, LedgerError>) -> &'static str {
+    match result {
+        Ok(_) => "ok",
+        Err(error) => error.code(),
+    }
+}
