@@ -57,10 +57,9 @@ impl KasaServer {
         let deadline = Instant::now() + Duration::from_secs(60);
         let client = reqwest::Client::new();
         loop {
-            if let Ok(response) = client.get(format!("{}/api/health", self.base)).send().await {
-                if response.status().is_success() {
-                    return;
-                }
+            let response = client.get(format!("{}/api/health", self.base)).send().await;
+            if response.is_ok_and(|response| response.status().is_success()) {
+                return;
             }
             assert!(
                 Instant::now() < deadline,
