@@ -55,24 +55,23 @@ impl AdminApi for Services {
             field: Some("amount".into()),
             ..AppError::new(ErrorCode::InvalidAmount, capitalise(&error.to_string()))
         })?;
-        // Keys are scoped per actor: two staff members' keys can never collide.
-        let idempotency_key = IdempotencyKey::parse(format!(
-            "adjustment:{}:{}",
-            staff.id,
-            idempotency_key.trim()
-        ))
-        .map_err(|_| {
-            AppError::invalid(
-                "idempotency_key",
-                "The request has no valid idempotency key.",
-            )
-        })?;
-        if idempotency_key.as_str().ends_with(':') {
+        let idempotency_key = idempotency_key.trim();
+        if idempotency_key.is_empty() {
             return Err(AppError::invalid(
                 "idempotency_key",
                 "The request has no idempotency key.",
             ));
         }
+        // Keys are scoped per actor: two staff members' keys can never collide.
+        let idempotency_key =
+            IdempotencyKey::parse(format!("adjustment:{}:{idempotency_key}", staff.id)).map_err(
+                |_| {
+                    AppError::invalid(
+                        "idempotency_key",
+                        "The request has no valid idempotency key.",
+                    )
+                },
+            )?;
         let email =
             app::auth::normalise_email(&player_email).map_err(|_| AppError::not_found("Player"))?;
         let player_id: Uuid =
