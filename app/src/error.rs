@@ -28,6 +28,20 @@ pub enum ErrorCode {
     RequestInProgress,
     InsufficientFunds,
     InvalidStateTransition,
+    /// Identity must be verified first (withdrawals; deposits beyond the KYC threshold).
+    KycRequired,
+    /// The amount would break one of the player's deposit limits; the message says the room left.
+    DepositLimitExceeded,
+    /// The player has excluded themselves; only withdrawal and the account page work.
+    SelfExcluded,
+    /// No more payout attempts are allowed for this withdrawal.
+    RetryLimitReached,
+    /// The retry cooldown has not passed; `retry_after_s` says when.
+    RetryCooldown,
+    /// A webhook's signature, timestamp or body did not verify.
+    SignatureInvalid,
+    /// The payment provider is not enabled here, refused the call or could not be reached.
+    ProviderUnavailable,
     /// The server could not reach the server function (network) or decode its answer.
     Transport,
     Internal,
@@ -43,7 +57,14 @@ impl ErrorCode {
             | ErrorCode::IdempotencyKeyReused
             | ErrorCode::RequestInProgress
             | ErrorCode::InsufficientFunds
-            | ErrorCode::InvalidStateTransition => 409,
+            | ErrorCode::InvalidStateTransition
+            | ErrorCode::RetryLimitReached => 409,
+            ErrorCode::KycRequired | ErrorCode::DepositLimitExceeded | ErrorCode::SelfExcluded => {
+                403
+            }
+            ErrorCode::RetryCooldown => 429,
+            ErrorCode::SignatureInvalid => 400,
+            ErrorCode::ProviderUnavailable => 503,
             ErrorCode::InvalidInput | ErrorCode::InvalidAmount => 422,
             ErrorCode::InvalidCredentials => 401,
             ErrorCode::RateLimited => 429,
@@ -67,6 +88,13 @@ impl ErrorCode {
             ErrorCode::RequestInProgress => "request_in_progress",
             ErrorCode::InsufficientFunds => "insufficient_funds",
             ErrorCode::InvalidStateTransition => "invalid_state_transition",
+            ErrorCode::KycRequired => "kyc_required",
+            ErrorCode::DepositLimitExceeded => "deposit_limit_exceeded",
+            ErrorCode::SelfExcluded => "self_excluded",
+            ErrorCode::RetryLimitReached => "retry_limit_reached",
+            ErrorCode::RetryCooldown => "retry_cooldown",
+            ErrorCode::SignatureInvalid => "signature_invalid",
+            ErrorCode::ProviderUnavailable => "provider_unavailable",
             ErrorCode::Transport => "transport",
             ErrorCode::Internal => "internal",
         }
@@ -81,7 +109,7 @@ pub struct AppError {
     /// The form field the error is about, when there is one.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub field: Option<String>,
-    /// For `rate_limited`: seconds until the next attempt is allowed (also sent as `Retry-After`).
+    /// For `rate_limited` and `retry_cooldown`: seconds until the next attempt is allowed (also sent as `Retry-After`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub retry_after_s: Option<u64>,
 }

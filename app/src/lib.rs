@@ -6,6 +6,7 @@ pub mod admin;
 pub mod api;
 pub mod auth;
 pub mod components;
+pub mod deposits;
 pub mod error;
 pub mod money;
 pub mod wallet;
@@ -58,6 +59,9 @@ pub fn App() -> impl IntoView {
                             <Route path=path!("/login") view=LoginPage/>
                             <Route path=path!("/register") view=RegisterPage/>
                             <Route path=path!("/wallet") view=wallet::WalletPage/>
+                            <Route path=path!("/deposit") view=deposits::DepositPage/>
+                            <Route path=path!("/deposit/return") view=deposits::DepositReturnPage/>
+                            <Route path=path!("/deposit/cancelled") view=deposits::DepositCancelledPage/>
                             <Route path=path!("/admin/login") view=StaffLoginPage/>
                             // Async: the page's HTTP status (401/403) is known before the first byte.
                             <Route path=path!("/admin") view=admin::AdminDashboardPage ssr=SsrMode::Async/>

@@ -13,6 +13,8 @@ use serde::Deserialize;
 /// The session secret used when none is configured; production refuses to start with it.
 const DEVELOPMENT_SESSION_SECRET: &str = "kasa-development-session-secret-not-for-production";
 const SESSION_SECRET_LENGTH_MIN: usize = 32;
+/// The mock PSP's signing secret when none is configured (the mock never runs in production).
+const DEVELOPMENT_MOCK_PSP_SECRET: &str = "kasa-development-mock-psp-secret";
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
 #[serde(rename_all = "lowercase")]
@@ -66,6 +68,15 @@ pub struct Config {
     /// Fixes the demo accounts' password instead of generating one (tests and demos).
     pub demo_password: Option<SecretString>,
     pub mock_psp: bool,
+    /// Keys the mock PSP's webhook signatures (it signs like Stripe: `t=…,v1=…`).
+    pub mock_psp_secret: SecretString,
+    /// Stripe: enabled when both the secret key and the webhook signing secret are set.
+    pub stripe_secret_key: Option<SecretString>,
+    pub stripe_webhook_secret: Option<SecretString>,
+    /// Stripe's API base URL; tests point it at a local fake.
+    pub stripe_api_base: String,
+    /// How long a deposit's checkout stays open (Stripe accepts 30 minutes to 24 hours).
+    pub checkout_expiry_minutes: u32,
     pub test_endpoints: bool,
     /// Host name (without port) to tenant slug.
     pub tenant_hosts: BTreeMap<String, String>,
@@ -95,6 +106,11 @@ struct FileLayer {
     demo_data: Option<bool>,
     demo_password: Option<String>,
     mock_psp: Option<bool>,
+    mock_psp_secret: Option<String>,
+    stripe_secret_key: Option<String>,
+    stripe_webhook_secret: Option<String>,
+    stripe_api_base: Option<String>,
+    checkout_expiry_minutes: Option<u32>,
     test_endpoints: Option<bool>,
     tenant_hosts: Option<BTreeMap<String, String>>,
     default_tenant: Option<String>,
@@ -247,6 +263,26 @@ impl Config {
             mock_psp: flag("MOCK_PSP")?
                 .or(file.mock_psp)
                 .unwrap_or(development_like),
+            mock_psp_secret: SecretString::from(
+                var("MOCK_PSP_SECRET")
+                    .or(file.mock_psp_secret)
+                    .unwrap_or_else(|| DEVELOPMENT_MOCK_PSP_SECRET.to_owned()),
+            ),
+            stripe_secret_key: var("STRIPE_SECRET_KEY")
+                .or(file.stripe_secret_key)
+                .map(SecretString::from),
+            stripe_webhook_secret: var("STRIPE_WEBHOOK_SECRET")
+                .or(file.stripe_webhook_secret)
+                .map(SecretString::from),
+            stripe_api_base: var("STRIPE_API_BASE")
+                .or(file.stripe_api_base)
+                .unwrap_or_else(|| "https://api.stripe.com".to_owned())
+                .trim_end_matches('/')
+                .to_owned(),
+            checkout_expiry_minutes: number("CHECKOUT_EXPIRY_MINUTES")?
+                .map(|value| value as u32)
+                .or(file.checkout_expiry_minutes)
+                .unwrap_or(30),
             test_endpoints: flag("TEST_ENDPOINTS")?
                 .or(file.test_endpoints)
                 .unwrap_or(environment == Environment::Test),
@@ -279,6 +315,12 @@ impl Config {
         if self.session_idle_minutes == 0 || self.session_absolute_hours == 0 {
             bail!("session lifetimes must be positive");
         }
+        if !(30..=24 * 60).contains(&self.checkout_expiry_minutes) {
+            bail!("checkout_expiry_minutes must be between 30 and 1440 (Stripe's bounds)");
+        }
+        if self.stripe_secret_key.is_some() != self.stripe_webhook_secret.is_some() {
+            bail!("Stripe needs both KASA_STRIPE_SECRET_KEY and KASA_STRIPE_WEBHOOK_SECRET");
+        }
         if self.environment != Environment::Production {
             return Ok(());
         }
@@ -301,6 +343,9 @@ impl Config {
         }
         if !self.public_origin.starts_with("https://") {
             problems.push("the public origin is not https (KASA_PUBLIC_ORIGIN)");
+        }
+        if !self.stripe_api_base.starts_with("https://") {
+            problems.push("the Stripe API base is not https (KASA_STRIPE_API_BASE)");
         }
         if self.demo_password.is_some() {
             problems.push("a demo password is set (KASA_DEMO_PASSWORD)");
@@ -333,6 +378,11 @@ impl Config {
         origins.sort();
         origins.dedup();
         origins
+    }
+
+    /// Whether Stripe is configured (both its secret key and its webhook signing secret).
+    pub fn stripe_enabled(&self) -> bool {
+        self.stripe_secret_key.is_some() && self.stripe_webhook_secret.is_some()
     }
 
     pub fn session_cookie_name(&self) -> &'static str {

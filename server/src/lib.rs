@@ -3,13 +3,18 @@
 //! traits it defines (`app::auth::AuthApi`, …), which `services` implements.
 
 pub mod admin;
+pub mod audit;
 pub mod auth;
 pub mod cli;
 pub mod config;
 pub mod db;
 pub mod http;
 pub mod ledger;
+pub mod payments;
+pub mod protection;
+pub mod psp;
 pub mod seed;
 pub mod services;
 pub mod tenants;
 pub mod wallet;
+pub mod withdrawals;

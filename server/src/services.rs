@@ -2,7 +2,7 @@
 //! session store and clock, implementing every feature's service trait (`AuthApi` in `auth`,
 //! `AdminApi` in `admin`, …).
 
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 
 use app::error::AppError;
 use chrono::{DateTime, Utc};
@@ -11,6 +11,8 @@ use sqlx::PgPool;
 
 use crate::auth::session::SessionStore;
 use crate::config::Config;
+use crate::psp::Providers;
+use crate::psp::mock::Delivery;
 
 /// Where "now" comes from; tests inject a fixed or moving clock.
 pub type Clock = Arc<dyn Fn() -> DateTime<Utc> + Send + Sync>;
@@ -25,6 +27,9 @@ struct Inner {
     config: Arc<Config>,
     sessions: SessionStore,
     clock: Clock,
+    providers: Providers,
+    /// The mock PSP's webhooks waiting for delivery; taken by the delivery worker.
+    mock_deliveries: Mutex<Option<tokio::sync::mpsc::UnboundedReceiver<Delivery>>>,
 }
 
 impl Services {
@@ -34,12 +39,16 @@ impl Services {
 
     pub fn with_clock(pool: PgPool, config: Arc<Config>, clock: Clock) -> Services {
         let sessions = SessionStore::new(pool.clone(), &config);
+        let (outbox, deliveries) = tokio::sync::mpsc::unbounded_channel();
+        let providers = Providers::from_config(&config, pool.clone(), outbox);
         Services {
             inner: Arc::new(Inner {
                 pool,
                 config,
                 sessions,
                 clock,
+                providers,
+                mock_deliveries: Mutex::new(Some(deliveries)),
             }),
         }
     }
@@ -56,6 +65,22 @@ impl Services {
         &self.inner.sessions
     }
 
+    /// The payment providers this configuration enables.
+    pub fn providers(&self) -> &Providers {
+        &self.inner.providers
+    }
+
+    /// Takes the mock PSP's delivery queue (once: the first caller runs the delivery worker).
+    pub(crate) fn take_mock_deliveries(
+        &self,
+    ) -> Option<tokio::sync::mpsc::UnboundedReceiver<Delivery>> {
+        self.inner
+            .mock_deliveries
+            .lock()
+            .ok()
+            .and_then(|mut slot| slot.take())
+    }
+
     pub fn now(&self) -> DateTime<Utc> {
         (self.inner.clock)()
     }
@@ -65,7 +90,8 @@ impl Services {
         let services = Arc::new(self.clone());
         provide_context::<Arc<dyn app::auth::AuthApi>>(services.clone());
         provide_context::<Arc<dyn app::admin::AdminApi>>(services.clone());
-        provide_context::<Arc<dyn app::wallet::WalletApi>>(services);
+        provide_context::<Arc<dyn app::wallet::WalletApi>>(services.clone());
+        provide_context::<Arc<dyn app::deposits::DepositsApi>>(services);
     }
 }
 

@@ -102,6 +102,9 @@ pub fn WalletPage() -> impl IntoView {
                                 "Signed in as " <strong data-testid="viewer-email">{viewer.email.clone()}</strong>
                                 " at " {viewer.tenant_name.clone()} "."
                             </p>
+                            <p class="actions">
+                                <a class="button primary" href="/deposit" data-testid="deposit-link">"Deposit"</a>
+                            </p>
                             <Balances/>
                         </section>
                         <History/>

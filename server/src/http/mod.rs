@@ -87,8 +87,10 @@ pub fn router(services: Services, config: &Config) -> Router {
         )
         .fallback(leptos_axum::file_and_error_handler(shell))
         .with_state(leptos_options);
+    services.start_payment_workers();
     Router::new()
-        .route("/api/health", get(health).with_state(services))
+        .route("/api/health", get(health).with_state(services.clone()))
+        .merge(crate::payments::routes::routes(services))
         .merge(pages)
         .layer(axum::middleware::from_fn(guards::error_status))
         .layer(axum::middleware::from_fn_with_state(guard_state.clone(), guards::csrf))

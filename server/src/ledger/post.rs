@@ -9,7 +9,7 @@ use std::time::Duration;
 use app::money::Currency;
 use chrono::{DateTime, Utc};
 use sha2::{Digest, Sha256};
-use sqlx::{Acquire, PgExecutor, PgPool, Postgres, Transaction};
+use sqlx::{Acquire, PgExecutor, PgPool};
 use uuid::Uuid;
 
 use super::error::is_transient;
@@ -64,7 +64,7 @@ pub async fn post_journal(
 #[tracing::instrument(name = "ledger.post_journal", skip_all,
     fields(tenant_id = %tenant_id, kind = %journal.kind, idempotency_key = %journal.idempotency_key.as_str()))]
 pub async fn post_journal_in_transaction(
-    transaction: &mut Transaction<'_, Postgres>,
+    transaction: &mut sqlx::PgConnection,
     tenant_id: Uuid,
     journal: &NewJournal,
 ) -> Result<PostedJournal, LedgerError> {

@@ -1,0 +1,267 @@
+//! The deposit form, the return page that follows the deposit's state, and the cancel page.
+
+use leptos::prelude::*;
+use leptos_router::hooks::use_query_map;
+use uuid::Uuid;
+
+use super::{
+    DepositState, DepositView, StartDeposit, deposit_choices, deposit_status, recent_deposits,
+};
+use crate::auth::{ViewerKind, use_auth};
+use crate::components::{ErrorPanel, FieldError, FormError, action_error, action_idempotency_key};
+use crate::error::{AppError, ErrorCode};
+
+/// How often the return page asks for the deposit's state while it waits.
+const POLL_INTERVAL_MS: u64 = 1000;
+
+#[component]
+pub fn DepositPage() -> impl IntoView {
+    let auth = use_auth();
+    view! {
+        <Transition fallback=|| view! { <p class="loading" aria-busy="true">"Loading…"</p> }>
+            {move || Suspend::new(async move {
+                match auth.viewer.await {
+                    Ok(Some(viewer)) if viewer.kind == ViewerKind::Player => view! {
+                        <DepositForm/>
+                        <RecentDeposits/>
+                    }.into_any(),
+                    Ok(Some(_)) => view! {
+                        <ErrorPanel error=AppError::new(ErrorCode::Forbidden, "Deposits are for player accounts.")/>
+                    }.into_any(),
+                    Ok(None) => view! {
+                        <section class="card narrow">
+                            <h1>"Deposit"</h1>
+                            <p>"Please " <a href="/login">"log in"</a> " to deposit."</p>
+                        </section>
+                    }.into_any(),
+                    Err(error) => view! { <ErrorPanel error/> }.into_any(),
+                }
+            })}
+        </Transition>
+    }
+}
+
+#[component]
+fn DepositForm() -> impl IntoView {
+    let options = Resource::new(|| (), |_| deposit_choices());
+    let action = ServerAction::<StartDeposit>::new();
+    let key = action_idempotency_key(action);
+    let error = action_error(action);
+    // The checkout exists: hand the browser to the PSP's page.
+    Effect::new(move |_| {
+        if let Some(Ok(started)) = action.value().get() {
+            go_to(&started.redirect_url);
+        }
+    });
+    view! {
+        <section class="card narrow">
+            <h1>"Deposit"</h1>
+            <Suspense fallback=|| view! { <p class="loading" aria-busy="true">"Loading…"</p> }>
+                {move || Suspend::new(async move {
+                    match options.await {
+                        Ok(options) if options.providers.is_empty() => view! {
+                            <p class="empty" data-testid="no-providers">"Deposits are not available right now."</p>
+                        }.into_any(),
+                        Ok(options) => {
+                            let first_provider = options.providers.first().map(|provider| provider.name.clone());
+                            view! {
+                                <ActionForm action=action attr:class="form" attr:aria-label="Deposit">
+                                    <FormError error/>
+                                    <input type="hidden" name="idempotency_key" prop:value=move || key.get()/>
+                                    <label for="amount">"Amount"</label>
+                                    <div class="amount-row">
+                                        <input id="amount" name="amount" type="text" inputmode="decimal"
+                                            autocomplete="off" required placeholder="25.00" pattern="[0-9]+([.][0-9]+)?"/>
+                                        <select name="currency" aria-label="Currency">
+                                            {options.currencies.iter().map(|currency| view! {
+                                                <option value=currency.to_string()>{currency.to_string()}</option>
+                                            }).collect_view()}
+                                        </select>
+                                    </div>
+                                    <FieldError error field="amount"/>
+                                    <fieldset class="choices">
+                                        <legend>"Pay with"</legend>
+                                        {options.providers.into_iter().map(|provider| {
+                                            let checked = first_provider.as_deref() == Some(provider.name.as_str());
+                                            view! {
+                                                <label class="choice">
+                                                    <input type="radio" name="provider" value=provider.name.clone() checked=checked/>
+                                                    {provider.display_name}
+                                                </label>
+                                            }
+                                        }).collect_view()}
+                                    </fieldset>
+                                    <FieldError error field="provider"/>
+                                    <button class="button primary" type="submit" data-testid="deposit-submit"
+                                        disabled=move || action.pending().get() || key.with(String::is_empty)>
+                                        {move || if action.pending().get() { "Opening checkout…" } else { "Continue to payment" }}
+                                    </button>
+                                </ActionForm>
+                            }.into_any()
+                        }
+                        Err(error) => view! { <p class="form-error" role="alert">{error.message}</p> }.into_any(),
+                    }
+                })}
+            </Suspense>
+        </section>
+    }
+}
+
+#[component]
+fn RecentDeposits() -> impl IntoView {
+    let deposits = Resource::new(|| (), |_| recent_deposits());
+    view! {
+        <section class="card">
+            <h2>"Recent deposits"</h2>
+            <Suspense fallback=|| view! { <p class="loading">"Loading…"</p> }>
+                {move || Suspend::new(async move {
+                    match deposits.await {
+                        Ok(list) if list.is_empty() => view! {
+                            <p class="empty" data-testid="deposits-empty">"No deposits yet."</p>
+                        }.into_any(),
+                        Ok(list) => view! {
+                            <div class="table-wrap">
+                                <table class="table" data-testid="deposits">
+                                    <thead><tr><th>"When"</th><th>"Via"</th><th>"State"</th><th class="amount">"Amount"</th></tr></thead>
+                                    <tbody>
+                                        {list.into_iter().map(|deposit| view! {
+                                            <tr data-testid="deposit-row">
+                                                <td>{deposit.created_at.format("%Y-%m-%d %H:%M").to_string()}</td>
+                                                <td>{deposit.provider.clone()}</td>
+                                                <td><StateBadge state=deposit.state/></td>
+                                                <td class="amount">{deposit.amount.to_string()}</td>
+                                            </tr>
+                                        }).collect_view()}
+                                    </tbody>
+                                </table>
+                            </div>
+                        }.into_any(),
+                        Err(error) => view! { <p class="form-error" role="alert">{error.message}</p> }.into_any(),
+                    }
+                })}
+            </Suspense>
+        </section>
+    }
+}
+
+#[component]
+fn StateBadge(state: DepositState) -> impl IntoView {
+    let tone = match state {
+        DepositState::Captured => "badge success",
+        DepositState::Failed | DepositState::Expired => "badge danger",
+        DepositState::Created | DepositState::Pending => "badge warning",
+    };
+    view! { <span class=tone data-state=state.as_str()>{state.label()}</span> }
+}
+
+/// Where the PSP sends the player back after paying: shows the deposit's state, asking again
+/// every second until it is final. It never credits anything: only the PSP's webhook does.
+#[component]
+pub fn DepositReturnPage() -> impl IntoView {
+    let query = use_query_map();
+    let deposit_id = move || {
+        query.with(|query| {
+            query
+                .get("deposit")
+                .and_then(|id| Uuid::parse_str(&id).ok())
+        })
+    };
+    let tick = RwSignal::new(0_u32);
+    let status = Resource::new(
+        move || (deposit_id(), tick.get()),
+        |(deposit_id, _)| async move {
+            match deposit_id {
+                Some(id) => deposit_status(id).await,
+                None => Err(AppError::not_found("Deposit")),
+            }
+        },
+    );
+    // While the deposit is not final, ask again shortly.
+    Effect::new(move |_| {
+        if let Some(Ok(deposit)) = status.get()
+            && !deposit.state.is_final()
+        {
+            set_timeout(
+                move || tick.update(|tick| *tick += 1),
+                std::time::Duration::from_millis(POLL_INTERVAL_MS),
+            );
+        }
+    });
+    view! {
+        <section class="card narrow" data-testid="deposit-return">
+            <h1>"Your deposit"</h1>
+            <Transition fallback=|| view! { <p class="loading" aria-busy="true">"Checking your deposit…"</p> }>
+                {move || Suspend::new(async move {
+                    match status.await {
+                        Ok(deposit) => view! { <DepositOutcome deposit/> }.into_any(),
+                        Err(error) => view! {
+                            <p class="form-error" role="alert" data-code=error.code.as_str()>{error.message}</p>
+                        }.into_any(),
+                    }
+                })}
+            </Transition>
+        </section>
+    }
+}
+
+#[component]
+fn DepositOutcome(deposit: DepositView) -> impl IntoView {
+    let amount = deposit.amount.to_string();
+    let message = match deposit.state {
+        DepositState::Created | DepositState::Pending => {
+            "Waiting for the payment provider to confirm your payment. This page updates by itself."
+                .to_owned()
+        }
+        DepositState::Captured => format!("{amount} has been credited to your wallet."),
+        DepositState::Failed => format!(
+            "The payment failed: {}. Nothing was charged to your wallet.",
+            deposit
+                .failure_message
+                .clone()
+                .unwrap_or_else(|| "the provider declined it".to_owned())
+                .trim_end_matches('.')
+        ),
+        DepositState::Expired => {
+            "The checkout expired or was cancelled. Nothing was charged.".to_owned()
+        }
+    };
+    let busy = !deposit.state.is_final();
+    view! {
+        <div class="deposit-outcome" data-testid="deposit-state" data-state=deposit.state.as_str() aria-live="polite" aria-busy=busy.to_string()>
+            <p class="deposit-amount">{amount}</p>
+            <StateBadge state=deposit.state/>
+            <p>{message}</p>
+        </div>
+        <p class="actions">
+            <a class="button primary" href="/wallet">"Go to your wallet"</a>
+            <a class="button" href="/deposit">"Make another deposit"</a>
+        </p>
+    }
+}
+
+/// Where the PSP sends the player who cancelled the checkout.
+#[component]
+pub fn DepositCancelledPage() -> impl IntoView {
+    view! {
+        <section class="card narrow" data-testid="deposit-cancelled">
+            <h1>"Deposit cancelled"</h1>
+            <p>"You cancelled the payment. Nothing was charged and nothing was credited."</p>
+            <p class="actions">
+                <a class="button primary" href="/deposit">"Try again"</a>
+                <a class="button" href="/wallet">"Go to your wallet"</a>
+            </p>
+        </section>
+    }
+}
+
+/// Sends the browser to another site (the PSP's checkout).
+fn go_to(url: &str) {
+    #[cfg(feature = "hydrate")]
+    {
+        if let Some(window) = web_sys::window() {
+            let _ = window.location().set_href(url);
+        }
+    }
+    #[cfg(not(feature = "hydrate"))]
+    let _ = url;
+}
