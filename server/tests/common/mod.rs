@@ -108,6 +108,11 @@ pub async fn spawn_app_with(pool: PgPool, settings: &[(&str, &str)]) -> TestApp 
 }
 
 impl TestApp {
+    /// The app's current time (its clock only moves with `advance`).
+    pub fn now(&self) -> DateTime<Utc> {
+        *self.now.lock().unwrap()
+    }
+
     pub fn advance(&self, by: Duration) {
         *self.now.lock().unwrap() += by;
     }

@@ -1,0 +1,73 @@
+//! Deposits in a real browser through the mock PSP's hosted page: paid, declined and cancelled.
+//! The return page only shows what the server's webhook processing decided.
+
+mod common;
+
+use common::{Chromium, DEMO_PASSWORD, KasaServer, click, expect_text, expect_visible, fill, open};
+use playwright_rs::Page;
+
+async fn log_in_player(page: &Page, server: &KasaServer) {
+    open(page, &server.url("/login")).await;
+    fill(page, "#email", "player@demo.kasa.test").await;
+    fill(page, "#password", DEMO_PASSWORD).await;
+    click(page, "button[type=submit]").await;
+    expect_visible(page, "[data-testid=wallet]").await;
+}
+
+/// Fills the deposit form and lands on the mock PSP's checkout page.
+async fn start_deposit(page: &Page, server: &KasaServer, amount: &str) {
+    open(page, &server.url("/deposit")).await;
+    fill(page, "#amount", amount).await;
+    click(page, "[data-testid=deposit-submit]").await;
+    expect_text(page, "[data-testid=mock-amount]", &format!("{amount} EUR")).await;
+}
+
+// Proves a 25.00 payment at the mock PSP returns to a page that waits for the webhook and then
+// shows the credit, and the wallet shows 25.00 available with the deposit in its history.
+#[tokio::test]
+async fn paid_deposit_is_credited() {
+    let server = KasaServer::start().await;
+    let chromium = Chromium::launch().await;
+    let page = chromium.new_page().await;
+    log_in_player(&page, &server).await;
+    expect_visible(&page, "[data-testid=balances-empty]").await;
+
+    start_deposit(&page, &server, "25.00").await;
+    click(&page, "button[value=pay]").await;
+    expect_visible(&page, "[data-testid=deposit-state][data-state=captured]").await;
+    expect_text(&page, "[data-testid=deposit-state]", "25.00 EUR has been credited").await;
+
+    open(&page, &server.url("/wallet")).await;
+    expect_text(
+        &page,
+        "[data-testid=balance-EUR] [data-testid=available]",
+        "25.00",
+    )
+    .await;
+    expect_text(&page, "[data-testid=movement]", "Deposit").await;
+}
+
+// Proves a declined payment shows as failed with the balance unchanged, and a cancelled checkout
+// returns to the cancel page with nothing credited; the deposit list shows both outcomes.
+#[tokio::test]
+async fn declined_and_cancelled_deposits_credit_nothing() {
+    let server = KasaServer::start().await;
+    let chromium = Chromium::launch().await;
+    let page = chromium.new_page().await;
+    log_in_player(&page, &server).await;
+
+    start_deposit(&page, &server, "30.00").await;
+    click(&page, "button[value=decline]").await;
+    expect_visible(&page, "[data-testid=deposit-state][data-state=failed]").await;
+    expect_text(&page, "[data-testid=deposit-state]", "The card was declined").await;
+
+    start_deposit(&page, &server, "40.00").await;
+    click(&page, "button[value=cancel]").await;
+    expect_visible(&page, "[data-testid=deposit-cancelled]").await;
+
+    open(&page, &server.url("/deposit")).await;
+    expect_visible(&page, "[data-testid=deposits] [data-state=failed]").await;
+    expect_visible(&page, "[data-testid=deposits] [data-state=expired]").await;
+    open(&page, &server.url("/wallet")).await;
+    expect_visible(&page, "[data-testid=balances-empty]").await;
+}
