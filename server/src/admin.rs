@@ -10,6 +10,7 @@ use app::error::{AppError, ErrorCode};
 use app::money::{Currency, Money, SignedMoney};
 use uuid::Uuid;
 
+use crate::audit::{self, Actor, AuditEvent};
 use crate::ledger::{self, AccountRef, IdempotencyKey, JournalKind, NewJournal, NewTransfer};
 use crate::services::{Services, internal};
 
@@ -105,17 +106,46 @@ impl AdminApi for Services {
             }],
             metadata,
         };
-        let posted = ledger::post_journal(self.pool(), tenant.id, &journal).await?;
-        tracing::info!(
-            tenant = %tenant.slug, staff = %staff.id, player = %player_id, journal = %posted.journal_id,
-            replayed = posted.replayed, "manual adjustment posted"
-        );
-        let available_after = ledger::player_balances(self.pool(), tenant.id, player_id)
+        // The journal and its audit event commit together; a replay (same key) records nothing.
+        let mut tx = self.pool().begin().await.map_err(internal)?;
+        let posted = ledger::post_journal_in_transaction(&mut tx, tenant.id, &journal).await?;
+        let available_after = ledger::player_balances(&mut *tx, tenant.id, player_id)
             .await?
             .into_iter()
             .find(|balance| balance.currency == currency)
             .map(|balance| balance.available)
             .unwrap_or(SignedMoney::zero(currency));
+        if !posted.replayed {
+            let event = AuditEvent {
+                tenant_id: tenant.id,
+                actor: Actor::Staff(staff.id),
+                action: "adjustment.posted".into(),
+                target_type: "player".into(),
+                target_id: player_id.to_string(),
+                before: None,
+                after: Some(serde_json::json!({
+                    "journal_id": posted.journal_id,
+                    "direction": match direction {
+                        AdjustmentDirection::Credit => "credit",
+                        AdjustmentDirection::Debit => "debit",
+                    },
+                    "amount_minor": amount.to_minor_units(),
+                    "currency": currency.code(),
+                    "available_after_minor": available_after.minor_units(),
+                })),
+                reason: Some(reason.to_owned()),
+                request_id: audit::request_id(ctx),
+                idempotency_key: Some(journal.idempotency_key.as_str().to_owned()),
+                ip: audit::client_ip(ctx),
+                at: self.now(),
+            };
+            audit::record(&mut tx, &event).await.map_err(internal)?;
+        }
+        tx.commit().await.map_err(internal)?;
+        tracing::info!(
+            tenant = %tenant.slug, staff = %staff.id, player = %player_id, journal = %posted.journal_id,
+            replayed = posted.replayed, "manual adjustment posted"
+        );
         Ok(AdjustmentReceipt {
             journal_id: posted.journal_id.0,
             replayed: posted.replayed,

@@ -16,6 +16,8 @@ commands:
   rebuild-balances [--tenant SLUG] [--dry-run]
                                          recompute account snapshots from transfers
   bench ledger [--seconds N]             ledger throughput benchmark (run the release build)
+  audit-verify [--tenant SLUG]           recompute the audit hash chains; JSON report, non-zero on a break
+  bench audit [--seconds N]              cost of one audit event per posting (run the release build)
   help                                   show this text
 
 configuration: defaults, then the file named by KASA_CONFIG (TOML), then KASA_* variables;
@@ -37,6 +39,12 @@ pub enum Command {
         dry_run: bool,
     },
     BenchLedger {
+        seconds: Option<u64>,
+    },
+    AuditVerify {
+        tenant: Option<String>,
+    },
+    BenchAudit {
         seconds: Option<u64>,
     },
     Help,
@@ -81,6 +89,8 @@ pub fn parse(args: &[String]) -> Result<Command, String> {
         ("integrity-check", []) => Command::IntegrityCheck { tenant },
         ("rebuild-balances", []) => Command::RebuildBalances { tenant, dry_run },
         ("bench", ["ledger"]) => Command::BenchLedger { seconds },
+        ("audit-verify", []) => Command::AuditVerify { tenant },
+        ("bench", ["audit"]) => Command::BenchAudit { seconds },
         ("help" | "--help" | "-h", _) => Command::Help,
         _ => return Err(format!("unknown command: {}", args.join(" "))),
     };
@@ -164,6 +174,18 @@ async fn run(command: Command, config: Config) -> anyhow::Result<ExitCode> {
             db.close().await;
             code
         }
+        Command::AuditVerify { tenant } => {
+            let db = Database::open(&config).await?;
+            let code = crate::audit::verify_command(db.pool(), tenant.as_deref()).await;
+            db.close().await;
+            code
+        }
+        Command::BenchAudit { seconds } => {
+            let db = Database::open(&config).await?;
+            let code = crate::audit::bench::run(&db, seconds).await;
+            db.close().await;
+            code
+        }
         Command::Help => Ok(ExitCode::SUCCESS),
     }
 }
@@ -194,6 +216,12 @@ mod tests {
         assert_eq!(
             parse(&args("bench ledger --seconds 5")),
             Ok(Command::BenchLedger { seconds: Some(5) })
+        );
+        assert_eq!(
+            parse(&args("audit-verify --tenant demo")),
+            Ok(Command::AuditVerify {
+                tenant: Some("demo".into())
+            })
         );
         assert!(parse(&args("rebuild-balances --dryrun")).is_err());
         assert!(parse(&args("migrate now")).is_err());

@@ -329,6 +329,13 @@ impl AuthApi for Services {
             Realm::Staff => Subject::Staff(id),
         };
         self.start_session(ctx, &tenant, subject).await?;
+        if realm == Realm::Staff {
+            let event =
+                crate::audit::staff_session_event(ctx, tenant.id, id, "staff.logged_in", now);
+            crate::audit::record_alone(self.pool(), &event)
+                .await
+                .map_err(internal)?;
+        }
         tracing::info!(tenant = %tenant.slug, realm = realm_name, subject = %id, "logged in");
         self.viewer_for(&tenant, subject)
             .await?
@@ -336,6 +343,18 @@ impl AuthApi for Services {
     }
 
     async fn log_out(&self, ctx: &RequestCtx) -> Result<(), AppError> {
+        if let Ok(Some((tenant, Subject::Staff(id)))) = self.authenticate(ctx).await {
+            let event = crate::audit::staff_session_event(
+                ctx,
+                tenant.id,
+                id,
+                "staff.logged_out",
+                self.now(),
+            );
+            crate::audit::record_alone(self.pool(), &event)
+                .await
+                .map_err(internal)?;
+        }
         if let Some(token) = self.session_token(ctx) {
             self.sessions().delete(&token).await.map_err(internal)?;
         }

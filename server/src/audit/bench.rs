@@ -1,0 +1,369 @@
+//! `kasa bench audit`: what the hash-chained audit log costs the money path. 64 clients post
+//! ledger journals (one player -> player transfer each, drawn uniformly, so the ledger itself has
+//! no hot row) in their own transaction, with and without one audit event per journal, on one
+//! tenant and spread over several tenants. The chain head is per tenant, so with one tenant the
+//! audited posts commit one at a time; spread over tenants they proceed in parallel.
+//!
+//! Runs in a scratch database created here and dropped at the end; commits are durable
+//! (`synchronous_commit=on`). Each variant is measured twice for half the time, the second round
+//! in reverse order, so that none gains from running first.
+
+use std::process::ExitCode;
+use std::str::FromStr;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::{Duration, Instant};
+
+use anyhow::{Context, bail};
+use app::money::{Currency, Money};
+use chrono::Utc;
+use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
+use sqlx::{ConnectOptions, PgPool};
+use uuid::Uuid;
+
+use super::{Actor, AuditEvent};
+use crate::ledger::{
+    AccountRef, IdempotencyKey, JournalKind, NewJournal, NewTransfer, post_journal,
+    post_journal_in_transaction,
+};
+
+const CLIENTS: usize = 64;
+/// Tenants of the spread-out variants; clients are assigned to them round robin.
+const TENANT_COUNT: usize = 8;
+const PLAYERS_PER_TENANT: usize = 1_000;
+const OPENING_BALANCE_MINOR: i64 = 100_000_000;
+const PHASE_SECONDS_DEFAULT: u64 = 20;
+const PHASE_SECONDS_MAX: u64 = 60;
+const WARM_UP: Duration = Duration::from_secs(1);
+static NEXT_KEY_NUMBER: AtomicU64 = AtomicU64::new(0);
+
+#[derive(Clone, Copy, PartialEq, Eq)]
+struct Variant {
+    audited: bool,
+    tenants: usize,
+}
+
+impl Variant {
+    fn label(self) -> String {
+        format!(
+            "{} audit event, {} tenant{}",
+            if self.audited { "with an" } else { "without" },
+            self.tenants,
+            if self.tenants == 1 { "" } else { "s" }
+        )
+    }
+}
+
+const VARIANTS: [Variant; 4] = [
+    Variant {
+        audited: false,
+        tenants: 1,
+    },
+    Variant {
+        audited: true,
+        tenants: 1,
+    },
+    Variant {
+        audited: false,
+        tenants: TENANT_COUNT,
+    },
+    Variant {
+        audited: true,
+        tenants: TENANT_COUNT,
+    },
+];
+
+#[derive(Default)]
+struct Figures {
+    posts: u64,
+    errors: u64,
+    elapsed: Duration,
+    latencies_us: Vec<u32>,
+}
+
+impl Figures {
+    fn per_second(&self) -> f64 {
+        self.posts as f64 / self.elapsed.as_secs_f64()
+    }
+
+    fn percentile_ms(&self, percentile: f64) -> f64 {
+        if self.latencies_us.is_empty() {
+            return 0.0;
+        }
+        let rank = ((self.latencies_us.len() - 1) as f64 * percentile).round() as usize;
+        f64::from(self.latencies_us[rank]) / 1000.0
+    }
+}
+
+/// Runs the benchmark and prints its figures; see the module documentation.
+pub async fn run(db: &crate::db::Database, seconds: Option<u64>) -> anyhow::Result<ExitCode> {
+    let phase_seconds = seconds
+        .unwrap_or(PHASE_SECONDS_DEFAULT)
+        .clamp(2, PHASE_SECONDS_MAX);
+    let admin = &PgPoolOptions::new()
+        .max_connections(2)
+        .connect_with(PgConnectOptions::from_str(db.url())?.disable_statement_logging())
+        .await
+        .context("connecting to the database")?;
+    let (version, fsync): (String, String) =
+        sqlx::query_as("SELECT current_setting('server_version'), current_setting('fsync')")
+            .fetch_one(admin)
+            .await?;
+    println!(
+        "kasa audit benchmark: {CLIENTS} clients, {PLAYERS_PER_TENANT} players per tenant, \
+         {phase_seconds} s per variant; PostgreSQL {version}, fsync={fsync}, synchronous_commit=on"
+    );
+    if fsync != "on" {
+        println!(
+            "warning: fsync is off on this server: a commit costs almost nothing, so the cost of \
+             serialising commits on the chain head is understated"
+        );
+    }
+    let database = format!("kasa_bench_audit_{}", Uuid::new_v4().simple());
+    sqlx::query(&format!("CREATE DATABASE \"{database}\""))
+        .execute(admin)
+        .await?;
+    let outcome = measure(db.url(), &database, Duration::from_secs(phase_seconds)).await;
+    if let Err(error) = sqlx::query(&format!(
+        "DROP DATABASE IF EXISTS \"{database}\" WITH (FORCE)"
+    ))
+    .execute(admin)
+    .await
+    {
+        eprintln!("kasa: could not drop the scratch database {database}: {error}");
+    }
+    admin.close().await;
+    match outcome? {
+        0 => Ok(ExitCode::SUCCESS),
+        errors => {
+            eprintln!("kasa: {errors} post(s) failed during the benchmark");
+            Ok(ExitCode::FAILURE)
+        }
+    }
+}
+
+async fn measure(url: &str, database: &str, phase: Duration) -> anyhow::Result<u64> {
+    let options = PgConnectOptions::from_str(url)?
+        .database(database)
+        .options([("synchronous_commit", "on")])
+        .disable_statement_logging();
+    let pool = PgPoolOptions::new()
+        .max_connections(CLIENTS as u32 + 2)
+        .min_connections(CLIENTS as u32)
+        .test_before_acquire(false)
+        .acquire_timeout(Duration::from_secs(60))
+        .connect_with(options)
+        .await?;
+    let result = async {
+        crate::db::MIGRATOR.run(&pool).await?;
+        let tenants = Arc::new(seed(&pool).await?);
+        let folder =
+            crate::ledger::spawn_balance_folder(pool.clone(), crate::ledger::BALANCE_FOLD_INTERVAL);
+        let half = phase / 2;
+        let mut figures: Vec<Figures> = VARIANTS.iter().map(|_| Figures::default()).collect();
+        let rounds = async {
+            for (round, duration) in [(0, half), (1, phase - half)] {
+                let order: Vec<usize> = if round == 0 {
+                    (0..VARIANTS.len()).collect()
+                } else {
+                    (0..VARIANTS.len()).rev().collect()
+                };
+                for index in order {
+                    let run = run_variant(&pool, &tenants, VARIANTS[index], duration).await?;
+                    let total = &mut figures[index];
+                    total.posts += run.posts;
+                    total.errors += run.errors;
+                    total.elapsed += run.elapsed;
+                    total.latencies_us.extend(run.latencies_us);
+                }
+            }
+            anyhow::Ok(())
+        }
+        .await;
+        folder.abort();
+        rounds?;
+        for (variant, result) in VARIANTS.iter().zip(figures.iter_mut()) {
+            result.latencies_us.sort_unstable();
+            println!(
+                "{}: {:.1} posts/s, p50 {:.2} ms, p99 {:.2} ms ({} posts, {} errors)",
+                variant.label(),
+                result.per_second(),
+                result.percentile_ms(0.50),
+                result.percentile_ms(0.99),
+                result.posts,
+                result.errors
+            );
+        }
+        println!(
+            "ratio audited/plain: {:.2} with 1 tenant, {:.2} with {TENANT_COUNT} tenants",
+            figures[1].per_second() / figures[0].per_second(),
+            figures[3].per_second() / figures[2].per_second()
+        );
+        let report = super::verify_chain(&pool, None).await?;
+        println!(
+            "audit chains after the runs: {} ({} events in {} chains)",
+            if report.ok { "intact" } else { "BROKEN" },
+            report.events_checked,
+            report.tenants.len()
+        );
+        if !report.ok {
+            bail!("the audit chain is broken after the benchmark");
+        }
+        anyhow::Ok(figures.iter().map(|figures| figures.errors).sum())
+    }
+    .await;
+    pool.close().await;
+    result
+}
+
+/// `TENANT_COUNT` tenants, each with its players and their opening balances.
+async fn seed(pool: &PgPool) -> anyhow::Result<Vec<(Uuid, Vec<Uuid>)>> {
+    let opening = Money::from_minor_units(OPENING_BALANCE_MINOR, Currency::Eur)?;
+    let mut tenants = Vec::with_capacity(TENANT_COUNT);
+    for number in 0..TENANT_COUNT {
+        let tenant_id = Uuid::new_v4();
+        sqlx::query("INSERT INTO tenants (id, slug, name) VALUES ($1, $2, $2)")
+            .bind(tenant_id)
+            .bind(format!("bench-{number}"))
+            .execute(pool)
+            .await?;
+        let players: Vec<Uuid> = sqlx::query_scalar(
+            "INSERT INTO players (id, tenant_id, email, display_name, password_hash)
+             SELECT gen_random_uuid(), $1, 'player' || n || '@bench.invalid', 'Player ' || n, '-'
+             FROM generate_series(1, $2) AS n RETURNING id",
+        )
+        .bind(tenant_id)
+        .bind(PLAYERS_PER_TENANT as i32)
+        .fetch_all(pool)
+        .await?;
+        let transfers = players
+            .iter()
+            .map(|player| NewTransfer {
+                debit: AccountRef::Adjustments,
+                credit: AccountRef::PlayerCash(*player),
+                amount: opening,
+            })
+            .collect();
+        let key = IdempotencyKey::parse(format!("bench-seed-{number}"))?;
+        post_journal(
+            pool,
+            tenant_id,
+            &NewJournal::new(key, JournalKind::ADJUSTMENT, transfers),
+        )
+        .await?;
+        tenants.push((tenant_id, players));
+    }
+    Ok(tenants)
+}
+
+async fn run_variant(
+    pool: &PgPool,
+    tenants: &Arc<Vec<(Uuid, Vec<Uuid>)>>,
+    variant: Variant,
+    phase: Duration,
+) -> anyhow::Result<Figures> {
+    let measure_from = Instant::now() + WARM_UP;
+    let measure_until = measure_from + phase;
+    let mut workers = tokio::task::JoinSet::new();
+    for client in 0..CLIENTS {
+        let pool = pool.clone();
+        let tenants = Arc::clone(tenants);
+        workers.spawn(async move {
+            let (tenant_id, players) = &tenants[client % variant.tenants];
+            let mut latencies_us = Vec::new();
+            let mut errors = 0_u64;
+            loop {
+                let started = Instant::now();
+                if started >= measure_until {
+                    break;
+                }
+                let result = post_once(&pool, *tenant_id, players, variant.audited).await;
+                let finished = Instant::now();
+                if started < measure_from || finished > measure_until {
+                    continue;
+                }
+                match result {
+                    Ok(()) => latencies_us.push(
+                        u32::try_from(finished.duration_since(started).as_micros())
+                            .unwrap_or(u32::MAX),
+                    ),
+                    Err(error) => {
+                        errors += 1;
+                        if errors == 1 {
+                            eprintln!("kasa: a benchmark post failed: {error:#}");
+                        }
+                    }
+                }
+            }
+            (latencies_us, errors)
+        });
+    }
+    let mut figures = Figures {
+        elapsed: phase,
+        ..Figures::default()
+    };
+    while let Some(joined) = workers.join_next().await {
+        let (latencies_us, errors) = joined.context("a benchmark client panicked")?;
+        figures.posts += latencies_us.len() as u64;
+        figures.errors += errors;
+        figures.latencies_us.extend(latencies_us);
+    }
+    Ok(figures)
+}
+
+/// One money movement as a feature writes it: its journal, then (optionally) its audit event,
+/// in one transaction.
+async fn post_once(
+    pool: &PgPool,
+    tenant_id: Uuid,
+    players: &[Uuid],
+    audited: bool,
+) -> anyhow::Result<()> {
+    let from = players[rand::random_range(0..players.len())];
+    let mut to = players[rand::random_range(0..players.len())];
+    if to == from {
+        to = players[(players
+            .iter()
+            .position(|player| *player == from)
+            .unwrap_or(0)
+            + 1)
+            % players.len()];
+    }
+    let amount = Money::from_minor_units(rand::random_range(1..=1_000), Currency::Eur)?;
+    let key_number = NEXT_KEY_NUMBER.fetch_add(1, Ordering::Relaxed);
+    let journal = NewJournal::new(
+        IdempotencyKey::parse(format!("bench-audit-{key_number}"))?,
+        JournalKind::parse("bench_transfer")?,
+        vec![NewTransfer {
+            debit: AccountRef::PlayerCash(from),
+            credit: AccountRef::PlayerCash(to),
+            amount,
+        }],
+    );
+    let mut tx = pool.begin().await?;
+    let posted = post_journal_in_transaction(&mut tx, tenant_id, &journal).await?;
+    if audited {
+        super::record(
+            &mut tx,
+            &AuditEvent {
+                tenant_id,
+                actor: Actor::System("bench".into()),
+                action: "transfer.posted".into(),
+                target_type: "journal".into(),
+                target_id: posted.journal_id.to_string(),
+                before: None,
+                after: Some(serde_json::json!({
+                    "from": from, "to": to, "amount_minor": amount.to_minor_units(), "currency": "EUR",
+                })),
+                reason: None,
+                request_id: None,
+                idempotency_key: Some(journal.idempotency_key.as_str().to_owned()),
+                ip: None,
+                at: Utc::now(),
+            },
+        )
+        .await?;
+    }
+    tx.commit().await?;
+    Ok(())
+}

@@ -1,0 +1,386 @@
+//! The hash-chained audit log: appending, the database's refusal to change it, verification
+//! against logs tampered with as a superuser can, per-tenant chains under concurrency, and the
+//! events staff actions write.
+
+mod common;
+
+use chrono::Utc;
+use common::*;
+use kasa_server::audit::{self, Actor, AuditEvent, BreakKind, ChainReport};
+use sqlx::PgPool;
+use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
+use uuid::Uuid;
+
+async fn tenant(pool: &PgPool, slug: &str) -> Uuid {
+    sqlx::query_scalar("INSERT INTO tenants (id, slug, name) VALUES ($1, $2, $2) RETURNING id")
+        .bind(Uuid::new_v4())
+        .bind(slug)
+        .fetch_one(pool)
+        .await
+        .unwrap()
+}
+
+fn event(tenant_id: Uuid, number: usize) -> AuditEvent {
+    AuditEvent {
+        tenant_id,
+        actor: Actor::Provider("mock".into()),
+        action: "deposit.captured".into(),
+        target_type: "deposit".into(),
+        target_id: format!("deposit-{number}"),
+        before: Some(serde_json::json!({"state": "pending", "amount_minor": 1000 + number})),
+        after: Some(serde_json::json!({"state": "captured", "note": "ünïcode \"quoted\""})),
+        reason: None,
+        request_id: Some(format!("request-{number}")),
+        idempotency_key: Some(format!("key-{number}")),
+        ip: Some("192.0.2.1".into()),
+        at: Utc::now(),
+    }
+}
+
+/// Appends `count` events for `tenant_id`, each in its own committed transaction.
+async fn append_events(pool: &PgPool, tenant_id: Uuid, count: usize) {
+    for number in 1..=count {
+        let mut tx = pool.begin().await.unwrap();
+        audit::record(&mut tx, &event(tenant_id, number))
+            .await
+            .unwrap();
+        tx.commit().await.unwrap();
+    }
+}
+
+/// Runs `statement` as a superuser with the append-only triggers switched off, as an attacker
+/// with database access could.
+async fn tamper(pool: &PgPool, statement: &str) {
+    let mut connection = pool.acquire().await.unwrap();
+    sqlx::query("SET session_replication_role = replica")
+        .execute(&mut *connection)
+        .await
+        .unwrap();
+    sqlx::query(statement)
+        .execute(&mut *connection)
+        .await
+        .unwrap();
+    sqlx::query("RESET session_replication_role")
+        .execute(&mut *connection)
+        .await
+        .unwrap();
+}
+
+fn tenant_report(report: &ChainReport, tenant_id: Uuid) -> &audit::TenantChainReport {
+    report
+        .tenants
+        .iter()
+        .find(|tenant| tenant.tenant_id == tenant_id)
+        .expect("the tenant's chain is in the report")
+}
+
+fn sql_state(error: &sqlx::Error) -> Option<String> {
+    error
+        .as_database_error()
+        .and_then(|error| error.code())
+        .map(|code| code.into_owned())
+}
+
+// Proves events are chained per tenant from the genesis hash with consecutive seqs, and an
+// intact log verifies.
+#[sqlx::test(migrations = "../migrations")]
+async fn appended_events_form_a_verified_chain(pool: PgPool) {
+    let tenant_id = tenant(&pool, "chain").await;
+    append_events(&pool, tenant_id, 4).await;
+    let links: Vec<(i64, Vec<u8>, Vec<u8>)> = sqlx::query_as(
+        "SELECT seq, prev_hash, hash FROM audit_events WHERE tenant_id = $1 ORDER BY seq",
+    )
+    .bind(tenant_id)
+    .fetch_all(&pool)
+    .await
+    .unwrap();
+    assert_eq!(
+        links.iter().map(|link| link.0).collect::<Vec<_>>(),
+        [1, 2, 3, 4]
+    );
+    assert_eq!(links[0].1, audit::GENESIS_HASH.to_vec());
+    for pair in links.windows(2) {
+        assert_eq!(
+            pair[1].1, pair[0].2,
+            "each prev_hash is its predecessor's hash"
+        );
+    }
+    let head: (i64, Vec<u8>) =
+        sqlx::query_as("SELECT last_seq, last_hash FROM audit_chain_heads WHERE tenant_id = $1")
+            .bind(tenant_id)
+            .fetch_one(&pool)
+            .await
+            .unwrap();
+    assert_eq!(head, (4, links[3].2.clone()));
+    let report = audit::verify_chain(&pool, Some(tenant_id)).await.unwrap();
+    assert!(report.ok, "{report:?}");
+    assert_eq!(report.events_checked, 4);
+}
+
+// Proves the database refuses UPDATE, DELETE and TRUNCATE of audit events, a direct move of the
+// chain head and an event that is not the next link, and that the log is unchanged afterwards.
+#[sqlx::test(migrations = "../migrations")]
+async fn the_log_cannot_be_changed_through_the_application(pool: PgPool) {
+    let tenant_id = tenant(&pool, "guarded").await;
+    append_events(&pool, tenant_id, 3).await;
+    let before: Vec<(i64, Option<String>, Vec<u8>)> =
+        sqlx::query_as("SELECT seq, reason, hash FROM audit_events ORDER BY seq")
+            .fetch_all(&pool)
+            .await
+            .unwrap();
+    for statement in [
+        "UPDATE audit_events SET reason = 'rewritten' WHERE seq = 2",
+        "DELETE FROM audit_events WHERE seq = 3",
+        "TRUNCATE audit_events",
+        "UPDATE audit_chain_heads SET last_seq = 2",
+        "DELETE FROM audit_chain_heads",
+        "TRUNCATE audit_chain_heads CASCADE",
+    ] {
+        let error = sqlx::query(statement).execute(&pool).await.unwrap_err();
+        assert_eq!(sql_state(&error).as_deref(), Some("KL009"), "{statement}");
+    }
+    // A forged event appended straight into the table must link to the head, or it is refused.
+    let error = sqlx::query(
+        "INSERT INTO audit_events (tenant_id, seq, id, actor_type, actor_id, action, target_type,
+             target_id, at, prev_hash, hash)
+         VALUES ($1, 2, gen_random_uuid(), 'system', 'x', 'forged', 'x', 'x', now(), $2, $2)",
+    )
+    .bind(tenant_id)
+    .bind(vec![0_u8; 32])
+    .execute(&pool)
+    .await
+    .unwrap_err();
+    assert_eq!(sql_state(&error).as_deref(), Some("KA001"));
+    let after: Vec<(i64, Option<String>, Vec<u8>)> =
+        sqlx::query_as("SELECT seq, reason, hash FROM audit_events ORDER BY seq")
+            .fetch_all(&pool)
+            .await
+            .unwrap();
+    assert_eq!(after, before);
+    assert!(audit::verify_chain(&pool, None).await.unwrap().ok);
+}
+
+// Proves an event edited by a superuser (triggers switched off) is reported at exactly that
+// event, as an edit, and the events before it count as checked.
+#[sqlx::test(migrations = "../migrations")]
+async fn an_edited_event_is_reported_at_that_event(pool: PgPool) {
+    let tenant_id = tenant(&pool, "edited").await;
+    append_events(&pool, tenant_id, 5).await;
+    tamper(
+        &pool,
+        "UPDATE audit_events SET after = '{\"state\": \"failed\"}' WHERE seq = 3",
+    )
+    .await;
+    let report = audit::verify_chain(&pool, Some(tenant_id)).await.unwrap();
+    assert!(!report.ok);
+    let chain = tenant_report(&report, tenant_id);
+    let broken = chain.first_break.as_ref().expect("a break is reported");
+    let edited_id: Uuid =
+        sqlx::query_scalar("SELECT id FROM audit_events WHERE tenant_id = $1 AND seq = 3")
+            .bind(tenant_id)
+            .fetch_one(&pool)
+            .await
+            .unwrap();
+    assert_eq!((broken.seq, broken.kind), (3, BreakKind::HashMismatch));
+    assert_eq!(broken.event_id, Some(edited_id));
+    assert_eq!(chain.events_checked, 2);
+}
+
+// Proves the other ways of tampering are caught where they happen: an event rewritten with a
+// recomputed hash (its successor's link breaks), a removed event (a gap), removed last events
+// (the head no longer matches).
+#[sqlx::test(migrations = "../migrations")]
+async fn rewritten_removed_and_truncated_chains_are_reported(pool: PgPool) {
+    let rewritten = tenant(&pool, "rewritten").await;
+    let removed = tenant(&pool, "removed").await;
+    let truncated = tenant(&pool, "truncated").await;
+    for tenant_id in [rewritten, removed, truncated] {
+        append_events(&pool, tenant_id, 4).await;
+    }
+    // A careful attacker recomputes the edited event's own hash (sha256 over prev_hash and any
+    // bytes): the next event's prev_hash still names the original.
+    tamper(
+        &pool,
+        &format!(
+            "UPDATE audit_events SET reason = 'covered up', hash = sha256(prev_hash || 'x'::bytea)
+              WHERE tenant_id = '{rewritten}' AND seq = 2"
+        ),
+    )
+    .await;
+    tamper(
+        &pool,
+        &format!("DELETE FROM audit_events WHERE tenant_id = '{removed}' AND seq = 2"),
+    )
+    .await;
+    tamper(
+        &pool,
+        &format!("DELETE FROM audit_events WHERE tenant_id = '{truncated}' AND seq >= 3"),
+    )
+    .await;
+    let report = audit::verify_chain(&pool, None).await.unwrap();
+    let first_break = |tenant_id| {
+        let broken = tenant_report(&report, tenant_id)
+            .first_break
+            .clone()
+            .unwrap();
+        (broken.seq, broken.kind)
+    };
+    assert_eq!(first_break(rewritten), (2, BreakKind::HashMismatch));
+    assert_eq!(first_break(removed), (2, BreakKind::MissingEvent));
+    assert_eq!(first_break(truncated), (3, BreakKind::HeadMismatch));
+
+    // With the edited event's hash made consistent, the break moves to the link that still
+    // names the original: event 3.
+    let resealed = tenant(&pool, "resealed").await;
+    append_events(&pool, resealed, 4).await;
+    let mut event: audit::StoredEvent = sqlx::query_as(&format!(
+        "SELECT {} FROM audit_events WHERE tenant_id = $1 AND seq = 2",
+        audit::EVENT_COLUMNS
+    ))
+    .bind(resealed)
+    .fetch_one(&pool)
+    .await
+    .unwrap();
+    event.reason = Some("covered up".into());
+    let resealed_hash = event.compute_hash();
+    tamper(
+        &pool,
+        &format!(
+            "UPDATE audit_events SET reason = 'covered up', hash = '\\x{}'
+              WHERE tenant_id = '{resealed}' AND seq = 2",
+            hex::encode(resealed_hash)
+        ),
+    )
+    .await;
+    let report = audit::verify_chain(&pool, Some(resealed)).await.unwrap();
+    let broken = tenant_report(&report, resealed)
+        .first_break
+        .clone()
+        .unwrap();
+    assert_eq!((broken.seq, broken.kind), (3, BreakKind::BrokenLink));
+}
+
+// Proves two tenants' chains are independent: each numbers its own events from 1, and tampering
+// with one leaves the other verified.
+#[sqlx::test(migrations = "../migrations")]
+async fn tenants_have_independent_chains(pool: PgPool) {
+    let first = tenant(&pool, "first").await;
+    let second = tenant(&pool, "second").await;
+    for number in 1..=3 {
+        for tenant_id in [first, second] {
+            let mut tx = pool.begin().await.unwrap();
+            audit::record(&mut tx, &event(tenant_id, number))
+                .await
+                .unwrap();
+            tx.commit().await.unwrap();
+        }
+    }
+    let seqs: Vec<(Uuid, i64)> =
+        sqlx::query_as("SELECT tenant_id, max(seq) FROM audit_events GROUP BY tenant_id")
+            .fetch_all(&pool)
+            .await
+            .unwrap();
+    assert_eq!(seqs.len(), 2);
+    assert!(seqs.iter().all(|(_, last)| *last == 3));
+    tamper(
+        &pool,
+        &format!("UPDATE audit_events SET action = 'x' WHERE tenant_id = '{first}' AND seq = 1"),
+    )
+    .await;
+    let report = audit::verify_chain(&pool, None).await.unwrap();
+    assert!(!report.ok);
+    assert_eq!(
+        tenant_report(&report, first)
+            .first_break
+            .as_ref()
+            .unwrap()
+            .seq,
+        1
+    );
+    assert!(tenant_report(&report, second).first_break.is_none());
+    assert!(audit::verify_chain(&pool, Some(second)).await.unwrap().ok);
+}
+
+// Proves concurrent transactions appending to one tenant's chain produce one unbroken chain
+// (seq 1..n, no fork), and a rolled-back append leaves no trace.
+#[sqlx::test(migrations = "../migrations")]
+async fn concurrent_appends_form_one_chain(_: PgPoolOptions, connect_options: PgConnectOptions) {
+    let pool = PgPoolOptions::new()
+        .max_connections(16)
+        .connect_with(connect_options)
+        .await
+        .unwrap();
+    let tenant_id = tenant(&pool, "busy").await;
+    let appends = (0..40).map(|number| {
+        let pool = pool.clone();
+        tokio::spawn(async move {
+            let mut tx = pool.begin().await.unwrap();
+            audit::record(&mut tx, &event(tenant_id, number))
+                .await
+                .unwrap();
+            if number % 10 == 9 {
+                tx.rollback().await.unwrap();
+            } else {
+                tx.commit().await.unwrap();
+            }
+        })
+    });
+    for append in futures::future::join_all(appends).await {
+        append.unwrap();
+    }
+    let seqs: Vec<i64> =
+        sqlx::query_scalar("SELECT seq FROM audit_events WHERE tenant_id = $1 ORDER BY seq")
+            .bind(tenant_id)
+            .fetch_all(&pool)
+            .await
+            .unwrap();
+    assert_eq!(seqs, (1..=36).collect::<Vec<i64>>());
+    let report = audit::verify_chain(&pool, Some(tenant_id)).await.unwrap();
+    assert!(report.ok, "{report:?}");
+    assert_eq!(report.events_checked, 36);
+}
+
+// Proves a staff adjustment writes its audit event (actor, reason, journal, key) with the
+// journal, a replay of the same key writes none, and staff log-in and log-out are audited.
+#[sqlx::test(migrations = "../migrations")]
+async fn staff_actions_are_audited(pool: PgPool) {
+    let app = spawn_app(pool).await;
+    let finance = app.log_in("admin/login", "finance@demo.kasa.test").await;
+    let form = [
+        ("player_email", PLAYER_EMAIL),
+        ("currency", "EUR"),
+        ("amount", "12.50"),
+        ("direction", "credit"),
+        ("reason", "goodwill for a lost session"),
+        ("idempotency_key", "audit-test-1"),
+    ];
+    let reply = app.call("admin/adjustments", &form, Some(&finance)).await;
+    assert_eq!(reply.status, 200, "{reply:?}");
+    let replay = app.call("admin/adjustments", &form, Some(&finance)).await;
+    assert_eq!(replay.json["replayed"], true);
+    let events: Vec<(String, String, Option<String>, Option<serde_json::Value>)> = sqlx::query_as(
+        "SELECT e.action, e.actor_id, e.reason, e.after FROM audit_events e
+           JOIN staff s ON s.id::text = e.actor_id
+          WHERE s.email = 'finance@demo.kasa.test' ORDER BY e.seq",
+    )
+    .fetch_all(&app.pool)
+    .await
+    .unwrap();
+    let actions: Vec<&str> = events.iter().map(|event| event.0.as_str()).collect();
+    assert_eq!(actions, ["staff.logged_in", "adjustment.posted"]);
+    let adjustment = &events[1];
+    assert_eq!(adjustment.2.as_deref(), Some("goodwill for a lost session"));
+    let after = adjustment.3.clone().unwrap();
+    assert_eq!(after["amount_minor"], 1250);
+    assert_eq!(after["journal_id"], reply.json["journal_id"]);
+    assert_eq!(after["available_after_minor"], 1250);
+
+    let reply = app.call("auth/logout", &[], Some(&finance)).await;
+    assert_eq!(reply.status, 200, "{reply:?}");
+    assert_eq!(
+        app.count("SELECT count(*) FROM audit_events WHERE action = 'staff.logged_out'")
+            .await,
+        1
+    );
+    assert!(audit::verify_chain(&app.pool, None).await.unwrap().ok);
+}
