@@ -1,58 +1,764 @@
-//! Stripe: Checkout Sessions over Stripe's HTTP API and its signed webhooks.
-//! (Being written: the adapter is not enabled until this file implements it.)
+//! Stripe: one hosted Checkout Session per deposit over Stripe's HTTP API, and Stripe's signed
+//! webhooks about those sessions. The session is priced inline (`price_data`), so nothing has to
+//! exist in the Stripe dashboard, and it carries the deposit id as `client_reference_id`, which
+//! every session object Stripe sends back echoes.
+//!
+//! Webhook types used: `checkout.session.completed` (paid, or unpaid while an asynchronous payment
+//! method settles), `checkout.session.async_payment_succeeded|failed` and
+//! `checkout.session.expired`. Every other type is acknowledged and stored as ignored.
 
+use std::time::Duration;
+
+use app::money::{Currency, Money};
 use chrono::{DateTime, Utc};
 use http::HeaderMap;
+use reqwest::StatusCode;
+use secrecy::{ExposeSecret, SecretString};
+use serde::Deserialize;
+use serde::de::DeserializeOwned;
+use uuid::Uuid;
 
+use super::signature;
 use super::{
-    Checkout, CheckoutRequest, CheckoutStatus, PaymentProvider, PspError, WebhookError,
-    WebhookEvent,
+    Checkout, CheckoutOutcome, CheckoutRequest, CheckoutStatus, PaymentProvider, ProviderUpdate,
+    PspError, WebhookError, WebhookEvent,
 };
 use crate::config::Config;
 
-pub struct Stripe {}
+pub const NAME: &str = "stripe";
+pub const SIGNATURE_HEADER: &str = "stripe-signature";
+/// How long one call to Stripe may take, answer included.
+const REQUEST_TIMEOUT: Duration = Duration::from_secs(20);
+/// The pauses before the retries of a call that got no usable answer. A retry sends the same
+/// idempotency key, so Stripe never creates a second session for one deposit.
+const RETRY_DELAYS: [Duration; 2] = [Duration::from_millis(250), Duration::from_millis(1000)];
+/// Stripe accepts a session expiry from 30 minutes to 24 hours after it creates the session,
+/// by its own clock. The requested expiry is kept inside these margins so that network time and
+/// retries cannot push it out of Stripe's window (the default of 30 minutes sits on the edge).
+const SESSION_LIFETIME_MIN: chrono::Duration = chrono::Duration::minutes(31);
+const SESSION_LIFETIME_MAX: chrono::Duration = chrono::Duration::minutes(24 * 60 - 5);
+/// The event types Kasa acts on; each carries a Checkout Session.
+const CHECKOUT_EVENT_TYPES: [&str; 4] = [
+    "checkout.session.completed",
+    "checkout.session.async_payment_succeeded",
+    "checkout.session.async_payment_failed",
+    "checkout.session.expired",
+];
+
+pub struct Stripe {
+    http: reqwest::Client,
+    api_base: String,
+    secret_key: SecretString,
+    webhook_secret: SecretString,
+}
 
 impl Stripe {
+    /// Stripe is enabled when both its secret key and its webhook signing secret are set.
     pub fn from_config(config: &Config) -> Option<Stripe> {
-        let _ = config;
-        None
+        Some(Stripe::new(
+            &config.stripe_api_base,
+            config.stripe_secret_key.clone()?,
+            config.stripe_webhook_secret.clone()?,
+        ))
     }
+
+    pub fn new(api_base: &str, secret_key: SecretString, webhook_secret: SecretString) -> Stripe {
+        let http = reqwest::Client::builder()
+            .timeout(REQUEST_TIMEOUT)
+            // Stripe's API never redirects; not following keeps the key on the configured host.
+            .redirect(reqwest::redirect::Policy::none())
+            .user_agent(concat!("kasa/", env!("CARGO_PKG_VERSION")))
+            .build()
+            .expect(
+                "the HTTP client builds: rustls with bundled roots needs nothing from the host",
+            );
+        Stripe {
+            http,
+            api_base: api_base.trim_end_matches('/').to_owned(),
+            secret_key,
+            webhook_secret,
+        }
+    }
+
+    /// Sends the request `build` makes, again after a pause while Stripe gives no usable answer
+    /// (connection error, timeout, 5xx, 429, 409), and decodes the JSON answer.
+    /// `object` names what a 404 means, for reads; a create has no object to miss.
+    async fn call<T: DeserializeOwned>(
+        &self,
+        build: impl Fn() -> reqwest::RequestBuilder,
+        object: Option<&str>,
+    ) -> Result<T, PspError> {
+        let mut last_problem = String::new();
+        for (attempt, delay) in [Duration::ZERO].into_iter().chain(RETRY_DELAYS).enumerate() {
+            tokio::time::sleep(delay).await;
+            let request = build().bearer_auth(self.secret_key.expose_secret());
+            match attempt_once(request, object).await {
+                Attempt::Done(result) => return result,
+                Attempt::Retry(problem) => {
+                    tracing::warn!(attempt = attempt + 1, %problem, "Stripe gave no usable answer");
+                    last_problem = problem;
+                }
+            }
+        }
+        Err(unknown(last_problem))
+    }
+}
+
+/// What one HTTP exchange with Stripe came to.
+enum Attempt<T> {
+    Done(Result<T, PspError>),
+    /// No usable answer; the same request may be sent again.
+    Retry(String),
+}
+
+async fn attempt_once<T: DeserializeOwned>(
+    request: reqwest::RequestBuilder,
+    object: Option<&str>,
+) -> Attempt<T> {
+    let response = match request.send().await {
+        Ok(response) => response,
+        Err(error) => return Attempt::Retry(error.to_string()),
+    };
+    let status = response.status();
+    // Stripe says when a retry is (not) worth it; without the header, judge by the status.
+    let should_retry = response
+        .headers()
+        .get("stripe-should-retry")
+        .and_then(|value| value.to_str().ok())
+        .map(|value| value == "true");
+    let body = match response.bytes().await {
+        Ok(body) => body,
+        Err(error) => return Attempt::Retry(error.to_string()),
+    };
+    if status.is_success() {
+        return Attempt::Done(
+            serde_json::from_slice(&body)
+                .map_err(|error| unknown(format!("unreadable answer: {error}"))),
+        );
+    }
+    let error = serde_json::from_slice::<ErrorBody>(&body)
+        .map(|body| body.error)
+        .unwrap_or_default();
+    let retryable = status.is_server_error()
+        || status == StatusCode::TOO_MANY_REQUESTS
+        || status == StatusCode::CONFLICT;
+    if should_retry.unwrap_or(retryable) {
+        return Attempt::Retry(format!("HTTP {status}: {}", error.describe()));
+    }
+    Attempt::Done(Err(refusal(status, error, object)))
+}
+
+/// Stripe's error answer: `{"error": {"type": …, "code": …, "message": …}}`.
+#[derive(Debug, Default, Deserialize)]
+struct ErrorBody {
+    error: StripeError,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(default)]
+struct StripeError {
+    #[serde(rename = "type")]
+    error_type: Option<String>,
+    code: Option<String>,
+    message: Option<String>,
+}
+
+impl StripeError {
+    fn describe(&self) -> String {
+        format!(
+            "{}: {}",
+            self.code
+                .as_deref()
+                .or(self.error_type.as_deref())
+                .unwrap_or("no code"),
+            self.message.as_deref().unwrap_or("no message")
+        )
+    }
+}
+
+/// Classifies an answer that will not be retried.
+fn refusal(status: StatusCode, error: StripeError, object: Option<&str>) -> PspError {
+    let idempotency_conflict = error.error_type.as_deref() == Some("idempotency_error");
+    if status.is_server_error() || status == StatusCode::CONFLICT || idempotency_conflict {
+        // An idempotency conflict means an earlier request with this key reached Stripe (with
+        // other parameters, such as a later expiry): a session may exist, so this is no refusal.
+        return unknown(format!("HTTP {status}: {}", error.describe()));
+    }
+    if let (StatusCode::NOT_FOUND, Some(object)) = (status, object) {
+        return PspError::NotFound {
+            provider: NAME.into(),
+            what: object.to_owned(),
+        };
+    }
+    let code = error
+        .code
+        .clone()
+        .or(error.error_type.clone())
+        .unwrap_or_else(|| format!("http_{}", status.as_u16()));
+    let message = if matches!(status, StatusCode::UNAUTHORIZED | StatusCode::FORBIDDEN) {
+        // About our API key, not the player's payment; Stripe's text names the key.
+        tracing::error!(%status, stripe = %error.describe(), "Stripe refused our credentials");
+        "Card payments are not available at the moment.".to_owned()
+    } else {
+        error
+            .message
+            .unwrap_or_else(|| format!("Stripe refused the request (HTTP {}).", status.as_u16()))
+    };
+    PspError::Rejected {
+        provider: NAME.into(),
+        code,
+        message,
+    }
+}
+
+fn unknown(message: impl Into<String>) -> PspError {
+    PspError::Unknown {
+        provider: NAME.into(),
+        message: message.into(),
+    }
+}
+
+/// The form of `POST /v1/checkout/sessions` for `request`, Stripe's bracket notation for nested
+/// fields. `now` bounds the expiry to what Stripe accepts.
+fn checkout_form(request: &CheckoutRequest, now: DateTime<Utc>) -> Vec<(&'static str, String)> {
+    let expires_at = request
+        .expires_at
+        .clamp(now + SESSION_LIFETIME_MIN, now + SESSION_LIFETIME_MAX);
+    vec![
+        ("mode", "payment".into()),
+        ("line_items[0][quantity]", "1".into()),
+        (
+            "line_items[0][price_data][currency]",
+            request.amount.currency().code().to_ascii_lowercase(),
+        ),
+        (
+            "line_items[0][price_data][unit_amount]",
+            request.amount.to_minor_units().to_string(),
+        ),
+        (
+            "line_items[0][price_data][product_data][name]",
+            request.description.clone(),
+        ),
+        ("client_reference_id", request.deposit_id.to_string()),
+        ("metadata[deposit_id]", request.deposit_id.to_string()),
+        ("metadata[tenant_id]", request.tenant_id.to_string()),
+        ("metadata[player_id]", request.player_id.to_string()),
+        ("success_url", request.success_url.clone()),
+        ("cancel_url", request.cancel_url.clone()),
+        ("expires_at", expires_at.timestamp().to_string()),
+    ]
+}
+
+/// The fields of a Checkout Session Kasa reads. Stripe adds fields over time and sends many as
+/// null, so everything but the id is optional and unknown fields are ignored.
+#[derive(Debug, Deserialize)]
+struct Session {
+    id: String,
+    url: Option<String>,
+    expires_at: Option<i64>,
+    /// `open`, `complete` or `expired`.
+    status: Option<String>,
+    /// `paid`, `unpaid` or `no_payment_required`.
+    payment_status: Option<String>,
+    mode: Option<String>,
+    amount_total: Option<i64>,
+    currency: Option<String>,
+    client_reference_id: Option<String>,
+    metadata: Option<serde_json::Map<String, serde_json::Value>>,
+}
+
+impl Session {
+    /// Our deposit id: the session's `client_reference_id`, else its metadata.
+    fn deposit_id(&self) -> Option<Uuid> {
+        let from_metadata = || {
+            self.metadata
+                .as_ref()?
+                .get("deposit_id")?
+                .as_str()?
+                .parse()
+                .ok()
+        };
+        self.client_reference_id
+            .as_deref()
+            .and_then(|id| id.parse().ok())
+            .or_else(from_metadata)
+    }
+
+    /// The session's total, when Stripe reports one. A total Kasa cannot represent is an error,
+    /// never dropped: the amount is what keeps a mismatched payment from being captured.
+    fn amount(&self) -> Result<Option<Money>, String> {
+        let (Some(minor_units), Some(currency)) = (self.amount_total, self.currency.as_deref())
+        else {
+            return Ok(None);
+        };
+        let currency = Currency::parse(currency).map_err(|error| error.to_string())?;
+        Money::from_minor_units(minor_units, currency)
+            .map(Some)
+            .map_err(|error| format!("amount_total {minor_units} {currency}: {error}"))
+    }
+
+    /// Whether the money of a completed session has arrived.
+    fn completion_outcome(&self) -> CheckoutOutcome {
+        match self.payment_status.as_deref() {
+            Some("paid" | "no_payment_required") => CheckoutOutcome::Paid,
+            // `unpaid`: an asynchronous payment method (bank debit) settles later.
+            _ => CheckoutOutcome::Processing,
+        }
+    }
+
+    /// What the session's current state means, when it is read back.
+    fn current_outcome(&self) -> CheckoutOutcome {
+        match self.status.as_deref() {
+            Some("complete") => self.completion_outcome(),
+            Some("expired") => CheckoutOutcome::Expired,
+            _ => CheckoutOutcome::Open,
+        }
+    }
+
+    fn checkout_status(&self, outcome: CheckoutOutcome, amount: Option<Money>) -> CheckoutStatus {
+        CheckoutStatus {
+            session_id: self.id.clone(),
+            deposit_id: self.deposit_id(),
+            outcome,
+            amount,
+        }
+    }
+}
+
+#[derive(Debug, Deserialize)]
+struct EventEnvelope {
+    id: Option<String>,
+    #[serde(rename = "type")]
+    event_type: Option<String>,
+    data: Option<EventData>,
+}
+
+#[derive(Debug, Deserialize)]
+struct EventData {
+    object: Option<serde_json::Value>,
+}
+
+/// Parses a (verified) Stripe event body.
+pub fn parse_event(body: &[u8]) -> Result<WebhookEvent, WebhookError> {
+    let malformed = |error: &dyn std::fmt::Display| WebhookError::Malformed(error.to_string());
+    let payload: serde_json::Value =
+        serde_json::from_slice(body).map_err(|error| malformed(&error))?;
+    let envelope: EventEnvelope =
+        serde_json::from_value(payload.clone()).map_err(|error| malformed(&error))?;
+    let event_id = envelope
+        .id
+        .filter(|id| !id.is_empty())
+        .ok_or_else(|| malformed(&"the event has no id"))?;
+    let event_type = envelope
+        .event_type
+        .ok_or_else(|| malformed(&"the event has no type"))?;
+    let update = if CHECKOUT_EVENT_TYPES.contains(&event_type.as_str()) {
+        let object = envelope
+            .data
+            .and_then(|data| data.object)
+            .ok_or_else(|| malformed(&"the event has no data.object"))?;
+        let session: Session = serde_json::from_value(object).map_err(|error| malformed(&error))?;
+        checkout_update(&event_type, &session).map_err(|error| malformed(&error))?
+    } else {
+        None
+    };
+    Ok(WebhookEvent {
+        event_id,
+        event_type,
+        payload,
+        update,
+    })
+}
+
+/// What a checkout event says about its session. Sessions in another mode than `payment`
+/// (subscriptions, saved cards) are not Kasa's deposits: acknowledged, nothing to apply.
+fn checkout_update(event_type: &str, session: &Session) -> Result<Option<ProviderUpdate>, String> {
+    if session
+        .mode
+        .as_deref()
+        .is_some_and(|mode| mode != "payment")
+    {
+        return Ok(None);
+    }
+    let outcome = match event_type {
+        "checkout.session.completed" => session.completion_outcome(),
+        "checkout.session.async_payment_succeeded" => CheckoutOutcome::Paid,
+        "checkout.session.async_payment_failed" => CheckoutOutcome::Failed {
+            code: "async_payment_failed".into(),
+            message: "The payment did not go through.".into(),
+        },
+        _ => CheckoutOutcome::Expired,
+    };
+    let amount = session.amount()?;
+    Ok(Some(ProviderUpdate::Checkout(
+        session.checkout_status(outcome, amount),
+    )))
 }
 
 #[async_trait::async_trait]
 impl PaymentProvider for Stripe {
     fn name(&self) -> &'static str {
-        "stripe"
+        NAME
     }
 
     fn display_name(&self) -> &'static str {
         "Card (Stripe)"
     }
 
-    async fn create_checkout(&self, _request: &CheckoutRequest) -> Result<Checkout, PspError> {
-        Err(PspError::Unsupported {
-            provider: "stripe".into(),
-            operation: "checkout",
+    async fn create_checkout(&self, request: &CheckoutRequest) -> Result<Checkout, PspError> {
+        // Built once: every retry sends exactly the same parameters with the same key, as
+        // Stripe requires for an idempotent replay.
+        let form = checkout_form(request, Utc::now());
+        let url = format!("{}/v1/checkout/sessions", self.api_base);
+        let session: Session = self
+            .call(
+                || {
+                    self.http
+                        .post(&url)
+                        .header("Idempotency-Key", &request.idempotency_key)
+                        .form(&form)
+                },
+                None,
+            )
+            .await?;
+        let redirect_url = session
+            .url
+            .ok_or_else(|| unknown(format!("session {} has no url", session.id)))?;
+        Ok(Checkout {
+            session_id: session.id,
+            redirect_url,
+            expires_at: session
+                .expires_at
+                .and_then(|seconds| DateTime::from_timestamp(seconds, 0)),
         })
     }
 
-    async fn read_checkout(&self, _session_id: &str) -> Result<CheckoutStatus, PspError> {
-        Err(PspError::Unsupported {
-            provider: "stripe".into(),
-            operation: "checkout",
-        })
+    async fn read_checkout(&self, session_id: &str) -> Result<CheckoutStatus, PspError> {
+        let what = format!("checkout session {session_id}");
+        // Session ids are `cs_` and letters and digits: anything else cannot be one, and must
+        // not reach the URL's path.
+        if session_id.is_empty()
+            || !session_id
+                .chars()
+                .all(|char| char.is_ascii_alphanumeric() || char == '_')
+        {
+            return Err(PspError::NotFound {
+                provider: NAME.into(),
+                what,
+            });
+        }
+        let url = format!("{}/v1/checkout/sessions/{session_id}", self.api_base);
+        let session: Session = self.call(|| self.http.get(&url), Some(&what)).await?;
+        let amount = session.amount().map_err(unknown)?;
+        Ok(session.checkout_status(session.current_outcome(), amount))
     }
 
     fn verify_webhook(
         &self,
-        _headers: &HeaderMap,
-        _body: &[u8],
-        _now: DateTime<Utc>,
+        headers: &HeaderMap,
+        body: &[u8],
+        now: DateTime<Utc>,
     ) -> Result<(), WebhookError> {
-        Err(WebhookError::Signature("not implemented".into()))
+        let header = headers
+            .get(SIGNATURE_HEADER)
+            .and_then(|value| value.to_str().ok());
+        signature::verify(
+            header,
+            body,
+            self.webhook_secret.expose_secret(),
+            now,
+            signature::TOLERANCE_SECONDS,
+        )
+        .map_err(|error| WebhookError::Signature(error.to_string()))
     }
 
-    fn parse_webhook(&self, _body: &[u8]) -> Result<WebhookEvent, WebhookError> {
-        Err(WebhookError::Malformed("not implemented".into()))
+    fn parse_webhook(&self, body: &[u8]) -> Result<WebhookEvent, WebhookError> {
+        parse_event(body)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::{Value, json};
+
+    const EVENT: &str = include_str!("../../tests/stripe_support/fixtures/event.json");
+    const SESSION: &str = include_str!("../../tests/stripe_support/fixtures/checkout_session.json");
+    const PAYMENT_INTENT: &str =
+        include_str!("../../tests/stripe_support/fixtures/payment_intent.json");
+    const SESSION_ID: &str = "cs_test_a1YS1URlnyQCN5fUUduORoQ7Pw41PJqDWkIVQCpJPqkfIhd6tVY8XB1OLY";
+
+    /// Stripe's published event envelope around `object`, as `event_type`.
+    fn event(event_type: &str, object: Value) -> Vec<u8> {
+        let mut event: Value = serde_json::from_str(EVENT).unwrap();
+        event["type"] = event_type.into();
+        event["data"]["object"] = object;
+        serde_json::to_vec(&event).unwrap()
+    }
+
+    /// Stripe's published Checkout Session with `fields` replaced.
+    fn session(fields: Value) -> Value {
+        let mut session: Value = serde_json::from_str(SESSION).unwrap();
+        for (key, value) in fields.as_object().unwrap() {
+            session[key] = value.clone();
+        }
+        session
+    }
+
+    fn checkout(body: &[u8]) -> CheckoutStatus {
+        match parse_event(body).unwrap().update {
+            Some(ProviderUpdate::Checkout(status)) => status,
+            other => panic!("expected a checkout update, got {other:?}"),
+        }
+    }
+
+    fn eur(minor_units: i64) -> Money {
+        Money::from_minor_units(minor_units, Currency::Eur).unwrap()
+    }
+
+    // Proves Stripe's published event (a plan.created) parses with its id and type and is
+    // acknowledged without an update, as is a payment_intent.succeeded around the published
+    // PaymentIntent: Kasa only acts on Checkout Session events.
+    #[test]
+    fn published_events_of_unused_types_parse_without_update() {
+        let plan = parse_event(EVENT.as_bytes()).unwrap();
+        assert_eq!(plan.event_id, "evt_1Pgc76B7WZ01zgkWwyRHS12y");
+        assert_eq!(plan.event_type, "plan.created");
+        assert_eq!(plan.update, None);
+        assert_eq!(plan.payload["data"]["object"]["object"], "plan");
+
+        let intent = parse_event(&event(
+            "payment_intent.succeeded",
+            serde_json::from_str(PAYMENT_INTENT).unwrap(),
+        ))
+        .unwrap();
+        assert_eq!(intent.event_type, "payment_intent.succeeded");
+        assert_eq!(intent.update, None);
+    }
+
+    // Proves the published Checkout Session, untouched (unpaid, no total, no reference), parses
+    // inside a completed event: still processing, matched by session id only.
+    #[test]
+    fn published_session_parses_as_processing() {
+        let status = checkout(&event(
+            "checkout.session.completed",
+            serde_json::from_str(SESSION).unwrap(),
+        ));
+        assert_eq!(
+            status,
+            CheckoutStatus {
+                session_id: SESSION_ID.into(),
+                deposit_id: None,
+                outcome: CheckoutOutcome::Processing,
+                amount: None,
+            }
+        );
+    }
+
+    // Proves each checkout event type maps to its outcome, with the deposit id from
+    // client_reference_id and the exact amount from amount_total and currency.
+    #[test]
+    fn checkout_events_map_to_outcomes() {
+        let deposit_id = Uuid::new_v4();
+        let paid = session(json!({
+            "client_reference_id": deposit_id.to_string(), "amount_total": 2500,
+            "currency": "eur", "status": "complete", "payment_status": "paid",
+        }));
+        let unpaid = session(json!({
+            "client_reference_id": deposit_id.to_string(), "amount_total": 2500,
+            "currency": "eur", "status": "complete", "payment_status": "unpaid",
+        }));
+        let free = session(json!({
+            "client_reference_id": deposit_id.to_string(), "amount_total": 2500,
+            "currency": "eur", "status": "complete", "payment_status": "no_payment_required",
+        }));
+        let cases = [
+            ("checkout.session.completed", &paid, CheckoutOutcome::Paid),
+            ("checkout.session.completed", &free, CheckoutOutcome::Paid),
+            (
+                "checkout.session.completed",
+                &unpaid,
+                CheckoutOutcome::Processing,
+            ),
+            (
+                "checkout.session.async_payment_succeeded",
+                &paid,
+                CheckoutOutcome::Paid,
+            ),
+            (
+                "checkout.session.async_payment_failed",
+                &unpaid,
+                CheckoutOutcome::Failed {
+                    code: "async_payment_failed".into(),
+                    message: "The payment did not go through.".into(),
+                },
+            ),
+            (
+                "checkout.session.expired",
+                &unpaid,
+                CheckoutOutcome::Expired,
+            ),
+        ];
+        for (event_type, object, outcome) in cases {
+            assert_eq!(
+                checkout(&event(event_type, object.clone())),
+                CheckoutStatus {
+                    session_id: SESSION_ID.into(),
+                    deposit_id: Some(deposit_id),
+                    outcome,
+                    amount: Some(eur(2500)),
+                },
+                "{event_type} {}",
+                object["payment_status"]
+            );
+        }
+    }
+
+    // Proves the deposit id falls back to metadata.deposit_id, and a reference that is not ours
+    // (not a UUID) leaves the match to the session id.
+    #[test]
+    fn deposit_id_comes_from_reference_or_metadata() {
+        let deposit_id = Uuid::new_v4();
+        let by_metadata = session(json!({"metadata": {"deposit_id": deposit_id.to_string()}}));
+        assert_eq!(
+            checkout(&event("checkout.session.expired", by_metadata)).deposit_id,
+            Some(deposit_id)
+        );
+        let foreign = session(json!({"client_reference_id": "order-17"}));
+        assert_eq!(
+            checkout(&event("checkout.session.expired", foreign)).deposit_id,
+            None
+        );
+    }
+
+    // Proves a zero-decimal currency is read in whole units (JPY 500 is 500, not 5.00).
+    #[test]
+    fn zero_decimal_amounts_are_exact() {
+        let object = session(json!({"amount_total": 500, "currency": "jpy"}));
+        assert_eq!(
+            checkout(&event("checkout.session.expired", object)).amount,
+            Some(Money::from_minor_units(500, Currency::Jpy).unwrap())
+        );
+    }
+
+    // Proves sessions that are not payments (subscriptions) are acknowledged without an update.
+    #[test]
+    fn other_session_modes_are_not_deposits() {
+        let object = session(json!({"mode": "subscription", "amount_total": 0, "currency": "usd"}));
+        let event = parse_event(&event("checkout.session.completed", object)).unwrap();
+        assert_eq!(event.update, None);
+    }
+
+    // Proves bodies that are not an event are refused as malformed: not JSON, no id, a checkout
+    // event without its session, and a total Kasa cannot represent (never captured unchecked).
+    #[test]
+    fn malformed_events_are_refused() {
+        let refused = |body: &[u8]| matches!(parse_event(body), Err(WebhookError::Malformed(_)));
+        assert!(refused(b"{\"id\": \"evt_1\", \"type\""));
+        assert!(refused(br#"{"type": "checkout.session.completed"}"#));
+        assert!(refused(br#"{"id": "", "type": "plan.created"}"#));
+        assert!(refused(
+            br#"{"id": "evt_1", "type": "checkout.session.completed", "data": {}}"#
+        ));
+        let session_without_id = session(json!({"id": null}));
+        assert!(refused(&event(
+            "checkout.session.expired",
+            session_without_id
+        )));
+        let unknown_currency = session(json!({"amount_total": 2500, "currency": "xts"}));
+        assert!(refused(&event(
+            "checkout.session.completed",
+            unknown_currency
+        )));
+    }
+
+    // Proves a read-back session maps status and payment_status to the outcome.
+    #[test]
+    fn read_back_outcomes() {
+        let outcome = |status: &str, payment_status: &str| {
+            let object = session(json!({"status": status, "payment_status": payment_status}));
+            serde_json::from_value::<Session>(object)
+                .unwrap()
+                .current_outcome()
+        };
+        assert_eq!(outcome("open", "unpaid"), CheckoutOutcome::Open);
+        assert_eq!(outcome("complete", "paid"), CheckoutOutcome::Paid);
+        assert_eq!(
+            outcome("complete", "no_payment_required"),
+            CheckoutOutcome::Paid
+        );
+        assert_eq!(outcome("complete", "unpaid"), CheckoutOutcome::Processing);
+        assert_eq!(outcome("expired", "unpaid"), CheckoutOutcome::Expired);
+    }
+
+    fn request(amount: Money, expires_in: chrono::Duration, now: DateTime<Utc>) -> CheckoutRequest {
+        CheckoutRequest {
+            deposit_id: Uuid::new_v4(),
+            tenant_id: Uuid::new_v4(),
+            player_id: Uuid::new_v4(),
+            amount,
+            success_url: "https://casino.test/deposit/return?session_id={CHECKOUT_SESSION_ID}"
+                .into(),
+            cancel_url: "https://casino.test/deposit/cancelled".into(),
+            expires_at: now + expires_in,
+            idempotency_key: "deposit:1".into(),
+            description: "Deposit to Kasa".into(),
+        }
+    }
+
+    fn field<'a>(form: &'a [(&str, String)], name: &str) -> &'a str {
+        form.iter()
+            .find(|(key, _)| *key == name)
+            .map(|(_, value)| value.as_str())
+            .unwrap_or_else(|| panic!("no field {name}"))
+    }
+
+    // Proves the session's expiry is sent as asked when Stripe accepts it, and otherwise moved
+    // inside Stripe's 30 minutes to 24 hours (with margins).
+    #[test]
+    fn expiry_stays_inside_stripes_window() {
+        let now = DateTime::from_timestamp(1_700_000_000, 0).unwrap();
+        let expiry = |minutes: i64| {
+            let form = checkout_form(
+                &request(eur(2500), chrono::Duration::minutes(minutes), now),
+                now,
+            );
+            field(&form, "expires_at").parse::<i64>().unwrap() - now.timestamp()
+        };
+        assert_eq!(expiry(60), 3600);
+        assert_eq!(expiry(30), 31 * 60);
+        assert_eq!(expiry(24 * 60), (24 * 60 - 5) * 60);
+    }
+
+    // Proves the webhook signature is checked on the Stripe-Signature header with the webhook
+    // secret: the right one passes, another secret or no header fails.
+    #[test]
+    fn webhooks_verify_with_the_webhook_secret() {
+        let stripe = Stripe::new(
+            "https://api.stripe.test/",
+            SecretString::from("sk_test_1"),
+            SecretString::from("whsec_1"),
+        );
+        assert_eq!(stripe.api_base, "https://api.stripe.test");
+        let now = Utc::now();
+        let body = EVENT.as_bytes();
+        let headers = |secret: &str| {
+            let mut headers = HeaderMap::new();
+            let value = signature::sign(body, secret, now.timestamp());
+            headers.insert(SIGNATURE_HEADER, value.parse().unwrap());
+            headers
+        };
+        assert_eq!(
+            stripe.verify_webhook(&headers("whsec_1"), body, now),
+            Ok(())
+        );
+        assert!(matches!(
+            stripe.verify_webhook(&headers("sk_test_1"), body, now),
+            Err(WebhookError::Signature(_))
+        ));
+        assert!(matches!(
+            stripe.verify_webhook(&HeaderMap::new(), body, now),
+            Err(WebhookError::Signature(_))
+        ));
     }
 }
