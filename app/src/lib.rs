@@ -1,6 +1,7 @@
 //! Kasa's pages, components and server functions, compiled to WASM for the browser (`hydrate`)
 //! and into the server binary (`ssr`). Organised by feature: `auth/`, `wallet/`, `admin/`.
 
+pub mod account;
 pub mod admin;
 #[cfg(feature = "ssr")]
 pub mod api;
@@ -62,7 +63,9 @@ pub fn App() -> impl IntoView {
                             <Route path=path!("/deposit") view=deposits::DepositPage/>
                             <Route path=path!("/deposit/return") view=deposits::DepositReturnPage/>
                             <Route path=path!("/deposit/cancelled") view=deposits::DepositCancelledPage/>
+                            <Route path=path!("/account") view=account::AccountPage/>
                             <Route path=path!("/admin/login") view=StaffLoginPage/>
+                            <Route path=path!("/admin/kyc") view=account::StaffKycPage/>
                             // Async: the page's HTTP status (401/403) is known before the first byte.
                             <Route path=path!("/admin") view=admin::AdminDashboardPage ssr=SsrMode::Async/>
                         </Routes>

@@ -54,6 +54,9 @@ pub struct Viewer {
     pub display_name: String,
     pub tenant_slug: String,
     pub tenant_name: String,
+    /// A player's self-exclusion in force: every page shows it; deposits and play are refused.
+    #[serde(default)]
+    pub self_exclusion: Option<crate::account::SelfExclusion>,
 }
 
 impl Viewer {

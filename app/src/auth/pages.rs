@@ -31,7 +31,33 @@ pub fn AuthProvider(children: Children) -> impl IntoView {
     let version = RwSignal::new(0_u32);
     let viewer = Resource::new(move || version.get(), |_| current_viewer());
     provide_context(Auth { viewer, version });
-    children()
+    view! {
+        <ExclusionNotice/>
+        {children()}
+    }
+}
+
+/// Tells a self-excluded player, on every page from log-in on, what still works.
+#[component]
+fn ExclusionNotice() -> impl IntoView {
+    let auth = use_auth();
+    view! {
+        <Transition fallback=|| ()>
+            {move || Suspend::new(async move {
+                let exclusion = auth.viewer.await.ok().flatten().and_then(|viewer| viewer.self_exclusion);
+                exclusion.map(|exclusion| view! {
+                    <div class="exclusion-banner" role="alert" data-testid="exclusion-banner">
+                        {format!(
+                            "You have excluded yourself {}: deposits and play are closed. You can still withdraw your balance and use ",
+                            exclusion.until_text()
+                        )}
+                        <a href="/account">"your account page"</a>
+                        "."
+                    </div>
+                })
+            })}
+        </Transition>
+    }
 }
 
 #[component]

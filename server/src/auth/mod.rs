@@ -185,6 +185,15 @@ impl Services {
             .fetch_optional(self.pool())
             .await
             .map_err(internal)?;
+        let self_exclusion = match subject {
+            Subject::Player(id) => {
+                let mut conn = self.pool().acquire().await.map_err(internal)?;
+                crate::protection::exclusion::active(&mut conn, tenant.id, id, self.now())
+                    .await
+                    .map_err(internal)?
+            }
+            Subject::Staff(_) => None,
+        };
         Ok(row.map(|(email, display_name, role)| Viewer {
             id,
             kind: match role.as_deref().and_then(StaffRole::parse) {
@@ -195,6 +204,7 @@ impl Services {
             display_name,
             tenant_slug: tenant.slug.clone(),
             tenant_name: tenant.name.clone(),
+            self_exclusion,
         }))
     }
 

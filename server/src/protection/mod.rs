@@ -1,14 +1,33 @@
-//! Player protection: KYC, deposit limits and self-exclusion (being written). The money flows
-//! call these checks inside their own transaction, after locking the player's row, so that two
-//! requests at once cannot both pass a limit.
+//! Player protection: identity verification (KYC), deposit limits and self-exclusion, with each
+//! tenant's policy. The money flows call `check_deposit` / `check_withdrawal` (and the game API
+//! `check_play`) inside their own transaction, after locking the player's row; every change made
+//! here locks the same row, so a check always sees the limits, exclusions and deposits committed
+//! before it, and two requests at once cannot both pass a limit.
 
-use app::error::AppError;
-use app::money::Money;
+pub mod exclusion;
+pub mod kyc;
+pub mod limits;
+pub mod policy;
+mod service;
+
+use app::account::{KycState, SelfExclusion};
+use app::error::{AppError, ErrorCode};
+use app::money::{Money, SignedMoney};
 use chrono::{DateTime, Utc};
 use uuid::Uuid;
 
-/// May this player start a deposit of `amount` now? Deposits created, pending and captured in
-/// the rolling windows count towards the limits.
+pub use policy::ProtectionPolicy;
+
+use crate::services::internal;
+
+/// Deposit states that count towards limits and the KYC threshold: the money is on its way or
+/// arrived. Failed and expired deposits never took money, so they free their room.
+pub(crate) const COUNTED_DEPOSIT_STATES: &str = "('created', 'pending', 'captured')";
+
+/// May this player start a deposit of `amount` now? Refused while self-excluded
+/// (`self_excluded`), beyond any deposit limit (`deposit_limit_exceeded`, saying the room left)
+/// and, without a verified identity, beyond the tenant's cumulative KYC threshold
+/// (`kyc_required`). Deposits created, pending and captured count.
 pub async fn check_deposit(
     conn: &mut sqlx::PgConnection,
     tenant_id: Uuid,
@@ -16,18 +35,135 @@ pub async fn check_deposit(
     amount: &Money,
     now: DateTime<Utc>,
 ) -> Result<(), AppError> {
-    let _ = (conn, tenant_id, player_id, amount, now);
-    Ok(())
+    refuse_if_excluded(conn, tenant_id, player_id, now, "Deposits").await?;
+    limits::check(conn, tenant_id, player_id, amount, now).await?;
+    let policy = ProtectionPolicy::load(conn, tenant_id)
+        .await
+        .map_err(internal)?;
+    let threshold_minor = policy.kyc_deposit_threshold_minor(amount.currency());
+    let deposited_minor = deposited_total_minor(conn, tenant_id, player_id, amount).await?;
+    if deposited_minor.saturating_add(amount.to_minor_units()) <= threshold_minor {
+        return Ok(());
+    }
+    let state = kyc::state(conn, tenant_id, player_id)
+        .await
+        .map_err(internal)?;
+    if state == KycState::Verified {
+        return Ok(());
+    }
+    let currency = amount.currency();
+    Err(AppError {
+        field: Some("amount".into()),
+        ..AppError::new(
+            ErrorCode::KycRequired,
+            format!(
+                "Deposits beyond a total of {} need a verified identity, and you have deposited {} so far. {}",
+                SignedMoney::from_minor_units(threshold_minor, currency),
+                SignedMoney::from_minor_units(deposited_minor, currency),
+                kyc_next_step(state)
+            ),
+        )
+    })
 }
 
-/// May this player request a withdrawal of `amount` now?
+/// May this player request a withdrawal of `amount` now? Needs a verified identity when the
+/// tenant's policy says so (the default). A self-exclusion never blocks withdrawing the balance.
+/// The amount and time do not matter yet; they are part of the call so that rules which need
+/// them (a KYC threshold for withdrawals) do not change the withdrawal flow.
 pub async fn check_withdrawal(
     conn: &mut sqlx::PgConnection,
     tenant_id: Uuid,
     player_id: Uuid,
-    amount: &Money,
+    _amount: &Money,
+    _now: DateTime<Utc>,
+) -> Result<(), AppError> {
+    let policy = ProtectionPolicy::load(conn, tenant_id)
+        .await
+        .map_err(internal)?;
+    if !policy.kyc_required_for_withdrawal {
+        return Ok(());
+    }
+    let state = kyc::state(conn, tenant_id, player_id)
+        .await
+        .map_err(internal)?;
+    if state == KycState::Verified {
+        return Ok(());
+    }
+    Err(AppError::new(
+        ErrorCode::KycRequired,
+        format!(
+            "Withdrawals need a verified identity. {}",
+            kyc_next_step(state)
+        ),
+    ))
+}
+
+/// May this player place a bet now? For the game provider API: refused while self-excluded.
+pub async fn check_play(
+    conn: &mut sqlx::PgConnection,
+    tenant_id: Uuid,
+    player_id: Uuid,
     now: DateTime<Utc>,
 ) -> Result<(), AppError> {
-    let _ = (conn, tenant_id, player_id, amount, now);
-    Ok(())
+    refuse_if_excluded(conn, tenant_id, player_id, now, "Play").await
+}
+
+async fn refuse_if_excluded(
+    conn: &mut sqlx::PgConnection,
+    tenant_id: Uuid,
+    player_id: Uuid,
+    now: DateTime<Utc>,
+    what: &str,
+) -> Result<(), AppError> {
+    match exclusion::active(conn, tenant_id, player_id, now)
+        .await
+        .map_err(internal)?
+    {
+        Some(exclusion) => Err(self_excluded(&exclusion, what)),
+        None => Ok(()),
+    }
+}
+
+fn self_excluded(exclusion: &SelfExclusion, what: &str) -> AppError {
+    AppError::new(
+        ErrorCode::SelfExcluded,
+        format!(
+            "You have excluded yourself {}. {what} are closed until then; you can still withdraw your balance.",
+            exclusion.until_text()
+        ),
+    )
+}
+
+/// What the player can do about an identity that is not verified.
+fn kyc_next_step(state: KycState) -> &'static str {
+    match state {
+        KycState::Pending => "Your documents are being reviewed; we will let you know.",
+        KycState::Rejected => {
+            "Your verification was rejected: please contact support to send new documents."
+        }
+        KycState::Unverified | KycState::Verified => {
+            "Please contact support to verify your identity."
+        }
+    }
+}
+
+/// Everything the player has deposited in `amount`'s currency that counts (see
+/// `COUNTED_DEPOSIT_STATES`), ever. The KYC threshold compares it in that currency alone.
+async fn deposited_total_minor(
+    conn: &mut sqlx::PgConnection,
+    tenant_id: Uuid,
+    player_id: Uuid,
+    amount: &Money,
+) -> Result<i64, AppError> {
+    sqlx::query_scalar(&format!(
+        "SELECT COALESCE(SUM(amount_minor), 0)::bigint FROM deposits
+          WHERE tenant_id = $1 AND player_id = $2 AND currency = $3
+            AND state IN {COUNTED_DEPOSIT_STATES}"
+    ))
+    .bind(tenant_id)
+    .bind(player_id)
+    .bind(amount.currency().code())
+    .fetch_one(conn)
+    .await
+    .map_err(internal)
 }

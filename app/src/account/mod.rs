@@ -1,0 +1,366 @@
+//! Player protection, as the player and support staff see it: the player's KYC state, deposit
+//! limits and self-exclusion on the Account page (`/account`), and the staff KYC page
+//! (`/admin/kyc`). The rules themselves are enforced on the server (`kasa_server::protection`).
+
+mod pages;
+mod staff;
+
+use chrono::{DateTime, Utc};
+use leptos::prelude::*;
+use serde::{Deserialize, Serialize};
+use uuid::Uuid;
+
+use crate::error::AppError;
+use crate::money::{Currency, Money, SignedMoney};
+
+pub use pages::AccountPage;
+pub use staff::{FindPlayerKyc, SetKycState, StaffKycPage, find_player_kyc, set_kyc_state};
+
+/// Longest note staff may write with a KYC decision.
+pub const KYC_NOTE_LENGTH_MAX: usize = 1000;
+
+/// Where a player stands with identity verification.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum KycState {
+    Unverified,
+    Pending,
+    Verified,
+    Rejected,
+}
+
+impl KycState {
+    pub fn parse(value: &str) -> Option<KycState> {
+        Some(match value {
+            "unverified" => KycState::Unverified,
+            "pending" => KycState::Pending,
+            "verified" => KycState::Verified,
+            "rejected" => KycState::Rejected,
+            _ => return None,
+        })
+    }
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            KycState::Unverified => "unverified",
+            KycState::Pending => "pending",
+            KycState::Verified => "verified",
+            KycState::Rejected => "rejected",
+        }
+    }
+
+    pub fn label(self) -> &'static str {
+        match self {
+            KycState::Unverified => "Not verified",
+            KycState::Pending => "Verification in progress",
+            KycState::Verified => "Verified",
+            KycState::Rejected => "Verification rejected",
+        }
+    }
+
+    /// The states staff may move a player to from this one: documents are reviewed
+    /// (`pending`) before a decision, and a rejected player may send new documents.
+    pub fn next_states(self) -> &'static [KycState] {
+        match self {
+            KycState::Unverified | KycState::Rejected => &[KycState::Pending],
+            KycState::Pending => &[KycState::Verified, KycState::Rejected],
+            KycState::Verified => &[],
+        }
+    }
+
+    pub fn can_move_to(self, next: KycState) -> bool {
+        self.next_states().contains(&next)
+    }
+}
+
+/// The rolling window a deposit limit applies to.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum LimitPeriod {
+    Day,
+    Week,
+    Month,
+}
+
+impl LimitPeriod {
+    pub const ALL: [LimitPeriod; 3] = [LimitPeriod::Day, LimitPeriod::Week, LimitPeriod::Month];
+
+    pub fn parse(value: &str) -> Option<LimitPeriod> {
+        LimitPeriod::ALL
+            .into_iter()
+            .find(|period| period.as_str() == value)
+    }
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            LimitPeriod::Day => "day",
+            LimitPeriod::Week => "week",
+            LimitPeriod::Month => "month",
+        }
+    }
+
+    /// "daily", as in "your daily deposit limit".
+    pub fn adjective(self) -> &'static str {
+        match self {
+            LimitPeriod::Day => "daily",
+            LimitPeriod::Week => "weekly",
+            LimitPeriod::Month => "monthly",
+        }
+    }
+
+    /// The window's length: rolling, so a deposit counts for exactly this long after it was made.
+    pub fn window(self) -> chrono::Duration {
+        match self {
+            LimitPeriod::Day => chrono::Duration::hours(24),
+            LimitPeriod::Week => chrono::Duration::days(7),
+            LimitPeriod::Month => chrono::Duration::days(30),
+        }
+    }
+
+    pub fn window_label(self) -> &'static str {
+        match self {
+            LimitPeriod::Day => "24 hours",
+            LimitPeriod::Week => "7 days",
+            LimitPeriod::Month => "30 days",
+        }
+    }
+}
+
+/// A change of a limit that waits for its cooling-off period to end.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PendingLimitChange {
+    /// The new limit; `None` when the limit is being removed.
+    pub amount: Option<Money>,
+    pub effective_at: DateTime<Utc>,
+}
+
+/// One deposit limit with what the rolling window has used of it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct DepositLimitView {
+    pub period: LimitPeriod,
+    pub limit: Money,
+    pub used: SignedMoney,
+    pub remaining: SignedMoney,
+    pub pending: Option<PendingLimitChange>,
+}
+
+/// How long a self-exclusion lasts.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub enum ExclusionPeriod {
+    #[serde(rename = "24h")]
+    Hours24,
+    #[serde(rename = "7d")]
+    Days7,
+    #[serde(rename = "30d")]
+    Days30,
+    #[serde(rename = "6m")]
+    Months6,
+    #[serde(rename = "indefinite")]
+    Indefinite,
+}
+
+impl ExclusionPeriod {
+    pub const ALL: [ExclusionPeriod; 5] = [
+        ExclusionPeriod::Hours24,
+        ExclusionPeriod::Days7,
+        ExclusionPeriod::Days30,
+        ExclusionPeriod::Months6,
+        ExclusionPeriod::Indefinite,
+    ];
+
+    pub fn parse(value: &str) -> Option<ExclusionPeriod> {
+        ExclusionPeriod::ALL
+            .into_iter()
+            .find(|period| period.as_str() == value)
+    }
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ExclusionPeriod::Hours24 => "24h",
+            ExclusionPeriod::Days7 => "7d",
+            ExclusionPeriod::Days30 => "30d",
+            ExclusionPeriod::Months6 => "6m",
+            ExclusionPeriod::Indefinite => "indefinite",
+        }
+    }
+
+    pub fn label(self) -> &'static str {
+        match self {
+            ExclusionPeriod::Hours24 => "24 hours",
+            ExclusionPeriod::Days7 => "7 days",
+            ExclusionPeriod::Days30 => "30 days",
+            ExclusionPeriod::Months6 => "6 months",
+            ExclusionPeriod::Indefinite => "Indefinitely",
+        }
+    }
+
+    /// When an exclusion chosen at `start` ends; `None` for an indefinite one.
+    pub fn ends_at(self, start: DateTime<Utc>) -> Option<DateTime<Utc>> {
+        match self {
+            ExclusionPeriod::Hours24 => Some(start + chrono::Duration::hours(24)),
+            ExclusionPeriod::Days7 => Some(start + chrono::Duration::days(7)),
+            ExclusionPeriod::Days30 => Some(start + chrono::Duration::days(30)),
+            ExclusionPeriod::Months6 => start.checked_add_months(chrono::Months::new(6)),
+            ExclusionPeriod::Indefinite => None,
+        }
+    }
+}
+
+/// The self-exclusion in force.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SelfExclusion {
+    pub period: ExclusionPeriod,
+    pub started_at: DateTime<Utc>,
+    /// `None`: indefinite.
+    pub ends_at: Option<DateTime<Utc>>,
+}
+
+impl SelfExclusion {
+    /// "until 2025-06-01 14:00 UTC" or "indefinitely".
+    pub fn until_text(&self) -> String {
+        match self.ends_at {
+            Some(ends_at) => format!("until {}", ends_at.format("%Y-%m-%d %H:%M UTC")),
+            None => "indefinitely".to_owned(),
+        }
+    }
+}
+
+/// The tenant's protection rules, as the player is told them.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ProtectionRules {
+    pub kyc_required_for_withdrawal: bool,
+    /// Total deposits (in whole units of the deposit's currency) beyond which KYC is required.
+    pub kyc_deposit_threshold_major: i64,
+    pub limit_increase_cooldown_hours: i64,
+}
+
+/// Everything the Account page shows.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AccountOverview {
+    pub kyc: KycState,
+    /// The currency every limit is in, once one is set.
+    pub limit_currency: Option<Currency>,
+    pub limits: Vec<DepositLimitView>,
+    pub self_exclusion: Option<SelfExclusion>,
+    pub rules: ProtectionRules,
+}
+
+/// One KYC decision in a player's history.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct KycReview {
+    pub from: KycState,
+    pub to: KycState,
+    pub note: String,
+    pub staff_name: String,
+    pub at: DateTime<Utc>,
+}
+
+/// A player's protection state as support staff see it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PlayerProtectionView {
+    pub player_id: Uuid,
+    pub email: String,
+    pub display_name: String,
+    pub kyc: KycState,
+    pub kyc_history: Vec<KycReview>,
+    pub limits: Vec<DepositLimitView>,
+    pub self_exclusion: Option<SelfExclusion>,
+}
+
+#[cfg(feature = "ssr")]
+#[async_trait::async_trait]
+pub trait AccountApi: Send + Sync {
+    async fn overview(&self, ctx: &crate::api::RequestCtx) -> Result<AccountOverview, AppError>;
+    async fn set_deposit_limit(
+        &self,
+        ctx: &crate::api::RequestCtx,
+        period: LimitPeriod,
+        currency: String,
+        amount: String,
+    ) -> Result<AccountOverview, AppError>;
+    async fn exclude(
+        &self,
+        ctx: &crate::api::RequestCtx,
+        period: ExclusionPeriod,
+        confirmed: bool,
+    ) -> Result<AccountOverview, AppError>;
+    async fn find_player(
+        &self,
+        ctx: &crate::api::RequestCtx,
+        email: String,
+    ) -> Result<PlayerProtectionView, AppError>;
+    async fn set_kyc_state(
+        &self,
+        ctx: &crate::api::RequestCtx,
+        player_id: Uuid,
+        state: KycState,
+        note: String,
+    ) -> Result<PlayerProtectionView, AppError>;
+}
+
+/// The logged-in player's KYC state, deposit limits and self-exclusion.
+#[server(endpoint = "account/overview")]
+pub async fn load_account() -> Result<AccountOverview, AppError> {
+    crate::api::call::<dyn AccountApi, _, _, _>(|api, ctx| async move { api.overview(&ctx).await })
+        .await
+}
+
+/// Sets, lowers, raises or (with an empty amount) removes one deposit limit. Lowering applies at
+/// once; raising and removing wait for the tenant's cooling-off period.
+#[server(endpoint = "account/deposit-limit")]
+pub async fn set_deposit_limit(
+    period: LimitPeriod,
+    currency: String,
+    amount: String,
+) -> Result<AccountOverview, AppError> {
+    crate::api::call::<dyn AccountApi, _, _, _>(|api, ctx| async move {
+        api.set_deposit_limit(&ctx, period, currency, amount).await
+    })
+    .await
+}
+
+/// Excludes the player from deposits and play for `period`. `confirm` must be "yes": the page
+/// asks first, because an exclusion can never be shortened.
+#[server(endpoint = "account/self-exclude")]
+pub async fn exclude_myself(
+    period: ExclusionPeriod,
+    confirm: Option<String>,
+) -> Result<AccountOverview, AppError> {
+    let confirmed = confirm.as_deref() == Some("yes");
+    crate::api::call::<dyn AccountApi, _, _, _>(|api, ctx| async move {
+        api.exclude(&ctx, period, confirmed).await
+    })
+    .await
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    // Proves KYC moves only forward through review: never straight to verified, never back from it.
+    #[test]
+    fn kyc_transitions() {
+        assert!(KycState::Unverified.can_move_to(KycState::Pending));
+        assert!(!KycState::Unverified.can_move_to(KycState::Verified));
+        assert!(KycState::Pending.can_move_to(KycState::Verified));
+        assert!(KycState::Pending.can_move_to(KycState::Rejected));
+        assert!(KycState::Rejected.can_move_to(KycState::Pending));
+        assert!(!KycState::Verified.can_move_to(KycState::Pending));
+    }
+
+    // Proves each exclusion period ends when the player was told, six months by the calendar.
+    #[test]
+    fn exclusion_periods_end_as_labelled() {
+        let start = "2025-01-31T12:00:00Z".parse::<DateTime<Utc>>().unwrap();
+        assert_eq!(
+            ExclusionPeriod::Hours24.ends_at(start).unwrap(),
+            "2025-02-01T12:00:00Z".parse::<DateTime<Utc>>().unwrap()
+        );
+        assert_eq!(
+            ExclusionPeriod::Months6.ends_at(start).unwrap(),
+            "2025-07-31T12:00:00Z".parse::<DateTime<Utc>>().unwrap()
+        );
+        assert_eq!(ExclusionPeriod::Indefinite.ends_at(start), None);
+        assert_eq!(ExclusionPeriod::parse("30d"), Some(ExclusionPeriod::Days30));
+    }
+}

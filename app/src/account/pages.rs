@@ -1,0 +1,237 @@
+//! The player's Account page: KYC state, deposit limits (set, lower, raise, remove, with pending
+//! increases shown) and self-exclusion with a confirmation.
+
+use leptos::prelude::*;
+
+use super::{
+    AccountOverview, DepositLimitView, ExcludeMyself, ExclusionPeriod, LimitPeriod,
+    SetDepositLimit, load_account,
+};
+use crate::account::staff::KycBadge;
+use crate::auth::{ViewerKind, use_auth};
+use crate::components::{ErrorPanel, FieldError, FormError, action_error};
+use crate::error::{AppError, ErrorCode};
+use crate::money::Currency;
+
+/// The currencies a limit may be set in before the first one fixes it.
+const LIMIT_CURRENCIES: [Currency; 5] = [
+    Currency::Eur,
+    Currency::Usd,
+    Currency::Gbp,
+    Currency::Try,
+    Currency::Jpy,
+];
+
+#[component]
+pub fn AccountPage() -> impl IntoView {
+    let auth = use_auth();
+    view! {
+        <Transition fallback=|| view! { <p class="loading" aria-busy="true">"Loading your account…"</p> }>
+            {move || Suspend::new(async move {
+                match auth.viewer.await {
+                    Ok(Some(viewer)) if viewer.kind == ViewerKind::Player => view! { <Account/> }.into_any(),
+                    Ok(Some(_)) => view! {
+                        <ErrorPanel error=AppError::new(ErrorCode::Forbidden, "The account page is for player accounts; staff use the back office.")/>
+                    }.into_any(),
+                    Ok(None) => view! {
+                        <section class="card narrow">
+                            <h1>"Your account"</h1>
+                            <p>"Please " <a href="/login">"log in"</a> " to see your account."</p>
+                        </section>
+                    }.into_any(),
+                    Err(error) => view! { <ErrorPanel error/> }.into_any(),
+                }
+            })}
+        </Transition>
+    }
+}
+
+#[component]
+fn Account() -> impl IntoView {
+    let set_limit = ServerAction::<SetDepositLimit>::new();
+    let exclude = ServerAction::<ExcludeMyself>::new();
+    // Read again after every change, so the page always shows what the server decided.
+    let account = Resource::new(
+        move || (set_limit.version().get(), exclude.version().get()),
+        |_| load_account(),
+    );
+    view! {
+        <Transition fallback=|| view! { <p class="loading" aria-busy="true">"Loading…"</p> }>
+            {move || Suspend::new(async move {
+                match account.await {
+                    Ok(account) => view! {
+                        <Verification account=account.clone()/>
+                        <Limits account=account.clone() action=set_limit/>
+                        <Exclusion account action=exclude/>
+                    }.into_any(),
+                    Err(error) => view! { <ErrorPanel error/> }.into_any(),
+                }
+            })}
+        </Transition>
+    }
+}
+
+#[component]
+fn Verification(account: AccountOverview) -> impl IntoView {
+    let rules = account.rules;
+    view! {
+        <section class="card" data-testid="account-kyc">
+            <h1>"Your account"</h1>
+            <dl class="facts">
+                <dt>"Identity"</dt>
+                <dd><KycBadge state=account.kyc/></dd>
+            </dl>
+            <p class="muted">
+                {rules.kyc_required_for_withdrawal.then_some("Withdrawals need a verified identity. ")}
+                {format!(
+                    "Deposits beyond a total of {} in one currency need a verified identity too. Our support team verifies your documents.",
+                    rules.kyc_deposit_threshold_major
+                )}
+            </p>
+        </section>
+    }
+}
+
+#[component]
+fn Limits(account: AccountOverview, action: ServerAction<SetDepositLimit>) -> impl IntoView {
+    let error = action_error(action);
+    let cooldown_hours = account.rules.limit_increase_cooldown_hours;
+    let currencies: Vec<Currency> = match account.limit_currency {
+        Some(currency) => vec![currency],
+        None => LIMIT_CURRENCIES.to_vec(),
+    };
+    view! {
+        <section class="card" data-testid="account-limits">
+            <h2>"Deposit limits"</h2>
+            <p class="muted">{format!(
+                "Limits count every deposit that is not failed or expired over a rolling window. Lowering a limit applies at once; raising or removing one takes effect after {cooldown_hours} hours."
+            )}</p>
+            {if account.limits.is_empty() {
+                view! { <p class="empty" data-testid="limits-empty">"No deposit limits set."</p> }.into_any()
+            } else {
+                view! { <LimitTable limits=account.limits/> }.into_any()
+            }}
+            <ActionForm action=action attr:class="form" attr:aria-label="Deposit limit">
+                <FormError error/>
+                <label for="limit-period">"Limit"</label>
+                <select id="limit-period" name="period">
+                    {LimitPeriod::ALL.into_iter().map(|period| view! {
+                        <option value=period.as_str()>{format!("Per {} (rolling {})", period.as_str(), period.window_label())}</option>
+                    }).collect_view()}
+                </select>
+                <label for="limit-amount">"Amount"</label>
+                <div class="amount-row">
+                    <input id="limit-amount" name="amount" type="text" inputmode="decimal" autocomplete="off"
+                        placeholder="50.00" pattern="[0-9]+([.][0-9]+)?"/>
+                    <select name="currency" aria-label="Currency">
+                        {currencies.into_iter().map(|currency| view! {
+                            <option value=currency.to_string()>{currency.to_string()}</option>
+                        }).collect_view()}
+                    </select>
+                </div>
+                <p class="hint">"Leave the amount empty to remove the limit."</p>
+                <FieldError error field="amount"/>
+                <FieldError error field="currency"/>
+                <button class="button primary" type="submit" data-testid="limit-submit" disabled=move || action.pending().get()>
+                    {move || if action.pending().get() { "Saving…" } else { "Save limit" }}
+                </button>
+            </ActionForm>
+        </section>
+    }
+}
+
+#[component]
+fn LimitTable(limits: Vec<DepositLimitView>) -> impl IntoView {
+    view! {
+        <div class="table-wrap">
+            <table class="table" data-testid="limits">
+                <thead>
+                    <tr>
+                        <th>"Period"</th><th class="amount">"Limit"</th><th class="amount">"Used"</th>
+                        <th class="amount">"Left"</th><th>"Change waiting"</th>
+                    </tr>
+                </thead>
+                <tbody>
+                    {limits.into_iter().map(|limit| {
+                        let pending = limit.pending.map(|pending| {
+                            let when = pending.effective_at.format("%Y-%m-%d %H:%M UTC");
+                            match pending.amount {
+                                Some(amount) => format!("Rises to {amount} on {when}"),
+                                None => format!("Removed on {when}"),
+                            }
+                        });
+                        view! {
+                            <tr data-testid=format!("limit-{}", limit.period.as_str())>
+                                <td>{limit.period.adjective()}</td>
+                                <td class="amount" data-testid="limit-amount">{limit.limit.to_string()}</td>
+                                <td class="amount">{limit.used.to_string()}</td>
+                                <td class="amount" data-testid="limit-remaining">{limit.remaining.to_string()}</td>
+                                <td data-testid="limit-pending">{pending.unwrap_or_else(|| "–".to_owned())}</td>
+                            </tr>
+                        }
+                    }).collect_view()}
+                </tbody>
+            </table>
+        </div>
+    }
+}
+
+#[component]
+fn Exclusion(account: AccountOverview, action: ServerAction<ExcludeMyself>) -> impl IntoView {
+    let error = action_error(action);
+    let chosen = RwSignal::new(None::<ExclusionPeriod>);
+    let current = account.self_exclusion.clone();
+    let indefinite = current
+        .as_ref()
+        .is_some_and(|exclusion| exclusion.ends_at.is_none());
+    view! {
+        <section class="card" data-testid="account-exclusion">
+            <h2>"Take a break"</h2>
+            {match &current {
+                Some(exclusion) => view! {
+                    <p class="form-error" role="status" data-testid="exclusion-active">
+                        {format!(
+                            "You have excluded yourself {}. Deposits and play are closed; you can still withdraw your balance.",
+                            exclusion.until_text()
+                        )}
+                    </p>
+                }.into_any(),
+                None => view! {
+                    <p class="muted">"Exclude yourself from deposits and play for a while. You can still withdraw your balance. An exclusion cannot be shortened or cancelled, by you or by us."</p>
+                }.into_any(),
+            }}
+            {(!indefinite).then(|| view! {
+                <ActionForm action=action attr:class="form" attr:aria-label="Self-exclusion">
+                    <FormError error/>
+                    <fieldset class="choices">
+                        <legend>{if current.is_some() { "Extend my exclusion to" } else { "Exclude me for" }}</legend>
+                        {ExclusionPeriod::ALL.into_iter().map(|period| view! {
+                            <label class="choice">
+                                <input type="radio" name="period" value=period.as_str() required
+                                    data-testid=format!("exclusion-{}", period.as_str())
+                                    on:change=move |_| chosen.set(Some(period))/>
+                                {period.label()}
+                            </label>
+                        }).collect_view()}
+                    </fieldset>
+                    {move || chosen.get().map(|period| view! {
+                        <p class="form-error" role="alert" data-testid="exclusion-warning">
+                            {match period {
+                                ExclusionPeriod::Indefinite => "You will not be able to deposit or play again. ".to_owned(),
+                                _ => format!("You will not be able to deposit or play for {}. ", period.label()),
+                            }}
+                            "This cannot be undone or shortened."
+                        </p>
+                    })}
+                    <label class="choice">
+                        <input type="checkbox" name="confirm" value="yes" required data-testid="exclusion-confirm"/>
+                        "I understand, and I want to exclude myself."
+                    </label>
+                    <button class="button danger" type="submit" data-testid="exclusion-submit" disabled=move || action.pending().get()>
+                        {move || if action.pending().get() { "Saving…" } else { "Exclude me" }}
+                    </button>
+                </ActionForm>
+            })}
+        </section>
+    }
+}

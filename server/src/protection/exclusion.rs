@@ -1,0 +1,84 @@
+//! Self-exclusion: append-only rows in `self_exclusions`; the one in force is the one that ends
+//! last. A new choice is accepted only if it ends later, and the table refuses UPDATE and DELETE,
+//! so nothing (player, staff or a bug) can shorten an exclusion.
+
+use app::account::{ExclusionPeriod, SelfExclusion};
+use app::error::{AppError, ErrorCode};
+use chrono::{DateTime, Utc};
+use uuid::Uuid;
+
+use crate::services::internal;
+
+/// The exclusion in force at `now`, if any.
+pub async fn active(
+    conn: &mut sqlx::PgConnection,
+    tenant_id: Uuid,
+    player_id: Uuid,
+    now: DateTime<Utc>,
+) -> Result<Option<SelfExclusion>, sqlx::Error> {
+    let row: Option<(String, DateTime<Utc>, Option<DateTime<Utc>>)> = sqlx::query_as(
+        "SELECT period, starts_at, ends_at FROM self_exclusions
+          WHERE tenant_id = $1 AND player_id = $2 AND starts_at <= $3
+            AND (ends_at IS NULL OR ends_at > $3)
+          ORDER BY ends_at DESC NULLS FIRST LIMIT 1",
+    )
+    .bind(tenant_id)
+    .bind(player_id)
+    .bind(now)
+    .fetch_optional(conn)
+    .await?;
+    Ok(row.map(|(period, started_at, ends_at)| SelfExclusion {
+        period: ExclusionPeriod::parse(&period).unwrap_or(ExclusionPeriod::Indefinite),
+        started_at,
+        ends_at,
+    }))
+}
+
+/// Starts or extends the player's exclusion with `period` from `now`. Refused when it would not
+/// end later than the exclusion in force. The caller holds the player's row lock.
+pub async fn add(
+    conn: &mut sqlx::PgConnection,
+    tenant_id: Uuid,
+    player_id: Uuid,
+    period: ExclusionPeriod,
+    now: DateTime<Utc>,
+) -> Result<SelfExclusion, AppError> {
+    let ends_at = period.ends_at(now);
+    if let Some(current) = active(conn, tenant_id, player_id, now)
+        .await
+        .map_err(internal)?
+    {
+        let extends = match (current.ends_at, ends_at) {
+            (None, _) => false,
+            (Some(_), None) => true,
+            (Some(current_end), Some(new_end)) => new_end > current_end,
+        };
+        if !extends {
+            return Err(AppError::new(
+                ErrorCode::InvalidStateTransition,
+                format!(
+                    "You are already excluded {}. An exclusion can only be extended, never shortened.",
+                    current.until_text()
+                ),
+            ));
+        }
+    }
+    sqlx::query(
+        "INSERT INTO self_exclusions (id, tenant_id, player_id, period, starts_at, ends_at, created_at)
+         VALUES ($1, $2, $3, $4, $5, $6, $5)",
+    )
+    .bind(Uuid::new_v4())
+    .bind(tenant_id)
+    .bind(player_id)
+    .bind(period.as_str())
+    .bind(now)
+    .bind(ends_at)
+    .execute(conn)
+    .await
+    .map_err(internal)?;
+    Ok(SelfExclusion {
+        period,
+        started_at: now,
+        ends_at,
+    })
+}

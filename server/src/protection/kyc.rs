@@ -1,0 +1,105 @@
+//! KYC state per player: the current state (`player_kyc`, no row = unverified) and the history
+//! of staff decisions with their notes (`player_kyc_reviews`, append-only).
+
+use app::account::{KycReview, KycState};
+use chrono::{DateTime, Utc};
+use uuid::Uuid;
+
+/// Most decisions the staff page lists.
+pub const KYC_HISTORY_MAX: i64 = 50;
+
+pub async fn state(
+    conn: &mut sqlx::PgConnection,
+    tenant_id: Uuid,
+    player_id: Uuid,
+) -> Result<KycState, sqlx::Error> {
+    let state: Option<String> =
+        sqlx::query_scalar("SELECT state FROM player_kyc WHERE tenant_id = $1 AND player_id = $2")
+            .bind(tenant_id)
+            .bind(player_id)
+            .fetch_optional(conn)
+            .await?;
+    Ok(state
+        .as_deref()
+        .and_then(KycState::parse)
+        .unwrap_or(KycState::Unverified))
+}
+
+/// A staff member's decision: the new current state and its history row. The caller checked
+/// the transition and holds the player's row lock.
+pub struct Decision<'a> {
+    pub tenant_id: Uuid,
+    pub player_id: Uuid,
+    pub staff_id: Uuid,
+    pub from: KycState,
+    pub to: KycState,
+    pub note: &'a str,
+    pub at: DateTime<Utc>,
+}
+
+pub async fn record(
+    conn: &mut sqlx::PgConnection,
+    decision: &Decision<'_>,
+) -> Result<(), sqlx::Error> {
+    sqlx::query(
+        "INSERT INTO player_kyc (tenant_id, player_id, state, note, staff_id, updated_at)
+         VALUES ($1, $2, $3, $4, $5, $6)
+         ON CONFLICT (tenant_id, player_id) DO UPDATE
+            SET state = EXCLUDED.state, note = EXCLUDED.note, staff_id = EXCLUDED.staff_id,
+                updated_at = EXCLUDED.updated_at",
+    )
+    .bind(decision.tenant_id)
+    .bind(decision.player_id)
+    .bind(decision.to.as_str())
+    .bind(decision.note)
+    .bind(decision.staff_id)
+    .bind(decision.at)
+    .execute(&mut *conn)
+    .await?;
+    sqlx::query(
+        "INSERT INTO player_kyc_reviews
+             (id, tenant_id, player_id, from_state, to_state, note, staff_id, created_at)
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
+    )
+    .bind(Uuid::new_v4())
+    .bind(decision.tenant_id)
+    .bind(decision.player_id)
+    .bind(decision.from.as_str())
+    .bind(decision.to.as_str())
+    .bind(decision.note)
+    .bind(decision.staff_id)
+    .bind(decision.at)
+    .execute(conn)
+    .await?;
+    Ok(())
+}
+
+/// The player's KYC decisions, newest first.
+pub async fn history(
+    conn: &mut sqlx::PgConnection,
+    tenant_id: Uuid,
+    player_id: Uuid,
+) -> Result<Vec<KycReview>, sqlx::Error> {
+    let rows: Vec<(String, String, String, String, DateTime<Utc>)> = sqlx::query_as(
+        "SELECT r.from_state, r.to_state, r.note, s.display_name, r.created_at
+           FROM player_kyc_reviews r
+           JOIN staff s ON s.tenant_id = r.tenant_id AND s.id = r.staff_id
+          WHERE r.tenant_id = $1 AND r.player_id = $2
+          ORDER BY r.seq DESC LIMIT $3",
+    )
+    .bind(tenant_id)
+    .bind(player_id)
+    .bind(KYC_HISTORY_MAX)
+    .fetch_all(conn)
+    .await?;
+    Ok(rows
+        .into_iter()
+        .map(|(from, to, note, staff_name, at)| KycReview {
+            from: KycState::parse(&from).unwrap_or(KycState::Unverified),
+            to: KycState::parse(&to).unwrap_or(KycState::Unverified),
+            note,
+            staff_name,
+            at,
+        })
+        .collect())
+}

@@ -1,0 +1,334 @@
+//! Deposit limits per rolling day (24 h), week (7 days) and month (30 days). A lower limit
+//! applies at once; a higher one, or removing one, waits for the tenant's cooling-off period,
+//! stored as the row's pending change and read as the limit from its effective time on.
+//!
+//! All of a player's limits are in one currency: Kasa keeps no exchange rates, so a limit can
+//! only count deposits in its own currency, and deposits in another currency are refused while
+//! a limit applies (otherwise a second currency would be a way round the limit).
+
+use app::account::{DepositLimitView, LimitPeriod, PendingLimitChange};
+use app::error::{AppError, ErrorCode};
+use app::money::{Currency, Money, SignedMoney};
+use chrono::{DateTime, Duration, Utc};
+use uuid::Uuid;
+
+use super::COUNTED_DEPOSIT_STATES;
+use crate::services::internal;
+
+/// The largest limit a player may set, in major units.
+pub const LIMIT_AMOUNT_MAX_MAJOR: i64 = 1_000_000;
+
+/// One row of `deposit_limits`.
+#[derive(Debug, Clone, sqlx::FromRow)]
+pub struct LimitRow {
+    pub period: String,
+    pub currency: String,
+    pub amount_minor: i64,
+    pub pending_amount_minor: Option<i64>,
+    pub pending_effective_at: Option<DateTime<Utc>>,
+}
+
+impl LimitRow {
+    /// The limit in force at `now` (in minor units); `None` once a removal has taken effect.
+    pub fn effective_minor(&self, now: DateTime<Utc>) -> Option<i64> {
+        match self.pending_effective_at {
+            Some(effective_at) if effective_at <= now => self.pending_amount_minor,
+            _ => Some(self.amount_minor),
+        }
+    }
+
+    /// The change still waiting at `now`: the new amount (`None`: removal) and when it applies.
+    pub fn waiting(&self, now: DateTime<Utc>) -> Option<(Option<i64>, DateTime<Utc>)> {
+        self.pending_effective_at
+            .filter(|effective_at| *effective_at > now)
+            .map(|effective_at| (self.pending_amount_minor, effective_at))
+    }
+
+    fn period(&self) -> Result<LimitPeriod, AppError> {
+        LimitPeriod::parse(&self.period).ok_or_else(AppError::internal)
+    }
+
+    fn currency(&self) -> Result<Currency, AppError> {
+        Currency::parse(&self.currency).map_err(internal)
+    }
+
+    /// Whether this row still limits anything (a removal that took effect leaves a dead row).
+    fn in_use(&self, now: DateTime<Utc>) -> bool {
+        self.effective_minor(now).is_some()
+    }
+}
+
+pub async fn rows(
+    conn: &mut sqlx::PgConnection,
+    tenant_id: Uuid,
+    player_id: Uuid,
+) -> Result<Vec<LimitRow>, sqlx::Error> {
+    sqlx::query_as(
+        "SELECT period, currency, amount_minor, pending_amount_minor, pending_effective_at
+           FROM deposit_limits WHERE tenant_id = $1 AND player_id = $2
+          ORDER BY array_position(ARRAY['day', 'week', 'month'], period)",
+    )
+    .bind(tenant_id)
+    .bind(player_id)
+    .fetch_all(conn)
+    .await
+}
+
+/// What the player deposited in `currency` during the window of `period` ending at `now`.
+async fn used_minor(
+    conn: &mut sqlx::PgConnection,
+    tenant_id: Uuid,
+    player_id: Uuid,
+    currency: Currency,
+    period: LimitPeriod,
+    now: DateTime<Utc>,
+) -> Result<i64, AppError> {
+    sqlx::query_scalar(&format!(
+        "SELECT COALESCE(SUM(amount_minor), 0)::bigint FROM deposits
+          WHERE tenant_id = $1 AND player_id = $2 AND currency = $3
+            AND state IN {COUNTED_DEPOSIT_STATES} AND created_at > $4"
+    ))
+    .bind(tenant_id)
+    .bind(player_id)
+    .bind(currency.code())
+    .bind(now - period.window())
+    .fetch_one(conn)
+    .await
+    .map_err(internal)
+}
+
+/// The player's limits in force or waiting at `now`, with their use, and the limits' currency.
+pub async fn views(
+    conn: &mut sqlx::PgConnection,
+    tenant_id: Uuid,
+    player_id: Uuid,
+    now: DateTime<Utc>,
+) -> Result<(Option<Currency>, Vec<DepositLimitView>), AppError> {
+    let rows = rows(conn, tenant_id, player_id).await.map_err(internal)?;
+    let mut currency_in_use = None;
+    let mut views = Vec::new();
+    for row in rows.iter().filter(|row| row.in_use(now)) {
+        let currency = row.currency()?;
+        currency_in_use = Some(currency);
+        let Some(limit_minor) = row.effective_minor(now) else {
+            continue;
+        };
+        let period = row.period()?;
+        let used = used_minor(conn, tenant_id, player_id, currency, period, now).await?;
+        let pending = match row.waiting(now) {
+            Some((amount_minor, effective_at)) => Some(PendingLimitChange {
+                amount: amount_minor
+                    .map(|minor| Money::from_minor_units(minor, currency))
+                    .transpose()
+                    .map_err(internal)?,
+                effective_at,
+            }),
+            None => None,
+        };
+        views.push(DepositLimitView {
+            period,
+            limit: Money::from_minor_units(limit_minor, currency).map_err(internal)?,
+            used: SignedMoney::from_minor_units(used, currency),
+            remaining: SignedMoney::from_minor_units((limit_minor - used).max(0), currency),
+            pending,
+        });
+    }
+    Ok((currency_in_use, views))
+}
+
+/// Refuses a deposit of `amount` that does not fit every limit in force, naming the tightest
+/// limit and the room left in it.
+pub async fn check(
+    conn: &mut sqlx::PgConnection,
+    tenant_id: Uuid,
+    player_id: Uuid,
+    amount: &Money,
+    now: DateTime<Utc>,
+) -> Result<(), AppError> {
+    let (currency, limits) = views(conn, tenant_id, player_id, now).await?;
+    let Some(currency) = currency.filter(|_| !limits.is_empty()) else {
+        return Ok(());
+    };
+    if currency != amount.currency() {
+        return Err(refusal(format!(
+            "Your deposit limits are in {currency}, so deposits in {} are not possible while they apply. Please deposit in {currency}.",
+            amount.currency()
+        )));
+    }
+    let tightest = limits
+        .iter()
+        .filter(|limit| limit.remaining.minor_units() < amount.to_minor_units())
+        .min_by_key(|limit| limit.remaining.minor_units());
+    match tightest {
+        None => Ok(()),
+        Some(limit) => Err(refusal(format!(
+            "This deposit would exceed your {} deposit limit of {}. You can deposit up to {} more in the current {}.",
+            limit.period.adjective(),
+            limit.limit,
+            limit.remaining,
+            limit.period.window_label()
+        ))),
+    }
+}
+
+fn refusal(message: String) -> AppError {
+    AppError {
+        field: Some("amount".into()),
+        ..AppError::new(ErrorCode::DepositLimitExceeded, message)
+    }
+}
+
+/// What setting a limit did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LimitChange {
+    /// A new or lower limit (or the same one, cancelling a waiting increase), in force now.
+    Applied,
+    /// A higher limit or a removal, in force from the given time.
+    Scheduled(DateTime<Utc>),
+    /// The same change was already in force or waiting: nothing changed.
+    Unchanged,
+}
+
+/// A player's wish for one limit: `amount` `None` removes it.
+#[derive(Debug, Clone, Copy)]
+pub struct LimitRequest {
+    pub period: LimitPeriod,
+    pub currency: Currency,
+    pub amount: Option<Money>,
+}
+
+/// Sets one of the player's limits as `request` asks. The caller holds the player's row lock,
+/// so no deposit check runs between reading and writing the limits.
+pub async fn set(
+    conn: &mut sqlx::PgConnection,
+    tenant_id: Uuid,
+    player_id: Uuid,
+    request: LimitRequest,
+    cooldown: Duration,
+    now: DateTime<Utc>,
+) -> Result<LimitChange, AppError> {
+    let LimitRequest {
+        period,
+        currency,
+        amount,
+    } = request;
+    let rows = rows(conn, tenant_id, player_id).await.map_err(internal)?;
+    if amount.is_some()
+        && let Some(other) = rows
+            .iter()
+            .find(|row| row.in_use(now) && row.currency != currency.code())
+    {
+        return Err(AppError::invalid(
+            "currency",
+            format!(
+                "Your deposit limits are in {0}: set this one in {0} too, or remove them first to use another currency.",
+                other.currency
+            ),
+        ));
+    }
+    let this = rows
+        .into_iter()
+        .find(|row| row.in_use(now) && row.period == period.as_str());
+    let current_minor = this.as_ref().and_then(|row| row.effective_minor(now));
+    let waiting = this.as_ref().and_then(|row| row.waiting(now));
+    let requested_minor = amount.map(|amount| amount.to_minor_units());
+    match (current_minor, requested_minor) {
+        (None, None) => {
+            delete(conn, tenant_id, player_id, period).await?;
+            Ok(LimitChange::Unchanged)
+        }
+        (None, Some(requested)) => {
+            write(
+                conn, tenant_id, player_id, period, currency, requested, None, now,
+            )
+            .await?;
+            Ok(LimitChange::Applied)
+        }
+        (Some(current), Some(requested)) if requested <= current => {
+            if requested == current && waiting.is_none() {
+                return Ok(LimitChange::Unchanged);
+            }
+            write(
+                conn, tenant_id, player_id, period, currency, requested, None, now,
+            )
+            .await?;
+            Ok(LimitChange::Applied)
+        }
+        (Some(current), requested) => {
+            // An increase or a removal: the same change already waiting keeps its time.
+            if let Some((waiting_minor, _)) = waiting
+                && waiting_minor == requested
+            {
+                return Ok(LimitChange::Unchanged);
+            }
+            let effective_at = now + cooldown;
+            let row_currency = this.as_ref().map_or(Ok(currency), LimitRow::currency)?;
+            write(
+                conn,
+                tenant_id,
+                player_id,
+                period,
+                row_currency,
+                current,
+                Some((requested, effective_at)),
+                now,
+            )
+            .await?;
+            Ok(LimitChange::Scheduled(effective_at))
+        }
+    }
+}
+
+#[allow(clippy::too_many_arguments)]
+async fn write(
+    conn: &mut sqlx::PgConnection,
+    tenant_id: Uuid,
+    player_id: Uuid,
+    period: LimitPeriod,
+    currency: Currency,
+    amount_minor: i64,
+    pending: Option<(Option<i64>, DateTime<Utc>)>,
+    now: DateTime<Utc>,
+) -> Result<(), AppError> {
+    let (pending_minor, pending_at) = pending.map_or((None, None), |(minor, at)| (minor, Some(at)));
+    sqlx::query(
+        "INSERT INTO deposit_limits (tenant_id, player_id, period, currency, amount_minor,
+                                     pending_amount_minor, pending_effective_at, updated_at)
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8)
+         ON CONFLICT (tenant_id, player_id, period) DO UPDATE
+            SET currency = EXCLUDED.currency, amount_minor = EXCLUDED.amount_minor,
+                pending_amount_minor = EXCLUDED.pending_amount_minor,
+                pending_effective_at = EXCLUDED.pending_effective_at,
+                updated_at = EXCLUDED.updated_at",
+    )
+    .bind(tenant_id)
+    .bind(player_id)
+    .bind(period.as_str())
+    .bind(currency.code())
+    .bind(amount_minor)
+    .bind(pending_minor)
+    .bind(pending_at)
+    .bind(now)
+    .execute(conn)
+    .await
+    .map_err(internal)?;
+    Ok(())
+}
+
+async fn delete(
+    conn: &mut sqlx::PgConnection,
+    tenant_id: Uuid,
+    player_id: Uuid,
+    period: LimitPeriod,
+) -> Result<(), AppError> {
+    sqlx::query(
+        "DELETE FROM deposit_limits WHERE tenant_id = $1 AND player_id = $2 AND period = $3",
+    )
+    .bind(tenant_id)
+    .bind(player_id)
+    .bind(period.as_str())
+    .execute(conn)
+    .await
+    .map_err(internal)?;
+    Ok(())
+}
