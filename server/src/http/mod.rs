@@ -88,6 +88,7 @@ pub fn router(services: Services, config: &Config) -> Router {
         .fallback(leptos_axum::file_and_error_handler(shell))
         .with_state(leptos_options);
     services.start_payment_workers();
+    services.start_withdrawal_workers();
     Router::new()
         .route("/api/health", get(health).with_state(services.clone()))
         .merge(crate::payments::routes::routes(services))

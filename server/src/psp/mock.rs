@@ -67,6 +67,8 @@ pub struct MockPsp {
     pool: PgPool,
     secret: String,
     outbox: Outbox,
+    /// Test endpoints are on: scripted payouts may crash the process (`mock_payouts`).
+    test_endpoints: bool,
 }
 
 impl MockPsp {
@@ -76,7 +78,12 @@ impl MockPsp {
             pool,
             secret: config.mock_psp_secret.expose_secret().to_owned(),
             outbox,
+            test_endpoints: config.test_endpoints,
         }
+    }
+
+    pub fn test_endpoints(&self) -> bool {
+        self.test_endpoints
     }
 
     pub fn pool(&self) -> &PgPool {

@@ -1,0 +1,228 @@
+//! The withdrawal and payout attempt rows, and the one way a change is recorded: a timeline row
+//! for staff and an audit event, in the transaction that makes the change.
+
+use app::error::AppError;
+use app::money::{Currency, Money};
+use app::withdrawals::{AttemptState, PayoutAttemptView, WithdrawalState, WithdrawalView};
+use chrono::{DateTime, Utc};
+use uuid::Uuid;
+
+use crate::audit::{self, Actor, AuditEvent};
+use crate::services::internal;
+
+#[derive(Debug, Clone, sqlx::FromRow)]
+pub struct WithdrawalRow {
+    pub id: Uuid,
+    pub tenant_id: Uuid,
+    pub player_id: Uuid,
+    pub amount_minor: i64,
+    pub currency: String,
+    pub state: String,
+    pub request_sha256: Vec<u8>,
+    pub first_approved_by: Option<Uuid>,
+    pub approved_by: Option<Uuid>,
+    pub reject_reason: Option<String>,
+    pub paid_at: Option<DateTime<Utc>>,
+    pub external_reference: Option<String>,
+    pub created_at: DateTime<Utc>,
+}
+
+pub const WITHDRAWAL_COLUMNS: &str = "id, tenant_id, player_id, amount_minor, currency, state,
+    request_sha256, first_approved_by, approved_by, reject_reason, paid_at, external_reference,
+    created_at";
+
+impl WithdrawalRow {
+    pub fn amount(&self) -> Result<Money, AppError> {
+        let currency = Currency::parse(&self.currency).map_err(internal)?;
+        Money::from_minor_units(self.amount_minor, currency).map_err(internal)
+    }
+
+    pub fn state(&self) -> WithdrawalState {
+        // The table's CHECK allows only the six states.
+        WithdrawalState::parse(&self.state).unwrap_or(WithdrawalState::Requested)
+    }
+
+    pub fn view(&self) -> Result<WithdrawalView, AppError> {
+        Ok(WithdrawalView {
+            id: self.id,
+            amount: self.amount()?,
+            state: self.state(),
+            created_at: self.created_at,
+            paid_at: self.paid_at,
+            reject_reason: self.reject_reason.clone(),
+        })
+    }
+
+    /// The fields an audit event's `before` shows.
+    pub fn snapshot(&self) -> serde_json::Value {
+        serde_json::json!({
+            "state": self.state,
+            "amount_minor": self.amount_minor,
+            "currency": self.currency,
+            "first_approved_by": self.first_approved_by,
+            "approved_by": self.approved_by,
+        })
+    }
+}
+
+/// Locks one of the tenant's withdrawals for the rest of the transaction; another tenant's id is
+/// not found.
+pub async fn lock_withdrawal(
+    conn: &mut sqlx::PgConnection,
+    tenant_id: Uuid,
+    withdrawal_id: Uuid,
+) -> Result<Option<WithdrawalRow>, sqlx::Error> {
+    sqlx::query_as(&format!(
+        "SELECT {WITHDRAWAL_COLUMNS} FROM withdrawals WHERE tenant_id = $1 AND id = $2 FOR UPDATE"
+    ))
+    .bind(tenant_id)
+    .bind(withdrawal_id)
+    .fetch_optional(conn)
+    .await
+}
+
+#[derive(Debug, Clone, sqlx::FromRow)]
+pub struct AttemptRow {
+    pub id: Uuid,
+    pub tenant_id: Uuid,
+    pub withdrawal_id: Uuid,
+    pub attempt_number: i32,
+    pub provider: String,
+    pub idempotency_key: String,
+    pub provider_reference: Option<String>,
+    pub state: String,
+    pub error_code: Option<String>,
+    pub error_message: Option<String>,
+    pub created_at: DateTime<Utc>,
+    pub finished_at: Option<DateTime<Utc>>,
+    pub checks: i32,
+}
+
+pub const ATTEMPT_COLUMNS: &str = "id, tenant_id, withdrawal_id, attempt_number, provider,
+    idempotency_key, provider_reference, state, error_code, error_message, created_at,
+    finished_at, checks";
+
+impl AttemptRow {
+    pub fn state(&self) -> AttemptState {
+        AttemptState::parse(&self.state).unwrap_or(AttemptState::Unknown)
+    }
+
+    pub fn view(&self) -> PayoutAttemptView {
+        PayoutAttemptView {
+            number: self.attempt_number,
+            provider: self.provider.clone(),
+            idempotency_key: self.idempotency_key.clone(),
+            provider_reference: self.provider_reference.clone(),
+            state: self.state(),
+            error_code: self.error_code.clone(),
+            error_message: self.error_message.clone(),
+            created_at: self.created_at,
+            finished_at: self.finished_at,
+            checks: self.checks,
+        }
+    }
+}
+
+/// The withdrawal's latest attempt (the one a retry or recheck is about).
+pub async fn latest_attempt(
+    conn: &mut sqlx::PgConnection,
+    withdrawal_id: Uuid,
+) -> Result<Option<AttemptRow>, sqlx::Error> {
+    sqlx::query_as(&format!(
+        "SELECT {ATTEMPT_COLUMNS} FROM payout_attempts WHERE withdrawal_id = $1
+          ORDER BY attempt_number DESC LIMIT 1"
+    ))
+    .bind(withdrawal_id)
+    .fetch_optional(conn)
+    .await
+}
+
+/// One change to a withdrawal, as the timeline and the audit log record it.
+pub struct Change<'a> {
+    pub withdrawal: &'a WithdrawalRow,
+    /// `approved`, `payout_failed`, …: the timeline's action, and `withdrawal.<action>` in the
+    /// audit log.
+    pub action: &'a str,
+    /// `None` when the change creates the withdrawal.
+    pub from_state: Option<WithdrawalState>,
+    pub to_state: WithdrawalState,
+    pub actor: Actor,
+    pub attempt_number: Option<i32>,
+    pub reason: Option<String>,
+    pub detail: Option<serde_json::Value>,
+    /// The staff action and its key, when a staff action made the change.
+    pub staff_action: Option<&'a str>,
+    pub idempotency_key: Option<String>,
+    pub request_id: Option<String>,
+    pub at: DateTime<Utc>,
+}
+
+/// Writes the timeline row and the audit event of `change`. Call it last in the transaction:
+/// the audit log locks the tenant's chain head until commit.
+pub async fn record(conn: &mut sqlx::PgConnection, change: Change<'_>) -> Result<(), sqlx::Error> {
+    let withdrawal = change.withdrawal;
+    sqlx::query(
+        "INSERT INTO withdrawal_events
+             (id, tenant_id, withdrawal_id, action, from_state, to_state, actor_type, actor_id,
+              attempt_number, reason, detail, staff_action, idempotency_key, at)
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14)",
+    )
+    .bind(Uuid::new_v4())
+    .bind(withdrawal.tenant_id)
+    .bind(withdrawal.id)
+    .bind(change.action)
+    .bind(change.from_state.map(WithdrawalState::as_str))
+    .bind(change.to_state.as_str())
+    .bind(actor_type(&change.actor))
+    .bind(actor_id(&change.actor))
+    .bind(change.attempt_number)
+    .bind(&change.reason)
+    .bind(&change.detail)
+    .bind(change.staff_action)
+    .bind(&change.idempotency_key)
+    .bind(change.at)
+    .execute(&mut *conn)
+    .await?;
+    let mut after = serde_json::json!({"state": change.to_state.as_str()});
+    if let Some(number) = change.attempt_number {
+        after["attempt_number"] = number.into();
+    }
+    if let Some(detail) = &change.detail {
+        after["detail"] = detail.clone();
+    }
+    audit::record(
+        conn,
+        &AuditEvent {
+            tenant_id: withdrawal.tenant_id,
+            actor: change.actor,
+            action: format!("withdrawal.{}", change.action),
+            target_type: "withdrawal".into(),
+            target_id: withdrawal.id.to_string(),
+            before: change.from_state.map(|_| withdrawal.snapshot()),
+            after: Some(after),
+            reason: change.reason,
+            request_id: change.request_id,
+            idempotency_key: change.idempotency_key,
+            ip: None,
+            at: change.at,
+        },
+    )
+    .await
+}
+
+fn actor_type(actor: &Actor) -> &'static str {
+    match actor {
+        Actor::Staff(_) => "staff",
+        Actor::Player(_) => "player",
+        Actor::Provider(_) => "provider",
+        Actor::System(_) => "system",
+    }
+}
+
+/// A UUID for people, a name for providers and jobs (also the scope of staff action keys).
+pub fn actor_id(actor: &Actor) -> String {
+    match actor {
+        Actor::Staff(id) | Actor::Player(id) => id.to_string(),
+        Actor::Provider(name) | Actor::System(name) => name.clone(),
+    }
+}

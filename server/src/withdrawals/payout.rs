@@ -1,0 +1,651 @@
+//! Payout attempts: sending one to the PSP, applying what the PSP says (by webhook, recheck or
+//! API answer, all through [`apply_payout_status`]), and the job that rechecks attempts stuck in
+//! `pending` or `unknown`.
+//!
+//! Exactly once: every apply locks the withdrawal row, then the attempt row, and decides from
+//! their states; the final journal has the ledger key `withdrawal:<id>:payout`. A success is the
+//! only thing that writes it, and a withdrawal that is paid never changes again.
+
+use std::time::Duration;
+
+use app::error::{AppError, ErrorCode};
+use app::withdrawals::{AttemptState, WithdrawalState};
+use chrono::{DateTime, Utc};
+use uuid::Uuid;
+
+use super::model::{
+    ATTEMPT_COLUMNS, AttemptRow, Change, WITHDRAWAL_COLUMNS, WithdrawalRow, record,
+};
+use super::policy;
+use crate::audit::Actor;
+use crate::ledger::{
+    self, AccountRef, IdempotencyKey, JournalKind, NewJournal, NewTransfer, ProviderName,
+};
+use crate::payments::{ApplyError, Outcome};
+use crate::psp::{PayoutOutcome, PayoutRequest, PayoutStatus, PspError};
+use crate::services::{Services, internal};
+
+/// How long Kasa waits for a PSP to answer a payout call before the attempt becomes `unknown`.
+pub const PAYOUT_CALL_TIMEOUT: Duration = Duration::from_secs(30);
+/// How often the recheck job looks for stuck attempts.
+pub const RECHECK_INTERVAL: Duration = Duration::from_secs(5);
+/// Most attempts one run of the recheck job claims.
+pub const RECHECK_BATCH_MAX: i64 = 20;
+/// The recheck backoff doubles from the tenant's recheck age up to this.
+pub const RECHECK_BACKOFF_MAX_S: i64 = 3600;
+/// The provider name of payouts staff made outside any PSP ("mark paid").
+pub const MANUAL_PROVIDER: &str = "manual";
+/// The error code of an attempt the PSP has no record of, once it is old enough to be sure.
+pub const NOT_FOUND_AT_PROVIDER: &str = "not_found_at_provider";
+
+/// What a PSP says about a payout attempt, applied inside the caller's transaction: the one
+/// path for webhooks, rechecks and API answers.
+///
+/// Transitions: `Succeeded` settles a withdrawal that is not paid yet (also after the attempt
+/// was reported failed: the PSP paid) with one journal `hold -> psp_clearing:<provider>`;
+/// `Failed` ends an attempt still `pending`/`unknown`, and the withdrawal becomes
+/// `payout_failed` with its funds still held; `Pending` tells that an `unknown` attempt reached
+/// the PSP. A succeeded attempt never changes again.
+pub async fn apply_payout_status(
+    tx: &mut sqlx::PgConnection,
+    provider: &str,
+    status: &PayoutStatus,
+    now: DateTime<Utc>,
+) -> Result<Outcome, ApplyError> {
+    let withdrawal_id: Option<Uuid> = sqlx::query_scalar(
+        "SELECT withdrawal_id FROM payout_attempts WHERE provider = $1 AND idempotency_key = $2",
+    )
+    .bind(provider)
+    .bind(&status.idempotency_key)
+    .fetch_optional(&mut *tx)
+    .await?;
+    let Some(withdrawal_id) = withdrawal_id else {
+        return Ok(Outcome::unmatched(format!(
+            "no {provider} payout attempt with key {}",
+            status.idempotency_key
+        )));
+    };
+    // Always the withdrawal first, then the attempt: the order every writer uses.
+    let withdrawal: WithdrawalRow = sqlx::query_as(&format!(
+        "SELECT {WITHDRAWAL_COLUMNS} FROM withdrawals WHERE id = $1 FOR UPDATE"
+    ))
+    .bind(withdrawal_id)
+    .fetch_one(&mut *tx)
+    .await?;
+    let attempt: AttemptRow = sqlx::query_as(&format!(
+        "SELECT {ATTEMPT_COLUMNS} FROM payout_attempts
+          WHERE provider = $1 AND idempotency_key = $2 FOR UPDATE"
+    ))
+    .bind(provider)
+    .bind(&status.idempotency_key)
+    .fetch_one(&mut *tx)
+    .await?;
+    let amount = withdrawal
+        .amount()
+        .map_err(|_| ApplyError::Mismatch("the withdrawal's amount is unreadable".into()))?;
+    if let Some(reported) = &status.amount
+        && reported != &amount
+    {
+        return Err(ApplyError::Mismatch(format!(
+            "{provider} reports {reported} for withdrawal {} of {amount}",
+            withdrawal.id
+        )));
+    }
+    let ignored =
+        |note: &str| Outcome::ignored(withdrawal.tenant_id, "withdrawal", withdrawal.id, note);
+    match (&status.outcome, attempt.state()) {
+        (PayoutOutcome::Succeeded, AttemptState::Succeeded) => {
+            Ok(ignored("the attempt has already succeeded"))
+        }
+        (PayoutOutcome::Succeeded, _) => settle(tx, &withdrawal, &attempt, status, now).await,
+        (PayoutOutcome::Failed { .. }, AttemptState::Succeeded) => Ok(ignored(
+            "the attempt has succeeded; a success never reverts",
+        )),
+        (PayoutOutcome::Failed { .. }, AttemptState::Failed) => {
+            Ok(ignored("the attempt has already failed"))
+        }
+        (PayoutOutcome::Failed { code, message }, _) => {
+            fail(tx, &withdrawal, &attempt, status, code, message, now).await
+        }
+        (PayoutOutcome::Pending, AttemptState::Unknown) => {
+            sqlx::query(
+                "UPDATE payout_attempts
+                    SET state = 'pending', provider_reference = COALESCE($2, provider_reference),
+                        updated_at = $3
+                  WHERE id = $1",
+            )
+            .bind(attempt.id)
+            .bind(&status.provider_reference)
+            .bind(now)
+            .execute(&mut *tx)
+            .await?;
+            record(
+                tx,
+                provider_change(
+                    &withdrawal,
+                    "payout_pending",
+                    withdrawal.state(),
+                    provider,
+                    &attempt,
+                    status,
+                    now,
+                ),
+            )
+            .await?;
+            Ok(Outcome::applied(
+                withdrawal.tenant_id,
+                "withdrawal",
+                withdrawal.id,
+            ))
+        }
+        (PayoutOutcome::Pending, _) => Ok(ignored("nothing new: the attempt is not unknown")),
+    }
+}
+
+fn provider_change<'a>(
+    withdrawal: &'a WithdrawalRow,
+    action: &'a str,
+    to_state: WithdrawalState,
+    provider: &str,
+    attempt: &AttemptRow,
+    status: &PayoutStatus,
+    now: DateTime<Utc>,
+) -> Change<'a> {
+    let (code, message) = match &status.outcome {
+        PayoutOutcome::Failed { code, message } => (Some(code.clone()), Some(message.clone())),
+        _ => (None, None),
+    };
+    Change {
+        withdrawal,
+        action,
+        from_state: Some(withdrawal.state()),
+        to_state,
+        actor: Actor::Provider(provider.to_owned()),
+        attempt_number: Some(attempt.attempt_number),
+        reason: message.clone(),
+        detail: Some(serde_json::json!({
+            "provider": provider,
+            "provider_reference": status.provider_reference,
+            "outcome": outcome_name(&status.outcome),
+            "error_code": code,
+            "error_message": message,
+        })),
+        staff_action: None,
+        idempotency_key: None,
+        request_id: None,
+        at: now,
+    }
+}
+
+fn outcome_name(outcome: &PayoutOutcome) -> &'static str {
+    match outcome {
+        PayoutOutcome::Pending => "pending",
+        PayoutOutcome::Succeeded => "succeeded",
+        PayoutOutcome::Failed { .. } => "failed",
+    }
+}
+
+/// The attempt succeeded: the withdrawal is paid with its one final journal, unless it already
+/// is (a second attempt also paid: recorded for reconciliation, nothing moves).
+async fn settle(
+    tx: &mut sqlx::PgConnection,
+    withdrawal: &WithdrawalRow,
+    attempt: &AttemptRow,
+    status: &PayoutStatus,
+    now: DateTime<Utc>,
+) -> Result<Outcome, ApplyError> {
+    sqlx::query(
+        "UPDATE payout_attempts
+            SET state = 'succeeded', provider_reference = COALESCE($2, provider_reference),
+                error_code = NULL, error_message = NULL, finished_at = $3, updated_at = $3,
+                next_check_at = NULL
+          WHERE id = $1",
+    )
+    .bind(attempt.id)
+    .bind(&status.provider_reference)
+    .bind(now)
+    .execute(&mut *tx)
+    .await?;
+    let provider = attempt.provider.as_str();
+    let state = withdrawal.state();
+    if !matches!(
+        state,
+        WithdrawalState::Approved | WithdrawalState::Paying | WithdrawalState::PayoutFailed
+    ) {
+        // Paid by another attempt, or rejected: the PSP paid money Kasa no longer holds for
+        // this withdrawal. Nothing can move; staff and reconciliation must see it.
+        let note = format!(
+            "attempt {} succeeded at {provider} but the withdrawal is already {}: a duplicate payout to reconcile",
+            attempt.attempt_number, withdrawal.state
+        );
+        tracing::error!(withdrawal = %withdrawal.id, %note);
+        record(
+            tx,
+            Change {
+                reason: Some(note.clone()),
+                ..provider_change(
+                    withdrawal,
+                    "payout_succeeded_again",
+                    state,
+                    provider,
+                    attempt,
+                    status,
+                    now,
+                )
+            },
+        )
+        .await?;
+        return Ok(Outcome {
+            note: Some(note),
+            ..Outcome::applied(withdrawal.tenant_id, "withdrawal", withdrawal.id)
+        });
+    }
+    let amount = withdrawal
+        .amount()
+        .map_err(|_| ApplyError::Mismatch("the withdrawal's amount is unreadable".into()))?;
+    let journal = NewJournal {
+        idempotency_key: IdempotencyKey::parse(format!("withdrawal:{}:payout", withdrawal.id))?,
+        kind: JournalKind::WITHDRAWAL_PAYOUT,
+        reference: Some(format!("withdrawal:{}", withdrawal.id)),
+        transfers: vec![NewTransfer {
+            debit: AccountRef::PlayerWithdrawalHold(withdrawal.player_id),
+            credit: AccountRef::PspClearing(ProviderName::parse(provider)?),
+            amount,
+        }],
+        metadata: serde_json::Map::from_iter([
+            ("withdrawal_id".to_owned(), withdrawal.id.to_string().into()),
+            ("attempt_number".to_owned(), attempt.attempt_number.into()),
+            ("provider".to_owned(), provider.into()),
+            (
+                "provider_reference".to_owned(),
+                status.provider_reference.clone().into(),
+            ),
+            ("actor".to_owned(), format!("provider:{provider}").into()),
+        ]),
+    };
+    let posted = ledger::post_journal_in_transaction(tx, withdrawal.tenant_id, &journal).await?;
+    sqlx::query(
+        "UPDATE withdrawals
+            SET state = 'paid', payout_journal_id = $2, paid_at = $3, updated_at = $3
+          WHERE id = $1",
+    )
+    .bind(withdrawal.id)
+    .bind(posted.journal_id.0)
+    .bind(now)
+    .execute(&mut *tx)
+    .await?;
+    record(
+        tx,
+        provider_change(
+            withdrawal,
+            "paid",
+            WithdrawalState::Paid,
+            provider,
+            attempt,
+            status,
+            now,
+        ),
+    )
+    .await?;
+    tracing::info!(withdrawal = %withdrawal.id, attempt = attempt.attempt_number, %provider, "withdrawal paid");
+    Ok(Outcome::applied(
+        withdrawal.tenant_id,
+        "withdrawal",
+        withdrawal.id,
+    ))
+}
+
+/// The attempt failed: the funds stay held, and the withdrawal waits for a retry (when this was
+/// its latest attempt and it was being paid).
+async fn fail(
+    tx: &mut sqlx::PgConnection,
+    withdrawal: &WithdrawalRow,
+    attempt: &AttemptRow,
+    status: &PayoutStatus,
+    code: &str,
+    message: &str,
+    now: DateTime<Utc>,
+) -> Result<Outcome, ApplyError> {
+    sqlx::query(
+        "UPDATE payout_attempts
+            SET state = 'failed', provider_reference = COALESCE($2, provider_reference),
+                error_code = $3, error_message = $4, finished_at = $5, updated_at = $5,
+                next_check_at = NULL
+          WHERE id = $1",
+    )
+    .bind(attempt.id)
+    .bind(&status.provider_reference)
+    .bind(code)
+    .bind(message)
+    .bind(now)
+    .execute(&mut *tx)
+    .await?;
+    let latest: i32 = sqlx::query_scalar(
+        "SELECT max(attempt_number) FROM payout_attempts WHERE withdrawal_id = $1",
+    )
+    .bind(withdrawal.id)
+    .fetch_one(&mut *tx)
+    .await?;
+    let mut to_state = withdrawal.state();
+    if to_state == WithdrawalState::Paying && latest == attempt.attempt_number {
+        to_state = WithdrawalState::PayoutFailed;
+        sqlx::query(
+            "UPDATE withdrawals SET state = 'payout_failed', updated_at = $2 WHERE id = $1",
+        )
+        .bind(withdrawal.id)
+        .bind(now)
+        .execute(&mut *tx)
+        .await?;
+    }
+    record(
+        tx,
+        provider_change(
+            withdrawal,
+            "payout_failed",
+            to_state,
+            &attempt.provider,
+            attempt,
+            status,
+            now,
+        ),
+    )
+    .await?;
+    tracing::info!(withdrawal = %withdrawal.id, attempt = attempt.attempt_number, code, "payout attempt failed");
+    Ok(Outcome::applied(
+        withdrawal.tenant_id,
+        "withdrawal",
+        withdrawal.id,
+    ))
+}
+
+/// An attempt Kasa created: what the caller needs to send it.
+pub struct NewAttempt {
+    pub withdrawal: WithdrawalRow,
+    pub attempt: AttemptRow,
+}
+
+/// Creates attempt `number` of `withdrawal` (locked by the caller) at `provider`, `pending`, and
+/// moves the withdrawal to `paying`. The key sent to the PSP names the withdrawal and the attempt,
+/// so it is unique everywhere and the same attempt is never sent under two keys.
+pub async fn insert_attempt(
+    tx: &mut sqlx::PgConnection,
+    withdrawal: &WithdrawalRow,
+    provider: &str,
+    staff_id: Uuid,
+    recheck_age_s: u32,
+    now: DateTime<Utc>,
+) -> Result<AttemptRow, sqlx::Error> {
+    let number: i32 = sqlx::query_scalar(
+        "SELECT COALESCE(max(attempt_number), 0) + 1 FROM payout_attempts WHERE withdrawal_id = $1",
+    )
+    .bind(withdrawal.id)
+    .fetch_one(&mut *tx)
+    .await?;
+    let key_prefix = if provider == MANUAL_PROVIDER {
+        "manual"
+    } else {
+        "payout"
+    };
+    sqlx::query_as(&format!(
+        "INSERT INTO payout_attempts
+             (id, tenant_id, withdrawal_id, attempt_number, provider, idempotency_key, state,
+              started_by, created_at, updated_at, next_check_at)
+         VALUES ($1, $2, $3, $4, $5, $6, 'pending', $7, $8, $8, $9)
+         RETURNING {ATTEMPT_COLUMNS}"
+    ))
+    .bind(Uuid::new_v4())
+    .bind(withdrawal.tenant_id)
+    .bind(withdrawal.id)
+    .bind(number)
+    .bind(provider)
+    .bind(format!("{key_prefix}:{}:{number}", withdrawal.id))
+    .bind(staff_id)
+    .bind(now)
+    .bind(now + chrono::Duration::seconds(i64::from(recheck_age_s)))
+    .fetch_one(&mut *tx)
+    .await
+}
+
+impl Services {
+    /// Sends a committed `pending` attempt to its PSP and applies the answer through the same path
+    /// as a webhook. No answer (timeout, connection error) leaves the attempt `unknown`, for a
+    /// recheck: it is never retried blind.
+    pub async fn send_payout(&self, new: &NewAttempt) -> Result<(), AppError> {
+        let attempt = &new.attempt;
+        let provider = self.providers().get(&attempt.provider).ok_or_else(|| {
+            AppError::new(
+                ErrorCode::ProviderUnavailable,
+                format!("The payout provider {} is not enabled.", attempt.provider),
+            )
+        })?;
+        let request = PayoutRequest {
+            tenant_id: new.withdrawal.tenant_id,
+            withdrawal_id: new.withdrawal.id,
+            attempt_id: attempt.id,
+            player_id: new.withdrawal.player_id,
+            amount: new.withdrawal.amount()?,
+            idempotency_key: attempt.idempotency_key.clone(),
+        };
+        let answer = tokio::time::timeout(PAYOUT_CALL_TIMEOUT, provider.create_payout(&request))
+            .await
+            .unwrap_or_else(|_| {
+                Err(PspError::Unknown {
+                    provider: attempt.provider.clone(),
+                    message: format!("no answer within {} s", PAYOUT_CALL_TIMEOUT.as_secs()),
+                })
+            });
+        let status = match answer {
+            Ok(status) => status,
+            Err(PspError::Rejected { code, message, .. }) => failed_status(attempt, code, message),
+            Err(PspError::Unsupported { operation, .. }) => failed_status(
+                attempt,
+                "unsupported".into(),
+                format!("{} does not support {operation}.", attempt.provider),
+            ),
+            Err(error) => {
+                tracing::warn!(attempt = %attempt.idempotency_key, %error, "payout answer unknown");
+                return self.mark_unknown(attempt, &error.to_string()).await;
+            }
+        };
+        self.apply_answer(attempt, status).await.map(|_| ())
+    }
+
+    /// Applies a PSP's answer about `attempt` in its own transaction (always under our key).
+    async fn apply_answer(
+        &self,
+        attempt: &AttemptRow,
+        mut status: PayoutStatus,
+    ) -> Result<Outcome, AppError> {
+        status.idempotency_key = attempt.idempotency_key.clone();
+        let mut tx = self.pool().begin().await.map_err(internal)?;
+        let outcome = apply_payout_status(&mut tx, &attempt.provider, &status, self.now())
+            .await
+            .map_err(internal)?;
+        tx.commit().await.map_err(internal)?;
+        Ok(outcome)
+    }
+
+    /// No usable answer: a `pending` attempt becomes `unknown` (if nothing settled it meanwhile).
+    async fn mark_unknown(&self, attempt: &AttemptRow, message: &str) -> Result<(), AppError> {
+        let now = self.now();
+        let mut tx = self.pool().begin().await.map_err(internal)?;
+        let withdrawal: WithdrawalRow = sqlx::query_as(&format!(
+            "SELECT {WITHDRAWAL_COLUMNS} FROM withdrawals WHERE id = $1 FOR UPDATE"
+        ))
+        .bind(attempt.withdrawal_id)
+        .fetch_one(&mut *tx)
+        .await
+        .map_err(internal)?;
+        let updated = sqlx::query(
+            "UPDATE payout_attempts SET state = 'unknown', error_message = $2, updated_at = $3
+              WHERE id = $1 AND state = 'pending'",
+        )
+        .bind(attempt.id)
+        .bind(message)
+        .bind(now)
+        .execute(&mut *tx)
+        .await
+        .map_err(internal)?;
+        if updated.rows_affected() == 1 {
+            record(
+                &mut tx,
+                Change {
+                    withdrawal: &withdrawal,
+                    action: "payout_unknown",
+                    from_state: Some(withdrawal.state()),
+                    to_state: withdrawal.state(),
+                    actor: Actor::Provider(attempt.provider.clone()),
+                    attempt_number: Some(attempt.attempt_number),
+                    reason: Some(message.to_owned()),
+                    detail: None,
+                    staff_action: None,
+                    idempotency_key: None,
+                    request_id: None,
+                    at: now,
+                },
+            )
+            .await
+            .map_err(internal)?;
+        }
+        tx.commit().await.map_err(internal)
+    }
+
+    /// Asks the PSP for `attempt`'s real state and applies it through the same path as a
+    /// webhook. A PSP that has no record of it is believed only once the attempt is older than
+    /// the tenant's recheck age (a create may still be on its way); then the attempt failed.
+    pub async fn recheck_attempt(&self, attempt: &AttemptRow) -> Result<Outcome, AppError> {
+        let provider = self.providers().get(&attempt.provider).ok_or_else(|| {
+            AppError::new(
+                ErrorCode::ProviderUnavailable,
+                format!("The payout provider {} is not enabled.", attempt.provider),
+            )
+        })?;
+        let answer = tokio::time::timeout(
+            PAYOUT_CALL_TIMEOUT,
+            provider.read_payout(&attempt.idempotency_key),
+        )
+        .await
+        .unwrap_or_else(|_| {
+            Err(PspError::Unknown {
+                provider: attempt.provider.clone(),
+                message: "no answer".into(),
+            })
+        });
+        let now = self.now();
+        sqlx::query(
+            "UPDATE payout_attempts SET checks = checks + 1, last_checked_at = $2 WHERE id = $1",
+        )
+        .bind(attempt.id)
+        .bind(now)
+        .execute(self.pool())
+        .await
+        .map_err(internal)?;
+        match answer {
+            Ok(status) => self.apply_answer(attempt, status).await,
+            Err(PspError::NotFound { .. }) => {
+                let mut conn = self.pool().acquire().await.map_err(internal)?;
+                let policy = policy::load(&mut conn, attempt.tenant_id)
+                    .await
+                    .map_err(internal)?;
+                drop(conn);
+                let age = now - attempt.created_at;
+                if age < chrono::Duration::seconds(i64::from(policy.recheck_age_s)) {
+                    return Err(AppError::new(
+                        ErrorCode::InvalidStateTransition,
+                        format!(
+                            "The provider has no record of attempt {} yet; it may still be on its way. It is rechecked again after {} s.",
+                            attempt.attempt_number, policy.recheck_age_s
+                        ),
+                    ));
+                }
+                let status = failed_status(
+                    attempt,
+                    NOT_FOUND_AT_PROVIDER.into(),
+                    "The provider has no record of this payout: it was never made.".into(),
+                );
+                self.apply_answer(attempt, status).await
+            }
+            Err(error) => {
+                tracing::warn!(attempt = %attempt.idempotency_key, %error, "payout recheck failed");
+                Err(AppError::new(
+                    ErrorCode::ProviderUnavailable,
+                    "The payout provider could not be reached; nothing changed. Try again later.",
+                ))
+            }
+        }
+    }
+
+    /// Starts the job that rechecks stuck payout attempts. Called once when the router is built.
+    pub fn start_withdrawal_workers(&self) {
+        let services = self.clone();
+        tokio::spawn(async move {
+            let mut interval = tokio::time::interval(RECHECK_INTERVAL);
+            interval.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+            loop {
+                interval.tick().await;
+                match services.recheck_stuck_payouts().await {
+                    Ok(0) => {}
+                    Ok(count) => tracing::info!(count, "stuck payout attempts rechecked"),
+                    Err(error) => tracing::warn!(%error, "rechecking payout attempts failed"),
+                }
+            }
+        });
+    }
+
+    /// One run of the recheck job: claims attempts in `pending`/`unknown` whose next check is
+    /// due (`FOR UPDATE SKIP LOCKED`, so several servers share the work), moves their next check
+    /// out by a doubling backoff (the claim: a crash mid-check just delays it), then rechecks
+    /// each. Returns how many were rechecked.
+    pub async fn recheck_stuck_payouts(&self) -> Result<usize, sqlx::Error> {
+        let now = self.now();
+        let claimed: Vec<AttemptRow> = sqlx::query_as(&format!(
+            "WITH due AS (
+                 SELECT id FROM payout_attempts
+                  WHERE state IN ('pending', 'unknown') AND next_check_at <= $1 AND provider <> $5
+                  ORDER BY next_check_at
+                  LIMIT $2
+                  FOR UPDATE SKIP LOCKED)
+             UPDATE payout_attempts AS a
+                SET next_check_at = $1 + make_interval(secs => least(
+                        COALESCE((SELECT p.recheck_age_s FROM withdrawal_policies p
+                                   WHERE p.tenant_id = a.tenant_id), $3)::float8
+                        * power(2, least(a.checks, 16)), $4))
+               FROM due WHERE a.id = due.id
+             RETURNING {}",
+            ATTEMPT_COLUMNS
+                .split(',')
+                .map(|column| format!("a.{}", column.trim()))
+                .collect::<Vec<_>>()
+                .join(", ")
+        ))
+        .bind(now)
+        .bind(RECHECK_BATCH_MAX)
+        .bind(policy::Policy::default_policy().recheck_age_s as i32)
+        .bind(RECHECK_BACKOFF_MAX_S as f64)
+        .bind(MANUAL_PROVIDER)
+        .fetch_all(self.pool())
+        .await?;
+        let mut rechecked = 0;
+        for attempt in &claimed {
+            match self.recheck_attempt(attempt).await {
+                Ok(outcome) => {
+                    rechecked += 1;
+                    tracing::info!(attempt = %attempt.idempotency_key, status = outcome.status.as_str(), "payout attempt rechecked");
+                }
+                Err(error) => {
+                    tracing::info!(attempt = %attempt.idempotency_key, %error, "payout attempt still unresolved")
+                }
+            }
+        }
+        Ok(rechecked)
+    }
+}
+
+fn failed_status(attempt: &AttemptRow, code: String, message: String) -> PayoutStatus {
+    PayoutStatus {
+        provider_reference: attempt.provider_reference.clone(),
+        idempotency_key: attempt.idempotency_key.clone(),
+        outcome: PayoutOutcome::Failed { code, message },
+        amount: None,
+    }
+}

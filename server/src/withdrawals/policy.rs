@@ -1,0 +1,206 @@
+//! Each tenant's withdrawal policy: limits, the maker-checker threshold, the payout retry policy,
+//! the recheck age and the payout provider. A tenant without a row uses [`Policy::DEFAULT`].
+
+use std::str::FromStr;
+
+use app::error::AppError;
+use app::withdrawals::PolicyUpdate;
+use chrono::{DateTime, Utc};
+use rust_decimal::Decimal;
+use uuid::Uuid;
+
+/// Policy amounts are stored with at most this many decimal places (`numeric(20, 4)`).
+const POLICY_AMOUNT_SCALE_MAX: u32 = 4;
+/// The largest payout attempt limit the table allows.
+pub const PAYOUT_ATTEMPTS_MAX_LIMIT: u32 = 20;
+/// The longest retry cooldown the table allows (a week).
+pub const RETRY_COOLDOWN_S_LIMIT: u32 = 7 * 24 * 3600;
+/// The longest recheck age the table allows (a day).
+pub const RECHECK_AGE_S_LIMIT: u32 = 24 * 3600;
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Policy {
+    pub amount_min: Decimal,
+    pub amount_max: Decimal,
+    pub approval_threshold: Decimal,
+    pub payout_attempts_max: u32,
+    pub retry_cooldown_s: u32,
+    pub recheck_age_s: u32,
+    pub payout_provider: String,
+    pub updated_at: Option<DateTime<Utc>>,
+}
+
+impl Policy {
+    pub const DEFAULT_PROVIDER: &'static str = "mock";
+
+    pub fn default_policy() -> Policy {
+        Policy {
+            amount_min: Decimal::from(10),
+            amount_max: Decimal::from(10_000),
+            approval_threshold: Decimal::from(1_000),
+            payout_attempts_max: 3,
+            retry_cooldown_s: 300,
+            recheck_age_s: 120,
+            payout_provider: Policy::DEFAULT_PROVIDER.to_owned(),
+            updated_at: None,
+        }
+    }
+
+    /// Validates the settings form; `providers` are the names that may pay out here.
+    pub fn from_update(update: &PolicyUpdate, providers: &[String]) -> Result<Policy, AppError> {
+        let amount_min = policy_amount("amount_min", &update.amount_min)?;
+        let amount_max = policy_amount("amount_max", &update.amount_max)?;
+        if amount_max < amount_min {
+            return Err(AppError::invalid(
+                "amount_max",
+                "The maximum must be at least the minimum.",
+            ));
+        }
+        let approval_threshold = policy_amount("approval_threshold", &update.approval_threshold)?;
+        let payout_provider = update.payout_provider.trim().to_owned();
+        if !providers.contains(&payout_provider) {
+            return Err(AppError::invalid(
+                "payout_provider",
+                "Choose one of the enabled payment providers.",
+            ));
+        }
+        Ok(Policy {
+            amount_min,
+            amount_max,
+            approval_threshold,
+            payout_attempts_max: whole_number(
+                "payout_attempts_max",
+                &update.payout_attempts_max,
+                1,
+                PAYOUT_ATTEMPTS_MAX_LIMIT,
+            )?,
+            retry_cooldown_s: whole_number(
+                "retry_cooldown_s",
+                &update.retry_cooldown_s,
+                0,
+                RETRY_COOLDOWN_S_LIMIT,
+            )?,
+            recheck_age_s: whole_number(
+                "recheck_age_s",
+                &update.recheck_age_s,
+                1,
+                RECHECK_AGE_S_LIMIT,
+            )?,
+            payout_provider,
+            updated_at: None,
+        })
+    }
+}
+
+fn policy_amount(field: &str, text: &str) -> Result<Decimal, AppError> {
+    let amount = Decimal::from_str(text.trim())
+        .ok()
+        .filter(|amount| {
+            *amount > Decimal::ZERO
+                && amount.normalize().scale() <= POLICY_AMOUNT_SCALE_MAX
+                && *amount <= app::money::AMOUNT_MAX_MAJOR
+        })
+        .ok_or_else(|| {
+            AppError::invalid(
+                field,
+                format!("Enter a positive amount with at most {POLICY_AMOUNT_SCALE_MAX} decimals."),
+            )
+        })?;
+    Ok(amount.normalize())
+}
+
+fn whole_number(field: &str, text: &str, min: u32, max: u32) -> Result<u32, AppError> {
+    text.trim()
+        .parse::<u32>()
+        .ok()
+        .filter(|value| (min..=max).contains(value))
+        .ok_or_else(|| {
+            AppError::invalid(field, format!("Enter a whole number from {min} to {max}."))
+        })
+}
+
+type PolicyRecord = (
+    Decimal,
+    Decimal,
+    Decimal,
+    i32,
+    i32,
+    i32,
+    String,
+    DateTime<Utc>,
+);
+
+/// The tenant's policy, or the defaults.
+pub async fn load(conn: &mut sqlx::PgConnection, tenant_id: Uuid) -> Result<Policy, sqlx::Error> {
+    let row: Option<PolicyRecord> = sqlx::query_as(
+        "SELECT amount_min, amount_max, approval_threshold, payout_attempts_max,
+                retry_cooldown_s, recheck_age_s, payout_provider, updated_at
+           FROM withdrawal_policies WHERE tenant_id = $1",
+    )
+    .bind(tenant_id)
+    .fetch_optional(conn)
+    .await?;
+    Ok(match row {
+        None => Policy::default_policy(),
+        Some((min, max, threshold, attempts, cooldown, recheck, provider, updated_at)) => Policy {
+            amount_min: min.normalize(),
+            amount_max: max.normalize(),
+            approval_threshold: threshold.normalize(),
+            // The table's CHECKs keep these positive and small.
+            payout_attempts_max: attempts.unsigned_abs(),
+            retry_cooldown_s: cooldown.unsigned_abs(),
+            recheck_age_s: recheck.unsigned_abs(),
+            payout_provider: provider,
+            updated_at: Some(updated_at),
+        },
+    })
+}
+
+/// Writes the tenant's policy (inserted on first save).
+pub async fn save(
+    conn: &mut sqlx::PgConnection,
+    tenant_id: Uuid,
+    policy: &Policy,
+    staff_id: Uuid,
+    now: DateTime<Utc>,
+) -> Result<(), sqlx::Error> {
+    sqlx::query(
+        "INSERT INTO withdrawal_policies
+             (tenant_id, amount_min, amount_max, approval_threshold, payout_attempts_max,
+              retry_cooldown_s, recheck_age_s, payout_provider, updated_at, updated_by)
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)
+         ON CONFLICT (tenant_id) DO UPDATE SET
+             amount_min = EXCLUDED.amount_min, amount_max = EXCLUDED.amount_max,
+             approval_threshold = EXCLUDED.approval_threshold,
+             payout_attempts_max = EXCLUDED.payout_attempts_max,
+             retry_cooldown_s = EXCLUDED.retry_cooldown_s, recheck_age_s = EXCLUDED.recheck_age_s,
+             payout_provider = EXCLUDED.payout_provider, updated_at = EXCLUDED.updated_at,
+             updated_by = EXCLUDED.updated_by",
+    )
+    .bind(tenant_id)
+    .bind(policy.amount_min)
+    .bind(policy.amount_max)
+    .bind(policy.approval_threshold)
+    .bind(policy.payout_attempts_max as i32)
+    .bind(policy.retry_cooldown_s as i32)
+    .bind(policy.recheck_age_s as i32)
+    .bind(&policy.payout_provider)
+    .bind(now)
+    .bind(staff_id)
+    .execute(conn)
+    .await?;
+    Ok(())
+}
+
+/// The policy as JSON, for the audit log.
+pub fn snapshot(policy: &Policy) -> serde_json::Value {
+    serde_json::json!({
+        "amount_min": policy.amount_min.to_string(),
+        "amount_max": policy.amount_max.to_string(),
+        "approval_threshold": policy.approval_threshold.to_string(),
+        "payout_attempts_max": policy.payout_attempts_max,
+        "retry_cooldown_s": policy.retry_cooldown_s,
+        "recheck_age_s": policy.recheck_age_s,
+        "payout_provider": policy.payout_provider,
+    })
+}
