@@ -6,6 +6,7 @@ pub mod admin;
 #[cfg(feature = "ssr")]
 pub mod api;
 pub mod auth;
+pub mod backoffice;
 pub mod components;
 pub mod deposits;
 pub mod error;
@@ -73,6 +74,7 @@ pub fn App() -> impl IntoView {
                             <Route path=path!("/admin/settings") view=withdrawals::WithdrawalSettingsPage/>
                             // Async: the page's HTTP status (401/403) is known before the first byte.
                             <Route path=path!("/admin") view=admin::AdminDashboardPage ssr=SsrMode::Async/>
+                            <Route path=path!("/admin/audit") view=backoffice::AuditLogPage ssr=SsrMode::Async/>
                         </Routes>
                     </main>
                 </div>

@@ -363,6 +363,17 @@ pub enum BreakKind {
     HeadMismatch,
 }
 
+impl BreakKind {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            BreakKind::HashMismatch => "hash_mismatch",
+            BreakKind::BrokenLink => "broken_link",
+            BreakKind::MissingEvent => "missing_event",
+            BreakKind::HeadMismatch => "head_mismatch",
+        }
+    }
+}
+
 /// The first broken link of one tenant's chain.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct ChainBreak {

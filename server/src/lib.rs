@@ -5,6 +5,7 @@
 pub mod admin;
 pub mod audit;
 pub mod auth;
+pub mod backoffice;
 pub mod cli;
 pub mod config;
 pub mod db;

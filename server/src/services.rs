@@ -91,6 +91,7 @@ impl Services {
         provide_context::<Arc<dyn app::auth::AuthApi>>(services.clone());
         provide_context::<Arc<dyn app::account::AccountApi>>(services.clone());
         provide_context::<Arc<dyn app::admin::AdminApi>>(services.clone());
+        provide_context::<Arc<dyn app::backoffice::BackofficeApi>>(services.clone());
         provide_context::<Arc<dyn app::wallet::WalletApi>>(services.clone());
         provide_context::<Arc<dyn app::withdrawals::WithdrawalsApi>>(services.clone());
         provide_context::<Arc<dyn app::deposits::DepositsApi>>(services);

@@ -124,6 +124,7 @@ pub fn AdminDashboardPage() -> impl IntoView {
                     Ok(overview) => {
                         let may_adjust = overview.role >= StaffRole::Finance;
                         view! {
+                            <crate::backoffice::BackofficeNav current="/admin"/>
                             <section class="card" data-testid="admin-dashboard">
                                 <h1>"Back office"</h1>
                                 <p>{overview.tenant_name.clone()}</p>

@@ -177,3 +177,56 @@ impl TestApp {
         sqlx::query_scalar(sql).fetch_one(&self.pool).await.unwrap()
     }
 }
+
+/// Back-office helpers: the second brand's host, and plain GETs of pages and exports.
+impl TestApp {
+    /// `(host, origin)` of the second brand on this server.
+    pub fn second_brand(&self) -> (String, String) {
+        let host = format!("second.localhost:{}", self.port);
+        let origin = format!("http://{host}");
+        (host, origin)
+    }
+
+    /// Calls a server function at the second brand.
+    pub async fn call_at_second_brand(
+        &self,
+        endpoint: &str,
+        form: &[(&str, &str)],
+        cookie: Option<&str>,
+    ) -> Reply {
+        let (host, origin) = self.second_brand();
+        self.call_as(endpoint, form, cookie, Some(&origin), Some(&host))
+            .await
+    }
+
+    /// Logs in at the second brand with the demo password.
+    pub async fn log_in_at_second_brand(&self, endpoint: &str, email: &str) -> String {
+        let reply = self
+            .call_at_second_brand(
+                endpoint,
+                &[("email", email), ("password", DEMO_PASSWORD)],
+                None,
+            )
+            .await;
+        assert_eq!(reply.status, 200, "log-in failed: {reply:?}");
+        reply
+            .session_cookie()
+            .expect("log-in sets the session cookie")
+    }
+
+    /// GETs `path` (a page or an export) with an optional cookie: status, headers and body.
+    pub async fn get_page(
+        &self,
+        path: &str,
+        cookie: Option<&str>,
+    ) -> (u16, reqwest::header::HeaderMap, String) {
+        let mut request = self.http.get(format!("{}{path}", self.base));
+        if let Some(cookie) = cookie {
+            request = request.header("cookie", cookie);
+        }
+        let response = request.send().await.expect("the server answers");
+        let status = response.status().as_u16();
+        let headers = response.headers().clone();
+        (status, headers, response.text().await.unwrap())
+    }
+}

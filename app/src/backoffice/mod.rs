@@ -1,0 +1,29 @@
+//! The finance back office beyond the dashboard, under `/admin/…`: the audit log, the webhook
+//! log, the figures, players, the ledger explorer and reconciliation. Each feature keeps its
+//! types, server functions and page in its own file; the server implements [`BackofficeApi`].
+//! Every server function checks the staff role on the server: support reads, finance and owner
+//! act.
+
+pub mod audit;
+mod nav;
+
+pub use audit::AuditLogPage;
+pub use nav::BackofficeNav;
+
+#[cfg(feature = "ssr")]
+use crate::error::AppError;
+
+/// What the server provides for the back office. Each method checks the session and role.
+#[cfg(feature = "ssr")]
+#[async_trait::async_trait]
+pub trait BackofficeApi: Send + Sync {
+    async fn audit_events(
+        &self,
+        ctx: &crate::api::RequestCtx,
+        filter: audit::AuditFilter,
+    ) -> Result<audit::AuditEventPage, AppError>;
+    async fn verify_audit_chain(
+        &self,
+        ctx: &crate::api::RequestCtx,
+    ) -> Result<audit::ChainCheck, AppError>;
+}

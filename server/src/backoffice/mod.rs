@@ -1,0 +1,63 @@
+//! The back office's server side (`app::backoffice`): each page's reads and actions, in one
+//! file per feature. Every method of [`BackofficeApi`] checks the staff role first (support
+//! reads; finance and owner act) and scopes every query by the staff member's tenant, so another
+//! tenant's ids look exactly like ids that do not exist.
+
+pub mod audit_log;
+
+use app::api::RequestCtx;
+use app::auth::StaffRole;
+use app::backoffice::BackofficeApi;
+use app::backoffice::audit::{AuditEventPage, AuditFilter, ChainCheck};
+use app::error::AppError;
+use chrono::{DateTime, NaiveDate, Utc};
+
+use crate::services::Services;
+
+#[async_trait::async_trait]
+impl BackofficeApi for Services {
+    async fn audit_events(
+        &self,
+        ctx: &RequestCtx,
+        filter: AuditFilter,
+    ) -> Result<AuditEventPage, AppError> {
+        let (tenant, _staff) = self.require_staff(ctx, StaffRole::Support).await?;
+        let search = audit_log::AuditSearch::resolve(self.pool(), tenant.id, &filter).await?;
+        audit_log::page(self.pool(), tenant.id, &search, filter.before).await
+    }
+
+    async fn verify_audit_chain(&self, ctx: &RequestCtx) -> Result<ChainCheck, AppError> {
+        let (tenant, _staff) = self.require_staff(ctx, StaffRole::Support).await?;
+        audit_log::verify(self.pool(), tenant.id).await
+    }
+}
+
+/// A day typed into a filter (`YYYY-MM-DD`), as the instant it starts (UTC); `end_of_day` gives
+/// the start of the next day, so a period's last day is included.
+pub fn parse_day(
+    field: &str,
+    value: Option<&str>,
+    end_of_day: bool,
+) -> Result<Option<DateTime<Utc>>, AppError> {
+    let Some(value) = value.map(str::trim).filter(|value| !value.is_empty()) else {
+        return Ok(None);
+    };
+    let day = NaiveDate::parse_from_str(value, "%Y-%m-%d")
+        .map_err(|_| AppError::invalid(field, "Give a date as YYYY-MM-DD."))?;
+    let day = if end_of_day {
+        day.succ_opt()
+            .ok_or_else(|| AppError::invalid(field, "Give a date as YYYY-MM-DD."))?
+    } else {
+        day
+    };
+    Ok(Some(day.and_time(chrono::NaiveTime::MIN).and_utc()))
+}
+
+/// The trimmed text of an optional filter, `None` when empty.
+pub fn filter_text(value: &Option<String>) -> Option<String> {
+    value
+        .as_deref()
+        .map(str::trim)
+        .filter(|value| !value.is_empty())
+        .map(str::to_owned)
+}
