@@ -1,0 +1,653 @@
+//! The access-control proof. Every server function comes from the server-function registry and
+//! every HTTP route from the router's source, so a new one cannot be forgotten: each must be
+//! classified in the tables below (who may call it, whether it changes anything, which object
+//! it names), or the test fails. For each function it then checks: anonymous → 401; a player →
+//! 403 on staff functions and staff → 403 on player functions; a staff role below the one needed
+//! → 403; the right caller naming another tenant's object → 404 exactly like an unknown id;
+//! every POST from another origin → 403; a mutating function never answers a GET.
+
+mod common;
+
+use std::collections::BTreeSet;
+use std::path::Path;
+
+use app::auth::StaffRole;
+use common::{DEMO_PASSWORD, PLAYER_EMAIL, Reply, SECOND_PLAYER_EMAIL, TestApp, spawn_app};
+use sqlx::PgPool;
+use uuid::Uuid;
+
+const EVIL_ORIGIN: &str = "http://evil.example";
+
+/// Who may call a server function.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Access {
+    /// Anyone, logged in or not (log-in, registration, "who am I").
+    Public,
+    Player,
+    /// Staff with at least this role.
+    Staff(StaffRole),
+}
+
+/// The kind of object a server function names, to be tried with another tenant's.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Object {
+    /// A player's id.
+    Player,
+    /// A player's email address.
+    PlayerEmail,
+    Deposit,
+}
+
+struct Rule {
+    /// The path under `/api/`.
+    path: &'static str,
+    access: Access,
+    /// Changes state (so it must be a POST, and never answer a GET).
+    mutating: bool,
+    object: Option<Object>,
+    /// A well-formed request naming `object`'s value (ignored when there is no object). For
+    /// mutating functions, shaped so that the allowed caller fails validation after the access
+    /// check instead of changing anything.
+    form: fn(&str) -> Vec<(&'static str, String)>,
+}
+
+fn no_form(_: &str) -> Vec<(&'static str, String)> {
+    Vec::new()
+}
+
+fn credentials(_: &str) -> Vec<(&'static str, String)> {
+    vec![
+        ("email", "nobody@demo.kasa.test".into()),
+        ("password", "not-the-password".into()),
+    ]
+}
+
+/// Every server function, classified. Adding a function without a line here fails the test.
+const RULES: &[Rule] = &[
+    Rule {
+        path: "auth/me",
+        access: Access::Public,
+        mutating: false,
+        object: None,
+        form: no_form,
+    },
+    Rule {
+        path: "auth/register",
+        access: Access::Public,
+        mutating: true,
+        object: None,
+        form: |_| {
+            vec![
+                ("email", "probe@demo.kasa.test".into()),
+                ("display_name", "Probe".into()),
+                ("password", "a long enough password".into()),
+            ]
+        },
+    },
+    Rule {
+        path: "auth/login",
+        access: Access::Public,
+        mutating: true,
+        object: None,
+        form: credentials,
+    },
+    Rule {
+        path: "admin/login",
+        access: Access::Public,
+        mutating: true,
+        object: None,
+        form: credentials,
+    },
+    Rule {
+        path: "auth/logout",
+        access: Access::Public,
+        mutating: true,
+        object: None,
+        form: no_form,
+    },
+    Rule {
+        path: "wallet/balances",
+        access: Access::Player,
+        mutating: false,
+        object: None,
+        form: no_form,
+    },
+    Rule {
+        path: "wallet/history",
+        access: Access::Player,
+        mutating: false,
+        object: None,
+        form: no_form,
+    },
+    Rule {
+        path: "deposits/options",
+        access: Access::Player,
+        mutating: false,
+        object: None,
+        form: no_form,
+    },
+    Rule {
+        path: "deposits/start",
+        access: Access::Player,
+        mutating: true,
+        object: None,
+        form: |_| {
+            vec![
+                ("amount", "10.00".into()),
+                ("currency", "EUR".into()),
+                ("provider", "no-such-provider".into()),
+                ("idempotency_key", "access-control-probe".into()),
+            ]
+        },
+    },
+    Rule {
+        path: "deposits/status",
+        access: Access::Player,
+        mutating: false,
+        object: Some(Object::Deposit),
+        form: |id| vec![("deposit_id", id.into())],
+    },
+    Rule {
+        path: "deposits/recent",
+        access: Access::Player,
+        mutating: false,
+        object: None,
+        form: no_form,
+    },
+    Rule {
+        path: "account/overview",
+        access: Access::Player,
+        mutating: false,
+        object: None,
+        form: no_form,
+    },
+    Rule {
+        path: "account/deposit-limit",
+        access: Access::Player,
+        mutating: true,
+        object: None,
+        form: |_| {
+            vec![
+                ("period", "day".into()),
+                ("currency", "EUR".into()),
+                ("amount", "not an amount".into()),
+            ]
+        },
+    },
+    Rule {
+        path: "account/self-exclude",
+        access: Access::Player,
+        mutating: true,
+        object: None,
+        // No confirmation: refused after the access check.
+        form: |_| vec![("period", "24h".into())],
+    },
+    Rule {
+        path: "admin/overview",
+        access: Access::Staff(StaffRole::Support),
+        mutating: false,
+        object: None,
+        form: no_form,
+    },
+    Rule {
+        path: "admin/integrity-check",
+        access: Access::Staff(StaffRole::Support),
+        mutating: false,
+        object: None,
+        form: no_form,
+    },
+    Rule {
+        path: "admin/adjustments",
+        access: Access::Staff(StaffRole::Finance),
+        mutating: true,
+        object: Some(Object::PlayerEmail),
+        form: |email| {
+            vec![
+                ("player_email", email.into()),
+                ("currency", "EUR".into()),
+                ("amount", "1.00".into()),
+                ("direction", "credit".into()),
+                ("reason", "access-control probe".into()),
+                ("idempotency_key", "access-control-probe".into()),
+            ]
+        },
+    },
+    Rule {
+        path: "admin/kyc/find",
+        access: Access::Staff(StaffRole::Support),
+        mutating: false,
+        object: Some(Object::PlayerEmail),
+        form: |email| vec![("email", email.into())],
+    },
+    Rule {
+        path: "admin/kyc/set",
+        access: Access::Staff(StaffRole::Support),
+        mutating: true,
+        object: Some(Object::Player),
+        form: |id| {
+            vec![
+                ("player_id", id.into()),
+                ("state", "pending".into()),
+                ("note", "access-control probe".into()),
+            ]
+        },
+    },
+];
+
+/// How an HTTP route outside the server functions is protected.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum RouteKind {
+    /// `GET /api/health`: public, reveals nothing.
+    Health,
+    /// PSP webhooks: server to server, proven by signature instead of session or origin.
+    SignedCallback,
+    /// The mock PSP's hosted checkout page: names a checkout, which must be the brand's own.
+    MockCheckout,
+}
+
+/// Every route the router declares with `.route(…)`, classified.
+const ROUTES: &[(&str, RouteKind)] = &[
+    ("/api/health", RouteKind::Health),
+    (
+        "/api/v1/payments/webhook/{provider}",
+        RouteKind::SignedCallback,
+    ),
+    ("/mock-psp/checkout/{id}", RouteKind::MockCheckout),
+];
+
+/// The registered server functions: (path under `/api/`, method).
+fn registered_functions() -> Vec<(String, String)> {
+    let mut paths: Vec<(String, String)> = leptos::server_fn::axum::server_fn_paths()
+        .map(|(path, method)| {
+            let path = path.strip_prefix("/api/").unwrap_or(path).to_owned();
+            (path, method.to_string())
+        })
+        .collect();
+    paths.sort();
+    paths
+}
+
+/// The paths of every `.route("…", …)` call in the server crate's source.
+fn router_paths() -> BTreeSet<String> {
+    let mut found = BTreeSet::new();
+    let mut directories = vec![Path::new(env!("CARGO_MANIFEST_DIR")).join("src")];
+    while let Some(directory) = directories.pop() {
+        for entry in std::fs::read_dir(&directory).unwrap() {
+            let path = entry.unwrap().path();
+            if path.is_dir() {
+                directories.push(path);
+            } else if path.extension().is_some_and(|extension| extension == "rs") {
+                let source = std::fs::read_to_string(&path).unwrap();
+                for (index, _) in source.match_indices(".route(") {
+                    let rest = source[index + ".route(".len()..].trim_start();
+                    if let Some(literal) = rest.strip_prefix('"') {
+                        found.insert(literal[..literal.find('"').unwrap()].to_owned());
+                    }
+                }
+            }
+        }
+    }
+    found
+}
+
+/// The logged-in callers and another tenant's objects the checks use.
+struct World {
+    app: TestApp,
+    player: String,
+    staff: Vec<(StaffRole, String)>,
+    /// A player's session of the second brand, presented to the first brand.
+    foreign_player: String,
+    foreign_player_id: Uuid,
+    foreign_deposit_id: Uuid,
+}
+
+impl World {
+    async fn new(pool: PgPool) -> World {
+        let app = spawn_app(pool).await;
+        let player = app.log_in("auth/login", PLAYER_EMAIL).await;
+        let mut staff = Vec::new();
+        for role in [StaffRole::Support, StaffRole::Finance, StaffRole::Owner] {
+            let email = format!("{}@demo.kasa.test", role.as_str());
+            staff.push((role, app.log_in("admin/login", &email).await));
+        }
+        let second_host = format!("second.localhost:{}", app.port);
+        let second_origin = format!("http://second.localhost:{}", app.port);
+        let login = app
+            .call_as(
+                "auth/login",
+                &[("email", SECOND_PLAYER_EMAIL), ("password", DEMO_PASSWORD)],
+                None,
+                Some(&second_origin),
+                Some(&second_host),
+            )
+            .await;
+        let foreign_player = login
+            .session_cookie()
+            .expect("the second brand's player logs in");
+        let foreign_player_id = login.json["id"].as_str().unwrap().parse().unwrap();
+        let deposit = app
+            .call_as(
+                "deposits/start",
+                &[
+                    ("amount", "10.00"),
+                    ("currency", "EUR"),
+                    ("provider", "mock"),
+                    ("idempotency_key", "foreign-deposit"),
+                ],
+                Some(&foreign_player),
+                Some(&second_origin),
+                Some(&second_host),
+            )
+            .await;
+        assert_eq!(deposit.status, 200, "{deposit:?}");
+        let foreign_deposit_id = deposit.json["deposit_id"]
+            .as_str()
+            .unwrap()
+            .parse()
+            .unwrap();
+        World {
+            app,
+            player,
+            staff,
+            foreign_player,
+            foreign_player_id,
+            foreign_deposit_id,
+        }
+    }
+
+    fn staff_cookie(&self, role: StaffRole) -> &str {
+        &self.staff.iter().find(|(each, _)| *each == role).unwrap().1
+    }
+
+    /// The cookie of the weakest caller that is allowed.
+    fn allowed_cookie(&self, access: Access) -> Option<&str> {
+        match access {
+            Access::Public => None,
+            Access::Player => Some(&self.player),
+            Access::Staff(role) => Some(self.staff_cookie(role)),
+        }
+    }
+
+    /// Another tenant's object and an id that exists nowhere, as the form names them.
+    fn foreign_and_unknown(&self, object: Object) -> (String, String) {
+        match object {
+            Object::Player => (
+                self.foreign_player_id.to_string(),
+                Uuid::new_v4().to_string(),
+            ),
+            Object::PlayerEmail => (
+                SECOND_PLAYER_EMAIL.to_owned(),
+                "nobody-here@demo.kasa.test".to_owned(),
+            ),
+            Object::Deposit => (
+                self.foreign_deposit_id.to_string(),
+                Uuid::new_v4().to_string(),
+            ),
+        }
+    }
+
+    async fn post(
+        &self,
+        rule: &Rule,
+        object: &str,
+        cookie: Option<&str>,
+        origin: Option<&str>,
+    ) -> Reply {
+        let form = (rule.form)(object);
+        let form: Vec<(&str, &str)> = form
+            .iter()
+            .map(|(key, value)| (*key, value.as_str()))
+            .collect();
+        let origin = origin
+            .map(str::to_owned)
+            .unwrap_or_else(|| self.app.base.clone());
+        self.app
+            .call_as(rule.path, &form, cookie, Some(&origin), None)
+            .await
+    }
+
+    async fn get(&self, rule: &Rule, object: &str, cookie: Option<&str>) -> u16 {
+        let mut request = self
+            .app
+            .http
+            .get(format!("{}/api/{}", self.app.base, rule.path))
+            .query(&(rule.form)(object))
+            .header("accept", "application/json");
+        if let Some(cookie) = cookie {
+            request = request.header("cookie", cookie);
+        }
+        request.send().await.unwrap().status().as_u16()
+    }
+}
+
+/// What is wrong with `reply` when it should be `status` with `code`.
+fn mismatch(what: &str, reply: &Reply, status: u16, code: &str) -> Option<String> {
+    ((reply.status, reply.code()) != (status, code)).then(|| {
+        format!(
+            "{what}: expected {status} {code}, got {} {}",
+            reply.status, reply.json
+        )
+    })
+}
+
+/// Checks one server function; returns what was wrong with it.
+async fn check(world: &World, rule: &Rule, method: &str) -> Vec<String> {
+    let mut problems = Vec::new();
+    if rule.mutating && method != "POST" {
+        return vec![format!("mutating but registered as {method}")];
+    }
+    let object = rule
+        .object
+        .map(|object| world.foreign_and_unknown(object).0)
+        .unwrap_or_default();
+    let allowed = world.allowed_cookie(rule.access);
+
+    let cross_origin = world.post(rule, &object, allowed, Some(EVIL_ORIGIN)).await;
+    problems.extend(mismatch("cross-origin", &cross_origin, 403, "cross_origin"));
+    let get_status = world.get(rule, &object, allowed).await;
+    if rule.mutating && !(400..500).contains(&get_status) {
+        problems.push(format!("GET answered {get_status}"));
+    }
+    if rule.access == Access::Public {
+        return problems;
+    }
+
+    let anonymous = world.post(rule, &object, None, None).await;
+    problems.extend(mismatch("anonymous", &anonymous, 401, "unauthenticated"));
+    let other_brand = world
+        .post(rule, &object, Some(&world.foreign_player), None)
+        .await;
+    problems.extend(mismatch(
+        "the second brand's session",
+        &other_brand,
+        401,
+        "unauthenticated",
+    ));
+    match rule.access {
+        Access::Player => {
+            for (role, cookie) in &world.staff {
+                let reply = world.post(rule, &object, Some(cookie), None).await;
+                problems.extend(mismatch(
+                    &format!("staff ({})", role.as_str()),
+                    &reply,
+                    403,
+                    "forbidden",
+                ));
+            }
+        }
+        Access::Staff(needed) => {
+            let reply = world.post(rule, &object, Some(&world.player), None).await;
+            problems.extend(mismatch("player", &reply, 403, "forbidden"));
+            for (role, cookie) in world.staff.iter().filter(|(role, _)| *role < needed) {
+                let reply = world.post(rule, &object, Some(cookie), None).await;
+                problems.extend(mismatch(
+                    &format!("staff ({})", role.as_str()),
+                    &reply,
+                    403,
+                    "forbidden",
+                ));
+            }
+        }
+        Access::Public => {}
+    }
+
+    let allowed_reply = world.post(rule, &object, allowed, None).await;
+    if ["unauthenticated", "forbidden", "cross_origin"].contains(&allowed_reply.code()) {
+        problems.push(format!(
+            "the allowed caller was refused: {} {}",
+            allowed_reply.status, allowed_reply.json
+        ));
+    }
+    if let Some(kind) = rule.object {
+        let (foreign, unknown) = world.foreign_and_unknown(kind);
+        let unknown_reply = world.post(rule, &unknown, allowed, None).await;
+        problems.extend(mismatch(
+            "another tenant's object",
+            &allowed_reply,
+            404,
+            "not_found",
+        ));
+        if allowed_reply.json != unknown_reply.json {
+            problems.push(format!(
+                "another tenant's object is told apart from an unknown one: {} vs {}",
+                allowed_reply.json, unknown_reply.json
+            ));
+        }
+        let body = allowed_reply.json.to_string();
+        for secret in [foreign.as_str(), "second", "Second Brand"] {
+            if body.contains(secret) {
+                problems.push(format!("the 404 reveals {secret:?}: {body}"));
+            }
+        }
+    }
+    problems
+}
+
+// Proves every registered server function is classified and behaves as classified: anonymous
+// 401, wrong kind of account or too weak a role 403, another brand's session 401, another
+// tenant's objects 404 indistinguishable from unknown ones, cross-origin POSTs 403 and no GET
+// for mutating functions.
+#[sqlx::test(migrations = "../migrations")]
+async fn every_server_function_enforces_its_access_rule(pool: PgPool) {
+    let world = World::new(pool).await;
+    let registered = registered_functions();
+    let unclassified: Vec<&str> = registered
+        .iter()
+        .map(|(path, _)| path.as_str())
+        .filter(|path| !RULES.iter().any(|rule| rule.path == *path))
+        .collect();
+    assert!(
+        unclassified.is_empty(),
+        "classify these server functions in RULES: {unclassified:?}"
+    );
+    let stale: Vec<&str> = RULES
+        .iter()
+        .map(|rule| rule.path)
+        .filter(|path| !registered.iter().any(|(each, _)| each == path))
+        .collect();
+    assert!(
+        stale.is_empty(),
+        "RULES names functions that no longer exist: {stale:?}"
+    );
+
+    let mut failures = Vec::new();
+    for (path, method) in &registered {
+        let rule = RULES.iter().find(|rule| rule.path == path).unwrap();
+        for problem in check(&world, rule, method).await {
+            failures.push(format!("{path}: {problem}"));
+        }
+    }
+    assert!(
+        failures.is_empty(),
+        "access-control failures:\n{}",
+        failures.join("\n")
+    );
+    // The probes changed nothing: no KYC decision, adjustment or deposit for the other brand.
+    let app = &world.app;
+    assert_eq!(
+        app.count("SELECT count(*) FROM player_kyc_reviews").await,
+        0
+    );
+    assert_eq!(app.count("SELECT count(*) FROM ledger_journals").await, 0);
+    assert_eq!(app.count("SELECT count(*) FROM deposits").await, 1);
+    assert_eq!(app.count("SELECT count(*) FROM self_exclusions").await, 0);
+}
+
+// Proves every route the router declares is classified, and that each kind holds: the health
+// check is public and says nothing, PSP callbacks refuse an unsigned body, and the mock PSP's
+// page does not show another brand's checkout and refuses cross-origin posts.
+#[sqlx::test(migrations = "../migrations")]
+async fn every_route_is_classified_and_protected(pool: PgPool) {
+    let world = World::new(pool).await;
+    let declared = router_paths();
+    let unclassified: Vec<&String> = declared
+        .iter()
+        .filter(|path| !ROUTES.iter().any(|(each, _)| each == path))
+        .collect();
+    assert!(
+        unclassified.is_empty(),
+        "classify these routes in ROUTES: {unclassified:?}"
+    );
+    let app = &world.app;
+    for (path, kind) in ROUTES {
+        assert!(
+            declared.contains(*path),
+            "ROUTES names {path}, which the router no longer has"
+        );
+        match kind {
+            RouteKind::Health => {
+                let response = app
+                    .http
+                    .get(format!("{}{path}", app.base))
+                    .send()
+                    .await
+                    .unwrap();
+                assert_eq!(response.status(), 200);
+                let body: serde_json::Value = response.json().await.unwrap();
+                assert_eq!(body, serde_json::json!({"status": "ok", "db": "ok"}));
+            }
+            RouteKind::SignedCallback => {
+                let url = format!("{}{}", app.base, path.replace("{provider}", "mock"));
+                let unsigned = app
+                    .http
+                    .post(&url)
+                    .header("origin", EVIL_ORIGIN)
+                    .body(r#"{"id":"evt_forged","type":"checkout.paid"}"#)
+                    .send()
+                    .await
+                    .unwrap();
+                assert_eq!(unsigned.status(), 400, "an unsigned webhook is refused");
+                let get = app.http.get(&url).send().await.unwrap();
+                assert!(
+                    get.status().is_client_error(),
+                    "GET {path}: {}",
+                    get.status()
+                );
+            }
+            RouteKind::MockCheckout => {
+                let checkout: String =
+                    sqlx::query_scalar("SELECT provider_session_id FROM deposits WHERE id = $1")
+                        .bind(world.foreign_deposit_id)
+                        .fetch_one(&app.pool)
+                        .await
+                        .unwrap();
+                let url = format!("{}{}", app.base, path.replace("{id}", &checkout));
+                let page = app.http.get(&url).send().await.unwrap();
+                assert_eq!(page.status(), 404, "another brand's checkout is not shown");
+                let forged = app
+                    .http
+                    .post(&url)
+                    .header("origin", EVIL_ORIGIN)
+                    .form(&[("outcome", "pay")])
+                    .send()
+                    .await
+                    .unwrap();
+                assert_eq!(forged.status(), 403);
+                let paid = app
+                    .count("SELECT count(*) FROM deposits WHERE state = 'captured'")
+                    .await;
+                assert_eq!(paid, 0);
+            }
+        }
+    }
+}
