@@ -36,6 +36,7 @@ enum Object {
     /// A player's email address.
     PlayerEmail,
     Deposit,
+    Withdrawal,
 }
 
 struct Rule {
@@ -59,6 +60,14 @@ fn credentials(_: &str) -> Vec<(&'static str, String)> {
     vec![
         ("email", "nobody@demo.kasa.test".into()),
         ("password", "not-the-password".into()),
+    ]
+}
+
+/// A staff action on a withdrawal, with its idempotency key.
+fn withdrawal_action(id: &str) -> Vec<(&'static str, String)> {
+    vec![
+        ("withdrawal_id", id.into()),
+        ("idempotency_key", "access-control-probe".into()),
     ]
 }
 
@@ -232,6 +241,143 @@ const RULES: &[Rule] = &[
             ]
         },
     },
+    Rule {
+        path: "withdrawals/options",
+        access: Access::Player,
+        mutating: false,
+        object: None,
+        form: no_form,
+    },
+    Rule {
+        path: "withdrawals/request",
+        access: Access::Player,
+        mutating: true,
+        object: None,
+        form: |_| {
+            vec![
+                ("amount", "not an amount".into()),
+                ("currency", "EUR".into()),
+                ("idempotency_key", "access-control-probe".into()),
+            ]
+        },
+    },
+    Rule {
+        path: "withdrawals/mine",
+        access: Access::Player,
+        mutating: false,
+        object: None,
+        form: no_form,
+    },
+    Rule {
+        path: "admin/withdrawals/list",
+        access: Access::Staff(StaffRole::Support),
+        mutating: false,
+        object: None,
+        form: no_form,
+    },
+    Rule {
+        path: "admin/withdrawals/detail",
+        access: Access::Staff(StaffRole::Support),
+        mutating: false,
+        object: Some(Object::Withdrawal),
+        form: |id| vec![("withdrawal_id", id.into())],
+    },
+    Rule {
+        path: "admin/withdrawals/approve",
+        access: Access::Staff(StaffRole::Finance),
+        mutating: true,
+        object: Some(Object::Withdrawal),
+        form: withdrawal_action,
+    },
+    Rule {
+        path: "admin/withdrawals/reject",
+        access: Access::Staff(StaffRole::Finance),
+        mutating: true,
+        object: Some(Object::Withdrawal),
+        form: |id| {
+            let mut form = withdrawal_action(id);
+            form.push(("reason", "access-control probe".into()));
+            form
+        },
+    },
+    Rule {
+        path: "admin/withdrawals/start-payout",
+        access: Access::Staff(StaffRole::Finance),
+        mutating: true,
+        object: Some(Object::Withdrawal),
+        form: withdrawal_action,
+    },
+    Rule {
+        path: "admin/withdrawals/retry-payout",
+        access: Access::Staff(StaffRole::Finance),
+        mutating: true,
+        object: Some(Object::Withdrawal),
+        form: withdrawal_action,
+    },
+    Rule {
+        path: "admin/withdrawals/mark-paid",
+        access: Access::Staff(StaffRole::Finance),
+        mutating: true,
+        object: Some(Object::Withdrawal),
+        form: |id| {
+            let mut form = withdrawal_action(id);
+            form.push(("reason", "access-control probe".into()));
+            form.push(("external_reference", "probe-1".into()));
+            form
+        },
+    },
+    Rule {
+        path: "admin/withdrawals/recheck",
+        access: Access::Staff(StaffRole::Finance),
+        mutating: true,
+        object: Some(Object::Withdrawal),
+        form: |id| vec![("withdrawal_id", id.into())],
+    },
+    Rule {
+        path: "admin/withdrawals/mock-script",
+        access: Access::Staff(StaffRole::Finance),
+        mutating: true,
+        object: Some(Object::Withdrawal),
+        form: |id| vec![("withdrawal_id", id.into()), ("outcome", "fail".into())],
+    },
+    Rule {
+        path: "admin/settings/withdrawals",
+        access: Access::Staff(StaffRole::Support),
+        mutating: false,
+        object: None,
+        form: no_form,
+    },
+    Rule {
+        path: "admin/settings/withdrawals/save",
+        access: Access::Staff(StaffRole::Owner),
+        mutating: true,
+        object: None,
+        form: |_| {
+            vec![
+                ("amount_min", "not a number".into()),
+                ("amount_max", "100".into()),
+                ("approval_threshold", "50".into()),
+                ("payout_attempts_max", "3".into()),
+                ("retry_cooldown_s", "60".into()),
+                ("recheck_age_s", "60".into()),
+                ("payout_provider", "mock".into()),
+            ]
+        },
+    },
+    Rule {
+        path: "backoffice/audit-events",
+        access: Access::Staff(StaffRole::Support),
+        mutating: false,
+        object: None,
+        form: no_form,
+    },
+    Rule {
+        path: "backoffice/audit-verify",
+        access: Access::Staff(StaffRole::Support),
+        mutating: false,
+        object: None,
+        form: no_form,
+    },
 ];
 
 /// How an HTTP route outside the server functions is protected.
@@ -290,6 +436,72 @@ fn router_paths() -> BTreeSet<String> {
     found
 }
 
+/// Calls to the second brand (its host name and origin), to create its objects.
+struct SecondBrand<'a> {
+    app: &'a TestApp,
+    host: String,
+    origin: String,
+}
+
+impl<'a> SecondBrand<'a> {
+    fn new(app: &'a TestApp) -> SecondBrand<'a> {
+        SecondBrand {
+            app,
+            host: format!("second.localhost:{}", app.port),
+            origin: format!("http://second.localhost:{}", app.port),
+        }
+    }
+
+    async fn call(&self, endpoint: &str, form: &[(&str, &str)], cookie: Option<&str>) -> Reply {
+        self.app
+            .call_as(endpoint, form, cookie, Some(&self.origin), Some(&self.host))
+            .await
+    }
+
+    async fn staff(&self, role: &str) -> String {
+        let email = format!("{role}@second.kasa.test");
+        let form = [("email", email.as_str()), ("password", DEMO_PASSWORD)];
+        let login = self.call("admin/login", &form, None).await;
+        login
+            .session_cookie()
+            .expect("the second brand's staff logs in")
+    }
+
+    /// A withdrawal of the second brand's player: verified by its support, funded by its finance.
+    async fn withdrawal(&self, player_id: Uuid, player: &str) -> Uuid {
+        let support = self.staff("support").await;
+        let player_id = player_id.to_string();
+        for state in ["pending", "verified"] {
+            let form = [
+                ("player_id", player_id.as_str()),
+                ("state", state),
+                ("note", "checked"),
+            ];
+            let reply = self.call("admin/kyc/set", &form, Some(&support)).await;
+            assert_eq!(reply.status, 200, "{reply:?}");
+        }
+        let finance = self.staff("finance").await;
+        let form = [
+            ("player_email", SECOND_PLAYER_EMAIL),
+            ("currency", "EUR"),
+            ("amount", "100.00"),
+            ("direction", "credit"),
+            ("reason", "funds for the access-control test"),
+            ("idempotency_key", "foreign-credit"),
+        ];
+        let credit = self.call("admin/adjustments", &form, Some(&finance)).await;
+        assert_eq!(credit.status, 200, "{credit:?}");
+        let form = [
+            ("amount", "20.00"),
+            ("currency", "EUR"),
+            ("idempotency_key", "foreign-withdrawal"),
+        ];
+        let withdrawal = self.call("withdrawals/request", &form, Some(player)).await;
+        assert_eq!(withdrawal.status, 200, "{withdrawal:?}");
+        withdrawal.json["id"].as_str().unwrap().parse().unwrap()
+    }
+}
+
 /// The logged-in callers and another tenant's objects the checks use.
 struct World {
     app: TestApp,
@@ -299,6 +511,7 @@ struct World {
     foreign_player: String,
     foreign_player_id: Uuid,
     foreign_deposit_id: Uuid,
+    foreign_withdrawal_id: Uuid,
 }
 
 impl World {
@@ -310,23 +523,20 @@ impl World {
             let email = format!("{}@demo.kasa.test", role.as_str());
             staff.push((role, app.log_in("admin/login", &email).await));
         }
-        let second_host = format!("second.localhost:{}", app.port);
-        let second_origin = format!("http://second.localhost:{}", app.port);
-        let login = app
-            .call_as(
+        let second = SecondBrand::new(&app);
+        let login = second
+            .call(
                 "auth/login",
                 &[("email", SECOND_PLAYER_EMAIL), ("password", DEMO_PASSWORD)],
                 None,
-                Some(&second_origin),
-                Some(&second_host),
             )
             .await;
         let foreign_player = login
             .session_cookie()
             .expect("the second brand's player logs in");
-        let foreign_player_id = login.json["id"].as_str().unwrap().parse().unwrap();
-        let deposit = app
-            .call_as(
+        let foreign_player_id: Uuid = login.json["id"].as_str().unwrap().parse().unwrap();
+        let deposit = second
+            .call(
                 "deposits/start",
                 &[
                     ("amount", "10.00"),
@@ -335,8 +545,6 @@ impl World {
                     ("idempotency_key", "foreign-deposit"),
                 ],
                 Some(&foreign_player),
-                Some(&second_origin),
-                Some(&second_host),
             )
             .await;
         assert_eq!(deposit.status, 200, "{deposit:?}");
@@ -345,6 +553,7 @@ impl World {
             .unwrap()
             .parse()
             .unwrap();
+        let foreign_withdrawal_id = second.withdrawal(foreign_player_id, &foreign_player).await;
         World {
             app,
             player,
@@ -352,6 +561,7 @@ impl World {
             foreign_player,
             foreign_player_id,
             foreign_deposit_id,
+            foreign_withdrawal_id,
         }
     }
 
@@ -381,6 +591,10 @@ impl World {
             ),
             Object::Deposit => (
                 self.foreign_deposit_id.to_string(),
+                Uuid::new_v4().to_string(),
+            ),
+            Object::Withdrawal => (
+                self.foreign_withdrawal_id.to_string(),
                 Uuid::new_v4().to_string(),
             ),
         }
@@ -562,15 +776,23 @@ async fn every_server_function_enforces_its_access_rule(pool: PgPool) {
         "access-control failures:\n{}",
         failures.join("\n")
     );
-    // The probes changed nothing: no KYC decision, adjustment or deposit for the other brand.
+    // The probes changed nothing in the first brand.
     let app = &world.app;
-    assert_eq!(
-        app.count("SELECT count(*) FROM player_kyc_reviews").await,
-        0
-    );
-    assert_eq!(app.count("SELECT count(*) FROM ledger_journals").await, 0);
-    assert_eq!(app.count("SELECT count(*) FROM deposits").await, 1);
-    assert_eq!(app.count("SELECT count(*) FROM self_exclusions").await, 0);
+    for table in [
+        "player_kyc_reviews",
+        "ledger_journals",
+        "deposits",
+        "withdrawals",
+        "self_exclusions",
+        "deposit_limits",
+    ] {
+        let count = app
+            .count(&format!(
+                "SELECT count(*) FROM {table} WHERE tenant_id = (SELECT id FROM tenants WHERE slug = 'kasa-demo')"
+            ))
+            .await;
+        assert_eq!(count, 0, "{table}");
+    }
 }
 
 // Proves every route the router declares is classified, and that each kind holds: the health
