@@ -4,11 +4,14 @@
 mod common;
 
 use common::*;
+use kasa_server::psp::signature;
+use serde_json::json;
 use sqlx::PgPool;
 
 const SUPPORT: &str = "support@demo.kasa.test";
 const FINANCE: &str = "finance@demo.kasa.test";
 const SECOND_FINANCE: &str = "finance@second.kasa.test";
+const MOCK_SECRET: &str = "kasa-development-mock-psp-secret";
 
 /// A finance adjustment crediting the demo player `amount` EUR; returns its journal id.
 async fn credit_player(app: &TestApp, finance: &str, amount: &str, key: &str) -> String {
@@ -187,4 +190,206 @@ async fn audit_page_renders_on_the_server(pool: PgPool) {
     assert!(!html.contains("staff.logged_in"));
     let (_, _, anonymous) = app.get_page("/admin/audit", None).await;
     assert!(anonymous.contains("log in with your staff account"));
+}
+
+/// Starts a mock PSP deposit of `amount` EUR for the demo player: (deposit id, checkout id).
+async fn start_mock_deposit(
+    app: &TestApp,
+    player: &str,
+    amount: &str,
+    key: &str,
+) -> (String, String) {
+    let reply = app
+        .call(
+            "deposits/start",
+            &[
+                ("amount", amount),
+                ("currency", "EUR"),
+                ("provider", "mock"),
+                ("idempotency_key", key),
+            ],
+            Some(player),
+        )
+        .await;
+    assert_eq!(reply.status, 200, "{reply:?}");
+    let redirect = reply.json["redirect_url"].as_str().unwrap();
+    (
+        reply.json["deposit_id"].as_str().unwrap().to_owned(),
+        redirect.rsplit('/').next().unwrap().to_owned(),
+    )
+}
+
+/// A mock PSP `checkout.paid` event body.
+fn paid_event(event_id: &str, checkout: &str, deposit: &str, amount_minor: i64) -> Vec<u8> {
+    serde_json::to_vec(&json!({
+        "id": event_id, "type": "checkout.paid", "created": chrono::Utc::now().timestamp(),
+        "data": {"object": {
+            "object": "checkout", "id": checkout, "deposit_id": deposit,
+            "amount_minor": amount_minor, "currency": "EUR",
+        }}
+    }))
+    .unwrap()
+}
+
+/// Delivers a signed mock PSP webhook; returns the HTTP status.
+async fn deliver(app: &TestApp, body: &[u8]) -> u16 {
+    app.http
+        .post(format!("{}/api/v1/payments/webhook/mock", app.base))
+        .header("content-type", "application/json")
+        .header(
+            "kasa-mock-signature",
+            signature::sign(body, MOCK_SECRET, app.now().timestamp()),
+        )
+        .body(body.to_vec())
+        .send()
+        .await
+        .unwrap()
+        .status()
+        .as_u16()
+}
+
+// Proves the webhook log shows this brand's events (also one that failed before any brand was
+// recorded on it, found through its deposit), not events about nobody's objects, and not to
+// the other brand; support reads but may not re-apply.
+#[sqlx::test(migrations = "../migrations")]
+async fn webhook_log_shows_the_brands_events_only(pool: PgPool) {
+    let app = spawn_app(pool).await;
+    let player = app.log_in("auth/login", PLAYER_EMAIL).await;
+    let (deposit, checkout) = start_mock_deposit(&app, &player, "20.00", "hook-log-1").await;
+    let wrong_amount = paid_event("mevt_wrong", &checkout, &deposit, 99_999);
+    assert_eq!(deliver(&app, &wrong_amount).await, 500);
+    let nobodys = paid_event(
+        "mevt_nobody",
+        "mcs_unknown",
+        &uuid::Uuid::new_v4().to_string(),
+        100,
+    );
+    assert_eq!(deliver(&app, &nobodys).await, 200);
+
+    let support = app.log_in("admin/login", SUPPORT).await;
+    let log = app.call("backoffice/webhooks", &[], Some(&support)).await;
+    assert_eq!(log.status, 200, "{log:?}");
+    assert_eq!(log.json["can_act"], false);
+    let events = log.json["events"].as_array().unwrap();
+    assert_eq!(events.len(), 1, "{events:?}");
+    assert_eq!(events[0]["event_id"], "mevt_wrong");
+    assert_eq!(events[0]["status"], "failed");
+    assert_eq!(events[0]["signature_verified"], true);
+    assert!(
+        events[0]["last_error"]
+            .as_str()
+            .unwrap()
+            .contains("reports")
+    );
+    assert_eq!(
+        log.json["counts"],
+        json!([{"provider": "mock", "status": "failed", "count": 1}])
+    );
+    let id = events[0]["id"].as_str().unwrap().to_owned();
+    let refused = app
+        .call(
+            "backoffice/webhooks/reapply",
+            &[("event", &id), ("idempotency_key", "k1")],
+            Some(&support),
+        )
+        .await;
+    assert_eq!(refused.status, 403);
+
+    let second = app
+        .log_in_at_second_brand("admin/login", SECOND_FINANCE)
+        .await;
+    let other = app
+        .call_at_second_brand("backoffice/webhooks", &[], Some(&second))
+        .await;
+    assert_eq!(other.json["events"], json!([]));
+    let other_reapply = app
+        .call_at_second_brand(
+            "backoffice/webhooks/reapply",
+            &[("event", &id), ("idempotency_key", "k1")],
+            Some(&second),
+        )
+        .await;
+    assert_eq!(other_reapply.status, 404);
+
+    let filtered = app
+        .call(
+            "backoffice/webhooks",
+            &[("status", "applied")],
+            Some(&support),
+        )
+        .await;
+    assert_eq!(filtered.json["events"], json!([]));
+}
+
+// Proves finance re-applies an event left unapplied (stored, then the server stopped): the
+// deposit is captured once, the staff action is audited once per click, and an applied event
+// cannot be re-applied again.
+#[sqlx::test(migrations = "../migrations")]
+async fn finance_reapplies_an_event_once_and_it_is_audited(pool: PgPool) {
+    let app = spawn_app(pool).await;
+    let player = app.log_in("auth/login", PLAYER_EMAIL).await;
+    let (deposit, checkout) = start_mock_deposit(&app, &player, "15.00", "hook-reapply-1").await;
+    let body = paid_event("mevt_left_behind", &checkout, &deposit, 1_500);
+    let event_id = uuid::Uuid::new_v4();
+    sqlx::query(
+        "INSERT INTO psp_webhook_events (id, provider, event_id, event_type, payload, raw_body,
+             status, received_at, last_delivery_at)
+         VALUES ($1, 'mock', 'mevt_left_behind', 'checkout.paid', $2, $3, 'received', now(), now())",
+    )
+    .bind(event_id)
+    .bind(serde_json::from_slice::<serde_json::Value>(&body).unwrap())
+    .bind(String::from_utf8(body).unwrap())
+    .execute(&app.pool)
+    .await
+    .unwrap();
+
+    let finance = app.log_in("admin/login", FINANCE).await;
+    let id = event_id.to_string();
+    let form = [("event", id.as_str()), ("idempotency_key", "click-1")];
+    let reply = app
+        .call("backoffice/webhooks/reapply", &form, Some(&finance))
+        .await;
+    assert_eq!(reply.status, 200, "{reply:?}");
+    assert_eq!(reply.json["status"], "applied");
+    let state: String = sqlx::query_scalar("SELECT state FROM deposits WHERE id::text = $1")
+        .bind(&deposit)
+        .fetch_one(&app.pool)
+        .await
+        .unwrap();
+    assert_eq!(state, "captured");
+    let again = app
+        .call("backoffice/webhooks/reapply", &form, Some(&finance))
+        .await;
+    assert_eq!(
+        (again.status, again.json["status"].as_str()),
+        (200, Some("applied"))
+    );
+    let new_click = app
+        .call(
+            "backoffice/webhooks/reapply",
+            &[("event", id.as_str()), ("idempotency_key", "click-2")],
+            Some(&finance),
+        )
+        .await;
+    assert_eq!(
+        (new_click.status, new_click.code()),
+        (409, "invalid_state_transition")
+    );
+
+    assert_eq!(
+        app.count("SELECT count(*) FROM ledger_journals WHERE kind = 'deposit_capture'")
+            .await,
+        1
+    );
+    let audited: Vec<(String, serde_json::Value)> = sqlx::query_as(
+        "SELECT action, after FROM audit_events WHERE action IN ('webhook.reapplied', 'deposit.captured')
+          ORDER BY seq",
+    )
+    .fetch_all(&app.pool)
+    .await
+    .unwrap();
+    assert_eq!(audited.len(), 2, "{audited:?}");
+    assert_eq!(audited[0].0, "deposit.captured");
+    assert_eq!(audited[1].0, "webhook.reapplied");
+    assert_eq!(audited[1].1["status"], "applied");
 }

@@ -6,9 +6,11 @@
 
 pub mod audit;
 mod nav;
+pub mod webhooks;
 
 pub use audit::AuditLogPage;
 pub use nav::BackofficeNav;
+pub use webhooks::WebhookLogPage;
 
 #[cfg(feature = "ssr")]
 use crate::error::AppError;
@@ -26,4 +28,15 @@ pub trait BackofficeApi: Send + Sync {
         &self,
         ctx: &crate::api::RequestCtx,
     ) -> Result<audit::ChainCheck, AppError>;
+    async fn webhook_events(
+        &self,
+        ctx: &crate::api::RequestCtx,
+        filter: webhooks::WebhookFilter,
+    ) -> Result<webhooks::WebhookEventPage, AppError>;
+    async fn reapply_webhook_event(
+        &self,
+        ctx: &crate::api::RequestCtx,
+        event: uuid::Uuid,
+        idempotency_key: String,
+    ) -> Result<webhooks::ReapplyOutcome, AppError>;
 }

@@ -4,11 +4,13 @@
 //! tenant's ids look exactly like ids that do not exist.
 
 pub mod audit_log;
+pub mod webhooks;
 
 use app::api::RequestCtx;
 use app::auth::StaffRole;
 use app::backoffice::BackofficeApi;
 use app::backoffice::audit::{AuditEventPage, AuditFilter, ChainCheck};
+use app::backoffice::webhooks::{ReapplyOutcome, WebhookEventPage, WebhookFilter};
 use app::error::AppError;
 use chrono::{DateTime, NaiveDate, Utc};
 
@@ -29,6 +31,31 @@ impl BackofficeApi for Services {
     async fn verify_audit_chain(&self, ctx: &RequestCtx) -> Result<ChainCheck, AppError> {
         let (tenant, _staff) = self.require_staff(ctx, StaffRole::Support).await?;
         audit_log::verify(self.pool(), tenant.id).await
+    }
+
+    async fn webhook_events(
+        &self,
+        ctx: &RequestCtx,
+        filter: WebhookFilter,
+    ) -> Result<WebhookEventPage, AppError> {
+        let (tenant, staff) = self.require_staff(ctx, StaffRole::Support).await?;
+        webhooks::page(
+            self.pool(),
+            tenant.id,
+            &filter,
+            staff.role >= StaffRole::Finance,
+        )
+        .await
+    }
+
+    async fn reapply_webhook_event(
+        &self,
+        ctx: &RequestCtx,
+        event: uuid::Uuid,
+        idempotency_key: String,
+    ) -> Result<ReapplyOutcome, AppError> {
+        let (tenant, staff) = self.require_staff(ctx, StaffRole::Finance).await?;
+        webhooks::reapply(self, ctx, tenant.id, staff.id, event, &idempotency_key).await
     }
 }
 

@@ -1,0 +1,241 @@
+//! The webhook log: this brand's stored PSP events, and the staff action that applies one again
+//! through the payments pipeline (`Services::apply_webhook_event`, which applies an event at most
+//! once whoever calls it).
+//!
+//! An event is this brand's when applying it named the brand (`tenant_id`), or, for events that
+//! never applied (received, failed, unmatched), when its payload refers to one of the brand's
+//! deposits, checkouts or payout attempts, or names the brand in its metadata. An event that
+//! refers to nothing any brand knows is shown to no brand.
+
+use app::backoffice::webhooks::{
+    ReapplyOutcome, WEBHOOK_PAGE_SIZE, WEBHOOK_STATUSES, WebhookCount, WebhookEventPage,
+    WebhookEventRow, WebhookFilter,
+};
+use app::error::{AppError, ErrorCode};
+use chrono::{DateTime, Utc};
+use sqlx::PgPool;
+use uuid::Uuid;
+
+use super::filter_text;
+use crate::audit::{self, Actor, AuditEvent};
+use crate::payments::ApplyError;
+use crate::services::{Services, internal};
+
+/// Deepest page offered (paging further is a sign the filter is too wide).
+const OFFSET_MAX: i64 = 10_000;
+
+/// `w` (a `psp_webhook_events` row) belongs to tenant `$1`. The second branch only looks at
+/// events that never applied, which the partial status index finds.
+const VISIBLE_TO_TENANT: &str = "(w.tenant_id = $1 OR (w.tenant_id IS NULL
+    AND w.status IN ('received', 'unmatched', 'failed')
+    AND (w.payload #>> '{data,object,metadata,tenant_id}' = $1::text
+      OR EXISTS (SELECT 1 FROM deposits d
+                  WHERE d.tenant_id = $1 AND d.provider = w.provider
+                    AND (d.provider_session_id = w.payload #>> '{data,object,id}'
+                      OR d.id::text IN (w.payload #>> '{data,object,deposit_id}',
+                                        w.payload #>> '{data,object,client_reference_id}',
+                                        w.payload #>> '{data,object,metadata,deposit_id}')))
+      OR EXISTS (SELECT 1 FROM mock_psp_checkouts m
+                  WHERE w.provider = 'mock' AND m.tenant_id = $1 AND m.id = w.payload #>> '{data,object,id}')
+      OR EXISTS (SELECT 1 FROM payout_attempts a
+                  WHERE a.tenant_id = $1 AND a.provider = w.provider
+                    AND a.idempotency_key = w.payload #>> '{data,object,idempotency_key}'))))";
+
+#[derive(sqlx::FromRow)]
+struct EventRow {
+    id: Uuid,
+    provider: String,
+    event_id: String,
+    event_type: String,
+    status: String,
+    attempts: i32,
+    deliveries: i32,
+    last_error: Option<String>,
+    object_type: Option<String>,
+    object_id: Option<Uuid>,
+    received_at: DateTime<Utc>,
+    last_delivery_at: DateTime<Utc>,
+    applied_at: Option<DateTime<Utc>>,
+}
+
+impl From<EventRow> for WebhookEventRow {
+    fn from(row: EventRow) -> WebhookEventRow {
+        WebhookEventRow {
+            id: row.id,
+            provider: row.provider,
+            event_id: row.event_id,
+            event_type: row.event_type,
+            signature_verified: true,
+            status: row.status,
+            attempts: row.attempts,
+            deliveries: row.deliveries,
+            last_error: row.last_error,
+            object_type: row.object_type,
+            object_id: row.object_id,
+            received_at: row.received_at,
+            last_delivery_at: row.last_delivery_at,
+            applied_at: row.applied_at,
+        }
+    }
+}
+
+/// One page of the webhook log, with the counts per provider and status.
+pub async fn page(
+    pool: &PgPool,
+    tenant_id: Uuid,
+    filter: &WebhookFilter,
+    can_act: bool,
+) -> Result<WebhookEventPage, AppError> {
+    let provider = filter_text(&filter.provider);
+    let status = filter_text(&filter.status);
+    if let Some(status) = &status
+        && !WEBHOOK_STATUSES.contains(&status.as_str())
+    {
+        return Err(AppError::invalid(
+            "status",
+            "Choose one of the statuses offered.",
+        ));
+    }
+    let offset = filter.offset.unwrap_or(0).clamp(0, OFFSET_MAX);
+    let counts: Vec<(String, String, i64)> = sqlx::query_as(&format!(
+        "SELECT w.provider, w.status, count(*) FROM psp_webhook_events w
+          WHERE {VISIBLE_TO_TENANT}
+          GROUP BY w.provider, w.status ORDER BY w.provider, w.status"
+    ))
+    .bind(tenant_id)
+    .fetch_all(pool)
+    .await
+    .map_err(internal)?;
+    let rows: Vec<EventRow> = sqlx::query_as(&format!(
+        "SELECT w.id, w.provider, w.event_id, w.event_type, w.status, w.attempts, w.deliveries,
+                w.last_error, w.object_type, w.object_id, w.received_at, w.last_delivery_at,
+                w.applied_at
+           FROM psp_webhook_events w
+          WHERE {VISIBLE_TO_TENANT}
+            AND ($2::text IS NULL OR w.provider = $2)
+            AND ($3::text IS NULL OR w.status = $3)
+          ORDER BY w.received_at DESC, w.id DESC
+          LIMIT $4 OFFSET $5"
+    ))
+    .bind(tenant_id)
+    .bind(&provider)
+    .bind(&status)
+    .bind(WEBHOOK_PAGE_SIZE)
+    .bind(offset)
+    .fetch_all(pool)
+    .await
+    .map_err(internal)?;
+    let next_offset = (rows.len() as i64 == WEBHOOK_PAGE_SIZE
+        && offset + WEBHOOK_PAGE_SIZE <= OFFSET_MAX)
+        .then_some(offset + WEBHOOK_PAGE_SIZE);
+    Ok(WebhookEventPage {
+        counts: counts
+            .into_iter()
+            .map(|(provider, status, count)| WebhookCount {
+                provider,
+                status,
+                count,
+            })
+            .collect(),
+        events: rows.into_iter().map(WebhookEventRow::from).collect(),
+        next_offset,
+        can_act,
+    })
+}
+
+/// The event's (status, attempts) if it is this tenant's.
+async fn visible_event(
+    pool: &PgPool,
+    tenant_id: Uuid,
+    event_id: Uuid,
+) -> Result<Option<(String, i32)>, AppError> {
+    sqlx::query_as(&format!(
+        "SELECT w.status, w.attempts FROM psp_webhook_events w
+          WHERE {VISIBLE_TO_TENANT} AND w.id = $2"
+    ))
+    .bind(tenant_id)
+    .bind(event_id)
+    .fetch_optional(pool)
+    .await
+    .map_err(internal)
+}
+
+/// Applies the event again for a staff member and audits the action. The same click (same key)
+/// again reports the event's status without a second audit event.
+pub async fn reapply(
+    services: &Services,
+    ctx: &app::api::RequestCtx,
+    tenant_id: Uuid,
+    staff_id: Uuid,
+    event_id: Uuid,
+    idempotency_key: &str,
+) -> Result<ReapplyOutcome, AppError> {
+    let idempotency_key = idempotency_key.trim();
+    if idempotency_key.is_empty() || idempotency_key.len() > 200 {
+        return Err(AppError::invalid(
+            "idempotency_key",
+            "The request has no valid idempotency key.",
+        ));
+    }
+    let pool = services.pool();
+    let (status_before, attempts_before) = visible_event(pool, tenant_id, event_id)
+        .await?
+        .ok_or_else(|| AppError::not_found("Webhook event"))?;
+    let scoped_key = format!("webhook-reapply:{idempotency_key}");
+    let already: bool = sqlx::query_scalar(
+        "SELECT EXISTS (SELECT 1 FROM audit_events
+                         WHERE tenant_id = $1 AND actor_id = $2 AND action = 'webhook.reapplied'
+                           AND idempotency_key = $3)",
+    )
+    .bind(tenant_id)
+    .bind(staff_id.to_string())
+    .bind(&scoped_key)
+    .fetch_one(pool)
+    .await
+    .map_err(internal)?;
+    if already {
+        return Ok(ReapplyOutcome {
+            event_id,
+            status: status_before,
+            error: None,
+        });
+    }
+    if !matches!(status_before.as_str(), "received" | "failed" | "unmatched") {
+        return Err(AppError::new(
+            ErrorCode::InvalidStateTransition,
+            format!("This event is already {status_before}; there is nothing to apply again."),
+        ));
+    }
+    let error = match services.apply_webhook_event(event_id).await {
+        Ok(_) => None,
+        Err(ApplyError::Database(error)) => {
+            tracing::warn!(event = %event_id, %error, "re-applying a webhook event failed");
+            Some("a database error (details in the server log)".to_owned())
+        }
+        Err(error) => Some(error.to_string()),
+    };
+    let (status, attempts) = visible_event(pool, tenant_id, event_id)
+        .await?
+        .unwrap_or((status_before.clone(), attempts_before));
+    let event = AuditEvent {
+        tenant_id,
+        actor: Actor::Staff(staff_id),
+        action: "webhook.reapplied".into(),
+        target_type: "webhook_event".into(),
+        target_id: event_id.to_string(),
+        before: Some(serde_json::json!({"status": status_before, "attempts": attempts_before})),
+        after: Some(serde_json::json!({"status": status, "attempts": attempts, "error": error})),
+        reason: None,
+        request_id: audit::request_id(ctx),
+        idempotency_key: Some(scoped_key),
+        ip: audit::client_ip(ctx),
+        at: services.now(),
+    };
+    audit::record_alone(pool, &event).await.map_err(internal)?;
+    tracing::info!(event = %event_id, staff = %staff_id, %status, "webhook event re-applied by staff");
+    Ok(ReapplyOutcome {
+        event_id,
+        status,
+        error,
+    })
+}
