@@ -118,6 +118,42 @@ async fn pay(app: &TestApp, started: &common::Reply) {
     panic!("deposit {deposit_id} was never captured");
 }
 
+/// Finance credits the demo player `amount` EUR.
+async fn fund(app: &TestApp, amount: &str) {
+    let finance = app.log_in("admin/login", "finance@demo.kasa.test").await;
+    let key = format!("fund-{}", Uuid::new_v4());
+    let form = [
+        ("player_email", PLAYER_EMAIL),
+        ("currency", "EUR"),
+        ("amount", amount),
+        ("direction", "credit"),
+        ("reason", "test funds"),
+        ("idempotency_key", key.as_str()),
+    ];
+    let reply = app.call("admin/adjustments", &form, Some(&finance)).await;
+    assert_eq!(reply.status, 200, "{reply:?}");
+}
+
+async fn withdraw(app: &TestApp, cookie: &str, amount: &str, key: &str) -> common::Reply {
+    let form = [
+        ("amount", amount),
+        ("currency", "EUR"),
+        ("idempotency_key", key),
+    ];
+    app.call("withdrawals/request", &form, Some(cookie)).await
+}
+
+/// The player's (available, held) EUR balance.
+async fn balance(app: &TestApp, cookie: &str) -> (String, String) {
+    let balances = app.call("wallet/balances", &[], Some(cookie)).await.json;
+    let eur = &balances[0];
+    assert_eq!(eur["currency"], "EUR");
+    (
+        eur["available"]["amount"].as_str().unwrap().to_owned(),
+        eur["held"]["amount"].as_str().unwrap().to_owned(),
+    )
+}
+
 // Proves a withdrawal check refuses an unverified, a pending and a rejected player with
 // kyc_required and a message saying what to do, passes once staff verified the player, and
 // passes for anyone when the tenant's policy turns the requirement off.
@@ -170,6 +206,37 @@ async fn withdrawal_requires_verified_identity(pool: PgPool) {
     assert_eq!(
         withdrawal_check(&app, SECOND_PLAYER_EMAIL, now).await,
         Ok(())
+    );
+}
+
+// Proves, through the withdrawal server function, that an unverified player's withdrawal is
+// refused with kyc_required and a clear message, holding nothing, and that after staff verify
+// the player the same withdrawal goes through and holds the amount.
+#[sqlx::test(migrations = "../migrations")]
+async fn unverified_withdrawal_is_refused_until_staff_verify(pool: PgPool) {
+    let app = spawn_app(pool).await;
+    fund(&app, "100.00").await;
+    let player = app.log_in("auth/login", PLAYER_EMAIL).await;
+    let refused = withdraw(&app, &player, "20.00", "w-1").await;
+    assert_eq!((refused.status, refused.code()), (403, "kyc_required"));
+    assert_eq!(
+        refused.json["message"],
+        "Withdrawals need a verified identity. Please contact support to verify your identity."
+    );
+    assert_eq!(app.count("SELECT count(*) FROM withdrawals").await, 0);
+    assert_eq!(
+        balance(&app, &player).await,
+        ("100.00".into(), "0.00".into())
+    );
+
+    let (_, player_id) = player_ids(&app, PLAYER_EMAIL).await;
+    verify(&app, player_id).await;
+    let accepted = withdraw(&app, &player, "20.00", "w-2").await;
+    assert_eq!(accepted.status, 200, "{accepted:?}");
+    assert_eq!(accepted.json["state"], "requested");
+    assert_eq!(
+        balance(&app, &player).await,
+        ("80.00".into(), "20.00".into())
     );
 }
 
@@ -547,6 +614,13 @@ async fn self_exclusion_blocks_deposits_and_play_but_not_withdrawal(pool: PgPool
     assert_eq!(play.unwrap_err().code, ErrorCode::SelfExcluded);
     drop(tx);
     assert_eq!(withdrawal_check(&app, PLAYER_EMAIL, now).await, Ok(()));
+    fund(&app, "50.00").await;
+    let withdrawal = withdraw(&app, &player, "50.00", "x-w").await;
+    assert_eq!(withdrawal.status, 200, "{withdrawal:?}");
+    assert_eq!(
+        balance(&app, &player).await,
+        ("0.00".into(), "50.00".into())
+    );
     assert_eq!(
         app.call("account/overview", &[], Some(&player))
             .await
