@@ -964,3 +964,48 @@ async fn killed_mid_payout_pays_once_after_restart(pool: PgPool) {
     assert_eq!(balances[0]["held"]["amount"], "0.00");
     assert_ledger_whole(&pool).await;
 }
+
+// Proves the pages render on the server with the viewer's data: the player's withdraw page
+// with the balance and the request, the staff queue, the detail with its state and actions,
+// and the owner's settings form.
+#[sqlx::test(migrations = "../migrations")]
+async fn pages_render_for_their_viewers(pool: PgPool) {
+    let app = spawn_app(pool.clone()).await;
+    let actors = log_in_all(&app).await;
+    fund(&app, &actors.finance, "100.00").await;
+    let id = requested(&app, &actors.player, "60.00").await;
+    let page = async |path: &str, cookie: &str| -> (u16, String) {
+        let response = app
+            .http
+            .get(format!("{}{path}", app.base))
+            .header("cookie", cookie)
+            .send()
+            .await
+            .unwrap();
+        (response.status().as_u16(), response.text().await.unwrap())
+    };
+
+    let (status, withdraw) = page("/withdraw", &actors.player).await;
+    assert_eq!(status, 200);
+    assert!(
+        withdraw.contains("data-testid=\"withdraw-submit\""),
+        "{withdraw}"
+    );
+    assert!(withdraw.contains("40.00") && withdraw.contains("60.00"));
+    assert!(withdraw.contains("Waiting for approval"));
+    let (_, queue) = page("/admin/withdrawals", &actors.finance).await;
+    assert!(queue.contains("data-testid=\"queue-row\""), "{queue}");
+    let (_, detail) = page(&format!("/admin/withdrawals/{id}"), &actors.finance).await;
+    assert!(detail.contains("data-state=\"requested\""), "{detail}");
+    assert!(detail.contains("data-testid=\"approve\""));
+    let (_, settings) = page("/admin/settings", &actors.owner).await;
+    assert!(
+        settings.contains("data-testid=\"settings-save\""),
+        "{settings}"
+    );
+    let (_, read_only) = page("/admin/settings", &actors.finance).await;
+    assert!(
+        read_only.contains("Only an owner can change these."),
+        "{read_only}"
+    );
+}

@@ -104,6 +104,7 @@ pub fn WalletPage() -> impl IntoView {
                             </p>
                             <p class="actions">
                                 <a class="button primary" href="/deposit" data-testid="deposit-link">"Deposit"</a>
+                                <a class="button" href="/withdraw" data-testid="withdraw-link">"Withdraw"</a>
                             </p>
                             <Balances/>
                         </section>

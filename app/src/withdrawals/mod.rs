@@ -171,6 +171,8 @@ pub struct WithdrawalSummary {
     /// Above the threshold with one approval given: waits for a second staff member.
     pub awaiting_second_approval: bool,
     pub created_at: DateTime<Utc>,
+    /// Seconds since the request, on the server's clock (so the page renders it identically).
+    pub age_s: i64,
     pub attempts: i64,
 }
 
@@ -369,6 +371,18 @@ pub struct PolicyUpdate {
     pub retry_cooldown_s: String,
     pub recheck_age_s: String,
     pub payout_provider: String,
+}
+
+/// Seconds as people say them: "45 s", "4 min 30 s", "2 h 5 min", "3 d 4 h".
+pub fn duration_words(seconds: i64) -> String {
+    let seconds = seconds.max(0);
+    match seconds {
+        ..60 => format!("{seconds} s"),
+        60..3600 if seconds % 60 == 0 => format!("{} min", seconds / 60),
+        60..3600 => format!("{} min {} s", seconds / 60, seconds % 60),
+        3600..86400 => format!("{} h {} min", seconds / 3600, (seconds % 3600) / 60),
+        _ => format!("{} d {} h", seconds / 86400, (seconds % 86400) / 3600),
+    }
 }
 
 /// The action key a button sends: one per withdrawal and action (and attempt, for a retry), so

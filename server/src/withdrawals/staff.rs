@@ -204,7 +204,8 @@ impl Services {
         .fetch_all(self.pool())
         .await
         .map_err(internal)?;
-        rows.into_iter().map(SummaryRecord::summary).collect()
+        let now = self.now();
+        rows.into_iter().map(|row| row.summary(now)).collect()
     }
 
     pub(super) async fn withdrawal_detail(
@@ -312,6 +313,7 @@ impl Services {
                 awaiting_second_approval: state == WithdrawalState::Requested
                     && withdrawal.first_approved_by.is_some(),
                 created_at: withdrawal.created_at,
+                age_s: (self.now() - withdrawal.created_at).num_seconds(),
                 attempts: attempts.len() as i64,
             },
             needs_two_approvals,
@@ -1044,16 +1046,6 @@ fn retry_hint(number: i32, latest: &AttemptRow, policy: &Policy) -> String {
     )
 }
 
-/// Seconds as people say them: "45 s", "4 min 30 s", "2 h 5 min".
-fn duration_words(seconds: i64) -> String {
-    match seconds {
-        ..60 => format!("{seconds} s"),
-        60..3600 if seconds % 60 == 0 => format!("{} min", seconds / 60),
-        60..3600 => format!("{} min {} s", seconds / 60, seconds % 60),
-        _ => format!("{} h {} min", seconds / 3600, (seconds % 3600) / 60),
-    }
-}
-
 /// Checks the retry policy and creates the next attempt (`pending`), moving the withdrawal to
 /// `paying`, all under the withdrawal's lock.
 async fn begin_attempt(
@@ -1101,7 +1093,7 @@ async fn begin_attempt(
                     format!(
                         "The retry cooldown is running: the next retry is allowed at {} UTC (in {}).",
                         allowed_at.format("%H:%M:%S"),
-                        duration_words(wait_s.max(1))
+                        app::withdrawals::duration_words(wait_s.max(1))
                     ),
                 )
             });
@@ -1190,7 +1182,7 @@ struct SummaryRecord {
 }
 
 impl SummaryRecord {
-    fn summary(self) -> Result<WithdrawalSummary, AppError> {
+    fn summary(self, now: DateTime<Utc>) -> Result<WithdrawalSummary, AppError> {
         let currency = Currency::parse(&self.currency).map_err(internal)?;
         Ok(WithdrawalSummary {
             id: self.id,
@@ -1200,6 +1192,7 @@ impl SummaryRecord {
             state: WithdrawalState::parse(&self.state).unwrap_or(WithdrawalState::Requested),
             awaiting_second_approval: self.awaiting_second_approval,
             created_at: self.created_at,
+            age_s: (now - self.created_at).num_seconds(),
             attempts: self.attempts,
         })
     }
