@@ -37,6 +37,7 @@ enum Object {
     PlayerEmail,
     Deposit,
     Withdrawal,
+    WebhookEvent,
 }
 
 struct Rule {
@@ -378,6 +379,25 @@ const RULES: &[Rule] = &[
         object: None,
         form: no_form,
     },
+    Rule {
+        path: "backoffice/webhooks",
+        access: Access::Staff(StaffRole::Support),
+        mutating: false,
+        object: None,
+        form: no_form,
+    },
+    Rule {
+        path: "backoffice/webhooks/reapply",
+        access: Access::Staff(StaffRole::Finance),
+        mutating: true,
+        object: Some(Object::WebhookEvent),
+        form: |id| {
+            vec![
+                ("event", id.into()),
+                ("idempotency_key", "access-control-probe".into()),
+            ]
+        },
+    },
 ];
 
 /// How an HTTP route outside the server functions is protected.
@@ -467,6 +487,53 @@ impl<'a> SecondBrand<'a> {
             .expect("the second brand's staff logs in")
     }
 
+    /// Pays a deposit of the second brand's player at the mock PSP and returns the id of the
+    /// webhook event that captured it.
+    async fn paid_deposit_event(&self, player: &str) -> Uuid {
+        let form = [
+            ("amount", "15.00"),
+            ("currency", "EUR"),
+            ("provider", "mock"),
+            ("idempotency_key", "foreign-paid-deposit"),
+        ];
+        let started = self.call("deposits/start", &form, Some(player)).await;
+        assert_eq!(started.status, 200, "{started:?}");
+        let paid = self
+            .app
+            .http
+            .post(format!(
+                "{}{}",
+                self.app.base,
+                started.json["redirect_url"].as_str().unwrap()
+            ))
+            .header("host", &self.host)
+            .header("origin", &self.origin)
+            .form(&[("outcome", "pay"), ("delivery", "normal")])
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(paid.status(), 303);
+        let deposit_id: Uuid = started.json["deposit_id"]
+            .as_str()
+            .unwrap()
+            .parse()
+            .unwrap();
+        for _ in 0..100 {
+            let event: Option<Uuid> = sqlx::query_scalar(
+                "SELECT id FROM psp_webhook_events WHERE object_id = $1 AND status = 'applied'",
+            )
+            .bind(deposit_id)
+            .fetch_optional(&self.app.pool)
+            .await
+            .unwrap();
+            if let Some(event) = event {
+                return event;
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+        }
+        panic!("the second brand's deposit was never captured");
+    }
+
     /// A withdrawal of the second brand's player: verified by its support, funded by its finance.
     async fn withdrawal(&self, player_id: Uuid, player: &str) -> Uuid {
         let support = self.staff("support").await;
@@ -512,6 +579,7 @@ struct World {
     foreign_player_id: Uuid,
     foreign_deposit_id: Uuid,
     foreign_withdrawal_id: Uuid,
+    foreign_webhook_event_id: Uuid,
 }
 
 impl World {
@@ -554,6 +622,7 @@ impl World {
             .parse()
             .unwrap();
         let foreign_withdrawal_id = second.withdrawal(foreign_player_id, &foreign_player).await;
+        let foreign_webhook_event_id = second.paid_deposit_event(&foreign_player).await;
         World {
             app,
             player,
@@ -562,6 +631,7 @@ impl World {
             foreign_player_id,
             foreign_deposit_id,
             foreign_withdrawal_id,
+            foreign_webhook_event_id,
         }
     }
 
@@ -595,6 +665,10 @@ impl World {
             ),
             Object::Withdrawal => (
                 self.foreign_withdrawal_id.to_string(),
+                Uuid::new_v4().to_string(),
+            ),
+            Object::WebhookEvent => (
+                self.foreign_webhook_event_id.to_string(),
                 Uuid::new_v4().to_string(),
             ),
         }
@@ -865,10 +939,12 @@ async fn every_route_is_classified_and_protected(pool: PgPool) {
                     .await
                     .unwrap();
                 assert_eq!(forged.status(), 403);
-                let paid = app
-                    .count("SELECT count(*) FROM deposits WHERE state = 'captured'")
-                    .await;
-                assert_eq!(paid, 0);
+                let state: String = sqlx::query_scalar("SELECT state FROM deposits WHERE id = $1")
+                    .bind(world.foreign_deposit_id)
+                    .fetch_one(&app.pool)
+                    .await
+                    .unwrap();
+                assert_eq!(state, "pending");
             }
         }
     }
