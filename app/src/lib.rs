@@ -74,6 +74,7 @@ pub fn App() -> impl IntoView {
                             <Route path=path!("/admin/settings") view=withdrawals::WithdrawalSettingsPage/>
                             // Async: the page's HTTP status (401/403) is known before the first byte.
                             <Route path=path!("/admin") view=admin::AdminDashboardPage ssr=SsrMode::Async/>
+                            <Route path=path!("/admin/figures") view=backoffice::FiguresPage ssr=SsrMode::Async/>
                             <Route path=path!("/admin/audit") view=backoffice::AuditLogPage ssr=SsrMode::Async/>
                             <Route path=path!("/admin/webhooks") view=backoffice::WebhookLogPage ssr=SsrMode::Async/>
                         </Routes>

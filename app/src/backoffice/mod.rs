@@ -5,10 +5,12 @@
 //! act.
 
 pub mod audit;
+pub mod figures;
 mod nav;
 pub mod webhooks;
 
 pub use audit::AuditLogPage;
+pub use figures::FiguresPage;
 pub use nav::BackofficeNav;
 pub use webhooks::WebhookLogPage;
 
@@ -39,4 +41,13 @@ pub trait BackofficeApi: Send + Sync {
         event: uuid::Uuid,
         idempotency_key: String,
     ) -> Result<webhooks::ReapplyOutcome, AppError>;
+    async fn figures(
+        &self,
+        ctx: &crate::api::RequestCtx,
+        query: figures::FiguresQuery,
+    ) -> Result<figures::Figures, AppError>;
+    async fn check_ledger_integrity(
+        &self,
+        ctx: &crate::api::RequestCtx,
+    ) -> Result<crate::admin::IntegritySummary, AppError>;
 }

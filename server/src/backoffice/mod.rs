@@ -4,12 +4,15 @@
 //! tenant's ids look exactly like ids that do not exist.
 
 pub mod audit_log;
+pub mod figures;
 pub mod webhooks;
 
+use app::admin::IntegritySummary;
 use app::api::RequestCtx;
 use app::auth::StaffRole;
 use app::backoffice::BackofficeApi;
 use app::backoffice::audit::{AuditEventPage, AuditFilter, ChainCheck};
+use app::backoffice::figures::{Figures, FiguresQuery};
 use app::backoffice::webhooks::{ReapplyOutcome, WebhookEventPage, WebhookFilter};
 use app::error::AppError;
 use chrono::{DateTime, NaiveDate, Utc};
@@ -56,6 +59,16 @@ impl BackofficeApi for Services {
     ) -> Result<ReapplyOutcome, AppError> {
         let (tenant, staff) = self.require_staff(ctx, StaffRole::Finance).await?;
         webhooks::reapply(self, ctx, tenant.id, staff.id, event, &idempotency_key).await
+    }
+
+    async fn figures(&self, ctx: &RequestCtx, query: FiguresQuery) -> Result<Figures, AppError> {
+        let (tenant, _staff) = self.require_staff(ctx, StaffRole::Support).await?;
+        figures::figures(self, tenant.id, &query).await
+    }
+
+    async fn check_ledger_integrity(&self, ctx: &RequestCtx) -> Result<IntegritySummary, AppError> {
+        let (tenant, staff) = self.require_staff(ctx, StaffRole::Support).await?;
+        figures::check_integrity(self, ctx, tenant.id, staff.id).await
     }
 }
 
