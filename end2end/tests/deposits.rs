@@ -35,7 +35,12 @@ async fn paid_deposit_is_credited() {
     start_deposit(&page, &server, "25.00").await;
     click(&page, "button[value=pay]").await;
     expect_visible(&page, "[data-testid=deposit-state][data-state=captured]").await;
-    expect_text(&page, "[data-testid=deposit-state]", "25.00 EUR has been credited").await;
+    expect_text(
+        &page,
+        "[data-testid=deposit-state]",
+        "25.00 EUR has been credited",
+    )
+    .await;
 
     open(&page, &server.url("/wallet")).await;
     expect_text(
@@ -59,7 +64,12 @@ async fn declined_and_cancelled_deposits_credit_nothing() {
     start_deposit(&page, &server, "30.00").await;
     click(&page, "button[value=decline]").await;
     expect_visible(&page, "[data-testid=deposit-state][data-state=failed]").await;
-    expect_text(&page, "[data-testid=deposit-state]", "The card was declined").await;
+    expect_text(
+        &page,
+        "[data-testid=deposit-state]",
+        "The card was declined",
+    )
+    .await;
 
     start_deposit(&page, &server, "40.00").await;
     click(&page, "button[value=cancel]").await;
