@@ -1,5 +1,7 @@
 //! Kasa's pages, components and server functions, compiled to WASM for the browser (`hydrate`)
 //! and into the server binary (`ssr`). Organised by feature: `auth/`, `wallet/`, `admin/`.
+// Deep view types (the back office's tables) need more than the default 128 in the WASM build.
+#![recursion_limit = "256"]
 
 pub mod account;
 pub mod admin;
