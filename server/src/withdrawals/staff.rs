@@ -404,8 +404,17 @@ impl Services {
                 .await
             }
             StaffAction::StartPayout | StaffAction::RetryPayout => {
-                let new =
-                    begin_attempt(&mut tx, &acting, withdrawal, &action, &policy, now).await?;
+                let provider_enabled = self.providers().get(&policy.payout_provider).is_some();
+                let new = begin_attempt(
+                    &mut tx,
+                    &acting,
+                    withdrawal,
+                    &action,
+                    &policy,
+                    provider_enabled,
+                    now,
+                )
+                .await?;
                 tx.commit().await.map_err(internal)?;
                 // The PSP is called outside any transaction; a crash from here on leaves a
                 // pending attempt that the recheck job resolves.
@@ -1054,6 +1063,7 @@ async fn begin_attempt(
     withdrawal: WithdrawalRow,
     action: &StaffAction,
     policy: &Policy,
+    provider_enabled: bool,
     now: DateTime<Utc>,
 ) -> Result<NewAttempt, AppError> {
     let state = withdrawal.state();
@@ -1098,6 +1108,16 @@ async fn begin_attempt(
                 )
             });
         }
+    }
+    // Checked before an attempt exists: an attempt no provider can send would stay pending.
+    if !provider_enabled {
+        return Err(AppError::new(
+            ErrorCode::ProviderUnavailable,
+            format!(
+                "The payout provider {} is not enabled here: choose another in the withdrawal settings.",
+                policy.payout_provider
+            ),
+        ));
     }
     let attempt = insert_attempt(
         tx,
