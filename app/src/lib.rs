@@ -77,6 +77,8 @@ pub fn App() -> impl IntoView {
                             // Async: the page's HTTP status (401/403) is known before the first byte.
                             <Route path=path!("/admin") view=admin::AdminDashboardPage ssr=SsrMode::Async/>
                             <Route path=path!("/admin/figures") view=backoffice::FiguresPage ssr=SsrMode::Async/>
+                            <Route path=path!("/admin/players") view=backoffice::PlayersPage ssr=SsrMode::Async/>
+                            <Route path=path!("/admin/players/:id") view=backoffice::PlayerPage ssr=SsrMode::Async/>
                             <Route path=path!("/admin/audit") view=backoffice::AuditLogPage ssr=SsrMode::Async/>
                             <Route path=path!("/admin/webhooks") view=backoffice::WebhookLogPage ssr=SsrMode::Async/>
                         </Routes>

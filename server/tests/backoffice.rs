@@ -2,6 +2,7 @@
 //! each page's server functions return (audit log, webhook log, players, ledger explorer).
 
 mod common;
+mod withdrawals_support;
 
 use common::*;
 use kasa_server::psp::signature;
@@ -392,4 +393,180 @@ async fn finance_reapplies_an_event_once_and_it_is_audited(pool: PgPool) {
     assert_eq!(audited[0].0, "deposit.captured");
     assert_eq!(audited[1].0, "webhook.reapplied");
     assert_eq!(audited[1].1["status"], "applied");
+}
+
+// Proves staff find players by email fragment, id or name (never the other brand's, and LIKE
+// wildcards match literally), and the player page shows the ledger balances, KYC, deposits,
+// withdrawals and movements; the other brand's staff get 404 for this player.
+#[sqlx::test(migrations = "../migrations")]
+async fn players_are_found_and_shown_with_their_money(pool: PgPool) {
+    let app = spawn_app(pool).await;
+    let actors = withdrawals_support::log_in_all(&app).await;
+    withdrawals_support::fund(&app, &actors.finance, "100.00").await;
+    let (deposit, checkout) = start_mock_deposit(&app, &actors.player, "20.00", "players-1").await;
+    assert_eq!(
+        deliver(
+            &app,
+            &paid_event("mevt_players", &checkout, &deposit, 2_000)
+        )
+        .await,
+        200
+    );
+    let withdrawal = withdrawals_support::requested(&app, &actors.player, "30.00").await;
+
+    let support = app.log_in("admin/login", SUPPORT).await;
+    let search = |q: &'static str| {
+        let app = &app;
+        let support = support.clone();
+        async move {
+            let reply = app
+                .call("backoffice/players", &[("q", q)], Some(&support))
+                .await;
+            assert_eq!(reply.status, 200, "{reply:?}");
+            reply.json["players"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|player| player["email"].as_str().unwrap().to_owned())
+                .collect::<Vec<_>>()
+        }
+    };
+    assert_eq!(search("PLAYER@demo").await, [PLAYER_EMAIL]);
+    assert_eq!(search("demo pl").await, [PLAYER_EMAIL]);
+    assert_eq!(
+        search("player@").await,
+        [PLAYER_EMAIL],
+        "the other brand's player is not found"
+    );
+    assert_eq!(search("%").await, Vec::<String>::new());
+    let player_id: String = sqlx::query_scalar("SELECT id::text FROM players WHERE email = $1")
+        .bind(PLAYER_EMAIL)
+        .fetch_one(&app.pool)
+        .await
+        .unwrap();
+    let by_id = app
+        .call("backoffice/players", &[("q", &player_id)], Some(&support))
+        .await;
+    assert_eq!(by_id.json["players"][0]["email"], PLAYER_EMAIL);
+
+    let detail = app
+        .call(
+            "backoffice/player",
+            &[("player", &player_id)],
+            Some(&support),
+        )
+        .await;
+    assert_eq!(detail.status, 200, "{detail:?}");
+    assert_eq!(
+        detail.json["funds"],
+        json!([{
+            "available": {"amount": "90.00", "currency": "EUR"},
+            "held": {"amount": "30.00", "currency": "EUR"},
+        }])
+    );
+    assert_eq!(detail.json["kyc_state"], "verified");
+    assert_eq!(detail.json["can_act"], false);
+    assert_eq!(detail.json["deposits"][0]["id"], deposit);
+    assert_eq!(detail.json["deposits"][0]["state"], "captured");
+    assert_eq!(detail.json["withdrawals"][0]["id"], withdrawal.to_string());
+    assert_eq!(detail.json["withdrawals"][0]["state"], "requested");
+    let kinds: Vec<&str> = detail.json["movements"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|movement| movement["kind"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        kinds,
+        [
+            "withdrawal_request",
+            "withdrawal_request",
+            "deposit_capture",
+            "adjustment"
+        ],
+        "newest first; a request moves cash and hold"
+    );
+
+    let second = app
+        .log_in_at_second_brand("admin/login", SECOND_FINANCE)
+        .await;
+    let foreign = app
+        .call_at_second_brand(
+            "backoffice/player",
+            &[("player", &player_id)],
+            Some(&second),
+        )
+        .await;
+    assert_eq!(foreign.status, 404);
+    let (status, _, html) = app
+        .get_page(&format!("/admin/players/{player_id}"), Some(&support))
+        .await;
+    assert_eq!(status, 200);
+    assert!(html.contains(PLAYER_EMAIL) && html.contains("captured"));
+}
+
+// Proves notes are for finance and owner (support 403), one click adds one note even when sent
+// twice, the note is audited with the player as target, and it shows on the player's page.
+#[sqlx::test(migrations = "../migrations")]
+async fn staff_notes_are_added_once_and_audited(pool: PgPool) {
+    let app = spawn_app(pool).await;
+    let support = app.log_in("admin/login", SUPPORT).await;
+    let finance = app.log_in("admin/login", FINANCE).await;
+    let player_id: String = sqlx::query_scalar("SELECT id::text FROM players WHERE email = $1")
+        .bind(PLAYER_EMAIL)
+        .fetch_one(&app.pool)
+        .await
+        .unwrap();
+    let form = [
+        ("player", player_id.as_str()),
+        ("body", "Called about a late payout; explained the recheck."),
+        ("idempotency_key", "note-1"),
+    ];
+    assert_eq!(
+        app.call("backoffice/player/notes", &form, Some(&support))
+            .await
+            .status,
+        403
+    );
+    let first = app
+        .call("backoffice/player/notes", &form, Some(&finance))
+        .await;
+    assert_eq!(first.status, 200, "{first:?}");
+    let again = app
+        .call("backoffice/player/notes", &form, Some(&finance))
+        .await;
+    assert_eq!(again.json["id"], first.json["id"]);
+    assert_eq!(app.count("SELECT count(*) FROM staff_notes").await, 1);
+    let audited: (String, serde_json::Value) = sqlx::query_as(
+        "SELECT target_id, after FROM audit_events WHERE action = 'player.note_added'",
+    )
+    .fetch_one(&app.pool)
+    .await
+    .unwrap();
+    assert_eq!(audited.0, player_id);
+    assert_eq!(audited.1["note_id"], first.json["id"]);
+    let empty = app
+        .call(
+            "backoffice/player/notes",
+            &[
+                ("player", player_id.as_str()),
+                ("body", "  "),
+                ("idempotency_key", "note-2"),
+            ],
+            Some(&finance),
+        )
+        .await;
+    assert_eq!(
+        (empty.status, empty.json["field"].as_str()),
+        (422, Some("body"))
+    );
+    let detail = app
+        .call(
+            "backoffice/player",
+            &[("player", &player_id)],
+            Some(&finance),
+        )
+        .await;
+    assert_eq!(detail.json["notes"][0]["staff_email"], FINANCE);
+    assert_eq!(detail.json["can_act"], true);
 }

@@ -7,11 +7,13 @@
 pub mod audit;
 pub mod figures;
 mod nav;
+pub mod players;
 pub mod webhooks;
 
 pub use audit::AuditLogPage;
 pub use figures::FiguresPage;
 pub use nav::BackofficeNav;
+pub use players::{PlayerPage, PlayersPage};
 pub use webhooks::WebhookLogPage;
 
 #[cfg(feature = "ssr")]
@@ -50,4 +52,22 @@ pub trait BackofficeApi: Send + Sync {
         &self,
         ctx: &crate::api::RequestCtx,
     ) -> Result<crate::admin::IntegritySummary, AppError>;
+    async fn search_players(
+        &self,
+        ctx: &crate::api::RequestCtx,
+        q: Option<String>,
+        offset: Option<i64>,
+    ) -> Result<players::PlayerSearchPage, AppError>;
+    async fn player_detail(
+        &self,
+        ctx: &crate::api::RequestCtx,
+        player: uuid::Uuid,
+    ) -> Result<players::PlayerDetail, AppError>;
+    async fn add_staff_note(
+        &self,
+        ctx: &crate::api::RequestCtx,
+        player: uuid::Uuid,
+        body: String,
+        idempotency_key: String,
+    ) -> Result<players::StaffNote, AppError>;
 }

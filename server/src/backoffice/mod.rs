@@ -5,6 +5,7 @@
 
 pub mod audit_log;
 pub mod figures;
+pub mod players;
 pub mod webhooks;
 
 use app::admin::IntegritySummary;
@@ -13,9 +14,11 @@ use app::auth::StaffRole;
 use app::backoffice::BackofficeApi;
 use app::backoffice::audit::{AuditEventPage, AuditFilter, ChainCheck};
 use app::backoffice::figures::{Figures, FiguresQuery};
+use app::backoffice::players::{PlayerDetail, PlayerSearchPage, StaffNote};
 use app::backoffice::webhooks::{ReapplyOutcome, WebhookEventPage, WebhookFilter};
 use app::error::AppError;
 use chrono::{DateTime, NaiveDate, Utc};
+use uuid::Uuid;
 
 use crate::services::Services;
 
@@ -54,7 +57,7 @@ impl BackofficeApi for Services {
     async fn reapply_webhook_event(
         &self,
         ctx: &RequestCtx,
-        event: uuid::Uuid,
+        event: Uuid,
         idempotency_key: String,
     ) -> Result<ReapplyOutcome, AppError> {
         let (tenant, staff) = self.require_staff(ctx, StaffRole::Finance).await?;
@@ -69,6 +72,45 @@ impl BackofficeApi for Services {
     async fn check_ledger_integrity(&self, ctx: &RequestCtx) -> Result<IntegritySummary, AppError> {
         let (tenant, staff) = self.require_staff(ctx, StaffRole::Support).await?;
         figures::check_integrity(self, ctx, tenant.id, staff.id).await
+    }
+
+    async fn search_players(
+        &self,
+        ctx: &RequestCtx,
+        q: Option<String>,
+        offset: Option<i64>,
+    ) -> Result<PlayerSearchPage, AppError> {
+        let (tenant, _staff) = self.require_staff(ctx, StaffRole::Support).await?;
+        players::search(self.pool(), tenant.id, q, offset).await
+    }
+
+    async fn player_detail(
+        &self,
+        ctx: &RequestCtx,
+        player: Uuid,
+    ) -> Result<PlayerDetail, AppError> {
+        let (tenant, staff) = self.require_staff(ctx, StaffRole::Support).await?;
+        players::detail(self, tenant.id, player, staff.role >= StaffRole::Finance).await
+    }
+
+    async fn add_staff_note(
+        &self,
+        ctx: &RequestCtx,
+        player: Uuid,
+        body: String,
+        idempotency_key: String,
+    ) -> Result<StaffNote, AppError> {
+        let (tenant, staff) = self.require_staff(ctx, StaffRole::Finance).await?;
+        players::add_note(
+            self,
+            ctx,
+            tenant.id,
+            &staff,
+            player,
+            &body,
+            &idempotency_key,
+        )
+        .await
     }
 }
 

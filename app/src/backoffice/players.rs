@@ -1,0 +1,415 @@
+//! Players (`/admin/players`, `/admin/players/:id`): search by email, id or name fragment, and one
+//! player's page with balances (from the ledger), KYC state, deposit limits and self-exclusion,
+//! recent ledger movements, deposits, withdrawals, and the staff's notes.
+
+use chrono::{DateTime, Utc};
+use leptos::prelude::*;
+use leptos_router::components::Form;
+use leptos_router::hooks::{use_params_map, use_query_map};
+use serde::{Deserialize, Serialize};
+use uuid::Uuid;
+
+use super::nav::{BackofficeNav, page_error, query_string, query_text};
+use crate::components::{FieldError, FormError, action_error, action_idempotency_key};
+use crate::error::AppError;
+use crate::money::SignedMoney;
+
+/// Players per search page.
+pub const PLAYER_PAGE_SIZE: i64 = 25;
+/// Rows of each list on a player's page.
+pub const PLAYER_RECENT_ROWS: i64 = 20;
+/// Longest staff note.
+pub const NOTE_LENGTH_MAX: usize = 2000;
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PlayerRow {
+    pub id: Uuid,
+    pub email: String,
+    pub display_name: String,
+    pub created_at: DateTime<Utc>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PlayerSearchPage {
+    pub players: Vec<PlayerRow>,
+    pub next_offset: Option<i64>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PlayerFunds {
+    pub available: SignedMoney,
+    pub held: SignedMoney,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct DepositLimitRow {
+    /// `day`, `week` or `month`.
+    pub period: String,
+    pub amount: SignedMoney,
+    /// A raised limit waiting for its cooling-off period, and when it applies.
+    pub pending: Option<SignedMoney>,
+    pub pending_effective_at: Option<DateTime<Utc>>,
+}
+
+/// One movement of one of the player's accounts (credits positive).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PlayerMovement {
+    pub journal_id: Uuid,
+    pub kind: String,
+    pub reference: Option<String>,
+    /// The withdrawal hold rather than the cash account.
+    pub held: bool,
+    pub amount: SignedMoney,
+    pub balance_after: SignedMoney,
+    pub posted_at: DateTime<Utc>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PlayerPayment {
+    pub id: Uuid,
+    /// The PSP (deposits) or the payout provider of the last attempt (withdrawals), if any.
+    pub provider: Option<String>,
+    pub amount: SignedMoney,
+    pub state: String,
+    pub created_at: DateTime<Utc>,
+    /// Captured (deposits) or paid (withdrawals).
+    pub completed_at: Option<DateTime<Utc>>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct StaffNote {
+    pub id: Uuid,
+    pub body: String,
+    pub staff_email: String,
+    pub created_at: DateTime<Utc>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PlayerDetail {
+    pub id: Uuid,
+    pub email: String,
+    pub display_name: String,
+    pub created_at: DateTime<Utc>,
+    pub funds: Vec<PlayerFunds>,
+    /// `unverified`, `pending`, `verified` or `rejected`.
+    pub kyc_state: String,
+    pub kyc_updated_at: Option<DateTime<Utc>>,
+    pub deposit_limits: Vec<DepositLimitRow>,
+    /// A self-exclusion in force: when it ends (`None` inside: indefinitely).
+    pub self_excluded: Option<Option<DateTime<Utc>>>,
+    pub movements: Vec<PlayerMovement>,
+    pub deposits: Vec<PlayerPayment>,
+    pub withdrawals: Vec<PlayerPayment>,
+    pub notes: Vec<StaffNote>,
+    /// The viewer may add notes (finance or owner).
+    pub can_act: bool,
+}
+
+/// Any staff role: players matching an email, an id or a name fragment.
+#[server(endpoint = "backoffice/players")]
+pub async fn search_players(
+    q: Option<String>,
+    offset: Option<i64>,
+) -> Result<PlayerSearchPage, AppError> {
+    crate::api::call::<dyn super::BackofficeApi, _, _, _>(|api, ctx| async move {
+        api.search_players(&ctx, q, offset).await
+    })
+    .await
+}
+
+/// Any staff role: one player of this brand (another brand's player is not found).
+#[server(endpoint = "backoffice/player")]
+pub async fn load_player(player: Uuid) -> Result<PlayerDetail, AppError> {
+    crate::api::call::<dyn super::BackofficeApi, _, _, _>(|api, ctx| async move {
+        api.player_detail(&ctx, player).await
+    })
+    .await
+}
+
+/// Finance or owner: adds a note to a player (append-only, audited; one note per key).
+#[server(endpoint = "backoffice/player/notes")]
+pub async fn add_staff_note(
+    player: Uuid,
+    body: String,
+    idempotency_key: String,
+) -> Result<StaffNote, AppError> {
+    crate::api::call::<dyn super::BackofficeApi, _, _, _>(|api, ctx| async move {
+        api.add_staff_note(&ctx, player, body, idempotency_key)
+            .await
+    })
+    .await
+}
+
+#[component]
+pub fn PlayersPage() -> impl IntoView {
+    let query = use_query_map();
+    let search = Memo::new(move |_| {
+        query.with(|query| {
+            (
+                query_text(query, "q"),
+                query_text(query, "offset").and_then(|value| value.parse::<i64>().ok()),
+            )
+        })
+    });
+    let results = Resource::new(
+        move || search.get(),
+        |(q, offset)| search_players(q, offset),
+    );
+    view! {
+        <BackofficeNav current="/admin/players"/>
+        <section class="card" data-testid="players">
+            <h1>"Players"</h1>
+            <Form method="GET" action="/admin/players" attr:class="filters" attr:aria-label="Search players">
+                <label>"Email, id or name"
+                    <input name="q" type="search" data-testid="player-search"
+                        value=move || query.with(|query| query_text(query, "q").unwrap_or_default())/>
+                </label>
+                <button class="button primary" type="submit" data-testid="player-search-submit">"Search"</button>
+            </Form>
+            <Suspense fallback=|| view! { <p class="loading" aria-busy="true">"Loading…"</p> }>
+                {move || Suspend::new(async move {
+                    match results.await {
+                        Ok(page) => view! { <PlayerTable page q=search.get_untracked().0/> }.into_any(),
+                        Err(error) => page_error(error),
+                    }
+                })}
+            </Suspense>
+        </section>
+    }
+}
+
+#[component]
+fn PlayerTable(page: PlayerSearchPage, q: Option<String>) -> impl IntoView {
+    if page.players.is_empty() {
+        return view! { <p class="empty" data-testid="players-empty">"No players match."</p> }
+            .into_any();
+    }
+    let next = page.next_offset.map(|offset| {
+        let href = format!(
+            "/admin/players{}",
+            query_string(&[("q", q), ("offset", Some(offset.to_string()))])
+        );
+        view! { <p class="pager"><a class="button small" href=href>"More players"</a></p> }
+    });
+    view! {
+        <div class="table-wrap">
+            <table class="table" data-testid="player-results">
+                <thead><tr><th>"Email"</th><th>"Name"</th><th class="hide-small">"Registered"</th><th class="hide-small">"Id"</th></tr></thead>
+                <tbody>
+                    {page.players.into_iter().map(|player| view! {
+                        <tr data-testid="player-row">
+                            <td><a href=format!("/admin/players/{}", player.id) data-testid="player-link">{player.email.clone()}</a></td>
+                            <td>{player.display_name.clone()}</td>
+                            <td class="hide-small">{player.created_at.format("%Y-%m-%d").to_string()}</td>
+                            <td class="hide-small mono">{player.id.to_string()}</td>
+                        </tr>
+                    }).collect_view()}
+                </tbody>
+            </table>
+        </div>
+        {next}
+    }
+    .into_any()
+}
+
+#[component]
+pub fn PlayerPage() -> impl IntoView {
+    let params = use_params_map();
+    let player = Memo::new(move |_| {
+        params.with(|params| params.get("id").and_then(|id| Uuid::parse_str(&id).ok()))
+    });
+    let detail = Resource::new(
+        move || player.get(),
+        |player| async move {
+            match player {
+                Some(player) => load_player(player).await,
+                None => Err(AppError::not_found("Player")),
+            }
+        },
+    );
+    view! {
+        <BackofficeNav current="/admin/players"/>
+        <Suspense fallback=|| view! { <p class="loading" aria-busy="true">"Loading…"</p> }>
+            {move || Suspend::new(async move {
+                match detail.await {
+                    Ok(detail) => view! { <PlayerView detail/> }.into_any(),
+                    Err(error) => page_error(error),
+                }
+            })}
+        </Suspense>
+    }
+}
+
+#[component]
+fn PlayerView(detail: PlayerDetail) -> impl IntoView {
+    let exclusion = match detail.self_excluded {
+        None => "none".to_owned(),
+        Some(None) => "excluded indefinitely".to_owned(),
+        Some(Some(until)) => format!("excluded until {}", until.format("%Y-%m-%d %H:%M UTC")),
+    };
+    let kyc_badge = match detail.kyc_state.as_str() {
+        "verified" => "badge success",
+        "rejected" => "badge danger",
+        "pending" => "badge warning",
+        _ => "badge",
+    };
+    let player_id = detail.id;
+    view! {
+        <section class="card" data-testid="player-detail">
+            <h1 data-testid="player-email">{detail.email.clone()}</h1>
+            <dl class="facts">
+                <dt>"Name"</dt><dd>{detail.display_name.clone()}</dd>
+                <dt>"Id"</dt><dd class="mono">{detail.id.to_string()}</dd>
+                <dt>"Registered"</dt><dd>{detail.created_at.format("%Y-%m-%d %H:%M UTC").to_string()}</dd>
+                <dt>"KYC"</dt>
+                <dd>
+                    <span class=kyc_badge data-testid="player-kyc">{detail.kyc_state.clone()}</span>
+                    {detail.kyc_updated_at.map(|at| format!(" since {}", at.format("%Y-%m-%d")))}
+                    " " <a href="/admin/kyc">"KYC reviews"</a>
+                </dd>
+                <dt>"Self-exclusion"</dt><dd data-testid="player-exclusion">{exclusion}</dd>
+                <dt>"Deposit limits"</dt>
+                <dd>
+                    {if detail.deposit_limits.is_empty() {
+                        "none".to_owned()
+                    } else {
+                        detail.deposit_limits.iter().map(|limit| {
+                            let pending = limit.pending.map(|pending| format!(" (raising to {pending} from {})",
+                                limit.pending_effective_at.map(|at| at.format("%Y-%m-%d %H:%M").to_string()).unwrap_or_default()))
+                                .unwrap_or_default();
+                            format!("{} per {}{pending}", limit.amount, limit.period)
+                        }).collect::<Vec<_>>().join("; ")
+                    }}
+                </dd>
+            </dl>
+            <h2>"Balances"</h2>
+            {if detail.funds.is_empty() {
+                view! { <p class="empty">"No ledger accounts yet."</p> }.into_any()
+            } else {
+                view! {
+                    <table class="table" data-testid="player-balances">
+                        <thead><tr><th>"Currency"</th><th class="amount">"Available"</th><th class="amount">"Held for withdrawals"</th></tr></thead>
+                        <tbody>
+                            {detail.funds.iter().map(|funds| view! {
+                                <tr>
+                                    <td>{funds.available.currency().code()}</td>
+                                    <td class="amount">{funds.available.format_amount()}</td>
+                                    <td class="amount">{funds.held.format_amount()}</td>
+                                </tr>
+                            }).collect_view()}
+                        </tbody>
+                    </table>
+                }.into_any()
+            }}
+        </section>
+        <section class="card">
+            <h2>"Deposits"</h2>
+            <PaymentTable rows=detail.deposits.clone() testid="player-deposits" empty="No deposits."/>
+            <h2>"Withdrawals"</h2>
+            <PaymentTable rows=detail.withdrawals.clone() testid="player-withdrawals" empty="No withdrawals."/>
+        </section>
+        <section class="card">
+            <h2>"Recent ledger movements"</h2>
+            {if detail.movements.is_empty() {
+                view! { <p class="empty">"No movements."</p> }.into_any()
+            } else {
+                view! {
+                    <div class="table-wrap">
+                        <table class="table" data-testid="player-movements">
+                            <thead><tr><th>"When (UTC)"</th><th>"Journal"</th><th>"Account"</th><th class="amount">"Amount"</th><th class="amount">"Balance after"</th></tr></thead>
+                            <tbody>
+                                {detail.movements.iter().map(|movement| view! {
+                                    <tr>
+                                        <td>{movement.posted_at.format("%Y-%m-%d %H:%M:%S").to_string()}</td>
+                                        <td><a href=format!("/admin/ledger/journals/{}", movement.journal_id)>{movement.kind.clone()}</a></td>
+                                        <td>{if movement.held { "held" } else { "cash" }}</td>
+                                        <td class="amount">{movement.amount.to_string()}</td>
+                                        <td class="amount">{movement.balance_after.to_string()}</td>
+                                    </tr>
+                                }).collect_view()}
+                            </tbody>
+                        </table>
+                    </div>
+                }.into_any()
+            }}
+        </section>
+        <NotesCard player=player_id notes=detail.notes.clone() can_act=detail.can_act/>
+    }
+}
+
+#[component]
+fn PaymentTable(
+    rows: Vec<PlayerPayment>,
+    testid: &'static str,
+    empty: &'static str,
+) -> impl IntoView {
+    if rows.is_empty() {
+        return view! { <p class="empty">{empty}</p> }.into_any();
+    }
+    view! {
+        <div class="table-wrap">
+            <table class="table" data-testid=testid>
+                <thead><tr><th>"Created (UTC)"</th><th>"Provider"</th><th>"State"</th><th class="amount">"Amount"</th><th class="hide-small">"Completed"</th></tr></thead>
+                <tbody>
+                    {rows.into_iter().map(|row| view! {
+                        <tr data-testid="payment-row" data-state=row.state.clone()>
+                            <td>{row.created_at.format("%Y-%m-%d %H:%M").to_string()}</td>
+                            <td>{row.provider.clone().unwrap_or_default()}</td>
+                            <td><span class="badge">{row.state.clone()}</span></td>
+                            <td class="amount">{row.amount.to_string()}</td>
+                            <td class="hide-small">{row.completed_at.map(|at| at.format("%Y-%m-%d %H:%M").to_string())}</td>
+                        </tr>
+                    }).collect_view()}
+                </tbody>
+            </table>
+        </div>
+    }
+    .into_any()
+}
+
+#[component]
+fn NotesCard(player: Uuid, notes: Vec<StaffNote>, can_act: bool) -> impl IntoView {
+    let action = ServerAction::<AddStaffNote>::new();
+    let key = action_idempotency_key(action);
+    let error = action_error(action);
+    // Notes added on this visit, newest first, above the ones the page loaded with.
+    let added = move || {
+        action
+            .value()
+            .get()
+            .and_then(Result::ok)
+            .map(|note| view! { <NoteItem note/> })
+    };
+    view! {
+        <section class="card" data-testid="staff-notes">
+            <h2>"Staff notes"</h2>
+            <ul class="notes">
+                {added}
+                {notes.into_iter().map(|note| view! { <NoteItem note/> }).collect_view()}
+            </ul>
+            {can_act.then(|| view! {
+                <ActionForm action=action attr:class="form" attr:aria-label="Add a note">
+                    <FormError error/>
+                    <input type="hidden" name="player" value=player.to_string()/>
+                    <input type="hidden" name="idempotency_key" prop:value=move || key.get()/>
+                    <label for="note-body">"New note"</label>
+                    <textarea id="note-body" name="body" required maxlength=NOTE_LENGTH_MAX></textarea>
+                    <FieldError error field="body"/>
+                    <button class="button" type="submit" disabled=move || action.pending().get() || key.with(String::is_empty)>
+                        {move || if action.pending().get() { "Saving…" } else { "Add note" }}
+                    </button>
+                </ActionForm>
+            })}
+        </section>
+    }
+}
+
+#[component]
+fn NoteItem(note: StaffNote) -> impl IntoView {
+    view! {
+        <li data-testid="staff-note">
+            <p>{note.body}</p>
+            <span class="muted">{format!("{} · {}", note.staff_email, note.created_at.format("%Y-%m-%d %H:%M UTC"))}</span>
+        </li>
+    }
+}

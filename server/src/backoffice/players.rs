@@ -1,0 +1,376 @@
+//! Players for staff: search, one player's page (balances and movements from the ledger, KYC and
+//! limits from player protection, deposits and withdrawals), and staff notes.
+
+use app::api::RequestCtx;
+use app::backoffice::players::{
+    DepositLimitRow, NOTE_LENGTH_MAX, PLAYER_PAGE_SIZE, PLAYER_RECENT_ROWS, PlayerDetail,
+    PlayerFunds, PlayerMovement, PlayerPayment, PlayerRow, PlayerSearchPage, StaffNote,
+};
+use app::error::AppError;
+use app::money::{Currency, SignedMoney};
+use chrono::{DateTime, Utc};
+use sqlx::PgPool;
+use uuid::Uuid;
+
+use crate::audit::{self, Actor, AuditEvent};
+use crate::ledger::{self, AccountKind, HistoryQuery};
+use crate::services::{Services, internal};
+
+/// Deepest search page offered.
+const OFFSET_MAX: i64 = 10_000;
+
+/// Players matching `q`: an id exactly, else an email or name containing it (case-insensitive).
+pub async fn search(
+    pool: &PgPool,
+    tenant_id: Uuid,
+    q: Option<String>,
+    offset: Option<i64>,
+) -> Result<PlayerSearchPage, AppError> {
+    let q = q.map(|q| q.trim().to_owned()).filter(|q| !q.is_empty());
+    if q.as_ref().is_some_and(|q| q.chars().count() > 254) {
+        return Err(AppError::invalid("q", "Search for at most 254 characters."));
+    }
+    let id = q.as_deref().and_then(|q| Uuid::parse_str(q).ok());
+    // The fragment is matched literally: LIKE's wildcards in it are escaped.
+    let pattern = q.as_ref().map(|q| {
+        format!(
+            "%{}%",
+            q.to_lowercase()
+                .replace('\\', "\\\\")
+                .replace('%', "\\%")
+                .replace('_', "\\_")
+        )
+    });
+    let offset = offset.unwrap_or(0).clamp(0, OFFSET_MAX);
+    let players: Vec<(Uuid, String, String, DateTime<Utc>)> = sqlx::query_as(
+        "SELECT id, email, display_name, created_at FROM players
+          WHERE tenant_id = $1
+            AND ($2::uuid IS NOT NULL AND id = $2
+                 OR $2::uuid IS NULL AND ($3::text IS NULL OR email LIKE $3 OR lower(display_name) LIKE $3))
+          ORDER BY email, id
+          LIMIT $4 OFFSET $5",
+    )
+    .bind(tenant_id)
+    .bind(id)
+    .bind(&pattern)
+    .bind(PLAYER_PAGE_SIZE)
+    .bind(offset)
+    .fetch_all(pool)
+    .await
+    .map_err(internal)?;
+    let next_offset = (players.len() as i64 == PLAYER_PAGE_SIZE
+        && offset + PLAYER_PAGE_SIZE <= OFFSET_MAX)
+        .then_some(offset + PLAYER_PAGE_SIZE);
+    Ok(PlayerSearchPage {
+        players: players
+            .into_iter()
+            .map(|(id, email, display_name, created_at)| PlayerRow {
+                id,
+                email,
+                display_name,
+                created_at,
+            })
+            .collect(),
+        next_offset,
+    })
+}
+
+fn money(minor: i64, currency: &str) -> Result<SignedMoney, AppError> {
+    let currency = Currency::parse(currency).map_err(internal)?;
+    Ok(SignedMoney::from_minor_units(minor, currency))
+}
+
+/// Rows of the player's deposits or withdrawals: (id, provider, amount, currency, state,
+/// created, completed).
+type PaymentRow = (
+    Uuid,
+    Option<String>,
+    i64,
+    String,
+    String,
+    DateTime<Utc>,
+    Option<DateTime<Utc>>,
+);
+
+/// A deposit limit: (period, currency, amount, pending amount, pending from).
+type LimitRow = (String, String, i64, Option<i64>, Option<DateTime<Utc>>);
+
+fn payments(rows: Vec<PaymentRow>) -> Result<Vec<PlayerPayment>, AppError> {
+    rows.into_iter()
+        .map(
+            |(id, provider, amount_minor, currency, state, created_at, completed_at)| {
+                Ok(PlayerPayment {
+                    id,
+                    provider,
+                    amount: money(amount_minor, &currency)?,
+                    state,
+                    created_at,
+                    completed_at,
+                })
+            },
+        )
+        .collect()
+}
+
+pub async fn detail(
+    services: &Services,
+    tenant_id: Uuid,
+    player_id: Uuid,
+    can_act: bool,
+) -> Result<PlayerDetail, AppError> {
+    let pool = services.pool();
+    let (email, display_name, created_at): (String, String, DateTime<Utc>) = sqlx::query_as(
+        "SELECT email, display_name, created_at FROM players WHERE tenant_id = $1 AND id = $2",
+    )
+    .bind(tenant_id)
+    .bind(player_id)
+    .fetch_optional(pool)
+    .await
+    .map_err(internal)?
+    .ok_or_else(|| AppError::not_found("Player"))?;
+    let funds = ledger::player_balances(pool, tenant_id, player_id)
+        .await?
+        .into_iter()
+        .map(|balance| PlayerFunds {
+            available: balance.available,
+            held: balance.held,
+        })
+        .collect();
+    let history = ledger::player_history(
+        pool,
+        tenant_id,
+        player_id,
+        &HistoryQuery {
+            limit: PLAYER_RECENT_ROWS as u32,
+            ..HistoryQuery::default()
+        },
+    )
+    .await?;
+    let movements = history
+        .entries
+        .into_iter()
+        .map(|entry| PlayerMovement {
+            journal_id: entry.journal_id.0,
+            kind: entry.kind.to_string(),
+            reference: entry.reference,
+            held: entry.account_kind == AccountKind::PlayerWithdrawalHold,
+            amount: entry.amount,
+            balance_after: entry.balance_after,
+            posted_at: entry.posted_at,
+        })
+        .collect();
+    let kyc: Option<(String, DateTime<Utc>)> = sqlx::query_as(
+        "SELECT state, updated_at FROM player_kyc WHERE tenant_id = $1 AND player_id = $2",
+    )
+    .bind(tenant_id)
+    .bind(player_id)
+    .fetch_optional(pool)
+    .await
+    .map_err(internal)?;
+    let limits: Vec<LimitRow> = sqlx::query_as(
+        "SELECT period, currency::text, amount_minor, pending_amount_minor, pending_effective_at
+           FROM deposit_limits WHERE tenant_id = $1 AND player_id = $2
+          ORDER BY CASE period WHEN 'day' THEN 1 WHEN 'week' THEN 2 ELSE 3 END",
+    )
+    .bind(tenant_id)
+    .bind(player_id)
+    .fetch_all(pool)
+    .await
+    .map_err(internal)?;
+    let mut deposit_limits = Vec::with_capacity(limits.len());
+    for (period, currency, amount_minor, pending_minor, pending_effective_at) in limits {
+        deposit_limits.push(DepositLimitRow {
+            period,
+            amount: money(amount_minor, &currency)?,
+            pending: pending_minor
+                .map(|minor| money(minor, &currency))
+                .transpose()?,
+            pending_effective_at,
+        });
+    }
+    let self_excluded: Option<Option<DateTime<Utc>>> = sqlx::query_scalar(
+        "SELECT ends_at FROM self_exclusions
+          WHERE tenant_id = $1 AND player_id = $2 AND starts_at <= $3 AND (ends_at IS NULL OR ends_at > $3)
+          ORDER BY ends_at DESC NULLS FIRST LIMIT 1",
+    )
+    .bind(tenant_id)
+    .bind(player_id)
+    .bind(services.now())
+    .fetch_optional(pool)
+    .await
+    .map_err(internal)?;
+    let deposits: Vec<PaymentRow> = sqlx::query_as(
+        "SELECT id, provider::text, amount_minor, currency::text, state, created_at, captured_at
+           FROM deposits WHERE tenant_id = $1 AND player_id = $2
+          ORDER BY created_at DESC, id LIMIT $3",
+    )
+    .bind(tenant_id)
+    .bind(player_id)
+    .bind(PLAYER_RECENT_ROWS)
+    .fetch_all(pool)
+    .await
+    .map_err(internal)?;
+    let withdrawals: Vec<PaymentRow> = sqlx::query_as(
+        "SELECT w.id,
+                (SELECT a.provider::text FROM payout_attempts a WHERE a.withdrawal_id = w.id
+                  ORDER BY a.attempt_number DESC LIMIT 1),
+                w.amount_minor, w.currency::text, w.state, w.created_at, w.paid_at
+           FROM withdrawals w WHERE w.tenant_id = $1 AND w.player_id = $2
+          ORDER BY w.created_at DESC, w.id LIMIT $3",
+    )
+    .bind(tenant_id)
+    .bind(player_id)
+    .bind(PLAYER_RECENT_ROWS)
+    .fetch_all(pool)
+    .await
+    .map_err(internal)?;
+    let notes: Vec<(Uuid, String, String, DateTime<Utc>)> = sqlx::query_as(
+        "SELECT n.id, n.body, s.email, n.created_at
+           FROM staff_notes n JOIN staff s ON s.tenant_id = n.tenant_id AND s.id = n.staff_id
+          WHERE n.tenant_id = $1 AND n.player_id = $2
+          ORDER BY n.created_at DESC, n.id LIMIT 100",
+    )
+    .bind(tenant_id)
+    .bind(player_id)
+    .fetch_all(pool)
+    .await
+    .map_err(internal)?;
+    Ok(PlayerDetail {
+        id: player_id,
+        email,
+        display_name,
+        created_at,
+        funds,
+        kyc_state: kyc
+            .as_ref()
+            .map_or_else(|| "unverified".to_owned(), |kyc| kyc.0.clone()),
+        kyc_updated_at: kyc.map(|kyc| kyc.1),
+        deposit_limits,
+        self_excluded,
+        movements,
+        deposits: payments(deposits)?,
+        withdrawals: payments(withdrawals)?,
+        notes: notes
+            .into_iter()
+            .map(|(id, body, staff_email, created_at)| StaffNote {
+                id,
+                body,
+                staff_email,
+                created_at,
+            })
+            .collect(),
+        can_act,
+    })
+}
+
+/// Adds a note and its audit event in one transaction. The player's row is locked first, so the
+/// same click arriving twice adds one note: the second finds the first's audit event by its key.
+pub async fn add_note(
+    services: &Services,
+    ctx: &RequestCtx,
+    tenant_id: Uuid,
+    staff: &crate::auth::StaffMember,
+    player_id: Uuid,
+    body: &str,
+    idempotency_key: &str,
+) -> Result<StaffNote, AppError> {
+    let body = body.trim();
+    if body.is_empty() || body.chars().count() > NOTE_LENGTH_MAX {
+        return Err(AppError::invalid(
+            "body",
+            format!("Write a note of 1 to {NOTE_LENGTH_MAX} characters."),
+        ));
+    }
+    let idempotency_key = idempotency_key.trim();
+    if idempotency_key.is_empty() || idempotency_key.len() > 200 {
+        return Err(AppError::invalid(
+            "idempotency_key",
+            "The request has no valid idempotency key.",
+        ));
+    }
+    let scoped_key = format!("staff-note:{idempotency_key}");
+    let mut tx = services.pool().begin().await.map_err(internal)?;
+    let found: Option<Uuid> =
+        sqlx::query_scalar("SELECT id FROM players WHERE tenant_id = $1 AND id = $2 FOR UPDATE")
+            .bind(tenant_id)
+            .bind(player_id)
+            .fetch_optional(&mut *tx)
+            .await
+            .map_err(internal)?;
+    if found.is_none() {
+        return Err(AppError::not_found("Player"));
+    }
+    let earlier: Option<String> = sqlx::query_scalar(
+        "SELECT e.after ->> 'note_id' FROM audit_events e
+          WHERE e.tenant_id = $1 AND e.actor_id = $2 AND e.action = 'player.note_added'
+            AND e.idempotency_key = $3",
+    )
+    .bind(tenant_id)
+    .bind(staff.id.to_string())
+    .bind(&scoped_key)
+    .fetch_optional(&mut *tx)
+    .await
+    .map_err(internal)?;
+    if let Some(earlier) = earlier {
+        tx.commit().await.map_err(internal)?;
+        let note_id = Uuid::parse_str(&earlier).map_err(internal)?;
+        return note(services.pool(), tenant_id, note_id).await;
+    }
+    let note_id = Uuid::new_v4();
+    let now = services.now();
+    sqlx::query(
+        "INSERT INTO staff_notes (id, tenant_id, player_id, staff_id, body, created_at)
+         VALUES ($1, $2, $3, $4, $5, $6)",
+    )
+    .bind(note_id)
+    .bind(tenant_id)
+    .bind(player_id)
+    .bind(staff.id)
+    .bind(body)
+    .bind(now)
+    .execute(&mut *tx)
+    .await
+    .map_err(internal)?;
+    let event = AuditEvent {
+        tenant_id,
+        actor: Actor::Staff(staff.id),
+        action: "player.note_added".into(),
+        target_type: "player".into(),
+        target_id: player_id.to_string(),
+        before: None,
+        // The note's id is kept here, so a replayed click finds the note it created.
+        after: Some(serde_json::json!({"note_id": note_id, "body": body})),
+        reason: None,
+        request_id: audit::request_id(ctx),
+        idempotency_key: Some(scoped_key),
+        ip: audit::client_ip(ctx),
+        at: now,
+    };
+    audit::record(&mut tx, &event).await.map_err(internal)?;
+    tx.commit().await.map_err(internal)?;
+    Ok(StaffNote {
+        id: note_id,
+        body: body.to_owned(),
+        staff_email: staff.email.clone(),
+        created_at: now,
+    })
+}
+
+async fn note(pool: &PgPool, tenant_id: Uuid, note_id: Uuid) -> Result<StaffNote, AppError> {
+    let (body, staff_email, created_at): (String, String, DateTime<Utc>) = sqlx::query_as(
+        "SELECT n.body, s.email, n.created_at
+           FROM staff_notes n JOIN staff s ON s.tenant_id = n.tenant_id AND s.id = n.staff_id
+          WHERE n.tenant_id = $1 AND n.id = $2",
+    )
+    .bind(tenant_id)
+    .bind(note_id)
+    .fetch_one(pool)
+    .await
+    .map_err(internal)?;
+    Ok(StaffNote {
+        id: note_id,
+        body,
+        staff_email,
+        created_at,
+    })
+}
