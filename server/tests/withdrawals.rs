@@ -1009,3 +1009,50 @@ async fn pages_render_for_their_viewers(pool: PgPool) {
         "{read_only}"
     );
 }
+
+// Proves the mock PSP's payout script is a staff (finance) control that exists only with the
+// mock PSP, and that the crash outcome is refused unless test endpoints are on; a scripted
+// failure then decides the next payout.
+#[sqlx::test(migrations = "../migrations")]
+async fn mock_payout_scripts_are_guarded(pool: PgPool) {
+    let app = common::spawn_app_with(pool.clone(), &[("KASA_TEST_ENDPOINTS", "false")]).await;
+    let actors = log_in_all(&app).await;
+    fund(&app, &actors.finance, "100.00").await;
+    let id = requested(&app, &actors.player, "60.00").await;
+    let id_text = id.to_string();
+    let script_as = async |cookie: &str, outcome: &str| {
+        let form = [
+            ("withdrawal_id", id_text.as_str()),
+            ("outcome", outcome),
+            ("failure_code", ""),
+        ];
+        app.call("admin/withdrawals/mock-script", &form, Some(cookie))
+            .await
+    };
+    let support = app.log_in("admin/login", SUPPORT).await;
+    assert_eq!(script_as(&support, "fail").await.status, 403);
+    let crash = script_as(&actors.finance, "crash").await;
+    assert_eq!(
+        (crash.status, crash.json["field"].clone()),
+        (422, "outcome".into())
+    );
+    let fail = script_as(&actors.finance, "fail").await;
+    assert_eq!(fail.status, 200, "{fail:?}");
+    assert!(
+        fail.json["message"]
+            .as_str()
+            .unwrap()
+            .contains("fail (account_closed)")
+    );
+    approve(&app, &actors.finance, id).await;
+    let started = start_payout(&app, &actors.finance, id).await;
+    assert_eq!(started.json["state"], "payout_failed", "{started:?}");
+
+    let without_mock = common::spawn_app_with(pool.clone(), &[("KASA_MOCK_PSP", "false")]).await;
+    let finance = without_mock.log_in("admin/login", FINANCE).await;
+    let form = [("withdrawal_id", id_text.as_str()), ("outcome", "succeed")];
+    let reply = without_mock
+        .call("admin/withdrawals/mock-script", &form, Some(&finance))
+        .await;
+    assert_eq!((reply.status, reply.code()), (404, "not_found"));
+}
