@@ -398,6 +398,21 @@ const RULES: &[Rule] = &[
             ]
         },
     },
+    Rule {
+        path: "backoffice/figures",
+        access: Access::Staff(StaffRole::Support),
+        mutating: false,
+        object: None,
+        form: no_form,
+    },
+    Rule {
+        // Records the run, so it counts as a change.
+        path: "backoffice/integrity-check",
+        access: Access::Staff(StaffRole::Support),
+        mutating: true,
+        object: None,
+        form: no_form,
+    },
 ];
 
 /// How an HTTP route outside the server functions is protected.
