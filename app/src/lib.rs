@@ -79,6 +79,9 @@ pub fn App() -> impl IntoView {
                             <Route path=path!("/admin/figures") view=backoffice::FiguresPage ssr=SsrMode::Async/>
                             <Route path=path!("/admin/players") view=backoffice::PlayersPage ssr=SsrMode::Async/>
                             <Route path=path!("/admin/players/:id") view=backoffice::PlayerPage ssr=SsrMode::Async/>
+                            <Route path=path!("/admin/ledger") view=backoffice::LedgerAccountsPage ssr=SsrMode::Async/>
+                            <Route path=path!("/admin/ledger/accounts/:id") view=backoffice::LedgerAccountPage ssr=SsrMode::Async/>
+                            <Route path=path!("/admin/ledger/journals/:id") view=backoffice::LedgerJournalPage ssr=SsrMode::Async/>
                             <Route path=path!("/admin/audit") view=backoffice::AuditLogPage ssr=SsrMode::Async/>
                             <Route path=path!("/admin/webhooks") view=backoffice::WebhookLogPage ssr=SsrMode::Async/>
                         </Routes>

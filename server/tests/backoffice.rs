@@ -570,3 +570,168 @@ async fn staff_notes_are_added_once_and_audited(pool: PgPool) {
     assert_eq!(detail.json["notes"][0]["staff_email"], FINANCE);
     assert_eq!(detail.json["can_act"], true);
 }
+
+// Proves the ledger explorer lists this brand's accounts with balances (filtered by kind and
+// currency), pages an account's transfers from its own side with balances after, shows a
+// journal with its business object, and answers 404 to the other brand's staff for any of it.
+#[sqlx::test(migrations = "../migrations")]
+async fn ledger_explorer_shows_accounts_transfers_and_journals(pool: PgPool) {
+    let app = spawn_app(pool).await;
+    let finance = app.log_in("admin/login", FINANCE).await;
+    let player = app.log_in("auth/login", PLAYER_EMAIL).await;
+    credit_player(&app, &finance, "100.00", "explorer-1").await;
+    let (deposit, checkout) = start_mock_deposit(&app, &player, "20.00", "explorer-2").await;
+    assert_eq!(
+        deliver(
+            &app,
+            &paid_event("mevt_explorer", &checkout, &deposit, 2_000)
+        )
+        .await,
+        200
+    );
+    let support = app.log_in("admin/login", SUPPORT).await;
+
+    let all = app
+        .call("backoffice/ledger/accounts", &[], Some(&support))
+        .await;
+    assert_eq!(all.status, 200, "{all:?}");
+    let balances: Vec<(String, String)> = all.json["accounts"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|account| {
+            let label = match (
+                account["provider"].as_str(),
+                account["player_email"].as_str(),
+            ) {
+                (Some(provider), _) => format!("{}:{provider}", account["kind"].as_str().unwrap()),
+                (None, Some(email)) => format!("{}:{email}", account["kind"].as_str().unwrap()),
+                _ => account["kind"].as_str().unwrap().to_owned(),
+            };
+            (
+                label,
+                account["balance"]["amount"].as_str().unwrap().to_owned(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        balances,
+        [
+            ("adjustments".to_owned(), "-100.00".to_owned()),
+            ("psp_clearing:mock".to_owned(), "-20.00".to_owned()),
+            (format!("player_cash:{PLAYER_EMAIL}"), "120.00".to_owned()),
+        ]
+    );
+    let cash = app
+        .call(
+            "backoffice/ledger/accounts",
+            &[("kind", "player_cash")],
+            Some(&support),
+        )
+        .await;
+    assert_eq!(cash.json["accounts"].as_array().unwrap().len(), 1);
+    let usd = app
+        .call(
+            "backoffice/ledger/accounts",
+            &[("currency", "USD")],
+            Some(&support),
+        )
+        .await;
+    assert_eq!(usd.json["accounts"], json!([]));
+    let cash_id = cash.json["accounts"][0]["id"].as_str().unwrap().to_owned();
+    let clearing_id = all.json["accounts"][1]["id"].as_str().unwrap().to_owned();
+
+    let cash_transfers = app
+        .call(
+            "backoffice/ledger/account",
+            &[("account", &cash_id)],
+            Some(&support),
+        )
+        .await;
+    assert_eq!(cash_transfers.status, 200, "{cash_transfers:?}");
+    let rows: Vec<(String, String, String)> = cash_transfers.json["transfers"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|transfer| {
+            (
+                transfer["journal_kind"].as_str().unwrap().to_owned(),
+                transfer["amount"]["amount"].as_str().unwrap().to_owned(),
+                transfer["balance_after"]["amount"]
+                    .as_str()
+                    .unwrap()
+                    .to_owned(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        rows,
+        [
+            (
+                "deposit_capture".to_owned(),
+                "20.00".to_owned(),
+                "120.00".to_owned()
+            ),
+            (
+                "adjustment".to_owned(),
+                "100.00".to_owned(),
+                "100.00".to_owned()
+            ),
+        ]
+    );
+    assert_eq!(
+        cash_transfers.json["transfers"][0]["counterparty"],
+        "psp_clearing:mock"
+    );
+    let clearing = app
+        .call(
+            "backoffice/ledger/account",
+            &[("account", &clearing_id)],
+            Some(&support),
+        )
+        .await;
+    assert_eq!(clearing.json["transfers"][0]["amount"]["amount"], "-20.00");
+    assert_eq!(clearing.json["transfers"][0]["balance_after"], json!(null));
+
+    let journal_id = cash_transfers.json["transfers"][0]["journal_id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let journal = app
+        .call(
+            "backoffice/ledger/journal",
+            &[("journal", &journal_id)],
+            Some(&support),
+        )
+        .await;
+    assert_eq!(journal.status, 200, "{journal:?}");
+    assert_eq!(journal.json["kind"], "deposit_capture");
+    assert_eq!(journal.json["reference"], format!("deposit:{deposit}"));
+    assert_eq!(journal.json["object"]["kind"], "deposit");
+    assert_eq!(
+        journal.json["object"]["facts"][0],
+        json!(["State", "captured"])
+    );
+    assert_eq!(journal.json["transfers"][0]["debit"], "psp_clearing:mock");
+
+    let second = app
+        .log_in_at_second_brand("admin/login", SECOND_FINANCE)
+        .await;
+    for (endpoint, field, id) in [
+        ("backoffice/ledger/account", "account", &cash_id),
+        ("backoffice/ledger/journal", "journal", &journal_id),
+    ] {
+        let foreign = app
+            .call_at_second_brand(endpoint, &[(field, id.as_str())], Some(&second))
+            .await;
+        assert_eq!(foreign.status, 404, "{endpoint}");
+    }
+    let (status, _, html) = app
+        .get_page(
+            &format!("/admin/ledger/journals/{journal_id}"),
+            Some(&support),
+        )
+        .await;
+    assert_eq!(status, 200);
+    assert!(html.contains("deposit_capture") && html.contains("captured"));
+}

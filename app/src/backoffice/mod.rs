@@ -6,12 +6,14 @@
 
 pub mod audit;
 pub mod figures;
+pub mod ledger;
 mod nav;
 pub mod players;
 pub mod webhooks;
 
 pub use audit::AuditLogPage;
 pub use figures::FiguresPage;
+pub use ledger::{LedgerAccountPage, LedgerAccountsPage, LedgerJournalPage};
 pub use nav::BackofficeNav;
 pub use players::{PlayerPage, PlayersPage};
 pub use webhooks::WebhookLogPage;
@@ -70,4 +72,22 @@ pub trait BackofficeApi: Send + Sync {
         body: String,
         idempotency_key: String,
     ) -> Result<players::StaffNote, AppError>;
+    async fn ledger_accounts(
+        &self,
+        ctx: &crate::api::RequestCtx,
+        kind: Option<String>,
+        currency: Option<String>,
+        offset: Option<i64>,
+    ) -> Result<ledger::AccountPage, AppError>;
+    async fn account_transfers(
+        &self,
+        ctx: &crate::api::RequestCtx,
+        account: uuid::Uuid,
+        before: Option<i64>,
+    ) -> Result<ledger::AccountTransfers, AppError>;
+    async fn journal_detail(
+        &self,
+        ctx: &crate::api::RequestCtx,
+        journal: uuid::Uuid,
+    ) -> Result<ledger::JournalDetail, AppError>;
 }

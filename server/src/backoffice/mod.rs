@@ -5,6 +5,7 @@
 
 pub mod audit_log;
 pub mod figures;
+pub mod ledger_explorer;
 pub mod players;
 pub mod webhooks;
 
@@ -14,6 +15,7 @@ use app::auth::StaffRole;
 use app::backoffice::BackofficeApi;
 use app::backoffice::audit::{AuditEventPage, AuditFilter, ChainCheck};
 use app::backoffice::figures::{Figures, FiguresQuery};
+use app::backoffice::ledger::{AccountPage, AccountTransfers, JournalDetail};
 use app::backoffice::players::{PlayerDetail, PlayerSearchPage, StaffNote};
 use app::backoffice::webhooks::{ReapplyOutcome, WebhookEventPage, WebhookFilter};
 use app::error::AppError;
@@ -111,6 +113,36 @@ impl BackofficeApi for Services {
             &idempotency_key,
         )
         .await
+    }
+
+    async fn ledger_accounts(
+        &self,
+        ctx: &RequestCtx,
+        kind: Option<String>,
+        currency: Option<String>,
+        offset: Option<i64>,
+    ) -> Result<AccountPage, AppError> {
+        let (tenant, _staff) = self.require_staff(ctx, StaffRole::Support).await?;
+        ledger_explorer::accounts(self.pool(), tenant.id, kind, currency, offset).await
+    }
+
+    async fn account_transfers(
+        &self,
+        ctx: &RequestCtx,
+        account: Uuid,
+        before: Option<i64>,
+    ) -> Result<AccountTransfers, AppError> {
+        let (tenant, _staff) = self.require_staff(ctx, StaffRole::Support).await?;
+        ledger_explorer::transfers(self.pool(), tenant.id, account, before).await
+    }
+
+    async fn journal_detail(
+        &self,
+        ctx: &RequestCtx,
+        journal: Uuid,
+    ) -> Result<JournalDetail, AppError> {
+        let (tenant, _staff) = self.require_staff(ctx, StaffRole::Support).await?;
+        ledger_explorer::journal(self.pool(), tenant.id, journal).await
     }
 }
 
