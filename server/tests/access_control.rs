@@ -38,6 +38,8 @@ enum Object {
     Deposit,
     Withdrawal,
     WebhookEvent,
+    LedgerAccount,
+    Journal,
 }
 
 struct Rule {
@@ -413,6 +415,54 @@ const RULES: &[Rule] = &[
         object: None,
         form: no_form,
     },
+    Rule {
+        path: "backoffice/players",
+        access: Access::Staff(StaffRole::Support),
+        mutating: false,
+        object: None,
+        form: no_form,
+    },
+    Rule {
+        path: "backoffice/player",
+        access: Access::Staff(StaffRole::Support),
+        mutating: false,
+        object: Some(Object::Player),
+        form: |id| vec![("player", id.into())],
+    },
+    Rule {
+        path: "backoffice/player/notes",
+        access: Access::Staff(StaffRole::Finance),
+        mutating: true,
+        object: Some(Object::Player),
+        form: |id| {
+            vec![
+                ("player", id.into()),
+                ("body", "access-control probe".into()),
+                ("idempotency_key", "access-control-probe".into()),
+            ]
+        },
+    },
+    Rule {
+        path: "backoffice/ledger/accounts",
+        access: Access::Staff(StaffRole::Support),
+        mutating: false,
+        object: None,
+        form: no_form,
+    },
+    Rule {
+        path: "backoffice/ledger/account",
+        access: Access::Staff(StaffRole::Support),
+        mutating: false,
+        object: Some(Object::LedgerAccount),
+        form: |id| vec![("account", id.into())],
+    },
+    Rule {
+        path: "backoffice/ledger/journal",
+        access: Access::Staff(StaffRole::Support),
+        mutating: false,
+        object: Some(Object::Journal),
+        form: |id| vec![("journal", id.into())],
+    },
 ];
 
 /// How an HTTP route outside the server functions is protected.
@@ -595,6 +645,9 @@ struct World {
     foreign_deposit_id: Uuid,
     foreign_withdrawal_id: Uuid,
     foreign_webhook_event_id: Uuid,
+    /// The second brand's player's cash account and the journal that credited it.
+    foreign_ledger_account_id: Uuid,
+    foreign_journal_id: Uuid,
 }
 
 impl World {
@@ -638,6 +691,14 @@ impl World {
             .unwrap();
         let foreign_withdrawal_id = second.withdrawal(foreign_player_id, &foreign_player).await;
         let foreign_webhook_event_id = second.paid_deposit_event(&foreign_player).await;
+        let (foreign_ledger_account_id, foreign_journal_id) = sqlx::query_as(
+            "SELECT t.credit_account_id, t.journal_id FROM ledger_transfers t
+               JOIN ledger_journals j ON j.id = t.journal_id
+              WHERE j.kind = 'adjustment' AND j.tenant_id = (SELECT id FROM tenants WHERE slug = 'second-brand')",
+        )
+        .fetch_one(&app.pool)
+        .await
+        .unwrap();
         World {
             app,
             player,
@@ -647,6 +708,8 @@ impl World {
             foreign_deposit_id,
             foreign_withdrawal_id,
             foreign_webhook_event_id,
+            foreign_ledger_account_id,
+            foreign_journal_id,
         }
     }
 
@@ -684,6 +747,14 @@ impl World {
             ),
             Object::WebhookEvent => (
                 self.foreign_webhook_event_id.to_string(),
+                Uuid::new_v4().to_string(),
+            ),
+            Object::LedgerAccount => (
+                self.foreign_ledger_account_id.to_string(),
+                Uuid::new_v4().to_string(),
+            ),
+            Object::Journal => (
+                self.foreign_journal_id.to_string(),
                 Uuid::new_v4().to_string(),
             ),
         }
