@@ -17,6 +17,8 @@ commands:
                                          recompute account snapshots from transfers
   bench ledger [--seconds N]             ledger throughput benchmark (run the release build)
   audit-verify [--tenant SLUG]           recompute the audit hash chains; JSON report, non-zero on a break
+  reconcile [--provider P] [--since DAY] [--tenant SLUG] [--dry-run]
+                                         compare PSP records with the ledger; JSON report, non-zero on findings
   bench audit [--seconds N]              cost of one audit event per posting (run the release build)
   help                                   show this text
 
@@ -44,6 +46,12 @@ pub enum Command {
     AuditVerify {
         tenant: Option<String>,
     },
+    Reconcile {
+        provider: Option<String>,
+        since: Option<String>,
+        tenant: Option<String>,
+        dry_run: bool,
+    },
     BenchAudit {
         seconds: Option<u64>,
     },
@@ -57,6 +65,8 @@ pub fn parse(args: &[String]) -> Result<Command, String> {
     let mut tenant = None;
     let mut dry_run = false;
     let mut seconds = None;
+    let mut provider = None;
+    let mut since = None;
     let mut positional = Vec::new();
     while let Some(arg) = rest.next() {
         match arg {
@@ -68,6 +78,20 @@ pub fn parse(args: &[String]) -> Result<Command, String> {
                 )
             }
             "--dry-run" => dry_run = true,
+            "--provider" => {
+                provider = Some(
+                    rest.next()
+                        .ok_or("--provider needs a provider name")?
+                        .to_owned(),
+                )
+            }
+            "--since" => {
+                since = Some(
+                    rest.next()
+                        .ok_or("--since needs a day or a time")?
+                        .to_owned(),
+                )
+            }
             "--seconds" => {
                 let value = rest.next().ok_or("--seconds needs a number")?;
                 seconds = Some(
@@ -90,6 +114,12 @@ pub fn parse(args: &[String]) -> Result<Command, String> {
         ("rebuild-balances", []) => Command::RebuildBalances { tenant, dry_run },
         ("bench", ["ledger"]) => Command::BenchLedger { seconds },
         ("audit-verify", []) => Command::AuditVerify { tenant },
+        ("reconcile", []) => Command::Reconcile {
+            provider,
+            since,
+            tenant,
+            dry_run,
+        },
         ("bench", ["audit"]) => Command::BenchAudit { seconds },
         ("help" | "--help" | "-h", _) => Command::Help,
         _ => return Err(format!("unknown command: {}", args.join(" "))),
@@ -180,6 +210,25 @@ async fn run(command: Command, config: Config) -> anyhow::Result<ExitCode> {
             db.close().await;
             code
         }
+        Command::Reconcile {
+            provider,
+            since,
+            tenant,
+            dry_run,
+        } => {
+            let db = Database::open(&config).await?;
+            let code = crate::backoffice::reconciliation::command(
+                db.pool(),
+                std::sync::Arc::new(config),
+                provider,
+                since.as_deref(),
+                tenant.as_deref(),
+                dry_run,
+            )
+            .await;
+            db.close().await;
+            code
+        }
         Command::BenchAudit { seconds } => {
             let db = Database::open(&config).await?;
             let code = crate::audit::bench::run(&db, seconds).await;
@@ -221,6 +270,17 @@ mod tests {
             parse(&args("audit-verify --tenant demo")),
             Ok(Command::AuditVerify {
                 tenant: Some("demo".into())
+            })
+        );
+        assert_eq!(
+            parse(&args(
+                "reconcile --provider mock --since 2025-01-01 --dry-run"
+            )),
+            Ok(Command::Reconcile {
+                provider: Some("mock".into()),
+                since: Some("2025-01-01".into()),
+                tenant: None,
+                dry_run: true
             })
         );
         assert!(parse(&args("rebuild-balances --dryrun")).is_err());

@@ -115,6 +115,10 @@ async fn appended_events_form_a_verified_chain(pool: PgPool) {
     let report = audit::verify_chain(&pool, Some(tenant_id)).await.unwrap();
     assert!(report.ok, "{report:?}");
     assert_eq!(report.events_checked, 4);
+    assert_eq!(
+        audit::verify_command(&pool, None).await.unwrap(),
+        std::process::ExitCode::SUCCESS
+    );
 }
 
 // Proves the database refuses UPDATE, DELETE and TRUNCATE of audit events, a direct move of the
@@ -173,6 +177,11 @@ async fn an_edited_event_is_reported_at_that_event(pool: PgPool) {
     .await;
     let report = audit::verify_chain(&pool, Some(tenant_id)).await.unwrap();
     assert!(!report.ok);
+    assert_eq!(
+        audit::verify_command(&pool, Some("edited")).await.unwrap(),
+        std::process::ExitCode::from(3),
+        "kasa audit-verify exits non-zero"
+    );
     let chain = tenant_report(&report, tenant_id);
     let broken = chain.first_break.as_ref().expect("a break is reported");
     let edited_id: Uuid =

@@ -9,6 +9,7 @@ pub mod figures;
 pub mod ledger;
 mod nav;
 pub mod players;
+pub mod reconciliation;
 pub mod webhooks;
 
 pub use audit::AuditLogPage;
@@ -16,6 +17,7 @@ pub use figures::FiguresPage;
 pub use ledger::{LedgerAccountPage, LedgerAccountsPage, LedgerJournalPage};
 pub use nav::BackofficeNav;
 pub use players::{PlayerPage, PlayersPage};
+pub use reconciliation::ReconciliationPage;
 pub use webhooks::WebhookLogPage;
 
 #[cfg(feature = "ssr")]
@@ -90,4 +92,24 @@ pub trait BackofficeApi: Send + Sync {
         ctx: &crate::api::RequestCtx,
         journal: uuid::Uuid,
     ) -> Result<ledger::JournalDetail, AppError>;
+    async fn findings(
+        &self,
+        ctx: &crate::api::RequestCtx,
+        filter: reconciliation::FindingFilter,
+    ) -> Result<reconciliation::FindingPage, AppError>;
+    async fn run_reconciliation(
+        &self,
+        ctx: &crate::api::RequestCtx,
+        idempotency_key: String,
+    ) -> Result<reconciliation::RunSummary, AppError>;
+    #[allow(clippy::too_many_arguments)]
+    async fn resolve_finding(
+        &self,
+        ctx: &crate::api::RequestCtx,
+        finding: uuid::Uuid,
+        note: String,
+        correction: Option<String>,
+        amount: Option<String>,
+        idempotency_key: String,
+    ) -> Result<reconciliation::FindingRow, AppError>;
 }

@@ -5,8 +5,10 @@
 
 pub mod audit_log;
 pub mod figures;
+pub mod findings;
 pub mod ledger_explorer;
 pub mod players;
+pub mod reconciliation;
 pub mod webhooks;
 
 use app::admin::IntegritySummary;
@@ -17,6 +19,7 @@ use app::backoffice::audit::{AuditEventPage, AuditFilter, ChainCheck};
 use app::backoffice::figures::{Figures, FiguresQuery};
 use app::backoffice::ledger::{AccountPage, AccountTransfers, JournalDetail};
 use app::backoffice::players::{PlayerDetail, PlayerSearchPage, StaffNote};
+use app::backoffice::reconciliation::{FindingFilter, FindingPage, FindingRow, RunSummary};
 use app::backoffice::webhooks::{ReapplyOutcome, WebhookEventPage, WebhookFilter};
 use app::error::AppError;
 use chrono::{DateTime, NaiveDate, Utc};
@@ -143,6 +146,54 @@ impl BackofficeApi for Services {
     ) -> Result<JournalDetail, AppError> {
         let (tenant, _staff) = self.require_staff(ctx, StaffRole::Support).await?;
         ledger_explorer::journal(self.pool(), tenant.id, journal).await
+    }
+
+    async fn findings(
+        &self,
+        ctx: &RequestCtx,
+        filter: FindingFilter,
+    ) -> Result<FindingPage, AppError> {
+        let (tenant, staff) = self.require_staff(ctx, StaffRole::Support).await?;
+        findings::page(
+            self.pool(),
+            tenant.id,
+            &filter,
+            staff.role >= StaffRole::Finance,
+        )
+        .await
+    }
+
+    async fn run_reconciliation(
+        &self,
+        ctx: &RequestCtx,
+        idempotency_key: String,
+    ) -> Result<RunSummary, AppError> {
+        let (tenant, staff) = self.require_staff(ctx, StaffRole::Finance).await?;
+        findings::run_for_tenant(self, ctx, tenant.id, &staff, &idempotency_key).await
+    }
+
+    async fn resolve_finding(
+        &self,
+        ctx: &RequestCtx,
+        finding: Uuid,
+        note: String,
+        correction: Option<String>,
+        amount: Option<String>,
+        idempotency_key: String,
+    ) -> Result<FindingRow, AppError> {
+        let (tenant, staff) = self.require_staff(ctx, StaffRole::Finance).await?;
+        findings::resolve(
+            self,
+            ctx,
+            tenant.id,
+            &staff,
+            finding,
+            &note,
+            correction.as_deref(),
+            amount.as_deref(),
+            &idempotency_key,
+        )
+        .await
     }
 }
 
