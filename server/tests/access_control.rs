@@ -40,6 +40,7 @@ enum Object {
     WebhookEvent,
     LedgerAccount,
     Journal,
+    Finding,
 }
 
 struct Rule {
@@ -463,6 +464,33 @@ const RULES: &[Rule] = &[
         object: Some(Object::Journal),
         form: |id| vec![("journal", id.into())],
     },
+    Rule {
+        path: "backoffice/reconciliation/findings",
+        access: Access::Staff(StaffRole::Support),
+        mutating: false,
+        object: None,
+        form: no_form,
+    },
+    Rule {
+        path: "backoffice/reconciliation/run",
+        access: Access::Staff(StaffRole::Finance),
+        mutating: true,
+        object: None,
+        form: |_| vec![("idempotency_key", "access-control-probe".into())],
+    },
+    Rule {
+        path: "backoffice/reconciliation/resolve",
+        access: Access::Staff(StaffRole::Finance),
+        mutating: true,
+        object: Some(Object::Finding),
+        form: |id| {
+            vec![
+                ("finding", id.into()),
+                ("note", "access-control probe".into()),
+                ("idempotency_key", "access-control-probe".into()),
+            ]
+        },
+    },
 ];
 
 /// How an HTTP route outside the server functions is protected.
@@ -550,6 +578,29 @@ impl<'a> SecondBrand<'a> {
         login
             .session_cookie()
             .expect("the second brand's staff logs in")
+    }
+
+    /// An open reconciliation finding of the second brand, written as a run would write it.
+    async fn finding(&self) -> Uuid {
+        let run = Uuid::new_v4();
+        let finding = Uuid::new_v4();
+        sqlx::query(
+            "WITH tenant AS (SELECT id FROM tenants WHERE slug = 'second-brand'),
+                  run AS (INSERT INTO reconciliation_runs (id, tenant_id, started_at, actor)
+                          SELECT $1, id, now(), 'system:test' FROM tenant RETURNING id)
+             INSERT INTO reconciliation_findings (id, tenant_id, provider, reference, kind, severity,
+                                                  message, first_seen_at, last_seen_at,
+                                                  first_run_id, last_run_id)
+             SELECT $2, tenant.id, 'mock', 'mcs_access_control', 'missing_in_ledger', 'high',
+                    'paid at the PSP, not in the ledger', now(), now(), run.id, run.id
+               FROM tenant, run",
+        )
+        .bind(run)
+        .bind(finding)
+        .execute(&self.app.pool)
+        .await
+        .unwrap();
+        finding
     }
 
     /// Pays a deposit of the second brand's player at the mock PSP and returns the id of the
@@ -648,6 +699,7 @@ struct World {
     /// The second brand's player's cash account and the journal that credited it.
     foreign_ledger_account_id: Uuid,
     foreign_journal_id: Uuid,
+    foreign_finding_id: Uuid,
 }
 
 impl World {
@@ -699,6 +751,7 @@ impl World {
         .fetch_one(&app.pool)
         .await
         .unwrap();
+        let foreign_finding_id = second.finding().await;
         World {
             app,
             player,
@@ -710,6 +763,7 @@ impl World {
             foreign_webhook_event_id,
             foreign_ledger_account_id,
             foreign_journal_id,
+            foreign_finding_id,
         }
     }
 
@@ -755,6 +809,10 @@ impl World {
             ),
             Object::Journal => (
                 self.foreign_journal_id.to_string(),
+                Uuid::new_v4().to_string(),
+            ),
+            Object::Finding => (
+                self.foreign_finding_id.to_string(),
                 Uuid::new_v4().to_string(),
             ),
         }
