@@ -39,6 +39,7 @@ pub async fn set_kyc_state(
 pub fn StaffKycPage() -> impl IntoView {
     let auth = use_auth();
     view! {
+        <crate::backoffice::BackofficeNav current="/admin/kyc"/>
         <Transition fallback=|| view! { <p class="loading" aria-busy="true">"Loading…"</p> }>
             {move || Suspend::new(async move {
                 match auth.viewer.await {

@@ -6,14 +6,17 @@ use crate::components::ErrorPanel;
 use crate::error::{AppError, ErrorCode};
 
 /// The back office's sections, as (path, label).
-const SECTIONS: [(&str, &str); 7] = [
+const SECTIONS: [(&str, &str); 10] = [
     ("/admin", "Overview"),
     ("/admin/figures", "Figures"),
+    ("/admin/withdrawals", "Withdrawals"),
     ("/admin/players", "Players"),
+    ("/admin/kyc", "KYC"),
     ("/admin/ledger", "Ledger"),
     ("/admin/reconciliation", "Reconciliation"),
     ("/admin/webhooks", "Webhooks"),
     ("/admin/audit", "Audit log"),
+    ("/admin/settings", "Settings"),
 ];
 
 /// Links to every back-office section; `current` is the path of the page showing it.

@@ -19,20 +19,6 @@ use crate::error::{AppError, ErrorCode};
 /// While a payout is at the provider, the detail page asks again this often.
 const PAYING_POLL_INTERVAL_MS: u64 = 2000;
 
-/// Links between the back office's pages.
-#[component]
-fn StaffNav() -> impl IntoView {
-    view! {
-        <nav class="backoffice-nav" aria-label="Withdrawals">
-            <ul>
-                <li><a href="/admin">"Dashboard"</a></li>
-                <li><a href="/admin/withdrawals">"Withdrawals"</a></li>
-                <li><a href="/admin/settings">"Withdrawal settings"</a></li>
-            </ul>
-        </nav>
-    }
-}
-
 /// A page-level error; unauthenticated staff get a link to the staff log-in.
 fn page_error(error: AppError) -> AnyView {
     if error.code == ErrorCode::Unauthenticated {
@@ -72,7 +58,7 @@ pub fn WithdrawalQueuePage() -> impl IntoView {
     );
     let selected = move || field("state").unwrap_or_else(|| "open".to_owned());
     view! {
-        <StaffNav/>
+        <crate::backoffice::BackofficeNav current="/admin/withdrawals"/>
         <section class="card" data-testid="withdrawal-queue">
             <h1>"Withdrawals"</h1>
             <Form method="GET" action="" attr:class="filters" attr:aria-label="Filter withdrawals">
@@ -217,7 +203,7 @@ pub fn WithdrawalDetailPage() -> impl IntoView {
         }
     });
     view! {
-        <StaffNav/>
+        <crate::backoffice::BackofficeNav current="/admin/withdrawals"/>
         <ActionResults actions/>
         <Transition fallback=|| view! { <p class="loading" aria-busy="true">"Loading…"</p> }>
             {move || Suspend::new(async move {
@@ -487,7 +473,7 @@ pub fn WithdrawalSettingsPage() -> impl IntoView {
     let save = ServerAction::<SaveWithdrawalPolicy>::new();
     let policy = Resource::new(move || save.version().get(), |_| load_withdrawal_policy());
     view! {
-        <StaffNav/>
+        <crate::backoffice::BackofficeNav current="/admin/settings"/>
         <section class="card narrow" data-testid="withdrawal-settings">
             <h1>"Withdrawal settings"</h1>
             <Transition fallback=|| view! { <p class="loading" aria-busy="true">"Loading…"</p> }>
