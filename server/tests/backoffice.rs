@@ -735,3 +735,192 @@ async fn ledger_explorer_shows_accounts_transfers_and_journals(pool: PgPool) {
     assert_eq!(status, 200);
     assert!(html.contains("deposit_capture") && html.contains("captured"));
 }
+
+/// The CSV's lines (without the trailing CRLF).
+fn csv_lines(body: &str) -> Vec<&str> {
+    body.split("\r\n").filter(|line| !line.is_empty()).collect()
+}
+
+// Proves the CSV exports are for staff only (anonymous 401, player 403, unknown list 404), carry
+// the filter in the file name, neutralise formulas in cells, hold only this brand's rows, and
+// are audited.
+#[sqlx::test(migrations = "../migrations")]
+async fn csv_exports_are_filtered_neutralised_and_private(pool: PgPool) {
+    let app = spawn_app(pool).await;
+    let actors = withdrawals_support::log_in_all(&app).await;
+    withdrawals_support::fund(&app, &actors.finance, "100.00").await;
+    let rejected = withdrawals_support::requested(&app, &actors.player, "60.00").await;
+    let reply = withdrawals_support::act(
+        &app,
+        &actors.finance,
+        "reject",
+        rejected,
+        &format!("reject:{rejected}"),
+        &[("reason", "=HYPERLINK(\"http://evil.example\",\"click\")")],
+    )
+    .await;
+    assert_eq!(reply.status, 200, "{reply:?}");
+    app.advance(chrono::Duration::seconds(1));
+    let pending = withdrawals_support::requested(&app, &actors.player, "10.00").await;
+
+    assert_eq!(
+        app.get_page("/admin/export/withdrawals.csv", None).await.0,
+        401
+    );
+    assert_eq!(
+        app.get_page("/admin/export/withdrawals.csv", Some(&actors.player))
+            .await
+            .0,
+        403
+    );
+    assert_eq!(
+        app.get_page("/admin/export/secrets.csv", Some(&actors.finance))
+            .await
+            .0,
+        404
+    );
+    let (status, headers, body) = app
+        .get_page(
+            "/admin/export/withdrawals.csv?state=rejected&from=2000-01-01",
+            Some(&actors.finance),
+        )
+        .await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(headers["content-type"], "text/csv; charset=utf-8");
+    assert_eq!(
+        headers["content-disposition"],
+        "attachment; filename=\"withdrawals_state-rejected_from-2000-01-01.csv\""
+    );
+    let lines = csv_lines(&body);
+    assert_eq!(
+        lines[0],
+        "id,created_at,player_email,amount,currency,state,approved_at,paid_at,reject_reason,external_reference"
+    );
+    assert_eq!(lines.len(), 2, "{body}");
+    assert!(lines[1].starts_with(&rejected.to_string()));
+    assert!(lines[1].contains(",60.00,EUR,rejected,"));
+    assert!(
+        lines[1].contains("\"'=HYPERLINK(\"\"http://evil.example\"\",\"\"click\"\")\""),
+        "the formula is neutralised: {}",
+        lines[1]
+    );
+    let (_, _, all) = app
+        .get_page("/admin/export/withdrawals.csv", Some(&actors.finance))
+        .await;
+    assert_eq!(csv_lines(&all).len(), 3);
+    assert!(
+        csv_lines(&all)[1].starts_with(&pending.to_string()),
+        "newest first"
+    );
+
+    let (_, _, journals) = app
+        .get_page(
+            "/admin/export/journals.csv?kind=withdrawal_request",
+            Some(&actors.finance),
+        )
+        .await;
+    let journal_lines = csv_lines(&journals);
+    assert_eq!(journal_lines.len(), 3, "{journals}");
+    assert!(journal_lines[1].contains(&format!(
+        ",player_cash:{PLAYER_EMAIL},player_withdrawal_hold:{PLAYER_EMAIL},10.00,EUR"
+    )));
+    let (_, _, deposits) = app
+        .get_page("/admin/export/deposits.csv", Some(&actors.finance))
+        .await;
+    assert_eq!(
+        csv_lines(&deposits).len(),
+        1,
+        "only the header: no deposits yet"
+    );
+    let (_, _, findings) = app
+        .get_page(
+            "/admin/export/findings.csv?status=open",
+            Some(&actors.finance),
+        )
+        .await;
+    assert_eq!(csv_lines(&findings).len(), 1);
+    let (bad, _, _) = app
+        .get_page(
+            "/admin/export/findings.csv?kind=nonsense",
+            Some(&actors.finance),
+        )
+        .await;
+    assert_eq!(bad, 422);
+
+    let second = app
+        .log_in_at_second_brand("admin/login", SECOND_FINANCE)
+        .await;
+    let (host, _) = app.second_brand();
+    let other = app
+        .http
+        .get(format!("{}/admin/export/withdrawals.csv", app.base))
+        .header("host", host)
+        .header("cookie", second)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(other.status().as_u16(), 200);
+    assert_eq!(
+        csv_lines(&other.text().await.unwrap()).len(),
+        1,
+        "the other brand sees only the header"
+    );
+
+    assert_eq!(
+        app.count("SELECT count(*) FROM audit_events WHERE action = 'export.downloaded'")
+            .await,
+        6
+    );
+}
+
+// Proves an export streams past one batch (keyset paging) with every row exactly once.
+#[sqlx::test(migrations = "../migrations")]
+async fn audit_export_streams_every_row_once(pool: PgPool) {
+    let app = spawn_app(pool).await;
+    let tenant_id: uuid::Uuid =
+        sqlx::query_scalar("SELECT id FROM tenants WHERE slug = 'kasa-demo'")
+            .fetch_one(&app.pool)
+            .await
+            .unwrap();
+    let mut tx = app.pool.begin().await.unwrap();
+    for number in 0..1_234 {
+        let event = kasa_server::audit::AuditEvent {
+            tenant_id,
+            actor: kasa_server::audit::Actor::System("test".into()),
+            action: "test.event".into(),
+            target_type: "test".into(),
+            target_id: number.to_string(),
+            before: None,
+            after: None,
+            reason: Some(format!("+{number}")),
+            request_id: None,
+            idempotency_key: None,
+            ip: None,
+            at: chrono::Utc::now(),
+        };
+        kasa_server::audit::record(&mut tx, &event).await.unwrap();
+    }
+    tx.commit().await.unwrap();
+    let support = app.log_in("admin/login", SUPPORT).await;
+    let (status, headers, body) = app
+        .get_page("/admin/export/audit.csv?action=test", Some(&support))
+        .await;
+    assert_eq!(status, 200);
+    assert_eq!(
+        headers["content-disposition"],
+        "attachment; filename=\"audit_action-test.csv\""
+    );
+    let lines = csv_lines(&body);
+    assert_eq!(lines.len(), 1 + 1_234);
+    let mut targets: Vec<i64> = lines[1..]
+        .iter()
+        .map(|line| line.split(',').nth(7).unwrap().parse().unwrap())
+        .collect();
+    targets.sort_unstable();
+    assert_eq!(targets, (0..1_234).collect::<Vec<i64>>());
+    assert!(
+        lines[1].contains(",'+1233,"),
+        "reasons starting with + are neutralised: {}",
+        lines[1]
+    );
+}

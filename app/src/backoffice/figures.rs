@@ -214,6 +214,7 @@ fn FiguresView(figures: Figures, query: FiguresQuery) -> impl IntoView {
             <FlowChart daily=figures.daily.clone() currency/>
         </section>
         <IntegrityStatus last=figures.last_integrity_check.clone()/>
+        <super::exports::ExportsCard/>
     }
 }
 

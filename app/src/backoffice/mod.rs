@@ -5,6 +5,7 @@
 //! act.
 
 pub mod audit;
+mod exports;
 pub mod figures;
 pub mod ledger;
 mod nav;

@@ -4,6 +4,7 @@
 //! tenant's ids look exactly like ids that do not exist.
 
 pub mod audit_log;
+pub mod export;
 pub mod figures;
 pub mod findings;
 pub mod ledger_explorer;

@@ -91,6 +91,7 @@ pub fn router(services: Services, config: &Config) -> Router {
     services.start_withdrawal_workers();
     Router::new()
         .route("/api/health", get(health).with_state(services.clone()))
+        .merge(crate::backoffice::export::routes(services.clone()))
         .merge(crate::payments::routes::routes(services))
         .merge(pages)
         .layer(axum::middleware::from_fn(guards::error_status))
