@@ -502,7 +502,18 @@ enum RouteKind {
     SignedCallback,
     /// The mock PSP's hosted checkout page: names a checkout, which must be the brand's own.
     MockCheckout,
+    /// A back-office CSV download (`{file}` is `<list>.csv`): any staff role, own brand only.
+    StaffExport,
 }
+
+/// The lists the back office exports as CSV.
+const EXPORT_FILES: [&str; 5] = [
+    "withdrawals.csv",
+    "deposits.csv",
+    "journals.csv",
+    "findings.csv",
+    "audit.csv",
+];
 
 /// Every route the router declares with `.route(…)`, classified.
 const ROUTES: &[(&str, RouteKind)] = &[
@@ -512,6 +523,7 @@ const ROUTES: &[(&str, RouteKind)] = &[
         RouteKind::SignedCallback,
     ),
     ("/mock-psp/checkout/{id}", RouteKind::MockCheckout),
+    ("/admin/export/{file}", RouteKind::StaffExport),
 ];
 
 /// The registered server functions: (path under `/api/`, method).
@@ -1090,6 +1102,63 @@ async fn every_route_is_classified_and_protected(pool: PgPool) {
                     .unwrap();
                 assert_eq!(state, "pending");
             }
+            RouteKind::StaffExport => {
+                for file in EXPORT_FILES {
+                    check_export(&world, &path.replace("{file}", file)).await;
+                }
+            }
         }
     }
+}
+
+/// A CSV export: 401 without a staff session of this brand, 403 for a player, and for staff a
+/// CSV that holds nothing of the other brand; never a POST.
+async fn check_export(world: &World, path: &str) {
+    let app = &world.app;
+    let get = async |cookie: Option<&str>| {
+        let mut request = app.http.get(format!("{}{path}", app.base));
+        if let Some(cookie) = cookie {
+            request = request.header("cookie", cookie);
+        }
+        let response = request.send().await.unwrap();
+        let status = response.status().as_u16();
+        (status, response.text().await.unwrap())
+    };
+    assert_eq!(get(None).await.0, 401, "anonymous {path}");
+    assert_eq!(get(Some(&world.player)).await.0, 403, "player {path}");
+    assert_eq!(
+        get(Some(&world.foreign_player)).await.0,
+        401,
+        "other brand {path}"
+    );
+    let (status, body) = get(Some(world.staff_cookie(StaffRole::Support))).await;
+    assert_eq!(status, 200, "support {path}: {body}");
+    for foreign in [
+        world.foreign_player_id,
+        world.foreign_deposit_id,
+        world.foreign_withdrawal_id,
+        world.foreign_journal_id,
+        world.foreign_finding_id,
+    ] {
+        assert!(
+            !body.contains(&foreign.to_string()),
+            "{path} shows {foreign}"
+        );
+    }
+    assert!(
+        !body.contains(SECOND_PLAYER_EMAIL),
+        "{path} shows the other brand's player"
+    );
+    let post = app
+        .http
+        .post(format!("{}{path}", app.base))
+        .header("cookie", world.staff_cookie(StaffRole::Support))
+        .send()
+        .await
+        .unwrap();
+    assert!(
+        post.status().is_client_error(),
+        "POST {path}: {}",
+        post.status()
+    );
 }
