@@ -21,10 +21,20 @@ pub fn DepositPage() -> impl IntoView {
         <Transition fallback=|| view! { <p class="loading" aria-busy="true">"Loading…"</p> }>
             {move || Suspend::new(async move {
                 match auth.viewer.await {
-                    Ok(Some(viewer)) if viewer.kind == ViewerKind::Player => view! {
-                        <DepositForm/>
-                        <RecentDeposits/>
-                    }.into_any(),
+                    Ok(Some(viewer)) if viewer.kind == ViewerKind::Player => match viewer.self_exclusion {
+                        // The server refuses the deposit anyway; the page says so up front.
+                        Some(exclusion) => view! {
+                            <section class="card narrow" data-testid="deposits-excluded">
+                                <h1>"Deposit"</h1>
+                                <p>"You have excluded yourself " {exclusion.until_text()} ". Deposits are closed until then; you can still withdraw your balance."</p>
+                            </section>
+                            <RecentDeposits/>
+                        }.into_any(),
+                        None => view! {
+                            <DepositForm/>
+                            <RecentDeposits/>
+                        }.into_any(),
+                    },
                     Ok(Some(_)) => view! {
                         <ErrorPanel error=AppError::new(ErrorCode::Forbidden, "Deposits are for player accounts.")/>
                     }.into_any(),

@@ -105,6 +105,7 @@ pub fn WalletPage() -> impl IntoView {
                             <p class="actions">
                                 <a class="button primary" href="/deposit" data-testid="deposit-link">"Deposit"</a>
                                 <a class="button" href="/withdraw" data-testid="withdraw-link">"Withdraw"</a>
+                                <a class="button ghost" href="/account" data-testid="account-link">"Limits and account"</a>
                             </p>
                             <Balances/>
                         </section>
