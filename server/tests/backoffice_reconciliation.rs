@@ -3,6 +3,7 @@
 //! are audited and fix the money through the normal paths.
 
 mod common;
+mod stripe_support;
 mod withdrawals_support;
 
 use common::*;
@@ -512,4 +513,112 @@ async fn a_lost_payout_answer_is_found_and_settled(pool: PgPool) {
     );
     assert!(resolved.json["correcting_journal_id"].is_string());
     withdrawals_support::assert_ledger_whole(&pool).await;
+}
+
+// Proves Stripe's side is read through its API: a session paid at Stripe whose webhook never
+// came is found missing in the ledger, a session Stripe no longer knows is missing at the PSP,
+// and applying what Stripe reports captures the deposit once.
+#[sqlx::test(migrations = "../migrations")]
+async fn stripe_sessions_are_read_back_and_compared(pool: PgPool) {
+    let fake = stripe_support::FakeStripe::start().await;
+    let app = spawn_app_with(
+        pool,
+        &[
+            ("KASA_STRIPE_SECRET_KEY", "sk_test_kasa_fake_key"),
+            ("KASA_STRIPE_WEBHOOK_SECRET", "whsec_kasa_fake_secret"),
+            ("KASA_STRIPE_API_BASE", &fake.base),
+        ],
+    )
+    .await;
+    let player = app.log_in("auth/login", PLAYER_EMAIL).await;
+    let mut sessions = Vec::new();
+    for key in ["stripe-rec-1", "stripe-rec-2"] {
+        let reply = app
+            .call(
+                "deposits/start",
+                &[
+                    ("amount", "25.00"),
+                    ("currency", "EUR"),
+                    ("provider", "stripe"),
+                    ("idempotency_key", key),
+                ],
+                Some(&player),
+            )
+            .await;
+        assert_eq!(reply.status, 200, "{reply:?}");
+        let session: String =
+            sqlx::query_scalar("SELECT provider_session_id FROM deposits WHERE id::text = $1")
+                .bind(reply.json["deposit_id"].as_str().unwrap())
+                .fetch_one(&app.pool)
+                .await
+                .unwrap();
+        sessions.push(session);
+    }
+    fake.update_session(
+        &sessions[0],
+        json!({"status": "complete", "payment_status": "paid"}),
+    );
+    // Stripe answers 404 for the second session from now on.
+    sqlx::query("UPDATE deposits SET provider_session_id = 'cs_test_unknown_to_stripe' WHERE provider_session_id = $1")
+        .bind(&sessions[1])
+        .execute(&app.pool)
+        .await
+        .unwrap();
+
+    let finance = app.log_in("admin/login", "finance@demo.kasa.test").await;
+    let run = app
+        .call(
+            "backoffice/reconciliation/run",
+            &[("idempotency_key", "s1")],
+            Some(&finance),
+        )
+        .await;
+    assert_eq!(run.status, 200, "{run:?}");
+    let found: Vec<(String, String, String)> = sqlx::query_as(
+        "SELECT provider::text, kind, reference FROM reconciliation_findings ORDER BY kind",
+    )
+    .fetch_all(&app.pool)
+    .await
+    .unwrap();
+    assert_eq!(
+        found,
+        [
+            (
+                "stripe".to_owned(),
+                "missing_at_psp".to_owned(),
+                "cs_test_unknown_to_stripe".to_owned()
+            ),
+            (
+                "stripe".to_owned(),
+                "missing_in_ledger".to_owned(),
+                sessions[0].clone()
+            ),
+        ]
+    );
+    let page = app
+        .call(
+            "backoffice/reconciliation/findings",
+            &[("provider", "stripe")],
+            Some(&finance),
+        )
+        .await;
+    let resolved = app
+        .call(
+            "backoffice/reconciliation/resolve",
+            &[
+                ("finding", finding_id(&page, "missing_in_ledger").as_str()),
+                ("note", "paid at Stripe; the webhook never arrived"),
+                ("correction", "apply_psp"),
+                ("idempotency_key", "s2"),
+            ],
+            Some(&finance),
+        )
+        .await;
+    assert_eq!(resolved.status, 200, "{resolved:?}");
+    assert_eq!(
+        app.count("SELECT count(*) FROM deposits WHERE state = 'captured'")
+            .await,
+        1
+    );
+    withdrawals_support::assert_ledger_whole(&app.pool).await;
 }
