@@ -16,7 +16,7 @@ pub mod webhooks;
 pub use audit::AuditLogPage;
 pub use figures::FiguresPage;
 pub use ledger::{LedgerAccountPage, LedgerAccountsPage, LedgerJournalPage};
-pub use nav::BackofficeNav;
+pub use nav::{BackofficeNav, page_error};
 pub use players::{PlayerPage, PlayersPage};
 pub use reconciliation::ReconciliationPage;
 pub use webhooks::WebhookLogPage;

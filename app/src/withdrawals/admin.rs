@@ -13,26 +13,12 @@ use super::{
     WithdrawalPolicy, WithdrawalReceipt, WithdrawalState, WithdrawalSummary, action_key,
     duration_words, list_withdrawals, load_withdrawal, load_withdrawal_policy,
 };
-use crate::components::{ErrorPanel, FieldError, FormError, action_error};
-use crate::error::{AppError, ErrorCode};
+use crate::backoffice::page_error;
+use crate::components::{FieldError, FormError, action_error};
+use crate::error::AppError;
 
 /// While a payout is at the provider, the detail page asks again this often.
 const PAYING_POLL_INTERVAL_MS: u64 = 2000;
-
-/// A page-level error; unauthenticated staff get a link to the staff log-in.
-fn page_error(error: AppError) -> AnyView {
-    if error.code == ErrorCode::Unauthenticated {
-        view! {
-            <section class="card narrow">
-                <h1>"Back office"</h1>
-                <p>"Please " <a href="/admin/login">"log in with your staff account"</a> "."</p>
-            </section>
-        }
-        .into_any()
-    } else {
-        view! { <ErrorPanel error/> }.into_any()
-    }
-}
 
 #[component]
 fn StateBadge(state: WithdrawalState) -> impl IntoView {

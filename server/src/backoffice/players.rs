@@ -290,16 +290,7 @@ pub async fn add_note(
     }
     let scoped_key = format!("staff-note:{idempotency_key}");
     let mut tx = services.pool().begin().await.map_err(internal)?;
-    let found: Option<Uuid> =
-        sqlx::query_scalar("SELECT id FROM players WHERE tenant_id = $1 AND id = $2 FOR UPDATE")
-            .bind(tenant_id)
-            .bind(player_id)
-            .fetch_optional(&mut *tx)
-            .await
-            .map_err(internal)?;
-    if found.is_none() {
-        return Err(AppError::not_found("Player"));
-    }
+    crate::protection::lock_player(&mut tx, tenant_id, player_id).await?;
     let earlier: Option<String> = sqlx::query_scalar(
         "SELECT e.after ->> 'note_id' FROM audit_events e
           WHERE e.tenant_id = $1 AND e.actor_id = $2 AND e.action = 'player.note_added'

@@ -15,7 +15,7 @@ use sha2::{Digest, Sha256};
 use uuid::Uuid;
 
 use super::{ApplyError, Outcome};
-use crate::audit::{self, Actor, AuditEvent};
+use crate::audit::{self, Actor, AuditEvent, request_id};
 use crate::ledger::{
     self, AccountRef, IdempotencyKey, JournalKind, NewJournal, NewTransfer, ProviderName,
 };
@@ -171,12 +171,7 @@ impl DepositsApi for Services {
         let mut tx = self.pool().begin().await.map_err(internal)?;
         // One deposit decision at a time per player: the limit checks below see every deposit
         // that a concurrent request (another tab) created before them.
-        sqlx::query("SELECT 1 FROM players WHERE tenant_id = $1 AND id = $2 FOR UPDATE")
-            .bind(tenant.id)
-            .bind(player_id)
-            .execute(&mut *tx)
-            .await
-            .map_err(internal)?;
+        crate::protection::lock_player(&mut tx, tenant.id, player_id).await?;
         let existing: Option<DepositRow> = sqlx::query_as(&format!(
             "SELECT {DEPOSIT_COLUMNS} FROM deposits
               WHERE tenant_id = $1 AND player_id = $2 AND idempotency_key = $3"
@@ -444,14 +439,6 @@ impl Services {
         }
         Ok(expired + rechecked)
     }
-}
-
-fn request_id(ctx: &RequestCtx) -> Option<String> {
-    ctx.parts
-        .headers
-        .get("x-request-id")
-        .and_then(|value| value.to_str().ok())
-        .map(str::to_owned)
 }
 
 /// Applies what `provider` says about a checkout to its deposit, inside `tx`. The deposit row is

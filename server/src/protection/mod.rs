@@ -20,6 +20,26 @@ pub use policy::ProtectionPolicy;
 
 use crate::services::internal;
 
+/// Locks the player's row for the rest of the caller's transaction; the money flows take it
+/// before their checks, and every change here takes it too. Another tenant's or an unknown id is
+/// 404.
+pub async fn lock_player(
+    conn: &mut sqlx::PgConnection,
+    tenant_id: Uuid,
+    player_id: Uuid,
+) -> Result<(), AppError> {
+    let found: Option<i32> =
+        sqlx::query_scalar("SELECT 1 FROM players WHERE tenant_id = $1 AND id = $2 FOR UPDATE")
+            .bind(tenant_id)
+            .bind(player_id)
+            .fetch_optional(conn)
+            .await
+            .map_err(internal)?;
+    found
+        .map(|_| ())
+        .ok_or_else(|| AppError::not_found("Player"))
+}
+
 /// Deposit states that count towards limits and the KYC threshold: the money is on its way or
 /// arrived. Failed and expired deposits never took money, so they free their room.
 pub(crate) const COUNTED_DEPOSIT_STATES: &str = "('created', 'pending', 'captured')";

@@ -14,8 +14,8 @@ use rust_decimal::Decimal;
 use uuid::Uuid;
 
 use super::limits::{self, LIMIT_AMOUNT_MAX_MAJOR, LimitChange, LimitRequest};
-use super::{ProtectionPolicy, exclusion, kyc};
-use crate::audit::{self, Actor, AuditEvent};
+use super::{ProtectionPolicy, exclusion, kyc, lock_player};
+use crate::audit::{self, Actor, AuditEvent, request_id};
 use crate::services::{Services, internal};
 
 impl Services {
@@ -77,32 +77,6 @@ impl Services {
                 .map_err(internal)?,
         })
     }
-}
-
-/// Locks the player's row for the rest of `tx`; another tenant's or an unknown id is 404.
-async fn lock_player(
-    conn: &mut sqlx::PgConnection,
-    tenant_id: Uuid,
-    player_id: Uuid,
-) -> Result<(), AppError> {
-    let found: Option<i32> =
-        sqlx::query_scalar("SELECT 1 FROM players WHERE tenant_id = $1 AND id = $2 FOR UPDATE")
-            .bind(tenant_id)
-            .bind(player_id)
-            .fetch_optional(conn)
-            .await
-            .map_err(internal)?;
-    found
-        .map(|_| ())
-        .ok_or_else(|| AppError::not_found("Player"))
-}
-
-fn request_id(ctx: &RequestCtx) -> Option<String> {
-    ctx.parts
-        .headers
-        .get("x-request-id")
-        .and_then(|value| value.to_str().ok())
-        .map(str::to_owned)
 }
 
 fn parse_limit_amount(amount: &str, currency: Currency) -> Result<Option<Money>, AppError> {

@@ -25,14 +25,7 @@ pub use payout::{
 
 use crate::services::Services;
 
-/// The request id the HTTP layer set, for the audit log.
-fn request_id(ctx: &RequestCtx) -> Option<String> {
-    ctx.parts
-        .headers
-        .get("x-request-id")
-        .and_then(|value| value.to_str().ok())
-        .map(str::to_owned)
-}
+use crate::audit::request_id;
 
 #[async_trait::async_trait]
 impl WithdrawalsApi for Services {

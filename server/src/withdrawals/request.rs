@@ -100,12 +100,7 @@ impl Services {
 
         let mut tx = self.pool().begin().await.map_err(internal)?;
         // One withdrawal decision at a time per player: the checks below see every earlier one.
-        sqlx::query("SELECT 1 FROM players WHERE tenant_id = $1 AND id = $2 FOR UPDATE")
-            .bind(tenant.id)
-            .bind(player_id)
-            .execute(&mut *tx)
-            .await
-            .map_err(internal)?;
+        crate::protection::lock_player(&mut tx, tenant.id, player_id).await?;
         let existing: Option<WithdrawalRow> = sqlx::query_as(&format!(
             "SELECT {WITHDRAWAL_COLUMNS} FROM withdrawals
               WHERE tenant_id = $1 AND player_id = $2 AND idempotency_key = $3"
