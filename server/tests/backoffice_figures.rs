@@ -365,3 +365,30 @@ async fn figures_show_the_last_integrity_check(pool: PgPool) {
         403
     );
 }
+
+// Proves a check run from the dashboard's button (`admin/integrity-check`) is recorded the same
+// way, so the figures' "last integrity check" covers it too.
+#[sqlx::test(migrations = "../migrations")]
+async fn dashboard_integrity_check_is_recorded(pool: PgPool) {
+    let app = spawn_app(pool).await;
+    let finance = app.log_in("admin/login", "finance@demo.kasa.test").await;
+    let check = app.call("admin/integrity-check", &[], Some(&finance)).await;
+    assert_eq!(
+        (check.status, &check.json["ok"]),
+        (200, &serde_json::json!(true))
+    );
+    assert_eq!(
+        app.count("SELECT count(*) FROM audit_events WHERE action = 'ledger.integrity_checked'")
+            .await,
+        1
+    );
+    let figures = parse(
+        &app.call("backoffice/figures", &[("period", "today")], Some(&finance))
+            .await,
+    );
+    let run = figures
+        .last_integrity_check
+        .expect("the dashboard's run is shown");
+    assert!(run.ok);
+    assert_eq!(run.by.as_deref(), Some("finance@demo.kasa.test"));
+}
