@@ -364,6 +364,7 @@ const RULES: &[Rule] = &[
                 ("payout_attempts_max", "3".into()),
                 ("retry_cooldown_s", "60".into()),
                 ("recheck_age_s", "60".into()),
+                ("not_found_grace_s", "900".into()),
                 ("payout_provider", "mock".into()),
             ]
         },

@@ -462,6 +462,7 @@ async fn players_are_found_and_shown_with_their_money(pool: PgPool) {
         json!([{
             "available": {"amount": "90.00", "currency": "EUR"},
             "held": {"amount": "30.00", "currency": "EUR"},
+            "owed": {"amount": "0.00", "currency": "EUR"},
         }])
     );
     assert_eq!(detail.json["kyc_state"], "verified");

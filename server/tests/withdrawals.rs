@@ -714,8 +714,9 @@ async fn unknown_attempt_is_rechecked_never_retried_blind(pool: PgPool) {
 }
 
 // Proves a payout that never reached the PSP (hang) stays unknown while it is young (a retry is
-// refused), and once older than the recheck age the background job finds no payout at the PSP,
-// fails the attempt, and a retry then pays with attempt 2.
+// refused), and once its call has certainly ended plus the grace period the background job finds
+// no payout at the PSP and fails the attempt; a retry then re-sends that attempt under its own
+// key (the PSP could still have it), which pays it.
 #[sqlx::test(migrations = "../migrations")]
 async fn recheck_job_resolves_a_payout_that_never_arrived(pool: PgPool) {
     let app = spawn_app(pool.clone()).await;
@@ -741,7 +742,8 @@ async fn recheck_job_resolves_a_payout_that_never_arrived(pool: PgPool) {
     );
     assert_eq!(attempts(&pool, id).await.len(), 1);
 
-    app.advance(chrono::Duration::seconds(61));
+    // The call's 30 s timeout plus the default 900 s grace period.
+    app.advance(chrono::Duration::seconds(931));
     eventually("the recheck job to fail the lost attempt", || async {
         state(&pool, id).await == "payout_failed"
     })
@@ -752,7 +754,7 @@ async fn recheck_job_resolves_a_payout_that_never_arrived(pool: PgPool) {
     );
     let retried = retry_payout(&app, &actors.finance, id, 2).await;
     assert_eq!(retried.json["state"], "paid", "{retried:?}");
-    assert_eq!(attempts(&pool, id).await.len(), 2);
+    assert_eq!(attempts(&pool, id).await, [(1, "succeeded".into(), None)]);
     assert_eq!(journals(&pool, id, "withdrawal_payout").await, 1);
     assert_eq!(
         balances(&app, &actors.player).await,
@@ -779,6 +781,7 @@ async fn policy_is_owner_only_validated_and_applied(pool: PgPool) {
         ("payout_attempts_max", "5"),
         ("retry_cooldown_s", "60"),
         ("recheck_age_s", "30"),
+        ("not_found_grace_s", "900"),
         ("payout_provider", "mock"),
     ];
     let by_finance = app
@@ -908,6 +911,7 @@ async fn killed_mid_payout_pays_once_after_restart(pool: PgPool) {
         ("payout_attempts_max", "3"),
         ("retry_cooldown_s", "300"),
         ("recheck_age_s", "1"),
+        ("not_found_grace_s", "900"),
         ("payout_provider", "mock"),
     ];
     server

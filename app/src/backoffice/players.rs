@@ -39,6 +39,8 @@ pub struct PlayerSearchPage {
 pub struct PlayerFunds {
     pub available: SignedMoney,
     pub held: SignedMoney,
+    /// What the player owes the operator (a payout the PSP made twice, beyond their cash).
+    pub owed: SignedMoney,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -288,13 +290,14 @@ fn PlayerView(detail: PlayerDetail) -> impl IntoView {
             } else {
                 view! {
                     <table class="table" data-testid="player-balances">
-                        <thead><tr><th>"Currency"</th><th class="amount">"Available"</th><th class="amount">"Held for withdrawals"</th></tr></thead>
+                        <thead><tr><th>"Currency"</th><th class="amount">"Available"</th><th class="amount">"Held for withdrawals"</th><th class="amount">"Owed by the player"</th></tr></thead>
                         <tbody>
                             {detail.funds.iter().map(|funds| view! {
                                 <tr>
                                     <td>{funds.available.currency().code()}</td>
                                     <td class="amount">{funds.available.format_amount()}</td>
                                     <td class="amount">{funds.held.format_amount()}</td>
+                                    <td class="amount" data-testid="player-owed">{funds.owed.format_amount()}</td>
                                 </tr>
                             }).collect_view()}
                         </tbody>

@@ -281,7 +281,7 @@ fn FindingsView(
 
 #[component]
 fn FindingRowView(finding: FindingRow, can_act: bool) -> impl IntoView {
-    let severity = if finding.severity == "high" {
+    let severity = if matches!(finding.severity.as_str(), "high" | "critical") {
         "badge danger"
     } else {
         "badge warning"

@@ -278,6 +278,14 @@ fn Detail(detail: WithdrawalDetail, actions: Actions) -> impl IntoView {
                 {detail.external_reference.clone().map(|reference| view! { <dt>"Paid outside a PSP"</dt><dd>{reference}</dd> })}
                 {detail.paid_at.map(|at| view! { <dt>"Paid at"</dt><dd>{at.format("%Y-%m-%d %H:%M:%S UTC").to_string()}</dd> })}
             </dl>
+            {detail.duplicate_payouts.iter().map(|duplicate| view! {
+                <p class="form-error" role="alert" data-testid="duplicate-payout">
+                    {format!(
+                        "Paid out twice: attempt {} succeeded at the provider after this withdrawal was already settled. Taken back from the player's cash: {}; owed by the player: {}. See the critical reconciliation finding.",
+                        duplicate.attempt_number, duplicate.from_cash, duplicate.receivable
+                    )}
+                </p>
+            }).collect_view()}
             <div class="withdrawal-actions">
                 {allowed.approve.then(|| view! {
                     <ActionForm action=actions.approve attr:class="inline">
@@ -488,6 +496,7 @@ fn PolicyFacts(policy: WithdrawalPolicy) -> impl IntoView {
             <dt>"Payout attempts at most"</dt><dd>{policy.payout_attempts_max}</dd>
             <dt>"Cooldown between attempts"</dt><dd>{duration_words(i64::from(policy.retry_cooldown_s))}</dd>
             <dt>"Recheck stuck attempts after"</dt><dd>{duration_words(i64::from(policy.recheck_age_s))}</dd>
+            <dt>"Believe \"no such payout\" after"</dt><dd>{duration_words(i64::from(policy.not_found_grace_s))}</dd>
             <dt>"Payout provider"</dt><dd>{policy.payout_provider}</dd>
         </dl>
     }
@@ -514,6 +523,7 @@ fn PolicyForm(policy: WithdrawalPolicy, save: ServerAction<SaveWithdrawalPolicy>
             {number_field("payout_attempts_max", "Payout attempts at most", policy.payout_attempts_max.to_string(), "1 to 20.")}
             {number_field("retry_cooldown_s", "Cooldown between attempts (seconds)", policy.retry_cooldown_s.to_string(), "Counted from the end of the previous attempt.")}
             {number_field("recheck_age_s", "Recheck stuck attempts after (seconds)", policy.recheck_age_s.to_string(), "Attempts pending or unknown this long are asked about again, with a doubling backoff.")}
+            {number_field("not_found_grace_s", "Believe \"no such payout\" after (seconds)", policy.not_found_grace_s.to_string(), "An attempt the provider has no record of stays unknown until its call certainly ended this long ago (at least 30 s, the call timeout); only then it counts as failed.")}
             <label for="payout_provider">"Payout provider"</label>
             <select id="payout_provider" name="payout_provider">
                 {policy.providers.iter().map(|name| view! {

@@ -197,6 +197,21 @@ pub struct WithdrawalDetail {
     pub mock_scripting: bool,
     /// The mock's scripted outcomes not used yet for this withdrawal.
     pub pending_scripts: Vec<String>,
+    /// Payouts the PSP made although nothing was held for them any more.
+    pub duplicate_payouts: Vec<DuplicatePayout>,
+}
+
+/// A payout the PSP made twice (a late success after the withdrawal was rejected or paid by
+/// another attempt), booked against the player by a recovery journal.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct DuplicatePayout {
+    pub attempt_number: i32,
+    pub journal_id: Uuid,
+    pub booked_at: DateTime<Utc>,
+    /// Taken back from the player's available cash.
+    pub from_cash: SignedMoney,
+    /// What the cash did not cover: the player owes it (their receivable).
+    pub receivable: SignedMoney,
 }
 
 /// What the viewer may do with the withdrawal now (the server checks again on every call).
@@ -259,6 +274,8 @@ pub struct WithdrawalPolicy {
     pub payout_attempts_max: u32,
     pub retry_cooldown_s: u32,
     pub recheck_age_s: u32,
+    /// How long after a payout call certainly ended the PSP's "no such payout" is believed.
+    pub not_found_grace_s: u32,
     pub payout_provider: String,
     /// The providers this server can pay out with.
     pub providers: Vec<String>,
@@ -370,6 +387,7 @@ pub struct PolicyUpdate {
     pub payout_attempts_max: String,
     pub retry_cooldown_s: String,
     pub recheck_age_s: String,
+    pub not_found_grace_s: String,
     pub payout_provider: String,
 }
 
@@ -559,7 +577,8 @@ pub async fn load_withdrawal_policy() -> Result<WithdrawalPolicy, AppError> {
     .await
 }
 
-/// Owner only: changes the tenant's withdrawal policy (audited).
+/// Owner only: changes the tenant's withdrawal policy (audited). One argument per form field.
+#[allow(clippy::too_many_arguments)]
 #[server(endpoint = "admin/settings/withdrawals/save")]
 pub async fn save_withdrawal_policy(
     amount_min: String,
@@ -568,6 +587,7 @@ pub async fn save_withdrawal_policy(
     payout_attempts_max: String,
     retry_cooldown_s: String,
     recheck_age_s: String,
+    not_found_grace_s: String,
     payout_provider: String,
 ) -> Result<WithdrawalPolicy, AppError> {
     let update = PolicyUpdate {
@@ -577,6 +597,7 @@ pub async fn save_withdrawal_policy(
         payout_attempts_max,
         retry_cooldown_s,
         recheck_age_s,
+        not_found_grace_s,
         payout_provider,
     };
     crate::api::call::<dyn WithdrawalsApi, _, _, _>(|api, ctx| async move {

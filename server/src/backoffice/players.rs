@@ -134,6 +134,7 @@ pub async fn detail(
         .map(|balance| PlayerFunds {
             available: balance.available,
             held: balance.held,
+            owed: balance.owed,
         })
         .collect();
     let history = ledger::player_history(

@@ -365,7 +365,7 @@ async fn run_check(pool: &PgPool, tenant_id: Option<Uuid>) -> Result<IntegrityRe
         "SELECT id, tenant_id, player_id, currency, balance_minor
          FROM ledger_account_balances
          WHERE ($1::uuid IS NULL OR tenant_id = $1)
-           AND (player_id IS NOT NULL OR NOT allow_negative) AND balance_minor < 0
+           AND NOT allow_negative AND balance_minor < 0
          ORDER BY id LIMIT $2",
     )
     .bind(tenant_id)

@@ -101,6 +101,10 @@ impl JournalKind {
     pub const WITHDRAWAL_REJECT: JournalKind = JournalKind(Cow::Borrowed("withdrawal_reject"));
     /// The PSP paid a withdrawal out: player_withdrawal_hold -> psp_clearing.
     pub const WITHDRAWAL_PAYOUT: JournalKind = JournalKind(Cow::Borrowed("withdrawal_payout"));
+    /// A payout the PSP made although nothing was held for it any more (the withdrawal was
+    /// rejected or paid by another attempt): the player owes it back.
+    pub const WITHDRAWAL_PAYOUT_RECOVERY: JournalKind =
+        JournalKind(Cow::Borrowed("withdrawal_payout_recovery"));
     /// A game provider's bet: player_cash -> house.
     pub const BET: JournalKind = JournalKind(Cow::Borrowed("bet"));
     /// A game provider's win: house -> player_cash.
@@ -198,6 +202,9 @@ pub enum AccountKind {
     PlayerCash,
     /// Funds the player asked to withdraw, until paid out or released. Never negative.
     PlayerWithdrawalHold,
+    /// What the player owes the operator (a payout the PSP made twice, beyond the player's
+    /// cash). The only player account that may go negative: its debit balance is the debt.
+    PlayerReceivable,
     /// Money in transit at one PSP.
     PspClearing,
     /// Game results (the operator's gross gaming revenue).
@@ -213,6 +220,7 @@ impl AccountKind {
         match self {
             AccountKind::PlayerCash => "player_cash",
             AccountKind::PlayerWithdrawalHold => "player_withdrawal_hold",
+            AccountKind::PlayerReceivable => "player_receivable",
             AccountKind::PspClearing => "psp_clearing",
             AccountKind::House => "house",
             AccountKind::Fees => "fees",
@@ -224,6 +232,7 @@ impl AccountKind {
         [
             AccountKind::PlayerCash,
             AccountKind::PlayerWithdrawalHold,
+            AccountKind::PlayerReceivable,
             AccountKind::PspClearing,
             AccountKind::House,
             AccountKind::Fees,
@@ -233,11 +242,13 @@ impl AccountKind {
         .find(|candidate| candidate.as_str() == kind)
     }
 
-    /// Player accounts belong to a player and may never go below zero.
+    /// Player accounts belong to a player; all but the receivable may never go below zero.
     pub const fn is_player_account(self) -> bool {
         matches!(
             self,
-            AccountKind::PlayerCash | AccountKind::PlayerWithdrawalHold
+            AccountKind::PlayerCash
+                | AccountKind::PlayerWithdrawalHold
+                | AccountKind::PlayerReceivable
         )
     }
 }
@@ -258,6 +269,7 @@ pub enum AccountRef {
     Id(AccountId),
     PlayerCash(Uuid),
     PlayerWithdrawalHold(Uuid),
+    PlayerReceivable(Uuid),
     PspClearing(ProviderName),
     House,
     Fees,
@@ -274,6 +286,9 @@ impl AccountRef {
             }
             AccountRef::PlayerWithdrawalHold(player_id) => {
                 Some((AccountKind::PlayerWithdrawalHold, Some(*player_id), None))
+            }
+            AccountRef::PlayerReceivable(player_id) => {
+                Some((AccountKind::PlayerReceivable, Some(*player_id), None))
             }
             AccountRef::PspClearing(provider) => {
                 Some((AccountKind::PspClearing, None, Some(provider.as_str())))
@@ -293,6 +308,9 @@ impl fmt::Display for AccountRef {
             AccountRef::PlayerCash(player_id) => write!(formatter, "player_cash:{player_id}"),
             AccountRef::PlayerWithdrawalHold(player_id) => {
                 write!(formatter, "player_withdrawal_hold:{player_id}")
+            }
+            AccountRef::PlayerReceivable(player_id) => {
+                write!(formatter, "player_receivable:{player_id}")
             }
             AccountRef::PspClearing(provider) => {
                 write!(formatter, "psp_clearing:{}", provider.as_str())

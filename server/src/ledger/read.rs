@@ -40,6 +40,9 @@ pub struct PlayerBalance {
     pub available: SignedMoney,
     /// In `player_withdrawal_hold`: requested withdrawals not yet paid out or released.
     pub held: SignedMoney,
+    /// In `player_receivable`: what the player owes the operator (a payout made twice beyond
+    /// their cash), as a positive amount.
+    pub owed: SignedMoney,
 }
 
 /// Where a history page ends; pass it back as `HistoryQuery::before` for the next, older page.
@@ -183,10 +186,11 @@ pub async fn player_balances<'e>(
     tenant_id: Uuid,
     player_id: Uuid,
 ) -> Result<Vec<PlayerBalance>, LedgerError> {
-    let rows: Vec<(String, i64, i64)> = sqlx::query_as(
+    let rows: Vec<(String, i64, i64, i64)> = sqlx::query_as(
         "SELECT currency,
                 coalesce(sum(balance_minor) FILTER (WHERE kind = 'player_cash'), 0)::bigint,
-                coalesce(sum(balance_minor) FILTER (WHERE kind = 'player_withdrawal_hold'), 0)::bigint
+                coalesce(sum(balance_minor) FILTER (WHERE kind = 'player_withdrawal_hold'), 0)::bigint,
+                coalesce(-sum(balance_minor) FILTER (WHERE kind = 'player_receivable'), 0)::bigint
          FROM ledger_account_balances
          WHERE tenant_id = $1 AND player_id = $2
          GROUP BY currency ORDER BY currency",
@@ -204,10 +208,11 @@ pub async fn player_liabilities<'e>(
     executor: impl PgExecutor<'e>,
     tenant_id: Uuid,
 ) -> Result<Vec<PlayerBalance>, LedgerError> {
-    let rows: Vec<(String, i64, i64)> = sqlx::query_as(
+    let rows: Vec<(String, i64, i64, i64)> = sqlx::query_as(
         "SELECT currency,
                 coalesce(sum(balance_minor) FILTER (WHERE kind = 'player_cash'), 0)::bigint,
-                coalesce(sum(balance_minor) FILTER (WHERE kind = 'player_withdrawal_hold'), 0)::bigint
+                coalesce(sum(balance_minor) FILTER (WHERE kind = 'player_withdrawal_hold'), 0)::bigint,
+                coalesce(-sum(balance_minor) FILTER (WHERE kind = 'player_receivable'), 0)::bigint
          FROM ledger_account_balances
          WHERE tenant_id = $1 AND player_id IS NOT NULL
          GROUP BY currency ORDER BY currency",
@@ -220,13 +225,14 @@ pub async fn player_liabilities<'e>(
 }
 
 fn player_balance(
-    (currency, available_minor, held_minor): (String, i64, i64),
+    (currency, available_minor, held_minor, owed_minor): (String, i64, i64, i64),
 ) -> Result<PlayerBalance, LedgerError> {
     let currency = decode_currency(&currency)?;
     Ok(PlayerBalance {
         currency,
         available: SignedMoney::from_minor_units(available_minor, currency),
         held: SignedMoney::from_minor_units(held_minor, currency),
+        owed: SignedMoney::from_minor_units(owed_minor, currency),
     })
 }
 

@@ -96,15 +96,26 @@ pub struct AttemptRow {
     pub created_at: DateTime<Utc>,
     pub finished_at: Option<DateTime<Utc>>,
     pub checks: i32,
+    /// When the call that sent it to the PSP last started (`None`: at `created_at`).
+    pub sent_at: Option<DateTime<Utc>>,
+    /// The journal that booked its success after nothing was held for it any more.
+    pub recovery_journal_id: Option<Uuid>,
 }
 
 pub const ATTEMPT_COLUMNS: &str = "id, tenant_id, withdrawal_id, attempt_number, provider,
     idempotency_key, provider_reference, state, error_code, error_message, created_at,
-    finished_at, checks";
+    finished_at, checks, sent_at, recovery_journal_id";
 
 impl AttemptRow {
     pub fn state(&self) -> AttemptState {
         AttemptState::parse(&self.state).unwrap_or(AttemptState::Unknown)
+    }
+
+    /// Failed only because the PSP had no record of it, not by the PSP's own word: the payout
+    /// may still exist, so it is never given up on for a new key.
+    pub fn failure_inferred(&self) -> bool {
+        self.state() == AttemptState::Failed
+            && self.error_code.as_deref() == Some(super::payout::NOT_FOUND_AT_PROVIDER)
     }
 
     pub fn view(&self) -> PayoutAttemptView {

@@ -5,6 +5,11 @@
 //! Exactly once: every apply locks the withdrawal row, then the attempt row, and decides from
 //! their states; the final journal has the ledger key `withdrawal:<id>:payout`. A success is the
 //! only thing that writes it, and a withdrawal that is paid never changes again.
+//!
+//! Never twice: a PSP's "no such payout" fails an attempt only once its call has certainly ended
+//! plus the tenant's grace period, and such an inferred failure is reopened by a later `pending`
+//! and re-sent under the same PSP key by a retry. A success nobody holds funds for any more
+//! (rejected, or paid by another attempt) is still booked: the player owes it back.
 
 use std::time::Duration;
 
@@ -24,6 +29,7 @@ use crate::ledger::{
 use crate::payments::{ApplyError, Outcome};
 use crate::psp::{PayoutOutcome, PayoutRequest, PayoutStatus, PspError};
 use crate::services::{Services, internal};
+use app::money::Money;
 
 /// How long Kasa waits for a PSP to answer a payout call before the attempt becomes `unknown`.
 pub const PAYOUT_CALL_TIMEOUT: Duration = Duration::from_secs(30);
@@ -106,6 +112,9 @@ pub async fn apply_payout_status(
         }
         (PayoutOutcome::Failed { code, message }, _) => {
             fail(tx, &withdrawal, &attempt, status, code, message, now).await
+        }
+        (PayoutOutcome::Pending, AttemptState::Failed) if attempt.failure_inferred() => {
+            reopen(tx, &withdrawal, &attempt, status, now).await
         }
         (PayoutOutcome::Pending, AttemptState::Unknown) => {
             sqlx::query(
@@ -212,33 +221,7 @@ async fn settle(
         state,
         WithdrawalState::Approved | WithdrawalState::Paying | WithdrawalState::PayoutFailed
     ) {
-        // Paid by another attempt, or rejected: the PSP paid money Kasa no longer holds for
-        // this withdrawal. Nothing can move; staff and reconciliation must see it.
-        let note = format!(
-            "attempt {} succeeded at {provider} but the withdrawal is already {}: a duplicate payout to reconcile",
-            attempt.attempt_number, withdrawal.state
-        );
-        tracing::error!(withdrawal = %withdrawal.id, %note);
-        record(
-            tx,
-            Change {
-                reason: Some(note.clone()),
-                ..provider_change(
-                    withdrawal,
-                    "payout_succeeded_again",
-                    state,
-                    provider,
-                    attempt,
-                    status,
-                    now,
-                )
-            },
-        )
-        .await?;
-        return Ok(Outcome {
-            note: Some(note),
-            ..Outcome::applied(withdrawal.tenant_id, "withdrawal", withdrawal.id)
-        });
+        return recover(tx, withdrawal, attempt, status, now).await;
     }
     let amount = withdrawal
         .amount()
@@ -288,6 +271,263 @@ async fn settle(
     )
     .await?;
     tracing::info!(withdrawal = %withdrawal.id, attempt = attempt.attempt_number, %provider, "withdrawal paid");
+    Ok(Outcome::applied(
+        withdrawal.tenant_id,
+        "withdrawal",
+        withdrawal.id,
+    ))
+}
+
+/// The attempt succeeded at the PSP, but the withdrawal is already rejected (its funds went back
+/// to the player) or paid by another attempt: the PSP paid money Kasa no longer held for it.
+/// The recovery journal books that payout against the player, who owes it back: from their cash
+/// as far as it goes, the rest as a receivable. A critical reconciliation finding and the
+/// withdrawal's timeline make staff see it; the player row lock keeps the cash figure true.
+async fn recover(
+    tx: &mut sqlx::PgConnection,
+    withdrawal: &WithdrawalRow,
+    attempt: &AttemptRow,
+    status: &PayoutStatus,
+    now: DateTime<Utc>,
+) -> Result<Outcome, ApplyError> {
+    let provider = attempt.provider.as_str();
+    sqlx::query("SELECT 1 FROM players WHERE tenant_id = $1 AND id = $2 FOR UPDATE")
+        .bind(withdrawal.tenant_id)
+        .bind(withdrawal.player_id)
+        .execute(&mut *tx)
+        .await?;
+    let cash_minor: i64 = sqlx::query_scalar(
+        "SELECT coalesce(sum(balance_minor), 0)::bigint FROM ledger_account_balances
+          WHERE tenant_id = $1 AND player_id = $2 AND currency = $3 AND kind = 'player_cash'",
+    )
+    .bind(withdrawal.tenant_id)
+    .bind(withdrawal.player_id)
+    .bind(&withdrawal.currency)
+    .fetch_one(&mut *tx)
+    .await?;
+    let amount = withdrawal
+        .amount()
+        .map_err(|_| ApplyError::Mismatch("the withdrawal's amount is unreadable".into()))?;
+    let from_cash_minor = cash_minor.clamp(0, withdrawal.amount_minor);
+    let receivable_minor = withdrawal.amount_minor - from_cash_minor;
+    let part = |minor: i64| {
+        Money::from_minor_units(minor, amount.currency())
+            .map_err(|_| ApplyError::Mismatch("a recovery part is unreadable".into()))
+    };
+    let clearing = AccountRef::PspClearing(ProviderName::parse(provider)?);
+    let mut transfers = Vec::new();
+    let mut words = Vec::new();
+    if from_cash_minor > 0 {
+        let from_cash = part(from_cash_minor)?;
+        words.push(format!("{from_cash} taken back from the player's cash"));
+        transfers.push(NewTransfer {
+            debit: AccountRef::PlayerCash(withdrawal.player_id),
+            credit: clearing.clone(),
+            amount: from_cash,
+        });
+    }
+    if receivable_minor > 0 {
+        let owed = part(receivable_minor)?;
+        words.push(format!("{owed} owed by the player"));
+        transfers.push(NewTransfer {
+            debit: AccountRef::PlayerReceivable(withdrawal.player_id),
+            credit: clearing,
+            amount: owed,
+        });
+    }
+    let journal = NewJournal {
+        idempotency_key: IdempotencyKey::parse(format!("payout_attempt:{}:recovery", attempt.id))?,
+        kind: JournalKind::WITHDRAWAL_PAYOUT_RECOVERY,
+        reference: Some(format!("withdrawal:{}", withdrawal.id)),
+        transfers,
+        metadata: serde_json::Map::from_iter([
+            ("withdrawal_id".to_owned(), withdrawal.id.to_string().into()),
+            ("attempt_id".to_owned(), attempt.id.to_string().into()),
+            ("attempt_number".to_owned(), attempt.attempt_number.into()),
+            ("provider".to_owned(), provider.into()),
+            (
+                "provider_reference".to_owned(),
+                status.provider_reference.clone().into(),
+            ),
+            ("from_cash_minor".to_owned(), from_cash_minor.into()),
+            ("receivable_minor".to_owned(), receivable_minor.into()),
+            ("actor".to_owned(), format!("provider:{provider}").into()),
+        ]),
+    };
+    let posted = ledger::post_journal_in_transaction(tx, withdrawal.tenant_id, &journal).await?;
+    sqlx::query("UPDATE payout_attempts SET recovery_journal_id = $2 WHERE id = $1")
+        .bind(attempt.id)
+        .bind(posted.journal_id.0)
+        .execute(&mut *tx)
+        .await?;
+    let note = format!(
+        "Attempt {} succeeded at {provider} although the withdrawal is already {}: {amount} was paid out twice; {}.",
+        attempt.attempt_number,
+        withdrawal.state,
+        words.join(" and ")
+    );
+    tracing::error!(withdrawal = %withdrawal.id, attempt = attempt.attempt_number, %note, "duplicate payout recovered");
+    raise_duplicate_finding(tx, withdrawal, attempt, &note, status, now).await?;
+    record(
+        tx,
+        Change {
+            reason: Some(note.clone()),
+            detail: Some(serde_json::json!({
+                "provider": provider,
+                "provider_reference": status.provider_reference,
+                "outcome": "succeeded",
+                "recovery_journal_id": posted.journal_id.0,
+                "from_cash_minor": from_cash_minor,
+                "receivable_minor": receivable_minor,
+            })),
+            ..provider_change(
+                withdrawal,
+                "payout_succeeded_again",
+                withdrawal.state(),
+                provider,
+                attempt,
+                status,
+                now,
+            )
+        },
+    )
+    .await?;
+    Ok(Outcome {
+        note: Some(note),
+        ..Outcome::applied(withdrawal.tenant_id, "withdrawal", withdrawal.id)
+    })
+}
+
+/// A duplicate payout is a critical reconciliation finding (one per attempt), raised by the
+/// settlement itself rather than by a reconciliation run: finance must chase the money.
+async fn raise_duplicate_finding(
+    tx: &mut sqlx::PgConnection,
+    withdrawal: &WithdrawalRow,
+    attempt: &AttemptRow,
+    note: &str,
+    status: &PayoutStatus,
+    now: DateTime<Utc>,
+) -> Result<(), sqlx::Error> {
+    let run_id = Uuid::new_v4();
+    sqlx::query(
+        "INSERT INTO reconciliation_runs
+             (id, tenant_id, provider, started_at, finished_at, actor, records_checked, findings_new)
+         VALUES ($1, $2, $3, $4, $4, 'system:payouts', 1, 1)",
+    )
+    .bind(run_id)
+    .bind(withdrawal.tenant_id)
+    .bind(&attempt.provider)
+    .bind(now)
+    .execute(&mut *tx)
+    .await?;
+    // The PSP's side is the second payout; the ledger's is what it booked against the player.
+    sqlx::query(
+        "INSERT INTO reconciliation_findings
+             (id, tenant_id, provider, reference, kind, severity, object_type, object_id, player_id,
+              currency, psp_amount_minor, ledger_amount_minor, psp_status, ledger_status, message,
+              raw, first_seen_at, last_seen_at, first_run_id, last_run_id)
+         VALUES ($1, $2, $3, $4, 'duplicate_payout', 'critical', 'payout_attempt', $5, $6, $7, $8,
+                 $8, 'succeeded', $9, $10, $11, $12, $12, $13, $13)
+         ON CONFLICT ON CONSTRAINT reconciliation_findings_key DO NOTHING",
+    )
+    .bind(Uuid::new_v4())
+    .bind(withdrawal.tenant_id)
+    .bind(&attempt.provider)
+    .bind(&attempt.idempotency_key)
+    .bind(attempt.id)
+    .bind(withdrawal.player_id)
+    .bind(&withdrawal.currency)
+    .bind(withdrawal.amount_minor)
+    .bind(&withdrawal.state)
+    .bind(note)
+    .bind(serde_json::json!({
+        "withdrawal_id": withdrawal.id,
+        "attempt_number": attempt.attempt_number,
+        "provider_reference": status.provider_reference,
+    }))
+    .bind(now)
+    .bind(run_id)
+    .execute(&mut *tx)
+    .await?;
+    Ok(())
+}
+
+/// A `pending` answer about an attempt failed only by inference: the PSP has it after all, so
+/// the attempt is open again (and the withdrawal paying, when this is its latest attempt). Never
+/// while another attempt of the withdrawal is open: one attempt at the PSP at a time.
+async fn reopen(
+    tx: &mut sqlx::PgConnection,
+    withdrawal: &WithdrawalRow,
+    attempt: &AttemptRow,
+    status: &PayoutStatus,
+    now: DateTime<Utc>,
+) -> Result<Outcome, ApplyError> {
+    let other_open: bool = sqlx::query_scalar(
+        "SELECT EXISTS (SELECT 1 FROM payout_attempts
+                         WHERE withdrawal_id = $1 AND id <> $2 AND state IN ('pending', 'unknown'))",
+    )
+    .bind(withdrawal.id)
+    .bind(attempt.id)
+    .fetch_one(&mut *tx)
+    .await?;
+    if other_open {
+        return Ok(Outcome::ignored(
+            withdrawal.tenant_id,
+            "withdrawal",
+            withdrawal.id,
+            "another attempt is open; its answer decides",
+        ));
+    }
+    let recheck_age_s = policy::load(&mut *tx, withdrawal.tenant_id)
+        .await?
+        .recheck_age_s;
+    sqlx::query(
+        "UPDATE payout_attempts
+            SET state = 'pending', error_code = NULL, error_message = NULL, finished_at = NULL,
+                provider_reference = COALESCE($2, provider_reference), updated_at = $3,
+                next_check_at = $4, checks = 0
+          WHERE id = $1",
+    )
+    .bind(attempt.id)
+    .bind(&status.provider_reference)
+    .bind(now)
+    .bind(now + chrono::Duration::seconds(i64::from(recheck_age_s)))
+    .execute(&mut *tx)
+    .await?;
+    let latest: i32 = sqlx::query_scalar(
+        "SELECT max(attempt_number) FROM payout_attempts WHERE withdrawal_id = $1",
+    )
+    .bind(withdrawal.id)
+    .fetch_one(&mut *tx)
+    .await?;
+    let mut to_state = withdrawal.state();
+    if to_state == WithdrawalState::PayoutFailed && latest == attempt.attempt_number {
+        to_state = WithdrawalState::Paying;
+        sqlx::query("UPDATE withdrawals SET state = 'paying', updated_at = $2 WHERE id = $1")
+            .bind(withdrawal.id)
+            .bind(now)
+            .execute(&mut *tx)
+            .await?;
+    }
+    record(
+        tx,
+        Change {
+            reason: Some(
+                "The provider reports the payout as pending: it was not lost after all.".into(),
+            ),
+            ..provider_change(
+                withdrawal,
+                "payout_reopened",
+                to_state,
+                &attempt.provider,
+                attempt,
+                status,
+                now,
+            )
+        },
+    )
+    .await?;
+    tracing::warn!(withdrawal = %withdrawal.id, attempt = attempt.attempt_number, "payout attempt failed by inference reopened");
     Ok(Outcome::applied(
         withdrawal.tenant_id,
         "withdrawal",
@@ -426,6 +666,13 @@ impl Services {
             amount: new.withdrawal.amount()?,
             idempotency_key: attempt.idempotency_key.clone(),
         };
+        // When the call starts: "not found" is believed only after it has certainly ended.
+        sqlx::query("UPDATE payout_attempts SET sent_at = $2 WHERE id = $1")
+            .bind(attempt.id)
+            .bind(self.now())
+            .execute(self.pool())
+            .await
+            .map_err(internal)?;
         let answer = tokio::time::timeout(PAYOUT_CALL_TIMEOUT, provider.create_payout(&request))
             .await
             .unwrap_or_else(|_| {
@@ -511,8 +758,10 @@ impl Services {
     }
 
     /// Asks the PSP for `attempt`'s real state and applies it through the same path as a
-    /// webhook. A PSP that has no record of it is believed only once the attempt is older than
-    /// the tenant's recheck age (a create may still be on its way); then the attempt failed.
+    /// webhook. A PSP that has no record of it is believed only once the call that sent it has
+    /// certainly ended (its start plus the call timeout) and the tenant's grace period has
+    /// passed too (a create may still be on its way, or the PSP's books behind its API); then
+    /// the attempt failed by inference, which a later `pending` reopens.
     pub async fn recheck_attempt(&self, attempt: &AttemptRow) -> Result<Outcome, AppError> {
         let provider = self.providers().get(&attempt.provider).ok_or_else(|| {
             AppError::new(
@@ -548,13 +797,14 @@ impl Services {
                     .await
                     .map_err(internal)?;
                 drop(conn);
-                let age = now - attempt.created_at;
-                if age < chrono::Duration::seconds(i64::from(policy.recheck_age_s)) {
+                let believed_from = not_found_believed_from(attempt, &policy);
+                if now < believed_from {
                     return Err(AppError::new(
                         ErrorCode::InvalidStateTransition,
                         format!(
-                            "The provider has no record of attempt {} yet; it may still be on its way. It is rechecked again after {} s.",
-                            attempt.attempt_number, policy.recheck_age_s
+                            "The provider has no record of attempt {} yet; it may still be on its way, so it stays unknown until {} UTC.",
+                            attempt.attempt_number,
+                            believed_from.format("%Y-%m-%d %H:%M:%S")
                         ),
                     ));
                 }
@@ -639,6 +889,15 @@ impl Services {
         }
         Ok(rechecked)
     }
+}
+
+/// When a PSP's "no such payout" about `attempt` is believed: its call certainly ended (the
+/// call's start plus the timeout) and the grace period passed.
+pub fn not_found_believed_from(attempt: &AttemptRow, policy: &policy::Policy) -> DateTime<Utc> {
+    let call_timeout = chrono::Duration::from_std(PAYOUT_CALL_TIMEOUT).unwrap_or_default();
+    attempt.sent_at.unwrap_or(attempt.created_at)
+        + call_timeout
+        + chrono::Duration::seconds(i64::from(policy.not_found_grace_s))
 }
 
 fn failed_status(attempt: &AttemptRow, code: String, message: String) -> PayoutStatus {

@@ -17,6 +17,10 @@ pub const PAYOUT_ATTEMPTS_MAX_LIMIT: u32 = 20;
 pub const RETRY_COOLDOWN_S_LIMIT: u32 = 7 * 24 * 3600;
 /// The longest recheck age the table allows (a day).
 pub const RECHECK_AGE_S_LIMIT: u32 = 24 * 3600;
+/// The longest not-found grace period the table allows (a week).
+pub const NOT_FOUND_GRACE_S_LIMIT: u32 = 7 * 24 * 3600;
+/// The default not-found grace period: a PSP's books may lag its API by minutes.
+pub const NOT_FOUND_GRACE_S_DEFAULT: u32 = 15 * 60;
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Policy {
@@ -26,6 +30,9 @@ pub struct Policy {
     pub payout_attempts_max: u32,
     pub retry_cooldown_s: u32,
     pub recheck_age_s: u32,
+    /// A PSP's "no such payout" fails an attempt only this long after its call certainly
+    /// ended; never shorter than the payout call's timeout.
+    pub not_found_grace_s: u32,
     pub payout_provider: String,
     pub updated_at: Option<DateTime<Utc>>,
 }
@@ -41,6 +48,7 @@ impl Policy {
             payout_attempts_max: 3,
             retry_cooldown_s: 300,
             recheck_age_s: 120,
+            not_found_grace_s: NOT_FOUND_GRACE_S_DEFAULT,
             payout_provider: Policy::DEFAULT_PROVIDER.to_owned(),
             updated_at: None,
         }
@@ -86,6 +94,12 @@ impl Policy {
                 1,
                 RECHECK_AGE_S_LIMIT,
             )?,
+            not_found_grace_s: whole_number(
+                "not_found_grace_s",
+                &update.not_found_grace_s,
+                super::payout::PAYOUT_CALL_TIMEOUT.as_secs() as u32,
+                NOT_FOUND_GRACE_S_LIMIT,
+            )?,
             payout_provider,
             updated_at: None,
         })
@@ -126,6 +140,7 @@ type PolicyRecord = (
     i32,
     i32,
     i32,
+    i32,
     String,
     DateTime<Utc>,
 );
@@ -134,7 +149,7 @@ type PolicyRecord = (
 pub async fn load(conn: &mut sqlx::PgConnection, tenant_id: Uuid) -> Result<Policy, sqlx::Error> {
     let row: Option<PolicyRecord> = sqlx::query_as(
         "SELECT amount_min, amount_max, approval_threshold, payout_attempts_max,
-                retry_cooldown_s, recheck_age_s, payout_provider, updated_at
+                retry_cooldown_s, recheck_age_s, not_found_grace_s, payout_provider, updated_at
            FROM withdrawal_policies WHERE tenant_id = $1",
     )
     .bind(tenant_id)
@@ -142,17 +157,20 @@ pub async fn load(conn: &mut sqlx::PgConnection, tenant_id: Uuid) -> Result<Poli
     .await?;
     Ok(match row {
         None => Policy::default_policy(),
-        Some((min, max, threshold, attempts, cooldown, recheck, provider, updated_at)) => Policy {
-            amount_min: min.normalize(),
-            amount_max: max.normalize(),
-            approval_threshold: threshold.normalize(),
-            // The table's CHECKs keep these positive and small.
-            payout_attempts_max: attempts.unsigned_abs(),
-            retry_cooldown_s: cooldown.unsigned_abs(),
-            recheck_age_s: recheck.unsigned_abs(),
-            payout_provider: provider,
-            updated_at: Some(updated_at),
-        },
+        Some((min, max, threshold, attempts, cooldown, recheck, grace, provider, updated_at)) => {
+            Policy {
+                amount_min: min.normalize(),
+                amount_max: max.normalize(),
+                approval_threshold: threshold.normalize(),
+                // The table's CHECKs keep these positive and small.
+                payout_attempts_max: attempts.unsigned_abs(),
+                retry_cooldown_s: cooldown.unsigned_abs(),
+                recheck_age_s: recheck.unsigned_abs(),
+                not_found_grace_s: grace.unsigned_abs(),
+                payout_provider: provider,
+                updated_at: Some(updated_at),
+            }
+        }
     })
 }
 
@@ -167,15 +185,16 @@ pub async fn save(
     sqlx::query(
         "INSERT INTO withdrawal_policies
              (tenant_id, amount_min, amount_max, approval_threshold, payout_attempts_max,
-              retry_cooldown_s, recheck_age_s, payout_provider, updated_at, updated_by)
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)
+              retry_cooldown_s, recheck_age_s, payout_provider, updated_at, updated_by,
+              not_found_grace_s)
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)
          ON CONFLICT (tenant_id) DO UPDATE SET
              amount_min = EXCLUDED.amount_min, amount_max = EXCLUDED.amount_max,
              approval_threshold = EXCLUDED.approval_threshold,
              payout_attempts_max = EXCLUDED.payout_attempts_max,
              retry_cooldown_s = EXCLUDED.retry_cooldown_s, recheck_age_s = EXCLUDED.recheck_age_s,
              payout_provider = EXCLUDED.payout_provider, updated_at = EXCLUDED.updated_at,
-             updated_by = EXCLUDED.updated_by",
+             updated_by = EXCLUDED.updated_by, not_found_grace_s = EXCLUDED.not_found_grace_s",
     )
     .bind(tenant_id)
     .bind(policy.amount_min)
@@ -187,6 +206,7 @@ pub async fn save(
     .bind(&policy.payout_provider)
     .bind(now)
     .bind(staff_id)
+    .bind(policy.not_found_grace_s as i32)
     .execute(conn)
     .await?;
     Ok(())
@@ -201,6 +221,7 @@ pub fn snapshot(policy: &Policy) -> serde_json::Value {
         "payout_attempts_max": policy.payout_attempts_max,
         "retry_cooldown_s": policy.retry_cooldown_s,
         "recheck_age_s": policy.recheck_age_s,
+        "not_found_grace_s": policy.not_found_grace_s,
         "payout_provider": policy.payout_provider,
     })
 }

@@ -7,11 +7,11 @@
 use app::api::RequestCtx;
 use app::auth::StaffRole;
 use app::error::{AppError, ErrorCode};
-use app::money::Currency;
+use app::money::{Currency, SignedMoney};
 use app::withdrawals::{
-    AllowedActions, AttemptState, EXTERNAL_REFERENCE_LENGTH_MAX, QueueFilter, REASON_LENGTH_MAX,
-    StaffAction, TimelineEntry, WITHDRAWALS_LISTED_MAX, WithdrawalDetail, WithdrawalPolicy,
-    WithdrawalReceipt, WithdrawalState, WithdrawalSummary,
+    AllowedActions, AttemptState, DuplicatePayout, EXTERNAL_REFERENCE_LENGTH_MAX, QueueFilter,
+    REASON_LENGTH_MAX, StaffAction, TimelineEntry, WITHDRAWALS_LISTED_MAX, WithdrawalDetail,
+    WithdrawalPolicy, WithdrawalReceipt, WithdrawalState, WithdrawalSummary,
 };
 use chrono::{DateTime, Utc};
 use rust_decimal::Decimal;
@@ -269,6 +269,7 @@ impl Services {
             Vec::new()
         };
         let names = staff_names(&mut conn, tenant.id, &withdrawal).await?;
+        let duplicate_payouts = duplicate_payouts(&mut conn, &withdrawal).await?;
         drop(conn);
 
         let state = withdrawal.state();
@@ -276,12 +277,14 @@ impl Services {
         let needs_two_approvals = amount.amount() > policy.approval_threshold;
         let latest = attempts.last();
         let latest_open = latest.is_some_and(|attempt| attempt.state().is_open());
+        let any_open = attempts.iter().any(|attempt| attempt.state().is_open());
         let may_act = staff.role >= StaffRole::Finance;
         let actions = AllowedActions {
             approve: may_act
                 && state == WithdrawalState::Requested
                 && withdrawal.first_approved_by != Some(staff.id),
             reject: may_act
+                && !any_open
                 && matches!(
                     state,
                     WithdrawalState::Requested | WithdrawalState::PayoutFailed
@@ -293,6 +296,7 @@ impl Services {
                         && latest.is_some_and(|attempt| attempt.state() == AttemptState::Unknown))),
             recheck: may_act && latest_open,
             mark_paid: may_act
+                && !any_open
                 && matches!(
                     state,
                     WithdrawalState::Approved | WithdrawalState::PayoutFailed
@@ -329,6 +333,7 @@ impl Services {
             attempts_max: policy.payout_attempts_max,
             mock_scripting: self.mock_psp().is_some() && may_act,
             pending_scripts,
+            duplicate_payouts,
         })
     }
 
@@ -694,6 +699,7 @@ impl Services {
             payout_attempts_max: policy.payout_attempts_max,
             retry_cooldown_s: policy.retry_cooldown_s,
             recheck_age_s: policy.recheck_age_s,
+            not_found_grace_s: policy.not_found_grace_s,
             payout_provider: policy.payout_provider,
             providers: self.payout_provider_names(),
             updated_at: policy.updated_at,
@@ -759,6 +765,9 @@ impl Services {
     }
 }
 
+/// A recorded staff action: (withdrawal, action name, reason, external reference).
+type RecordedAction = (Uuid, Option<String>, Option<String>, Option<String>);
+
 /// The same staff member's key again: the first answer if it was this action on this
 /// withdrawal, else a refusal (a key names one action).
 async fn replay(
@@ -767,8 +776,9 @@ async fn replay(
     withdrawal: &WithdrawalRow,
     action: &StaffAction,
 ) -> Result<Option<WithdrawalReceipt>, AppError> {
-    let found: Option<(Uuid, Option<String>)> = sqlx::query_as(
-        "SELECT withdrawal_id, staff_action FROM withdrawal_events
+    let found: Option<RecordedAction> = sqlx::query_as(
+        "SELECT withdrawal_id, staff_action, reason, detail ->> 'external_reference'
+           FROM withdrawal_events
           WHERE tenant_id = $1 AND actor_id = $2 AND idempotency_key = $3",
     )
     .bind(acting.tenant.id)
@@ -779,7 +789,11 @@ async fn replay(
     .map_err(internal)?;
     match found {
         None => Ok(None),
-        Some((id, Some(name))) if id == withdrawal.id && name == action.name() => {
+        Some((id, Some(name), reason, reference))
+            if id == withdrawal.id
+                && name == action.name()
+                && same_parameters(action, reason.as_deref(), reference.as_deref()) =>
+        {
             Ok(Some(WithdrawalReceipt {
                 withdrawal_id: withdrawal.id,
                 state: withdrawal.state(),
@@ -795,6 +809,19 @@ async fn replay(
             ErrorCode::IdempotencyKeyReused,
             "This request's key was already used for a different action; nothing was changed.",
         )),
+    }
+}
+
+/// Whether a replayed action asks for what the recorded one did: a key names one action with
+/// its reason and reference, not just its name.
+fn same_parameters(action: &StaffAction, reason: Option<&str>, reference: Option<&str>) -> bool {
+    match action {
+        StaffAction::Reject { reason: asked } => reason == Some(asked.as_str()),
+        StaffAction::MarkPaid {
+            reason: asked,
+            external_reference,
+        } => reason == Some(asked.as_str()) && reference == Some(external_reference.as_str()),
+        _ => true,
     }
 }
 
@@ -918,6 +945,7 @@ async fn reject(
     ) {
         return Err(state_refusal(&action, state));
     }
+    refuse_while_open(tx, withdrawal).await?;
     let amount = withdrawal.amount()?;
     let journal = NewJournal {
         idempotency_key: IdempotencyKey::parse(format!("withdrawal:{}:reject", withdrawal.id))?,
@@ -996,6 +1024,7 @@ async fn mark_paid(
     ) {
         return Err(state_refusal(&action, state));
     }
+    refuse_while_open(tx, withdrawal).await?;
     let attempt = insert_attempt(tx, withdrawal, MANUAL_PROVIDER, acting.staff.id, 1, now)
         .await
         .map_err(internal)?;
@@ -1039,6 +1068,29 @@ async fn mark_paid(
     ))
 }
 
+/// Reject and mark-paid settle funds that a PSP may still be paying out: refused while any
+/// attempt is `pending` or `unknown` (its answer, or a recheck, decides first).
+async fn refuse_while_open(
+    tx: &mut sqlx::PgConnection,
+    withdrawal: &WithdrawalRow,
+) -> Result<(), AppError> {
+    let open: Option<i32> = sqlx::query_scalar(
+        "SELECT attempt_number FROM payout_attempts
+          WHERE withdrawal_id = $1 AND state IN ('pending', 'unknown')
+          ORDER BY attempt_number LIMIT 1",
+    )
+    .bind(withdrawal.id)
+    .fetch_optional(&mut *tx)
+    .await
+    .map_err(internal)?;
+    match open {
+        None => Ok(()),
+        Some(number) => Err(refused(format!(
+            "Payout attempt {number} is still open at the provider: recheck it or wait for its answer. Nothing was changed."
+        ))),
+    }
+}
+
 /// When the cooldown after `latest` ends.
 fn cooldown_end(latest: &AttemptRow, policy: &Policy) -> DateTime<Utc> {
     latest.finished_at.unwrap_or(latest.created_at)
@@ -1075,6 +1127,9 @@ async fn begin_attempt(
     if state != expected {
         return Err(state_refusal(action, state));
     }
+    let latest = latest_attempt(tx, withdrawal.id).await.map_err(internal)?;
+    // The PSP may have that payout after all: a new key could pay twice, the same one cannot.
+    let resend = latest.as_ref().filter(|latest| latest.failure_inferred());
     let attempts: i64 = sqlx::query_scalar(
         "SELECT count(*) FROM payout_attempts WHERE withdrawal_id = $1 AND provider <> $2",
     )
@@ -1083,7 +1138,7 @@ async fn begin_attempt(
     .fetch_one(&mut *tx)
     .await
     .map_err(internal)?;
-    if attempts >= i64::from(policy.payout_attempts_max) {
+    if resend.is_none() && attempts >= i64::from(policy.payout_attempts_max) {
         return Err(AppError::new(
             ErrorCode::RetryLimitReached,
             format!(
@@ -1091,8 +1146,8 @@ async fn begin_attempt(
             ),
         ));
     }
-    if let Some(latest) = latest_attempt(tx, withdrawal.id).await.map_err(internal)? {
-        let allowed_at = cooldown_end(&latest, policy);
+    if let Some(latest) = &latest {
+        let allowed_at = cooldown_end(latest, policy);
         if now < allowed_at {
             let wait_ms = (allowed_at - now).num_milliseconds();
             let wait_s = (wait_ms + 999) / 1000;
@@ -1119,26 +1174,31 @@ async fn begin_attempt(
             ),
         ));
     }
-    let attempt = insert_attempt(
-        tx,
-        &withdrawal,
-        &policy.payout_provider,
-        acting.staff.id,
-        policy.recheck_age_s,
-        now,
-    )
-    .await
-    .map_err(internal)?;
+    let attempt = match resend {
+        Some(latest) => reopen_for_resend(tx, latest, acting.staff.id, policy, now)
+            .await
+            .map_err(internal)?,
+        None => insert_attempt(
+            tx,
+            &withdrawal,
+            &policy.payout_provider,
+            acting.staff.id,
+            policy.recheck_age_s,
+            now,
+        )
+        .await
+        .map_err(internal)?,
+    };
     sqlx::query("UPDATE withdrawals SET state = 'paying', updated_at = $2 WHERE id = $1")
         .bind(withdrawal.id)
         .bind(now)
         .execute(&mut *tx)
         .await
         .map_err(internal)?;
-    let verb = if *action == StaffAction::StartPayout {
-        "payout_started"
-    } else {
-        "payout_retried"
+    let verb = match (action, resend) {
+        (StaffAction::StartPayout, _) => "payout_started",
+        (_, Some(_)) => "payout_resent",
+        _ => "payout_retried",
     };
     record(
         tx,
@@ -1164,6 +1224,69 @@ async fn begin_attempt(
         withdrawal,
         attempt,
     })
+}
+
+/// The withdrawal's payouts the PSP made twice, with how each was booked against the player
+/// (from the recovery journal's transfers: cash taken back, and the receivable).
+async fn duplicate_payouts(
+    conn: &mut sqlx::PgConnection,
+    withdrawal: &WithdrawalRow,
+) -> Result<Vec<DuplicatePayout>, AppError> {
+    let rows: Vec<(i32, Uuid, DateTime<Utc>, i64, i64)> = sqlx::query_as(
+        "SELECT a.attempt_number, j.id, j.created_at,
+                coalesce(sum(t.amount_minor) FILTER (WHERE d.kind = 'player_cash'), 0)::bigint,
+                coalesce(sum(t.amount_minor) FILTER (WHERE d.kind = 'player_receivable'), 0)::bigint
+           FROM payout_attempts a
+           JOIN ledger_journals j ON j.id = a.recovery_journal_id
+           JOIN ledger_transfers t ON t.journal_id = j.id
+           JOIN ledger_accounts d ON d.id = t.debit_account_id
+          WHERE a.withdrawal_id = $1
+          GROUP BY a.attempt_number, j.id, j.created_at
+          ORDER BY a.attempt_number",
+    )
+    .bind(withdrawal.id)
+    .fetch_all(&mut *conn)
+    .await
+    .map_err(internal)?;
+    let currency = withdrawal.amount()?.currency();
+    let money = |minor: i64| SignedMoney::from_minor_units(minor, currency);
+    Ok(rows
+        .into_iter()
+        .map(
+            |(attempt_number, journal_id, booked_at, cash_minor, receivable_minor)| {
+                DuplicatePayout {
+                    attempt_number,
+                    journal_id,
+                    booked_at,
+                    from_cash: money(cash_minor),
+                    receivable: money(receivable_minor),
+                }
+            },
+        )
+        .collect())
+}
+
+/// Opens an attempt that failed only by inference again, to be sent under its own PSP key.
+async fn reopen_for_resend(
+    tx: &mut sqlx::PgConnection,
+    attempt: &AttemptRow,
+    staff_id: Uuid,
+    policy: &Policy,
+    now: DateTime<Utc>,
+) -> Result<AttemptRow, sqlx::Error> {
+    sqlx::query_as(&format!(
+        "UPDATE payout_attempts
+            SET state = 'pending', error_code = NULL, error_message = NULL, finished_at = NULL,
+                started_by = $2, updated_at = $3, next_check_at = $4, checks = 0
+          WHERE id = $1
+         RETURNING {ATTEMPT_COLUMNS}"
+    ))
+    .bind(attempt.id)
+    .bind(staff_id)
+    .bind(now)
+    .bind(now + chrono::Duration::seconds(i64::from(policy.recheck_age_s)))
+    .fetch_one(&mut *tx)
+    .await
 }
 
 async fn staff_names(

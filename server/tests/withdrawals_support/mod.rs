@@ -174,6 +174,7 @@ pub async fn set_policy(app: &TestApp, owner: &str, changes: &[(&str, &str)]) {
         ("payout_attempts_max", "3"),
         ("retry_cooldown_s", "300"),
         ("recheck_age_s", "120"),
+        ("not_found_grace_s", "900"),
         ("payout_provider", "mock"),
     ];
     for (key, value) in changes {
@@ -289,7 +290,7 @@ where
 }
 
 /// Delivers a `payout.<status>` event about the mock payout with `key`, signed like the mock
-/// PSP signs, with a fresh event id each time.
+/// PSP signs at the app's clock (tests move it), with a fresh event id each time.
 pub async fn deliver_payout_event(app: &TestApp, pool: &PgPool, key: &str, status: &str) -> u16 {
     let (id, amount_minor, currency): (String, i64, String) = sqlx::query_as(
         "SELECT id, amount_minor, currency FROM mock_psp_payouts WHERE idempotency_key = $1",
@@ -301,7 +302,7 @@ pub async fn deliver_payout_event(app: &TestApp, pool: &PgPool, key: &str, statu
     let body = serde_json::to_vec(&json!({
         "id": format!("mevt_{}", Uuid::new_v4().simple()),
         "type": format!("payout.{status}"),
-        "created": chrono::Utc::now().timestamp(),
+        "created": app.now().timestamp(),
         "data": {"object": {
             "object": "payout", "id": id, "idempotency_key": key,
             "amount_minor": amount_minor, "currency": currency,
@@ -310,7 +311,7 @@ pub async fn deliver_payout_event(app: &TestApp, pool: &PgPool, key: &str, statu
     }))
     .unwrap();
     let signature =
-        kasa_server::psp::signature::sign(&body, MOCK_PSP_SECRET, chrono::Utc::now().timestamp());
+        kasa_server::psp::signature::sign(&body, MOCK_PSP_SECRET, app.now().timestamp());
     app.http
         .post(format!("{}/api/v1/payments/webhook/mock", app.base))
         .header("kasa-mock-signature", signature)
