@@ -2,8 +2,12 @@
 //! journals that move their money, hold balances against open withdrawals, and every journal's
 //! kind against the accounts it moves between (the one rule table, [`JOURNAL_KIND_RULES`]).
 //!
-//! Each rule is one set-based query (joins and aggregates, no per-row round trips), run inside
-//! the caller's REPEATABLE READ snapshot and scoped to one tenant when one is given.
+//! Each rule is one set-based query (hash and merge joins, no per-row round trips or lookups),
+//! run inside the caller's REPEATABLE READ snapshot and scoped to one tenant when one is given.
+//! A journal belongs to an object when its reference is exactly `<object>:<id>` as Kasa writes
+//! it, compared as text so that the joins can hash. The matches are gathered in full
+//! (`MATERIALIZED`) before ordering and the report's limit, so that the planner does not walk a
+//! whole table in id order probing row by row in the hope of stopping early.
 
 use sqlx::PgConnection;
 use uuid::Uuid;
@@ -116,9 +120,6 @@ pub const JOURNAL_KIND_RULES: &[JournalKindRule] = &[
 /// Withdrawal states whose funds are still held (not paid out, not released).
 const OPEN_WITHDRAWAL_STATES: &[&str] = &["requested", "approved", "paying", "payout_failed"];
 
-/// A lower-case hyphenated UUID, as Kasa writes ids into references.
-const UUID_PATTERN: &str = "[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}";
-
 /// Runs every cross-object rule; one list of violations per rule, each at most `limit` long.
 pub(super) async fn check_objects(
     connection: &mut PgConnection,
@@ -145,14 +146,8 @@ async fn deposit_captures(
     limit: i64,
 ) -> Result<Vec<IntegrityViolation>, sqlx::Error> {
     let rows: Vec<(Uuid, Uuid, String, i64, String)> = sqlx::query_as(
-        "WITH capture_journals AS (
-             SELECT j.id AS journal_id, j.tenant_id,
-                    CASE WHEN j.reference ~ ('^deposit:' || $3 || '$')
-                         THEN substr(j.reference, 9)::uuid END AS deposit_id
-             FROM ledger_journals j
-             WHERE j.kind = 'deposit_capture' AND ($1::uuid IS NULL OR j.tenant_id = $1)
-         ), journal_totals AS (
-             SELECT c.journal_id, d.id AS deposit_id,
+        "WITH journal_totals AS (
+             SELECT j.id AS journal_id, d.id AS deposit_id,
                     coalesce(sum(t.amount_minor), 0) AS amount_minor,
                     count(DISTINCT t.currency) AS currency_count,
                     min(t.currency::text) AS currency,
@@ -161,19 +156,20 @@ async fn deposit_captures(
                                       AND coalesce(dr.provider::text, d.provider::text) = d.provider::text
                                       AND coalesce(cr.provider::text, d.provider::text) = d.provider::text), true)
                         AS accounts_match
-             FROM capture_journals c
-             JOIN deposits d ON d.tenant_id = c.tenant_id AND d.id = c.deposit_id
-             LEFT JOIN ledger_transfers t ON t.journal_id = c.journal_id
+             FROM ledger_journals j
+             JOIN deposits d ON d.tenant_id = j.tenant_id AND j.reference::text = 'deposit:' || d.id::text
+             LEFT JOIN ledger_transfers t ON t.journal_id = j.id
              LEFT JOIN ledger_accounts dr ON dr.id = t.debit_account_id
              LEFT JOIN ledger_accounts cr ON cr.id = t.credit_account_id
-             GROUP BY c.journal_id, d.id
+             WHERE j.kind::text = 'deposit_capture' AND ($1::uuid IS NULL OR j.tenant_id = $1)
+             GROUP BY j.id, d.id
          ), deposit_totals AS (
              SELECT deposit_id, count(*) AS journal_count, array_agg(journal_id) AS journal_ids,
                     min(amount_minor) AS amount_minor, max(currency_count) AS currency_count,
                     min(currency) AS currency, bool_and(accounts_match) AS accounts_match
              FROM journal_totals
              GROUP BY deposit_id
-         ), checked AS (
+         ), checked AS MATERIALIZED (
              SELECT d.id, d.tenant_id, d.state, coalesce(dt.journal_count, 0) AS journal_count,
                     CASE
                         WHEN d.state = 'captured' AND dt.journal_count IS NULL
@@ -204,7 +200,6 @@ async fn deposit_captures(
     )
     .bind(tenant_id)
     .bind(limit)
-    .bind(UUID_PATTERN)
     .fetch_all(&mut *connection)
     .await?;
     Ok(rows
@@ -234,27 +229,23 @@ async fn withdrawal_journals(
     limit: i64,
 ) -> Result<Vec<IntegrityViolation>, sqlx::Error> {
     let rows: Vec<(Uuid, Uuid, String, String, i64, String)> = sqlx::query_as(
-        "WITH withdrawal_journals AS (
-             SELECT j.id AS journal_id, j.tenant_id, j.kind::text AS kind,
-                    CASE WHEN j.reference ~ ('^withdrawal:' || $3 || '$')
-                         THEN substr(j.reference, 12)::uuid END AS withdrawal_id
-             FROM ledger_journals j
-             WHERE j.kind IN ('withdrawal_request', 'withdrawal_reject', 'withdrawal_payout')
-               AND ($1::uuid IS NULL OR j.tenant_id = $1)
-         ), journal_totals AS (
-             SELECT wj.journal_id, wj.kind, w.id AS withdrawal_id,
+        "WITH journal_totals AS (
+             SELECT j.id AS journal_id, j.kind::text AS kind, w.id AS withdrawal_id,
                     coalesce(sum(t.amount_minor), 0) AS amount_minor,
                     count(DISTINCT t.currency) AS currency_count,
                     min(t.currency::text) AS currency,
                     coalesce(bool_and(coalesce(dr.player_id, w.player_id) = w.player_id
                                       AND coalesce(cr.player_id, w.player_id) = w.player_id), true)
                         AS accounts_match
-             FROM withdrawal_journals wj
-             JOIN withdrawals w ON w.tenant_id = wj.tenant_id AND w.id = wj.withdrawal_id
-             LEFT JOIN ledger_transfers t ON t.journal_id = wj.journal_id
+             FROM ledger_journals j
+             JOIN withdrawals w
+               ON w.tenant_id = j.tenant_id AND j.reference::text = 'withdrawal:' || w.id::text
+             LEFT JOIN ledger_transfers t ON t.journal_id = j.id
              LEFT JOIN ledger_accounts dr ON dr.id = t.debit_account_id
              LEFT JOIN ledger_accounts cr ON cr.id = t.credit_account_id
-             GROUP BY wj.journal_id, wj.kind, w.id
+             WHERE j.kind::text IN ('withdrawal_request', 'withdrawal_reject', 'withdrawal_payout')
+               AND ($1::uuid IS NULL OR j.tenant_id = $1)
+             GROUP BY j.id, j.kind, w.id
          ), kind_totals AS (
              SELECT withdrawal_id, kind, count(*) AS journal_count, array_agg(journal_id) AS journal_ids,
                     min(amount_minor) AS amount_minor, max(currency_count) AS currency_count,
@@ -271,7 +262,7 @@ async fn withdrawal_journals(
                  ('withdrawal_payout', (w.state = 'paid')::int, w.payout_journal_id, 'payout_journal_id')
              ) AS e (kind, journals_expected, linked_journal_id, linked_column)
              WHERE ($1::uuid IS NULL OR w.tenant_id = $1)
-         ), checked AS (
+         ), checked AS MATERIALIZED (
              SELECT x.id, x.tenant_id, x.state, x.kind, coalesce(kt.journal_count, 0) AS journal_count,
                     CASE
                         WHEN coalesce(kt.journal_count, 0) <> x.journals_expected
@@ -298,7 +289,6 @@ async fn withdrawal_journals(
     )
     .bind(tenant_id)
     .bind(limit)
-    .bind(UUID_PATTERN)
     .fetch_all(&mut *connection)
     .await?;
     Ok(rows
@@ -336,15 +326,18 @@ async fn hold_balances(
              FROM withdrawals w
              WHERE w.state = ANY ($3::text[]) AND ($1::uuid IS NULL OR w.tenant_id = $1)
              GROUP BY w.tenant_id, w.player_id, w.currency
+         ), mismatched AS MATERIALIZED (
+             SELECT coalesce(h.tenant_id, o.tenant_id) AS tenant_id,
+                    coalesce(h.player_id, o.player_id) AS player_id,
+                    coalesce(h.currency, o.currency) AS currency,
+                    coalesce(h.balance_minor, 0) AS hold_balance_minor,
+                    coalesce(o.amount_minor, 0)::bigint AS open_withdrawals_minor
+             FROM holds h
+             FULL JOIN open_withdrawals o
+               ON o.tenant_id = h.tenant_id AND o.player_id = h.player_id AND o.currency = h.currency
+             WHERE coalesce(h.balance_minor, 0) <> coalesce(o.amount_minor, 0)
          )
-         SELECT coalesce(h.tenant_id, o.tenant_id), coalesce(h.player_id, o.player_id),
-                coalesce(h.currency, o.currency),
-                coalesce(h.balance_minor, 0), coalesce(o.amount_minor, 0)::bigint
-         FROM holds h
-         FULL JOIN open_withdrawals o
-           ON o.tenant_id = h.tenant_id AND o.player_id = h.player_id AND o.currency = h.currency
-         WHERE coalesce(h.balance_minor, 0) <> coalesce(o.amount_minor, 0)
-         ORDER BY 1, 2, 3 LIMIT $2",
+         SELECT * FROM mismatched ORDER BY 1, 2, 3 LIMIT $2",
     )
     .bind(tenant_id)
     .bind(limit)
@@ -378,9 +371,11 @@ async fn unknown_kinds(
     limit: i64,
 ) -> Result<Vec<IntegrityViolation>, sqlx::Error> {
     let rows: Vec<(Uuid, Uuid, String)> = sqlx::query_as(
-        "SELECT j.id, j.tenant_id, j.kind FROM ledger_journals j
-         WHERE ($1::uuid IS NULL OR j.tenant_id = $1) AND NOT (j.kind = ANY ($3::text[]))
-         ORDER BY j.id LIMIT $2",
+        "WITH unknown AS MATERIALIZED (
+             SELECT j.id, j.tenant_id, j.kind::text AS kind FROM ledger_journals j
+             WHERE ($1::uuid IS NULL OR j.tenant_id = $1) AND NOT (j.kind::text = ANY ($3::text[]))
+         )
+         SELECT * FROM unknown ORDER BY id LIMIT $2",
     )
     .bind(tenant_id)
     .bind(limit)
@@ -420,17 +415,20 @@ async fn transfers_not_allowed(
     let rows: Vec<(Uuid, i16, String, String, String)> = sqlx::query_as(
         "WITH allowed AS (
              SELECT * FROM unnest($3::text[], $4::text[], $5::text[]) AS a (kind, debit_kind, credit_kind)
+         ), refused AS MATERIALIZED (
+             SELECT t.journal_id, t.ordinal, j.kind::text AS kind,
+                    d.kind::text AS debit_kind, c.kind::text AS credit_kind
+             FROM ledger_transfers t
+             JOIN ledger_journals j ON j.id = t.journal_id
+             JOIN ledger_accounts d ON d.id = t.debit_account_id
+             JOIN ledger_accounts c ON c.id = t.credit_account_id
+             WHERE ($1::uuid IS NULL OR t.tenant_id = $1)
+               AND j.kind::text = ANY ($3::text[])
+               AND NOT EXISTS (SELECT 1 FROM allowed a
+                               WHERE a.kind = j.kind::text AND a.debit_kind = d.kind::text
+                                 AND a.credit_kind = c.kind::text)
          )
-         SELECT t.journal_id, t.ordinal, j.kind, d.kind, c.kind
-         FROM ledger_transfers t
-         JOIN ledger_journals j ON j.id = t.journal_id
-         JOIN ledger_accounts d ON d.id = t.debit_account_id
-         JOIN ledger_accounts c ON c.id = t.credit_account_id
-         WHERE ($1::uuid IS NULL OR t.tenant_id = $1)
-           AND j.kind = ANY ($3::text[])
-           AND NOT EXISTS (SELECT 1 FROM allowed a
-                           WHERE a.kind = j.kind AND a.debit_kind = d.kind AND a.credit_kind = c.kind)
-         ORDER BY 1, 2 LIMIT $2",
+         SELECT * FROM refused ORDER BY 1, 2 LIMIT $2",
     )
     .bind(tenant_id)
     .bind(limit)
@@ -468,27 +466,24 @@ async fn journals_without_object(
     let rows: Vec<(Uuid, Uuid, String, Option<String>)> = sqlx::query_as(
         "WITH rules AS (
              SELECT * FROM unnest($3::text[], $4::text[]) AS r (kind, object_type)
-         ), business AS (
-             SELECT j.id, j.tenant_id, j.kind::text AS kind, j.reference::text AS reference,
-                    r.object_type,
-                    CASE WHEN j.reference ~ ('^' || r.object_type || ':' || $5 || '$')
-                         THEN substr(j.reference, length(r.object_type) + 2)::uuid END AS object_id
+         ), orphans AS MATERIALIZED (
+             SELECT j.id, j.tenant_id, j.kind::text AS kind, j.reference::text AS reference
              FROM ledger_journals j
-             JOIN rules r ON r.kind = j.kind
-             WHERE ($1::uuid IS NULL OR j.tenant_id = $1)
+             JOIN rules r ON r.kind = j.kind::text
+             LEFT JOIN deposits d
+               ON r.object_type = 'deposit' AND d.tenant_id = j.tenant_id
+              AND j.reference::text = 'deposit:' || d.id::text
+             LEFT JOIN withdrawals w
+               ON r.object_type = 'withdrawal' AND w.tenant_id = j.tenant_id
+              AND j.reference::text = 'withdrawal:' || w.id::text
+             WHERE ($1::uuid IS NULL OR j.tenant_id = $1) AND d.id IS NULL AND w.id IS NULL
          )
-         SELECT b.id, b.tenant_id, b.kind, b.reference FROM business b
-         WHERE NOT (b.object_type = 'deposit' AND EXISTS (
-                        SELECT 1 FROM deposits d WHERE d.tenant_id = b.tenant_id AND d.id = b.object_id))
-           AND NOT (b.object_type = 'withdrawal' AND EXISTS (
-                        SELECT 1 FROM withdrawals w WHERE w.tenant_id = b.tenant_id AND w.id = b.object_id))
-         ORDER BY b.id LIMIT $2",
+         SELECT * FROM orphans ORDER BY id LIMIT $2",
     )
     .bind(tenant_id)
     .bind(limit)
     .bind(kinds)
     .bind(objects)
-    .bind(UUID_PATTERN)
     .fetch_all(&mut *connection)
     .await?;
     Ok(rows
