@@ -1,7 +1,7 @@
 //! Property test: random sequences of money movements (deposits, bets, wins, fees, transfers,
 //! withdrawal requests, rejections and payouts, in two currencies, with replays, key reuse and
 //! folds) posted to the ledger and applied to a simple in-memory model must agree on every
-//! outcome and every balance, and the integrity check must pass after every step.
+//! outcome and every balance, and the ledger's own integrity checks must pass after every step.
 
 mod ledger_support;
 
@@ -165,10 +165,18 @@ impl Case {
                 );
             }
         }
+        // The ledger's own invariants only: these journals are synthetic (kinds such as
+        // `transfer`, withdrawal journals with no withdrawal behind them), which the checks
+        // across business objects rightly report.
         let report = ledger::check_integrity(pool, Some(self.tenant_id))
             .await
             .unwrap();
-        prop_assert!(report.ok, "{:#?}", report.violations);
+        let ledger_violations: Vec<_> = report
+            .violations
+            .iter()
+            .filter(|violation| !violation.concerns_business_objects())
+            .collect();
+        prop_assert!(ledger_violations.is_empty(), "{:#?}", ledger_violations);
         Ok(())
     }
 }

@@ -87,7 +87,7 @@ async fn overdraw_race_never_goes_negative(_: PgPoolOptions, connect_options: Pg
             (0..10).map(|step| step * 1000).collect::<BTreeSet<i64>>()
         );
     }
-    assert_integrity(&pool).await;
+    assert_ledger_integrity(&pool).await;
     pool.close().await;
 }
 
@@ -143,7 +143,7 @@ async fn opposite_transfer_storm_has_no_deadlocks(
     assert_eq!(eur_funds(&pool, tenant_id, alice).await, (100_000, 0));
     assert_eq!(eur_funds(&pool, tenant_id, bob).await, (100_000, 0));
     assert_eq!(row_counts(&pool).await.journals, 1002);
-    assert_integrity(&pool).await;
+    assert_ledger_integrity(&pool).await;
     pool.close().await;
 }
 
@@ -212,7 +212,7 @@ async fn concurrent_posts_with_one_key_make_one_journal(
         "the withdrawal has exactly one journal"
     );
     assert_eq!(by_reference[0].journal_id, results[0].journal_id);
-    assert_integrity(&pool).await;
+    assert_ledger_integrity(&pool).await;
     pool.close().await;
 }
 
@@ -287,7 +287,7 @@ async fn reused_key_with_different_content_is_refused(pool: PgPool) {
         .unwrap();
     assert!(!posted.replayed);
     assert_ne!(posted.journal_id, first.journal_id);
-    assert_integrity(&pool).await;
+    assert_ledger_integrity(&pool).await;
 }
 
 // Proves bad input is refused with a typed error and writes nothing: zero, negative, too many
@@ -506,7 +506,7 @@ async fn bad_input_is_refused_and_writes_nothing(pool: PgPool) {
         JournalKind::parse("Bet!").unwrap_err().code(),
         "invalid_journal"
     );
-    assert_integrity(&pool).await;
+    assert_ledger_integrity(&pool).await;
 }
 
 // Proves the in-transaction variant commits and rolls back with the caller's transaction, and
@@ -581,7 +581,7 @@ async fn posting_inside_a_callers_transaction(pool: PgPool) {
         (replay.journal_id, replay.replayed),
         (posted.journal_id, true)
     );
-    assert_integrity(&pool).await;
+    assert_ledger_integrity(&pool).await;
 }
 
 // Proves the hot house account is neither locked nor updated by posting: 200 concurrent bets and
@@ -656,7 +656,7 @@ async fn house_account_is_not_a_hot_row(_: PgPoolOptions, connect_options: PgCon
         .unwrap();
     assert_eq!(house.balance.minor_units(), 100 + 100 * 300 - 100 * 100);
     assert_eq!(row_counts(&pool).await.deltas, 200);
-    assert_integrity(&pool).await;
+    assert_ledger_integrity(&pool).await;
 
     let summary = ledger::fold_balance_deltas(&pool).await.unwrap();
     assert_eq!(summary.deltas_folded, 200);
@@ -677,7 +677,7 @@ async fn house_account_is_not_a_hot_row(_: PgPoolOptions, connect_options: PgCon
         (psp.balance.minor_units(), psp.provider.as_deref()),
         (-100_000, Some("mock"))
     );
-    assert_integrity(&pool).await;
+    assert_ledger_integrity(&pool).await;
     pool.close().await;
 }
 
@@ -917,7 +917,7 @@ async fn balances_history_and_journals_read_back(pool: PgPool) {
         ledger::account_balance(&pool, other_tenant, cash_account).await,
         Err(LedgerError::UnknownAccount)
     ));
-    assert_integrity(&pool).await;
+    assert_ledger_integrity(&pool).await;
 }
 
 // Proves accounts are created exactly once under racing first use: 30 concurrent first deposits
@@ -948,6 +948,6 @@ async fn accounts_are_created_once_under_races(
         ]
     );
     assert_eq!(eur_funds(&pool, tenant_id, player_id).await, (3_000, 0));
-    assert_integrity(&pool).await;
+    assert_ledger_integrity(&pool).await;
     pool.close().await;
 }

@@ -8,7 +8,17 @@
 //! - the balances of each tenant and currency add up to zero;
 //! - every account's snapshot plus its unfolded deltas equals the sums of its transfers, and for
 //!   an account that cannot go negative (no deltas allowed) the snapshot alone does;
-//! - no player account is negative.
+//! - no player account is negative;
+//!
+//! and, across business objects (`integrity_objects.rs`, which holds the rule table):
+//! - every captured deposit has exactly one capture journal of its amount and currency, and a
+//!   deposit in any other state has none;
+//! - every withdrawal has exactly one request journal, every paid one exactly one payout journal
+//!   and every rejected one exactly one release, and no other state has either;
+//! - each player's hold balance, per currency, equals the sum of their open withdrawals;
+//! - every journal's kind is known, and each of its transfers moves between account kinds the
+//!   rule table allows for that kind;
+//! - every journal of a business kind names an existing deposit or withdrawal of its tenant.
 //!
 //! The check runs in one REPEATABLE READ snapshot, so concurrent posting cannot fake a violation.
 
@@ -91,6 +101,72 @@ pub enum IntegrityViolation {
         currency: String,
         balance_minor: i64,
     },
+    /// A deposit whose capture journals do not match its state: a captured deposit needs
+    /// exactly one, of its amount, currency, player and provider, named by `capture_journal_id`;
+    /// any other state none.
+    DepositCaptureMismatch {
+        deposit_id: Uuid,
+        tenant_id: Uuid,
+        state: String,
+        capture_journals: i64,
+        problem: String,
+    },
+    /// A withdrawal whose journals of `kind` (request, reject or payout) do not match its state,
+    /// its amount and currency, its player, or its `*_journal_id` column.
+    WithdrawalJournalMismatch {
+        withdrawal_id: Uuid,
+        tenant_id: Uuid,
+        state: String,
+        kind: String,
+        journals: i64,
+        problem: String,
+    },
+    /// The player's hold balance differs from the sum of their open withdrawals (requested,
+    /// approved, paying, payout_failed) in this currency.
+    HoldBalanceMismatch {
+        tenant_id: Uuid,
+        player_id: Uuid,
+        currency: String,
+        hold_balance_minor: i64,
+        open_withdrawals_minor: i64,
+    },
+    /// A journal of a kind the rule table does not list.
+    UnknownJournalKind {
+        journal_id: JournalId,
+        tenant_id: Uuid,
+        kind: String,
+    },
+    /// A transfer between account kinds the rule table does not allow for its journal's kind.
+    TransferNotAllowedForKind {
+        journal_id: JournalId,
+        ordinal: i16,
+        kind: String,
+        debit_account_kind: String,
+        credit_account_kind: String,
+    },
+    /// A journal of a business kind whose reference names no deposit or withdrawal of its tenant.
+    JournalWithoutBusinessObject {
+        journal_id: JournalId,
+        tenant_id: Uuid,
+        kind: String,
+        reference: Option<String>,
+    },
+}
+
+impl IntegrityViolation {
+    /// True for the checks across business objects (deposits, withdrawals, the rule table), false
+    /// for the ledger's own double-entry invariants.
+    pub fn concerns_business_objects(&self) -> bool {
+        matches!(
+            self,
+            IntegrityViolation::DepositCaptureMismatch { .. }
+                | IntegrityViolation::WithdrawalJournalMismatch { .. }
+                | IntegrityViolation::HoldBalanceMismatch { .. }
+                | IntegrityViolation::UnknownJournalKind { .. }
+                | IntegrityViolation::TransferNotAllowedForKind { .. }
+                | IntegrityViolation::JournalWithoutBusinessObject { .. }
+        )
+    }
 }
 
 #[derive(FromRow)]
@@ -389,6 +465,11 @@ async fn run_check(pool: &PgPool, tenant_id: Option<Uuid>) -> Result<IntegrityRe
             .collect(),
         &mut violations,
     );
+
+    for found in super::integrity_objects::check_objects(&mut transaction, tenant_id, limit).await?
+    {
+        keep(found, &mut violations);
+    }
 
     transaction.commit().await?;
     Ok(IntegrityReport {

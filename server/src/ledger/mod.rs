@@ -30,6 +30,7 @@ pub mod cli;
 mod error;
 mod fold;
 pub mod integrity;
+mod integrity_objects;
 mod model;
 mod post;
 pub mod read;
@@ -40,6 +41,7 @@ pub use integrity::{
     BalanceCorrection, IntegrityReport, IntegrityViolation, RebuildReport, check_integrity,
     rebuild_balances,
 };
+pub use integrity_objects::{BusinessObject, JOURNAL_KIND_RULES, JournalKindRule};
 pub use model::{
     AccountId, AccountKind, AccountRef, IDEMPOTENCY_KEY_LENGTH_MAX, IdempotencyKey, JournalId,
     JournalKind, METADATA_BYTES_MAX, NewJournal, NewTransfer, PostedJournal, ProviderName,
