@@ -645,23 +645,22 @@ impl ChainWalk {
                     hex::encode(*event.hash)
                 ),
             ))
-        } else if let Some(checkpoint) = self
-            .checkpoint
-            .filter(|checkpoint| checkpoint.seq == event.seq && checkpoint.hash != *event.hash)
-        {
-            Some(broken(
-                BreakKind::CheckpointMismatch,
-                event.seq,
-                format!(
-                    "the checkpoint of {} recorded event {} with hash {}; the chain holds {} there: it was cut and written anew",
-                    checkpoint.at.to_rfc3339(),
-                    checkpoint.seq,
-                    hex::encode(checkpoint.hash),
-                    hex::encode(*event.hash)
-                ),
-            ))
         } else {
-            None
+            self.checkpoint
+                .filter(|checkpoint| checkpoint.seq == event.seq && checkpoint.hash != *event.hash)
+                .map(|checkpoint| {
+                    broken(
+                        BreakKind::CheckpointMismatch,
+                        event.seq,
+                        format!(
+                            "the checkpoint of {} recorded event {} with hash {}; the chain holds {} there: it was cut and written anew",
+                            checkpoint.at.to_rfc3339(),
+                            checkpoint.seq,
+                            hex::encode(checkpoint.hash),
+                            hex::encode(*event.hash)
+                        ),
+                    )
+                })
         };
         if self.first_break.is_some() {
             return false;
@@ -691,24 +690,24 @@ impl ChainWalk {
                 ),
             });
         }
-        if self.first_break.is_none() {
-            if last_seq != self.head_seq || self.prev_hash[..] != self.head_hash[..] {
-                self.first_break = Some(ChainBreak {
-                    seq: if last_seq < self.head_seq {
-                        last_seq + 1
-                    } else {
-                        self.head_seq
-                    },
-                    event_id: None,
-                    kind: BreakKind::HeadMismatch,
-                    detail: format!(
-                        "the chain head is at event {} ({}), the stored chain ends at event {last_seq} ({})",
-                        self.head_seq,
-                        hex::encode(&self.head_hash),
-                        hex::encode(self.prev_hash)
-                    ),
-                });
-            }
+        if self.first_break.is_none()
+            && (last_seq != self.head_seq || self.prev_hash[..] != self.head_hash[..])
+        {
+            self.first_break = Some(ChainBreak {
+                seq: if last_seq < self.head_seq {
+                    last_seq + 1
+                } else {
+                    self.head_seq
+                },
+                event_id: None,
+                kind: BreakKind::HeadMismatch,
+                detail: format!(
+                    "the chain head is at event {} ({}), the stored chain ends at event {last_seq} ({})",
+                    self.head_seq,
+                    hex::encode(&self.head_hash),
+                    hex::encode(self.prev_hash)
+                ),
+            });
         }
         (self.checked, self.first_break)
     }

@@ -68,6 +68,11 @@ pub async fn spawn_app_with(pool: PgPool, settings: &[(&str, &str)]) -> TestApp 
         ("KASA_BIND".into(), format!("127.0.0.1:{port}")),
         ("KASA_PUBLIC_ORIGIN".into(), base.clone()),
         ("KASA_DEMO_PASSWORD".into(), DEMO_PASSWORD.into()),
+        // Production refuses to start without one; tests that configure production need it.
+        (
+            "KASA_AUDIT_CHECKPOINT_KEY".into(),
+            "audit-checkpoint-key-for-the-tests-0123456789".into(),
+        ),
     ];
     env.extend(
         settings
