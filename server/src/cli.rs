@@ -170,10 +170,8 @@ async fn run(command: Command, config: Config) -> anyhow::Result<ExitCode> {
     match command {
         Command::Serve => crate::http::serve(config).await.map(|()| ExitCode::SUCCESS),
         Command::Migrate => {
-            let db = Database::open(&config).await?;
-            db.migrate().await?;
+            crate::db::migrate_only(&config).await?;
             println!("migrations applied");
-            db.close().await;
             Ok(ExitCode::SUCCESS)
         }
         Command::DbStart => {

@@ -463,6 +463,40 @@ mod tests {
         assert_eq!(config.public_origin, "http://127.0.0.1:5000");
         assert_eq!(config.environment, Environment::Development);
         assert!(config.demo_data && config.mock_psp && !config.secure_cookies);
+        assert_eq!(config.audit_checkpoint_interval_seconds, 60);
+        assert!(config.app_database_url.is_none() && config.audit_checkpoint_key.is_none());
+    }
+
+    // Proves the database-role and audit-checkpoint keys layer like the others.
+    #[test]
+    fn role_and_checkpoint_keys_are_configurable() {
+        let config = Config::from_sources(
+            "audit_checkpoint_interval_seconds = 5\naudit_checkpoint_path = \"/var/lib/kasa/checkpoints.jsonl\"",
+            env_of(&[
+                ("KASA_APP_DATABASE_URL", "postgres://kasa_app:pw@db/kasa"),
+                ("KASA_AUDIT_CHECKPOINT_INTERVAL_SECONDS", "30"),
+            ]),
+        )
+        .unwrap();
+        assert_eq!(config.audit_checkpoint_interval_seconds, 30);
+        assert_eq!(
+            config.audit_checkpoint_path,
+            Some(PathBuf::from("/var/lib/kasa/checkpoints.jsonl"))
+        );
+        assert_eq!(
+            config
+                .app_database_url
+                .as_ref()
+                .map(|url| url.expose_secret()),
+            Some("postgres://kasa_app:pw@db/kasa")
+        );
+        assert!(
+            !format!("{config:?}").contains(":pw@"),
+            "the URL is a secret"
+        );
+        assert!(
+            Config::from_sources("audit_checkpoint_interval_seconds = 0", env_of(&[])).is_err()
+        );
     }
 
     // Proves production refuses each insecure setting, and names them all.

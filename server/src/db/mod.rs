@@ -42,25 +42,7 @@ impl Database {
     /// Starts (or reuses) the embedded cluster unless `DATABASE_URL` names a database, and
     /// connects the pool as the application role, refusing one that could rewrite history.
     pub async fn open(config: &Config) -> anyhow::Result<Database> {
-        let configured_app_url = config
-            .app_database_url
-            .as_ref()
-            .map(|url| url.expose_secret().to_owned());
-        let (owner_url, app_url, embedded) = match &config.database_url {
-            Some(url) => {
-                let owner_url = url.expose_secret().to_owned();
-                let app_url = match configured_app_url {
-                    Some(app_url) => app_url,
-                    None => with_user(&owner_url, APP_ROLE)?,
-                };
-                (owner_url, app_url, None)
-            }
-            None => {
-                let cluster = embedded::Cluster::start(config).await?;
-                let app_url = configured_app_url.unwrap_or_else(|| cluster.url_as(APP_ROLE));
-                (cluster.url_as(embedded::OWNER_ROLE), app_url, Some(cluster))
-            }
-        };
+        let (owner_url, app_url, embedded) = locate(config).await?;
         let options = PgConnectOptions::from_str(&app_url)
             .context("the application's database URL (KASA_APP_DATABASE_URL) is not valid")?
             .application_name(APPLICATION_NAME);
@@ -97,18 +79,7 @@ impl Database {
 
     /// Applies the migrations on a connection of the owner's.
     pub async fn migrate(&self) -> anyhow::Result<()> {
-        let options = PgConnectOptions::from_str(&self.owner_url)
-            .context("the database URL is not valid")?
-            .application_name(MIGRATION_APPLICATION_NAME);
-        let mut connection = sqlx::PgConnection::connect_with(&options)
-            .await
-            .context("connecting to the database as its owner (DATABASE_URL)")?;
-        MIGRATOR
-            .run(&mut connection)
-            .await
-            .context("running migrations")?;
-        connection.close().await?;
-        Ok(())
+        migrate_as_owner(&self.owner_url).await
     }
 
     /// Closes the pool, then stops the embedded cluster if this process started it.
@@ -118,6 +89,56 @@ impl Database {
             cluster.stop_if_started().await;
         }
     }
+}
+
+/// `kasa migrate`: applies the migrations as the owner without logging in as the application
+/// role, which may not exist before the first migration ran.
+pub async fn migrate_only(config: &Config) -> anyhow::Result<()> {
+    let (owner_url, _, embedded) = locate(config).await?;
+    let result = migrate_as_owner(&owner_url).await;
+    if let Some(cluster) = embedded {
+        cluster.stop_if_started().await;
+    }
+    result
+}
+
+/// The owner's and the application's URLs, starting (or reusing) the embedded cluster when no
+/// `DATABASE_URL` is configured.
+async fn locate(config: &Config) -> anyhow::Result<(String, String, Option<embedded::Cluster>)> {
+    let configured_app_url = config
+        .app_database_url
+        .as_ref()
+        .map(|url| url.expose_secret().to_owned());
+    Ok(match &config.database_url {
+        Some(url) => {
+            let owner_url = url.expose_secret().to_owned();
+            let app_url = match configured_app_url {
+                Some(app_url) => app_url,
+                None => with_user(&owner_url, APP_ROLE)?,
+            };
+            (owner_url, app_url, None)
+        }
+        None => {
+            let cluster = embedded::Cluster::start(config).await?;
+            let app_url = configured_app_url.unwrap_or_else(|| cluster.url_as(APP_ROLE));
+            (cluster.url_as(embedded::OWNER_ROLE), app_url, Some(cluster))
+        }
+    })
+}
+
+async fn migrate_as_owner(owner_url: &str) -> anyhow::Result<()> {
+    let options = PgConnectOptions::from_str(owner_url)
+        .context("the database URL is not valid")?
+        .application_name(MIGRATION_APPLICATION_NAME);
+    let mut connection = sqlx::PgConnection::connect_with(&options)
+        .await
+        .context("connecting to the database as its owner (DATABASE_URL)")?;
+    MIGRATOR
+        .run(&mut connection)
+        .await
+        .context("running migrations")?;
+    connection.close().await?;
+    Ok(())
 }
 
 /// Refuses a pool whose role could rewrite history: a superuser (it can switch triggers off with
