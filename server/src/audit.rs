@@ -14,6 +14,10 @@
 //! - `at` is `YYYY-MM-DDTHH:MM:SS.ffffffZ` (UTC, exactly six fractional digits: the stored
 //!   precision); ids are lower-case hyphenated UUIDs.
 //!
+//! A removed tail with its head patched back leaves a shorter chain that is just as consistent;
+//! [`checkpoint`] signs the heads into a file outside the database, and verification against it
+//! catches that too.
+//!
 //! Appending locks the tenant's chain head until the caller commits, so one tenant's audited
 //! transactions commit one at a time (different tenants never wait for each other). Record the
 //! event LAST in the transaction, after every other lock: the head is then held for the shortest
@@ -21,6 +25,7 @@
 //! player account wants (no lock-order deadlocks).
 
 pub mod bench;
+pub mod checkpoint;
 
 use chrono::{DateTime, SubsecRound, Utc};
 use futures::TryStreamExt;
@@ -361,6 +366,12 @@ pub enum BreakKind {
     /// The last events are missing or replaced: the stored chain ends before, or differently
     /// from, its head.
     HeadMismatch,
+    /// The chain ends before the event a signed checkpoint recorded: its tail was removed (and
+    /// the head patched back to match).
+    CheckpointMissing,
+    /// The event at a signed checkpoint's place is not the one it recorded: the chain was cut
+    /// there and written anew.
+    CheckpointMismatch,
 }
 
 impl BreakKind {
@@ -370,6 +381,8 @@ impl BreakKind {
             BreakKind::BrokenLink => "broken_link",
             BreakKind::MissingEvent => "missing_event",
             BreakKind::HeadMismatch => "head_mismatch",
+            BreakKind::CheckpointMissing => "checkpoint_missing",
+            BreakKind::CheckpointMismatch => "checkpoint_mismatch",
         }
     }
 }
@@ -391,7 +404,26 @@ pub struct TenantChainReport {
     pub tenant_slug: String,
     pub events_checked: i64,
     pub head_seq: i64,
+    /// The latest validly signed checkpoint the chain was checked against, if any.
+    pub checkpoint: Option<CheckpointChecked>,
     pub first_break: Option<ChainBreak>,
+}
+
+/// A checkpoint a chain was verified against.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct CheckpointChecked {
+    pub seq: i64,
+    pub at: DateTime<Utc>,
+}
+
+/// The checkpoint file as verification read it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct CheckpointFileReport {
+    pub path: String,
+    pub lines: usize,
+    /// Lines that are not validly signed checkpoints (a forged or damaged file): each makes the
+    /// report not ok.
+    pub invalid: Vec<checkpoint::InvalidCheckpoint>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -400,6 +432,8 @@ pub struct ChainReport {
     pub checked_at: DateTime<Utc>,
     pub events_checked: i64,
     pub tenants: Vec<TenantChainReport>,
+    /// Absent when verified without checkpoints.
+    pub checkpoints: Option<CheckpointFileReport>,
 }
 
 /// Recomputes the chain of `tenant_id` (or of every tenant) from the first event, streaming the
@@ -408,6 +442,23 @@ pub async fn verify_chain(
     pool: &PgPool,
     tenant_id: Option<Uuid>,
 ) -> Result<ChainReport, sqlx::Error> {
+    verify_chain_with(pool, tenant_id, None).await
+}
+
+/// Like [`verify_chain`], and checks each chain against its latest checkpoint in `checkpoints`
+/// (read before this call: a checkpoint then never names a head newer than the snapshot).
+///
+/// Heads and events are read in one REPEATABLE READ, READ ONLY transaction: one snapshot, so
+/// events committed while the verification runs are neither half seen nor taken for a break.
+pub async fn verify_chain_with(
+    pool: &PgPool,
+    tenant_id: Option<Uuid>,
+    checkpoints: Option<&checkpoint::CheckpointLog>,
+) -> Result<ChainReport, sqlx::Error> {
+    let mut snapshot = pool.begin().await?;
+    sqlx::query("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ, READ ONLY")
+        .execute(&mut *snapshot)
+        .await?;
     let heads: Vec<(Uuid, String, i64, Vec<u8>)> = sqlx::query_as(
         "SELECT h.tenant_id, t.slug, h.last_seq, h.last_hash
            FROM audit_chain_heads h JOIN tenants t ON t.id = h.tenant_id
@@ -415,18 +466,20 @@ pub async fn verify_chain(
           ORDER BY t.slug",
     )
     .bind(tenant_id)
-    .fetch_all(pool)
+    .fetch_all(&mut *snapshot)
     .await?;
     let mut tenants = Vec::with_capacity(heads.len());
     for (tenant_id, tenant_slug, head_seq, head_hash) in heads {
+        let checkpointed = checkpoints.and_then(|log| log.latest.get(&tenant_id).copied());
         let mut chain = ChainWalk::new(head_seq, &head_hash);
+        chain.checkpoint = checkpointed;
         {
             let sql = format!(
                 "SELECT {EVENT_COLUMNS} FROM audit_events WHERE tenant_id = $1 ORDER BY seq"
             );
             let mut events = sqlx::query_as::<_, StoredEvent>(&sql)
                 .bind(tenant_id)
-                .fetch(pool);
+                .fetch(&mut *snapshot);
             while let Some(event) = events.try_next().await? {
                 if !chain.step(&event) {
                     break;
@@ -439,24 +492,40 @@ pub async fn verify_chain(
             tenant_slug,
             events_checked,
             head_seq,
+            checkpoint: checkpointed.map(|head| CheckpointChecked {
+                seq: head.seq,
+                at: head.at,
+            }),
             first_break,
         });
     }
+    snapshot.commit().await?;
+    let checkpoints = checkpoints.map(|log| CheckpointFileReport {
+        path: log.path.display().to_string(),
+        lines: log.lines,
+        invalid: log.invalid.clone(),
+    });
     Ok(ChainReport {
-        ok: tenants.iter().all(|tenant| tenant.first_break.is_none()),
+        ok: tenants.iter().all(|tenant| tenant.first_break.is_none())
+            && checkpoints
+                .as_ref()
+                .is_none_or(|file| file.invalid.is_empty()),
         checked_at: Utc::now(),
         events_checked: tenants.iter().map(|tenant| tenant.events_checked).sum(),
         tenants,
+        checkpoints,
     })
 }
 
 /// Exit code of an audit verification that found a broken chain (distinct from 1, a failed run).
 const EXIT_CHAIN_BROKEN: u8 = 3;
 
-/// `kasa audit-verify [--tenant SLUG]`: prints the JSON report; exits 3 when a chain is broken.
+/// `kasa audit-verify [--tenant SLUG]`: prints the JSON report, verified against the checkpoint
+/// file when given one; exits 3 when a chain is broken or a checkpoint line is not validly signed.
 pub async fn verify_command(
     pool: &PgPool,
     tenant_slug: Option<&str>,
+    checkpoints: Option<&checkpoint::Checkpoints>,
 ) -> anyhow::Result<std::process::ExitCode> {
     use anyhow::Context;
     let tenant_id = match tenant_slug {
@@ -470,7 +539,11 @@ pub async fn verify_command(
                 .with_context(|| format!("no tenant with slug {slug:?}"))?,
         ),
     };
-    let report = verify_chain(pool, tenant_id)
+    // The file first, then the snapshot: every checkpoint read names a committed head.
+    let log = checkpoints
+        .map(|checkpoints| checkpoints.read())
+        .transpose()?;
+    let report = verify_chain_with(pool, tenant_id, log.as_ref())
         .await
         .context("verifying the audit chains")?;
     println!("{}", serde_json::to_string_pretty(&report)?);
@@ -485,7 +558,26 @@ pub async fn verify_command(
             );
         }
     }
+    for invalid in report.checkpoints.iter().flat_map(|file| &file.invalid) {
+        eprintln!(
+            "kasa: checkpoint line {} is not valid: {}",
+            invalid.line, invalid.reason
+        );
+    }
     Ok(std::process::ExitCode::from(EXIT_CHAIN_BROKEN))
+}
+
+/// `kasa audit-checkpoint`: signs the chain heads that moved into the checkpoint file now.
+pub async fn checkpoint_command(
+    pool: &PgPool,
+    checkpoints: &checkpoint::Checkpoints,
+) -> anyhow::Result<std::process::ExitCode> {
+    let written = checkpoints.write(pool, Utc::now()).await?;
+    println!(
+        "{}",
+        serde_json::json!({"written": written, "path": checkpoints.path().display().to_string()})
+    );
+    Ok(std::process::ExitCode::SUCCESS)
 }
 
 /// Walks one chain event by event; stops at the first break.
@@ -496,6 +588,8 @@ struct ChainWalk {
     prev_hash: [u8; 32],
     checked: i64,
     first_break: Option<ChainBreak>,
+    /// The latest signed checkpoint: the chain must reach it and hold its event.
+    checkpoint: Option<checkpoint::CheckpointedHead>,
 }
 
 impl ChainWalk {
@@ -507,6 +601,7 @@ impl ChainWalk {
             prev_hash: GENESIS_HASH,
             checked: 0,
             first_break: None,
+            checkpoint: None,
         }
     }
 
@@ -551,7 +646,21 @@ impl ChainWalk {
                 ),
             ))
         } else {
-            None
+            self.checkpoint
+                .filter(|checkpoint| checkpoint.seq == event.seq && checkpoint.hash != *event.hash)
+                .map(|checkpoint| {
+                    broken(
+                        BreakKind::CheckpointMismatch,
+                        event.seq,
+                        format!(
+                            "the checkpoint of {} recorded event {} with hash {}; the chain holds {} there: it was cut and written anew",
+                            checkpoint.at.to_rfc3339(),
+                            checkpoint.seq,
+                            hex::encode(checkpoint.hash),
+                            hex::encode(*event.hash)
+                        ),
+                    )
+                })
         };
         if self.first_break.is_some() {
             return false;
@@ -563,25 +672,42 @@ impl ChainWalk {
     }
 
     fn finish(mut self) -> (i64, Option<ChainBreak>) {
-        if self.first_break.is_none() {
-            let last_seq = self.expected_seq - 1;
-            if last_seq != self.head_seq || self.prev_hash[..] != self.head_hash[..] {
-                self.first_break = Some(ChainBreak {
-                    seq: if last_seq < self.head_seq {
-                        last_seq + 1
-                    } else {
-                        self.head_seq
-                    },
-                    event_id: None,
-                    kind: BreakKind::HeadMismatch,
-                    detail: format!(
-                        "the chain head is at event {} ({}), the stored chain ends at event {last_seq} ({})",
-                        self.head_seq,
-                        hex::encode(&self.head_hash),
-                        hex::encode(self.prev_hash)
-                    ),
-                });
-            }
+        let last_seq = self.expected_seq - 1;
+        if let Some(checkpoint) = self.checkpoint
+            && self.first_break.is_none()
+            && checkpoint.seq > last_seq
+        {
+            self.first_break = Some(ChainBreak {
+                seq: last_seq + 1,
+                event_id: None,
+                kind: BreakKind::CheckpointMissing,
+                detail: format!(
+                    "the chain ends at event {last_seq}, but the checkpoint of {} recorded event {}: events {} to {} were removed",
+                    checkpoint.at.to_rfc3339(),
+                    checkpoint.seq,
+                    last_seq + 1,
+                    checkpoint.seq
+                ),
+            });
+        }
+        if self.first_break.is_none()
+            && (last_seq != self.head_seq || self.prev_hash[..] != self.head_hash[..])
+        {
+            self.first_break = Some(ChainBreak {
+                seq: if last_seq < self.head_seq {
+                    last_seq + 1
+                } else {
+                    self.head_seq
+                },
+                event_id: None,
+                kind: BreakKind::HeadMismatch,
+                detail: format!(
+                    "the chain head is at event {} ({}), the stored chain ends at event {last_seq} ({})",
+                    self.head_seq,
+                    hex::encode(&self.head_hash),
+                    hex::encode(self.prev_hash)
+                ),
+            });
         }
         (self.checked, self.first_break)
     }

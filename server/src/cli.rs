@@ -16,7 +16,9 @@ commands:
   rebuild-balances [--tenant SLUG] [--dry-run]
                                          recompute account snapshots from transfers
   bench ledger [--seconds N]             ledger throughput benchmark (run the release build)
-  audit-verify [--tenant SLUG]           recompute the audit hash chains; JSON report, non-zero on a break
+  audit-verify [--tenant SLUG]           recompute the audit hash chains and check them against the signed
+                                         checkpoints; JSON report, non-zero on a break
+  audit-checkpoint                       sign the audit chain heads into the checkpoint file now
   reconcile [--provider P] [--since DAY] [--tenant SLUG] [--dry-run]
                                          compare PSP records with the ledger; JSON report, non-zero on findings
   bench audit [--seconds N]              cost of one audit event per posting (run the release build)
@@ -46,6 +48,7 @@ pub enum Command {
     AuditVerify {
         tenant: Option<String>,
     },
+    AuditCheckpoint,
     Reconcile {
         provider: Option<String>,
         since: Option<String>,
@@ -114,6 +117,7 @@ pub fn parse(args: &[String]) -> Result<Command, String> {
         ("rebuild-balances", []) => Command::RebuildBalances { tenant, dry_run },
         ("bench", ["ledger"]) => Command::BenchLedger { seconds },
         ("audit-verify", []) => Command::AuditVerify { tenant },
+        ("audit-checkpoint", []) => Command::AuditCheckpoint,
         ("reconcile", []) => Command::Reconcile {
             provider,
             since,
@@ -166,10 +170,8 @@ async fn run(command: Command, config: Config) -> anyhow::Result<ExitCode> {
     match command {
         Command::Serve => crate::http::serve(config).await.map(|()| ExitCode::SUCCESS),
         Command::Migrate => {
-            let db = Database::open(&config).await?;
-            db.migrate().await?;
+            crate::db::migrate_only(&config).await?;
             println!("migrations applied");
-            db.close().await;
             Ok(ExitCode::SUCCESS)
         }
         Command::DbStart => {
@@ -205,8 +207,18 @@ async fn run(command: Command, config: Config) -> anyhow::Result<ExitCode> {
             code
         }
         Command::AuditVerify { tenant } => {
+            let checkpoints = crate::audit::checkpoint::Checkpoints::from_config(&config)?;
             let db = Database::open(&config).await?;
-            let code = crate::audit::verify_command(db.pool(), tenant.as_deref()).await;
+            let code =
+                crate::audit::verify_command(db.pool(), tenant.as_deref(), Some(&checkpoints))
+                    .await;
+            db.close().await;
+            code
+        }
+        Command::AuditCheckpoint => {
+            let checkpoints = crate::audit::checkpoint::Checkpoints::from_config(&config)?;
+            let db = Database::open(&config).await?;
+            let code = crate::audit::checkpoint_command(db.pool(), &checkpoints).await;
             db.close().await;
             code
         }
@@ -282,6 +294,10 @@ mod tests {
                 tenant: None,
                 dry_run: true
             })
+        );
+        assert_eq!(
+            parse(&args("audit-checkpoint")),
+            Ok(Command::AuditCheckpoint)
         );
         assert!(parse(&args("rebuild-balances --dryrun")).is_err());
         assert!(parse(&args("migrate now")).is_err());

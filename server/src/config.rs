@@ -15,6 +15,9 @@ const DEVELOPMENT_SESSION_SECRET: &str = "kasa-development-session-secret-not-fo
 const SESSION_SECRET_LENGTH_MIN: usize = 32;
 /// The mock PSP's signing secret when none is configured (the mock never runs in production).
 const DEVELOPMENT_MOCK_PSP_SECRET: &str = "kasa-development-mock-psp-secret";
+const AUDIT_CHECKPOINT_KEY_LENGTH_MIN: usize = 32;
+/// How often `kasa serve` writes signed audit checkpoints, unless configured.
+const AUDIT_CHECKPOINT_INTERVAL_SECONDS_DEFAULT: u32 = 60;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
 #[serde(rename_all = "lowercase")]
@@ -54,8 +57,12 @@ pub struct Config {
     pub extra_origins: Vec<String>,
     /// Origins allowed to call the JSON API from a browser (CORS); empty by default.
     pub cors_allowed_origins: Vec<String>,
-    /// An external database; when absent an embedded cluster is started under `data_dir`.
+    /// An external database, as its owner (migrations run with it); when absent an embedded
+    /// cluster is started under `data_dir`.
     pub database_url: Option<SecretString>,
+    /// The application's own login (the role `kasa_app` or a member of it); when absent it is
+    /// `database_url` with the user name `kasa_app` and no password.
+    pub app_database_url: Option<SecretString>,
     pub data_dir: PathBuf,
     /// Trade durability for speed in the embedded cluster (tests only).
     pub embedded_fast: bool,
@@ -85,6 +92,13 @@ pub struct Config {
     pub site_root: PathBuf,
     pub body_limit_bytes: usize,
     pub log_format: LogFormat,
+    /// Keys the HMAC of audit checkpoints; outside production a generated key file in
+    /// `data_dir` stands in for it (see `audit::checkpoint`).
+    pub audit_checkpoint_key: Option<SecretString>,
+    /// The append-only file of signed checkpoints; default `data_dir/audit-checkpoints.jsonl`.
+    pub audit_checkpoint_path: Option<PathBuf>,
+    /// How often `kasa serve` checkpoints the audit chain heads.
+    pub audit_checkpoint_interval_seconds: u32,
 }
 
 /// The file layer: every field optional, unknown keys refused so that typos are caught.
@@ -97,6 +111,7 @@ struct FileLayer {
     extra_origins: Option<Vec<String>>,
     cors_allowed_origins: Option<Vec<String>>,
     database_url: Option<String>,
+    app_database_url: Option<String>,
     data_dir: Option<PathBuf>,
     embedded_fast: Option<bool>,
     session_secret: Option<String>,
@@ -117,6 +132,9 @@ struct FileLayer {
     site_root: Option<PathBuf>,
     body_limit_bytes: Option<usize>,
     log_format: Option<LogFormat>,
+    audit_checkpoint_key: Option<String>,
+    audit_checkpoint_path: Option<PathBuf>,
+    audit_checkpoint_interval_seconds: Option<u32>,
 }
 
 impl Config {
@@ -231,6 +249,9 @@ impl Config {
                 .filter(|value| !value.is_empty())
                 .or(file.database_url)
                 .map(SecretString::from),
+            app_database_url: var("APP_DATABASE_URL")
+                .or(file.app_database_url)
+                .map(SecretString::from),
             data_dir: var("DATA_DIR")
                 .map(PathBuf::from)
                 .or(file.data_dir)
@@ -305,6 +326,16 @@ impl Config {
                 Some(other) => bail!("KASA_LOG_FORMAT must be text or json, not {other:?}"),
                 None => file.log_format.unwrap_or(LogFormat::Text),
             },
+            audit_checkpoint_key: var("AUDIT_CHECKPOINT_KEY")
+                .or(file.audit_checkpoint_key)
+                .map(SecretString::from),
+            audit_checkpoint_path: var("AUDIT_CHECKPOINT_PATH")
+                .map(PathBuf::from)
+                .or(file.audit_checkpoint_path),
+            audit_checkpoint_interval_seconds: number("AUDIT_CHECKPOINT_INTERVAL_SECONDS")?
+                .map(|value| value as u32)
+                .or(file.audit_checkpoint_interval_seconds)
+                .unwrap_or(AUDIT_CHECKPOINT_INTERVAL_SECONDS_DEFAULT),
         };
         config.validate()?;
         Ok(config)
@@ -320,6 +351,9 @@ impl Config {
         }
         if self.stripe_secret_key.is_some() != self.stripe_webhook_secret.is_some() {
             bail!("Stripe needs both KASA_STRIPE_SECRET_KEY and KASA_STRIPE_WEBHOOK_SECRET");
+        }
+        if self.audit_checkpoint_interval_seconds == 0 {
+            bail!("audit_checkpoint_interval_seconds must be positive");
         }
         if self.environment != Environment::Production {
             return Ok(());
@@ -346,6 +380,15 @@ impl Config {
         }
         if !self.stripe_api_base.starts_with("https://") {
             problems.push("the Stripe API base is not https (KASA_STRIPE_API_BASE)");
+        }
+        if self
+            .audit_checkpoint_key
+            .as_ref()
+            .is_none_or(|key| key.expose_secret().len() < AUDIT_CHECKPOINT_KEY_LENGTH_MIN)
+        {
+            problems.push(
+                "no audit checkpoint key of at least 32 characters (KASA_AUDIT_CHECKPOINT_KEY)",
+            );
         }
         if self.demo_password.is_some() {
             problems.push("a demo password is set (KASA_DEMO_PASSWORD)");
@@ -420,6 +463,40 @@ mod tests {
         assert_eq!(config.public_origin, "http://127.0.0.1:5000");
         assert_eq!(config.environment, Environment::Development);
         assert!(config.demo_data && config.mock_psp && !config.secure_cookies);
+        assert_eq!(config.audit_checkpoint_interval_seconds, 60);
+        assert!(config.app_database_url.is_none() && config.audit_checkpoint_key.is_none());
+    }
+
+    // Proves the database-role and audit-checkpoint keys layer like the others.
+    #[test]
+    fn role_and_checkpoint_keys_are_configurable() {
+        let config = Config::from_sources(
+            "audit_checkpoint_interval_seconds = 5\naudit_checkpoint_path = \"/var/lib/kasa/checkpoints.jsonl\"",
+            env_of(&[
+                ("KASA_APP_DATABASE_URL", "postgres://kasa_app:pw@db/kasa"),
+                ("KASA_AUDIT_CHECKPOINT_INTERVAL_SECONDS", "30"),
+            ]),
+        )
+        .unwrap();
+        assert_eq!(config.audit_checkpoint_interval_seconds, 30);
+        assert_eq!(
+            config.audit_checkpoint_path,
+            Some(PathBuf::from("/var/lib/kasa/checkpoints.jsonl"))
+        );
+        assert_eq!(
+            config
+                .app_database_url
+                .as_ref()
+                .map(|url| url.expose_secret()),
+            Some("postgres://kasa_app:pw@db/kasa")
+        );
+        assert!(
+            !format!("{config:?}").contains(":pw@"),
+            "the URL is a secret"
+        );
+        assert!(
+            Config::from_sources("audit_checkpoint_interval_seconds = 0", env_of(&[])).is_err()
+        );
     }
 
     // Proves production refuses each insecure setting, and names them all.
@@ -442,6 +519,7 @@ mod tests {
             "not Secure",
             "session secret",
             "not https",
+            "audit checkpoint key",
         ] {
             assert!(
                 error.contains(expected),
@@ -455,6 +533,10 @@ mod tests {
                 "0123456789abcdef0123456789abcdef-prod",
             ),
             ("KASA_PUBLIC_ORIGIN", "https://casino.example"),
+            (
+                "KASA_AUDIT_CHECKPOINT_KEY",
+                "fedcba9876543210fedcba9876543210-audit",
+            ),
         ];
         let config = Config::from_sources("", env_of(&secure)).unwrap();
         assert!(

@@ -116,7 +116,7 @@ async fn appended_events_form_a_verified_chain(pool: PgPool) {
     assert!(report.ok, "{report:?}");
     assert_eq!(report.events_checked, 4);
     assert_eq!(
-        audit::verify_command(&pool, None).await.unwrap(),
+        audit::verify_command(&pool, None, None).await.unwrap(),
         std::process::ExitCode::SUCCESS
     );
 }
@@ -178,7 +178,9 @@ async fn an_edited_event_is_reported_at_that_event(pool: PgPool) {
     let report = audit::verify_chain(&pool, Some(tenant_id)).await.unwrap();
     assert!(!report.ok);
     assert_eq!(
-        audit::verify_command(&pool, Some("edited")).await.unwrap(),
+        audit::verify_command(&pool, Some("edited"), None)
+            .await
+            .unwrap(),
         std::process::ExitCode::from(3),
         "kasa audit-verify exits non-zero"
     );
@@ -392,4 +394,195 @@ async fn staff_actions_are_audited(pool: PgPool) {
         1
     );
     assert!(audit::verify_chain(&app.pool, None).await.unwrap().ok);
+}
+
+// Proves verification reads the heads and the events in one snapshot: while a task appends
+// audited events to two tenants in a loop, every one of several verifications finds every chain
+// intact (reading the heads first and the events later reported the newer events as a break).
+#[sqlx::test(migrations = "../migrations")]
+async fn verification_stays_clean_while_events_are_appended(pool: PgPool) {
+    use std::sync::Arc;
+    use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+    const VERIFICATIONS: usize = 12;
+    let busy = tenant(&pool, "busy").await;
+    let also_busy = tenant(&pool, "also-busy").await;
+    append_events(&pool, busy, 3).await;
+    let stop = Arc::new(AtomicBool::new(false));
+    let appended = Arc::new(AtomicUsize::new(0));
+    let appender = tokio::spawn({
+        let (pool, stop, appended) = (pool.clone(), stop.clone(), appended.clone());
+        async move {
+            let mut number = 0;
+            while !stop.load(Ordering::Relaxed) {
+                number += 1;
+                for tenant_id in [busy, also_busy] {
+                    let mut tx = pool.begin().await.unwrap();
+                    audit::record(&mut tx, &event(tenant_id, number))
+                        .await
+                        .unwrap();
+                    tx.commit().await.unwrap();
+                    appended.fetch_add(1, Ordering::Relaxed);
+                }
+            }
+        }
+    });
+    while appended.load(Ordering::Relaxed) < 10 {
+        tokio::task::yield_now().await;
+    }
+    let mut reports = Vec::new();
+    for _ in 0..VERIFICATIONS {
+        reports.push(audit::verify_chain(&pool, None).await.unwrap());
+    }
+    stop.store(true, Ordering::Relaxed);
+    appender.await.unwrap();
+    let appended_during = appended.load(Ordering::Relaxed);
+    for report in &reports {
+        assert!(report.ok, "a false break while appending: {report:#?}");
+    }
+    let final_report = audit::verify_chain(&pool, None).await.unwrap();
+    assert!(final_report.ok);
+    assert_eq!(final_report.events_checked as usize, 3 + appended_during);
+    assert!(
+        reports.first().unwrap().events_checked < final_report.events_checked,
+        "events were appended while the verifications ran"
+    );
+}
+
+fn scratch_checkpoints(key: &[u8]) -> audit::checkpoint::Checkpoints {
+    let path = std::env::temp_dir()
+        .join(format!("kasa-audit-{}", Uuid::new_v4().simple()))
+        .join("audit-checkpoints.jsonl");
+    audit::checkpoint::Checkpoints::new(path, key)
+}
+
+/// Removes the events after `keep` as the owner can (triggers off) and patches the head back to
+/// the last kept event, so that the shorter chain is consistent.
+async fn cut_tail(pool: &PgPool, tenant_id: Uuid, keep: i64) {
+    tamper(
+        pool,
+        &format!("DELETE FROM audit_events WHERE tenant_id = '{tenant_id}' AND seq > {keep}"),
+    )
+    .await;
+    tamper(
+        pool,
+        &format!(
+            "UPDATE audit_chain_heads h SET last_seq = e.seq, last_hash = e.hash
+               FROM audit_events e
+              WHERE h.tenant_id = '{tenant_id}' AND e.tenant_id = h.tenant_id AND e.seq = {keep}"
+        ),
+    )
+    .await;
+}
+
+// Proves a removed tail with its head patched back verifies clean on the chain alone but is
+// reported against a signed checkpoint: as missing events when the chain is shorter, and as a
+// mismatch when new events were appended past the checkpoint's place; `kasa audit-verify` exits 3.
+#[sqlx::test(migrations = "../migrations")]
+async fn a_removed_tail_is_caught_by_the_checkpoint(pool: PgPool) {
+    let shortened = tenant(&pool, "shortened").await;
+    let rewritten = tenant(&pool, "rewritten").await;
+    let untouched = tenant(&pool, "untouched").await;
+    for tenant_id in [shortened, rewritten, untouched] {
+        append_events(&pool, tenant_id, 5).await;
+    }
+    let checkpoints = scratch_checkpoints(b"a key that is not in the database");
+    assert_eq!(checkpoints.write(&pool, Utc::now()).await.unwrap(), 3);
+    assert_eq!(
+        checkpoints.write(&pool, Utc::now()).await.unwrap(),
+        0,
+        "unmoved heads are not written again"
+    );
+    cut_tail(&pool, shortened, 3).await;
+    cut_tail(&pool, rewritten, 3).await;
+    append_events(&pool, rewritten, 3).await;
+
+    let without = audit::verify_chain(&pool, None).await.unwrap();
+    assert!(
+        without.ok,
+        "without a checkpoint the cut chains look whole: {without:#?}"
+    );
+    let log = checkpoints.read().unwrap();
+    let report = audit::verify_chain_with(&pool, None, Some(&log))
+        .await
+        .unwrap();
+    assert!(!report.ok);
+    let first_break = |tenant_id| {
+        tenant_report(&report, tenant_id)
+            .first_break
+            .clone()
+            .map(|broken| (broken.seq, broken.kind))
+    };
+    assert_eq!(
+        first_break(shortened),
+        Some((4, BreakKind::CheckpointMissing))
+    );
+    assert_eq!(
+        first_break(rewritten),
+        Some((5, BreakKind::CheckpointMismatch))
+    );
+    assert_eq!(first_break(untouched), None);
+    assert_eq!(
+        tenant_report(&report, untouched)
+            .checkpoint
+            .as_ref()
+            .map(|checkpoint| checkpoint.seq),
+        Some(5)
+    );
+    assert_eq!(
+        audit::verify_command(&pool, Some("shortened"), Some(&checkpoints))
+            .await
+            .unwrap(),
+        std::process::ExitCode::from(3)
+    );
+    // The head behind its checkpoint is not signed again, so the evidence stays.
+    assert_eq!(checkpoints.write(&pool, Utc::now()).await.unwrap(), 1);
+    let again =
+        audit::verify_chain_with(&pool, Some(shortened), Some(&checkpoints.read().unwrap()))
+            .await
+            .unwrap();
+    assert!(!again.ok);
+    std::fs::remove_dir_all(checkpoints.path().parent().unwrap()).unwrap();
+}
+
+// Proves a checkpoint line with a bad signature (a raised seq, or one signed with another key)
+// is reported and never used, while the intact chain still verifies against the valid lines.
+#[sqlx::test(migrations = "../migrations")]
+async fn a_checkpoint_with_a_bad_signature_is_reported(pool: PgPool) {
+    let tenant_id = tenant(&pool, "signed").await;
+    append_events(&pool, tenant_id, 2).await;
+    let checkpoints = scratch_checkpoints(b"the installation's key");
+    checkpoints.write(&pool, Utc::now()).await.unwrap();
+    append_events(&pool, tenant_id, 1).await;
+    let forger = audit::checkpoint::Checkpoints::new(
+        checkpoints.path().to_owned(),
+        b"a key the forger chose",
+    );
+    forger.write(&pool, Utc::now()).await.unwrap();
+    let text = std::fs::read_to_string(checkpoints.path()).unwrap();
+    let raised = text
+        .lines()
+        .next()
+        .unwrap()
+        .replace("\"seq\":2", "\"seq\":9");
+    std::fs::write(checkpoints.path(), format!("{text}{raised}\n")).unwrap();
+
+    let log = checkpoints.read().unwrap();
+    assert_eq!(
+        log.invalid.iter().map(|line| line.line).collect::<Vec<_>>(),
+        [2, 3],
+        "{:?}",
+        log.invalid
+    );
+    let report = audit::verify_chain_with(&pool, Some(tenant_id), Some(&log))
+        .await
+        .unwrap();
+    let chain = tenant_report(&report, tenant_id);
+    assert_eq!(chain.first_break, None, "the chain itself is intact");
+    assert_eq!(
+        chain.checkpoint.as_ref().map(|checkpoint| checkpoint.seq),
+        Some(2)
+    );
+    assert!(!report.ok, "invalid checkpoint lines make the report fail");
+    assert_eq!(report.checkpoints.as_ref().unwrap().invalid.len(), 2);
+    std::fs::remove_dir_all(checkpoints.path().parent().unwrap()).unwrap();
 }

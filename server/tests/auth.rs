@@ -441,7 +441,8 @@ async fn health_and_body_limit(pool: PgPool) {
         .await;
     assert_eq!(reply.status, 413);
 
-    app.pool.close().await;
+    // The server's pool (the application role's) closed: the database is unreachable for it.
+    app.app_pool.close().await;
     let down = app
         .http
         .get(format!("{}/api/health", app.base))

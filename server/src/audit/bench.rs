@@ -102,7 +102,7 @@ pub async fn run(db: &crate::db::Database, seconds: Option<u64>) -> anyhow::Resu
         .clamp(2, PHASE_SECONDS_MAX);
     let admin = &PgPoolOptions::new()
         .max_connections(2)
-        .connect_with(PgConnectOptions::from_str(db.url())?.disable_statement_logging())
+        .connect_with(PgConnectOptions::from_str(db.owner_url())?.disable_statement_logging())
         .await
         .context("connecting to the database")?;
     let (version, fsync): (String, String) =
@@ -123,7 +123,12 @@ pub async fn run(db: &crate::db::Database, seconds: Option<u64>) -> anyhow::Resu
     sqlx::query(&format!("CREATE DATABASE \"{database}\""))
         .execute(admin)
         .await?;
-    let outcome = measure(db.url(), &database, Duration::from_secs(phase_seconds)).await;
+    let outcome = measure(
+        db.owner_url(),
+        &database,
+        Duration::from_secs(phase_seconds),
+    )
+    .await;
     if let Err(error) = sqlx::query(&format!(
         "DROP DATABASE IF EXISTS \"{database}\" WITH (FORCE)"
     ))

@@ -1,6 +1,10 @@
 //! A private PostgreSQL cluster run from the system's binaries, for installs without a
 //! `DATABASE_URL`. It lives under the configured data directory, listens on a Unix socket in that
 //! directory only (no TCP port), and is stopped on exit by the process that started it.
+//!
+//! It has the two roles of "Database roles" in the README: `kasa_owner`, which owns the database
+//! and runs the migrations, and `kasa_app`, the server's login. The superuser `postgres` is left
+//! for the operator (`kasa db start` prints its URL, which the tests use to create databases).
 
 use std::path::{Path, PathBuf};
 use std::process::Stdio;
@@ -11,6 +15,8 @@ use tokio::process::Command;
 use crate::config::Config;
 
 const DATABASE_NAME: &str = "kasa";
+/// Owns the database and its objects; migrations and benchmarks connect as it.
+pub const OWNER_ROLE: &str = "kasa_owner";
 /// The socket file is named after the port, so any number works; this one is conventional.
 const SOCKET_PORT: u16 = 5432;
 /// Room for the benchmark's clients plus tests that open many pools at once.
@@ -87,8 +93,14 @@ impl Cluster {
         Ok(cluster)
     }
 
+    /// The superuser's URL of the application database (what `kasa db start` prints).
     pub fn url(&self) -> String {
         url_in(&self.data_dir)
+    }
+
+    /// The URL of the application database as `role` (trust authentication on the socket).
+    pub fn url_as(&self, role: &str) -> String {
+        url_in(&self.data_dir).replacen("postgres://postgres@", &format!("postgres://{role}@"), 1)
     }
 
     /// Stops the cluster if this process started it; a cluster we merely reused keeps running
@@ -157,6 +169,8 @@ impl Cluster {
         Ok(())
     }
 
+    /// Creates the owner and application roles and the database (owned by the owner role).
+    /// A database made before the roles existed is handed to the owner role with its objects.
     async fn ensure_database(&self) -> anyhow::Result<()> {
         use sqlx::Connection;
         let admin_url = format!(
@@ -166,15 +180,50 @@ impl Cluster {
         let mut connection = sqlx::PgConnection::connect(&admin_url)
             .await
             .context("connecting to the embedded Postgres")?;
-        let exists: bool =
-            sqlx::query_scalar("SELECT EXISTS (SELECT 1 FROM pg_database WHERE datname = $1)")
-                .bind(DATABASE_NAME)
-                .fetch_one(&mut connection)
-                .await?;
-        if !exists {
-            sqlx::query(&format!("CREATE DATABASE {DATABASE_NAME}"))
+        // The owner may create databases: the benchmarks' scratch databases.
+        for (role, attributes) in [(OWNER_ROLE, "LOGIN CREATEDB"), (super::APP_ROLE, "LOGIN")] {
+            let sql = ENSURE_ROLE_SQL
+                .replace("{role}", role)
+                .replace("{attributes}", attributes);
+            sqlx::query(&sql)
+                .execute(&mut connection)
+                .await
+                .with_context(|| format!("creating the database role {role}"))?;
+        }
+        let owner: Option<String> = sqlx::query_scalar(
+            "SELECT pg_get_userbyid(datdba)::text FROM pg_database WHERE datname = $1",
+        )
+        .bind(DATABASE_NAME)
+        .fetch_optional(&mut connection)
+        .await?;
+        match owner.as_deref() {
+            None => {
+                sqlx::query(&format!(
+                    "CREATE DATABASE {DATABASE_NAME} OWNER {OWNER_ROLE}"
+                ))
                 .execute(&mut connection)
                 .await?;
+            }
+            Some(OWNER_ROLE) => {}
+            Some(_) => {
+                sqlx::query(&format!(
+                    "ALTER DATABASE {DATABASE_NAME} OWNER TO {OWNER_ROLE}"
+                ))
+                .execute(&mut connection)
+                .await?;
+                connection.close().await?;
+                let mut database = sqlx::PgConnection::connect(&self.url()).await?;
+                sqlx::query(&ADOPT_OBJECTS_SQL.replace("{owner}", OWNER_ROLE))
+                    .execute(&mut database)
+                    .await
+                    .context("handing the database's objects to the owner role")?;
+                tracing::info!(
+                    owner = OWNER_ROLE,
+                    "the embedded database now belongs to its owner role"
+                );
+                database.close().await?;
+                return Ok(());
+            }
         }
         connection.close().await?;
         Ok(())
@@ -206,6 +255,53 @@ impl Cluster {
         Ok(())
     }
 }
+
+/// Creates a role if missing, with LOGIN (a migration may have made it without); the block
+/// tolerates a concurrent creator. Neither role is a superuser.
+const ENSURE_ROLE_SQL: &str = "
+DO $$
+BEGIN
+    IF NOT EXISTS (SELECT 1 FROM pg_roles WHERE rolname = '{role}') THEN
+        CREATE ROLE {role} {attributes};
+    ELSIF NOT (SELECT rolcanlogin FROM pg_roles WHERE rolname = '{role}') THEN
+        ALTER ROLE {role} LOGIN;
+    END IF;
+EXCEPTION WHEN duplicate_object OR unique_violation THEN NULL;
+END $$";
+
+/// Gives every object of the schema to the owner role: for a database migrated as the superuser
+/// before the roles existed. Sequences that belong to a table move with it.
+const ADOPT_OBJECTS_SQL: &str = "
+DO $$
+DECLARE
+    object record;
+BEGIN
+    FOR object IN
+        SELECT c.oid::regclass AS name, c.relkind FROM pg_class c
+         WHERE c.relnamespace = 'public'::regnamespace AND c.relkind IN ('r', 'p', 'v', 'm', 'S')
+           AND c.relowner <> '{owner}'::regrole
+           AND NOT EXISTS (SELECT 1 FROM pg_depend d WHERE d.classid = 'pg_class'::regclass
+                            AND d.objid = c.oid AND d.deptype IN ('a', 'i'))
+    LOOP
+        EXECUTE format(CASE object.relkind WHEN 'v' THEN 'ALTER VIEW %s OWNER TO {owner}'
+                                           WHEN 'm' THEN 'ALTER MATERIALIZED VIEW %s OWNER TO {owner}'
+                                           WHEN 'S' THEN 'ALTER SEQUENCE %s OWNER TO {owner}'
+                                           ELSE 'ALTER TABLE %s OWNER TO {owner}' END, object.name);
+    END LOOP;
+    FOR object IN
+        SELECT p.oid::regprocedure AS name FROM pg_proc p
+         WHERE p.pronamespace = 'public'::regnamespace AND p.proowner <> '{owner}'::regrole
+    LOOP
+        EXECUTE format('ALTER ROUTINE %s OWNER TO {owner}', object.name);
+    END LOOP;
+    FOR object IN
+        SELECT t.oid::regtype AS name FROM pg_type t
+         WHERE t.typnamespace = 'public'::regnamespace AND t.typtype = 'd'
+           AND t.typowner <> '{owner}'::regrole
+    LOOP
+        EXECUTE format('ALTER DOMAIN %s OWNER TO {owner}', object.name);
+    END LOOP;
+END $$";
 
 /// Starts the cluster for other processes (`kasa db start`) and leaves it running.
 pub async fn start_detached(config: &Config) -> anyhow::Result<String> {

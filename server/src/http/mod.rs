@@ -33,6 +33,8 @@ const SESSION_PURGE_INTERVAL: Duration = Duration::from_secs(15 * 60);
 /// pool and stops the embedded database if it started one.
 pub async fn serve(config: Config) -> anyhow::Result<()> {
     let config = Arc::new(config);
+    // Before the database: a missing checkpoint key stops the start-up at once.
+    let checkpoints = crate::audit::checkpoint::Checkpoints::from_config(&config)?;
     let db = Database::open(&config).await?;
     db.migrate().await?;
     if config.demo_data {
@@ -44,6 +46,12 @@ pub async fn serve(config: Config) -> anyhow::Result<()> {
     let folder = crate::ledger::spawn_balance_folder(
         db.pool().clone(),
         crate::ledger::BALANCE_FOLD_INTERVAL,
+    );
+    // Signed heads outside the database, so that a removed tail of the audit log shows.
+    let checkpointer = crate::audit::checkpoint::spawn_checkpointer(
+        db.pool().clone(),
+        checkpoints,
+        Duration::from_secs(config.audit_checkpoint_interval_seconds.into()),
     );
     let router = router(services, &config);
     let listener = tokio::net::TcpListener::bind(config.bind)
@@ -63,6 +71,7 @@ pub async fn serve(config: Config) -> anyhow::Result<()> {
     .context("serving HTTP")?;
     purge.abort();
     folder.abort();
+    checkpointer.abort();
     tracing::info!("shutting down");
     db.close().await;
     Ok(())

@@ -63,12 +63,12 @@ pub async fn run(
         .unwrap_or(PHASE_SECONDS_DEFAULT)
         .clamp(2, PHASE_SECONDS_MAX);
     let phase = Duration::from_secs(phase_seconds);
-    let server = ServerAddress::from_url(db.url())?;
+    let server = ServerAddress::from_url(db.owner_url())?;
     // A pool of our own for creating and dropping the scratch databases, without the slow-statement
     // warnings that DROP DATABASE would trigger in the application's pool.
     let admin = &PgPoolOptions::new()
         .max_connections(2)
-        .connect_with(PgConnectOptions::from_str(db.url())?.disable_statement_logging())
+        .connect_with(PgConnectOptions::from_str(db.owner_url())?.disable_statement_logging())
         .await
         .context("connecting to the database")?;
 
@@ -104,7 +104,7 @@ pub async fn run(
         let first_seconds = phase_seconds / 2;
         let second_seconds = phase_seconds - first_seconds;
         let first_tps = run_pgbench(&pgbench, &server, &pgbench_database, first_seconds).await?;
-        let (uniform, hot) = run_ledger(admin, db.url(), &ledger_database, phase).await?;
+        let (uniform, hot) = run_ledger(admin, db.owner_url(), &ledger_database, phase).await?;
         let second_tps = run_pgbench(&pgbench, &server, &pgbench_database, second_seconds).await?;
         let pgbench_tps = (first_tps * first_seconds as f64 + second_tps * second_seconds as f64)
             / phase_seconds as f64;

@@ -1,5 +1,7 @@
 //! Test support: `spawn_app` serves the real router on a random port against the test's own
-//! freshly migrated database, with demo data and a clock the test controls.
+//! freshly migrated database, with demo data and a clock the test controls. The server's pool
+//! connects as the application role `kasa_app`, as `kasa serve` does; the test's own `pool`
+//! stays the superuser's, for setting up and inspecting what the application may not touch.
 #![allow(dead_code)]
 
 use std::sync::{Arc, Mutex};
@@ -8,6 +10,7 @@ use chrono::{DateTime, Duration, Utc};
 use kasa_server::config::Config;
 use kasa_server::services::Services;
 use sqlx::PgPool;
+use sqlx::postgres::PgPoolOptions;
 
 pub const DEMO_PASSWORD: &str = "demo-password-for-tests";
 pub const PLAYER_EMAIL: &str = "player@demo.kasa.test";
@@ -16,7 +19,10 @@ pub const SECOND_PLAYER_EMAIL: &str = "player@second.kasa.test";
 pub struct TestApp {
     pub base: String,
     pub port: u16,
+    /// The superuser's pool on the test database.
     pub pool: PgPool,
+    /// The server's pool, as the application role.
+    pub app_pool: PgPool,
     pub http: reqwest::Client,
     now: Arc<Mutex<DateTime<Utc>>>,
 }
@@ -62,6 +68,11 @@ pub async fn spawn_app_with(pool: PgPool, settings: &[(&str, &str)]) -> TestApp 
         ("KASA_BIND".into(), format!("127.0.0.1:{port}")),
         ("KASA_PUBLIC_ORIGIN".into(), base.clone()),
         ("KASA_DEMO_PASSWORD".into(), DEMO_PASSWORD.into()),
+        // Production refuses to start without one; tests that configure production need it.
+        (
+            "KASA_AUDIT_CHECKPOINT_KEY".into(),
+            "audit-checkpoint-key-for-the-tests-0123456789".into(),
+        ),
     ];
     env.extend(
         settings
@@ -75,13 +86,14 @@ pub async fn spawn_app_with(pool: PgPool, settings: &[(&str, &str)]) -> TestApp 
             .map(|(_, value)| value.clone())
     })
     .expect("test configuration is valid");
-    kasa_server::seed::demo_data(&pool, &config)
+    let app_pool = app_role_pool(&pool).await;
+    kasa_server::seed::demo_data(&app_pool, &config)
         .await
         .expect("demo data seeds");
     let now = Arc::new(Mutex::new(Utc::now()));
     let clock_now = now.clone();
     let services = Services::with_clock(
-        pool.clone(),
+        app_pool.clone(),
         Arc::new(config.clone()),
         Arc::new(move || *clock_now.lock().unwrap()),
     );
@@ -102,9 +114,44 @@ pub async fn spawn_app_with(pool: PgPool, settings: &[(&str, &str)]) -> TestApp 
         base,
         port,
         pool,
+        app_pool,
         http,
         now,
     }
+}
+
+/// A pool on the test's database (that of `pool`) as the application role `kasa_app`, which
+/// migration 0011 grants to. `kasa db start` gives the test cluster the role with LOGIN; a role
+/// the migration had to create without it is allowed to log in here.
+pub async fn app_role_pool(pool: &PgPool) -> PgPool {
+    sqlx::query(
+        "DO $$ BEGIN
+             IF NOT (SELECT rolcanlogin FROM pg_roles WHERE rolname = 'kasa_app') THEN
+                 ALTER ROLE kasa_app LOGIN;
+             END IF;
+         EXCEPTION WHEN OTHERS THEN NULL; -- another test did it at the same moment
+         END $$",
+    )
+    .execute(pool)
+    .await
+    .expect("the application role can be allowed to log in");
+    let options = pool
+        .connect_options()
+        .as_ref()
+        .clone()
+        .username(kasa_server::db::APP_ROLE)
+        .application_name(kasa_server::db::APPLICATION_NAME);
+    // As wide as the pool the test gave (some tests hand in a wide one for real concurrency).
+    let app_pool = PgPoolOptions::new()
+        .max_connections(pool.options().get_max_connections())
+        .acquire_timeout(pool.options().get_acquire_timeout())
+        .connect_with(options)
+        .await
+        .expect("the application role logs in to the test database");
+    kasa_server::db::check_application_role(&app_pool)
+        .await
+        .expect("the application role is neither superuser nor owner");
+    app_pool
 }
 
 impl TestApp {
