@@ -254,8 +254,10 @@ pub struct WithdrawalReceipt {
 pub struct WithdrawalPolicy {
     pub amount_min: Decimal,
     pub amount_max: Decimal,
-    /// Above this amount two different staff members must approve.
+    /// Above this amount two different staff members must approve (currencies without their own).
     pub approval_threshold: Decimal,
+    /// Currencies with their own two-approval threshold (major units of that currency).
+    pub approval_thresholds: Vec<(crate::money::Currency, Decimal)>,
     pub payout_attempts_max: u32,
     pub retry_cooldown_s: u32,
     pub recheck_age_s: u32,
@@ -367,6 +369,9 @@ pub struct PolicyUpdate {
     pub amount_min: String,
     pub amount_max: String,
     pub approval_threshold: String,
+    /// Per-currency thresholds, `JPY 150000, TRY 40000`; empty: none.
+    #[serde(default)]
+    pub approval_thresholds: String,
     pub payout_attempts_max: String,
     pub retry_cooldown_s: String,
     pub recheck_age_s: String,
@@ -569,11 +574,13 @@ pub async fn save_withdrawal_policy(
     retry_cooldown_s: String,
     recheck_age_s: String,
     payout_provider: String,
+    approval_thresholds: Option<String>,
 ) -> Result<WithdrawalPolicy, AppError> {
     let update = PolicyUpdate {
         amount_min,
         amount_max,
         approval_threshold,
+        approval_thresholds: approval_thresholds.unwrap_or_default(),
         payout_attempts_max,
         retry_cooldown_s,
         recheck_age_s,
