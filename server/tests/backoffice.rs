@@ -82,8 +82,8 @@ async fn audit_log_search_is_staff_only_and_tenant_scoped(pool: PgPool) {
         [
             "adjustment.posted",
             "credit.approved",
-            "staff.logged_in",
             "credit.requested",
+            "staff.logged_in",
             "staff.logged_in",
             "staff.logged_in"
         ]
@@ -91,7 +91,7 @@ async fn audit_log_search_is_staff_only_and_tenant_scoped(pool: PgPool) {
     let adjustment = &all.json["events"][0];
     assert_eq!(adjustment["actor_label"], OWNER);
     assert_eq!(adjustment["reason"], "welcome credit");
-    let requested = &all.json["events"][3];
+    let requested = &all.json["events"][2];
     assert_eq!(requested["actor_label"], FINANCE);
     assert_eq!(requested["reason"], "welcome credit");
 
