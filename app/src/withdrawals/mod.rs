@@ -564,7 +564,8 @@ pub async fn load_withdrawal_policy() -> Result<WithdrawalPolicy, AppError> {
     .await
 }
 
-/// Owner only: changes the tenant's withdrawal policy (audited).
+/// Owner only: changes the tenant's withdrawal policy (audited). One argument per form field.
+#[allow(clippy::too_many_arguments)]
 #[server(endpoint = "admin/settings/withdrawals/save")]
 pub async fn save_withdrawal_policy(
     amount_min: String,
