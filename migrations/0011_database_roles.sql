@@ -67,12 +67,14 @@ GRANT UPDATE ON
     withdrawals, payout_attempts, withdrawal_policies, mock_psp_payout_scripts,
     sessions, login_throttle,
     player_kyc, deposit_limits,
-    reconciliation_runs, reconciliation_findings
+    reconciliation_runs, reconciliation_findings, credit_requests
 TO kasa_app;
 
 -- DELETE only where the code deletes: expired and logged-out sessions, spent throttling rows,
--- removed deposit limits, and balance deltas the fold has moved into the snapshot.
-GRANT DELETE ON sessions, login_throttle, deposit_limits, ledger_balance_deltas TO kasa_app;
+-- removed deposit limits, replaced per-currency approval thresholds, and balance deltas the fold
+-- has moved into the snapshot.
+GRANT DELETE ON sessions, login_throttle, deposit_limits, ledger_balance_deltas,
+    withdrawal_approval_thresholds TO kasa_app;
 
 -- No TRUNCATE, TRIGGER or REFERENCES anywhere; in particular ledger_journals, ledger_transfers,
 -- audit_events, staff_notes, KYC reviews, self-exclusions and withdrawal events are SELECT and

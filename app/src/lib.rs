@@ -83,6 +83,7 @@ pub fn App() -> impl IntoView {
                             <Route path=path!("/admin/ledger/accounts/:id") view=backoffice::LedgerAccountPage ssr=SsrMode::Async/>
                             <Route path=path!("/admin/ledger/journals/:id") view=backoffice::LedgerJournalPage ssr=SsrMode::Async/>
                             <Route path=path!("/admin/reconciliation") view=backoffice::ReconciliationPage ssr=SsrMode::Async/>
+                            <Route path=path!("/admin/credits") view=backoffice::CreditRequestsPage ssr=SsrMode::Async/>
                             <Route path=path!("/admin/audit") view=backoffice::AuditLogPage ssr=SsrMode::Async/>
                             <Route path=path!("/admin/webhooks") view=backoffice::WebhookLogPage ssr=SsrMode::Async/>
                         </Routes>

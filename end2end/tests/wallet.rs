@@ -1,13 +1,14 @@
-//! Money in a real browser: a finance staff member adjusts a player's balance from the back
-//! office, the integrity check passes, and the player's wallet shows the new balance and history.
+//! Money in a real browser: a finance staff member asks for a credit from the back office, the
+//! owner approves it on the credit approvals page (four eyes), the integrity check passes, and
+//! the player's wallet shows the new balance and history.
 
 mod common;
 
 use common::{Chromium, DEMO_PASSWORD, KasaServer, click, expect_text, expect_visible, fill, open};
 
-// Proves the wallet's empty state, then a 25.00 EUR credit posted through the back office form
-// (with the browser's idempotency key) shows as 25.00 available and one history row, and the
-// integrity check run from the dashboard passes.
+// Proves the wallet's empty state, then a 25.00 EUR credit asked through the back office form
+// (with the browser's idempotency key) posts nothing until a second staff member approves it,
+// then shows as 25.00 available and one history row, and the integrity check passes.
 #[tokio::test]
 async fn staff_adjustment_reaches_the_player_wallet() {
     let server = KasaServer::start().await;
@@ -31,7 +32,25 @@ async fn staff_adjustment_reaches_the_player_wallet() {
     fill(&staff, "#amount", "25.00").await;
     fill(&staff, "#reason", "welcome bonus correction").await;
     click(&staff, "[data-testid=adjustment] button[type=submit]").await;
-    expect_text(&staff, "[data-testid=adjustment-result]", "25.00 EUR").await;
+    expect_text(&staff, "[data-testid=adjustment-result]", "Requested").await;
+    expect_text(&staff, "[data-testid=adjustment-result]", "0.00 EUR").await;
+
+    let owner = chromium.new_page().await;
+    open(&owner, &server.url("/admin/login")).await;
+    fill(&owner, "#email", "owner@demo.kasa.test").await;
+    fill(&owner, "#password", DEMO_PASSWORD).await;
+    click(&owner, "button[type=submit]").await;
+    expect_visible(&owner, "[data-testid=admin-dashboard]").await;
+    open(&owner, &server.url("/admin/credits")).await;
+    expect_text(
+        &owner,
+        "[data-testid=credit-request]",
+        "welcome bonus correction",
+    )
+    .await;
+    click(&owner, "[data-testid=credit-approve]").await;
+    expect_text(&owner, "[data-testid=credit-decided]", "approved").await;
+
     click(&staff, "[data-testid=integrity] button[type=submit]").await;
     expect_text(&staff, "[data-testid=integrity-result]", "passed").await;
 

@@ -83,14 +83,35 @@ impl AdminApi for Services {
                 .await
                 .map_err(internal)?
                 .ok_or_else(|| AppError::not_found("Player"))?;
-        let (debit, credit) = match direction {
-            AdjustmentDirection::Credit => {
-                (AccountRef::Adjustments, AccountRef::PlayerCash(player_id))
-            }
-            AdjustmentDirection::Debit => {
-                (AccountRef::PlayerCash(player_id), AccountRef::Adjustments)
-            }
-        };
+        if direction == AdjustmentDirection::Credit {
+            return self
+                .request_credit(
+                    ctx,
+                    &tenant,
+                    &staff,
+                    player_id,
+                    amount,
+                    reason,
+                    idempotency_key,
+                )
+                .await;
+        }
+        // Debits stay immediate (they create no money). A key that already asked for a credit
+        // is not reused for a debit.
+        let mut conn = self.pool().acquire().await.map_err(internal)?;
+        if crate::backoffice::credits::existing_request(
+            &mut conn,
+            tenant.id,
+            staff.id,
+            idempotency_key.as_str(),
+        )
+        .await?
+        .is_some()
+        {
+            return Err(ledger::LedgerError::IdempotencyKeyReused.into());
+        }
+        drop(conn);
+        let (debit, credit) = (AccountRef::PlayerCash(player_id), AccountRef::Adjustments);
         let mut metadata = serde_json::Map::new();
         metadata.insert("actor_staff_id".into(), staff.id.to_string().into());
         metadata.insert("actor_email".into(), staff.email.clone().into());
@@ -125,10 +146,7 @@ impl AdminApi for Services {
                 before: None,
                 after: Some(serde_json::json!({
                     "journal_id": posted.journal_id,
-                    "direction": match direction {
-                        AdjustmentDirection::Credit => "credit",
-                        AdjustmentDirection::Debit => "debit",
-                    },
+                    "direction": "debit",
                     "amount_minor": amount.to_minor_units(),
                     "currency": currency.code(),
                     "available_after_minor": available_after.minor_units(),
@@ -147,7 +165,8 @@ impl AdminApi for Services {
             replayed = posted.replayed, "manual adjustment posted"
         );
         Ok(AdjustmentReceipt {
-            journal_id: posted.journal_id.0,
+            journal_id: Some(posted.journal_id.0),
+            credit_request_id: None,
             replayed: posted.replayed,
             available_after,
         })
@@ -157,6 +176,68 @@ impl AdminApi for Services {
         let (tenant, staff) = self.require_staff(ctx, StaffRole::Support).await?;
         // Recorded like a run from the figures page, so "last integrity check" covers both.
         crate::backoffice::figures::check_integrity(self, ctx, tenant.id, staff.id).await
+    }
+}
+
+impl Services {
+    /// A manual credit: a request that a second, different finance or owner staff member
+    /// approves on `/admin/credits` before anything posts. The player's balance is unchanged.
+    #[allow(clippy::too_many_arguments)]
+    async fn request_credit(
+        &self,
+        ctx: &RequestCtx,
+        tenant: &crate::tenants::Tenant,
+        staff: &crate::auth::StaffMember,
+        player_id: Uuid,
+        amount: Money,
+        reason: &str,
+        idempotency_key: IdempotencyKey,
+    ) -> Result<AdjustmentReceipt, AppError> {
+        let currency = amount.currency();
+        let mut tx = self.pool().begin().await.map_err(internal)?;
+        // A key that already posted a debit is not reused for a credit.
+        let debited: bool = sqlx::query_scalar(
+            "SELECT EXISTS (SELECT 1 FROM ledger_journals
+                             WHERE tenant_id = $1 AND idempotency_key = $2)",
+        )
+        .bind(tenant.id)
+        .bind(idempotency_key.as_str())
+        .fetch_one(&mut *tx)
+        .await
+        .map_err(internal)?;
+        if debited {
+            return Err(ledger::LedgerError::IdempotencyKeyReused.into());
+        }
+        let request = crate::backoffice::credits::NewCreditRequest {
+            source: crate::backoffice::credits::Source::Adjustment,
+            player_id,
+            amount,
+            reason,
+            idempotency_key: idempotency_key.as_str().to_owned(),
+            finding: None,
+        };
+        let requested = crate::backoffice::credits::request(
+            &mut tx,
+            ctx,
+            tenant.id,
+            staff,
+            &request,
+            self.now(),
+        )
+        .await?;
+        let available_after = ledger::player_balances(&mut *tx, tenant.id, player_id)
+            .await?
+            .into_iter()
+            .find(|balance| balance.currency == currency)
+            .map(|balance| balance.available)
+            .unwrap_or(SignedMoney::zero(currency));
+        tx.commit().await.map_err(internal)?;
+        Ok(AdjustmentReceipt {
+            journal_id: None,
+            credit_request_id: Some(requested.id),
+            replayed: requested.replayed,
+            available_after,
+        })
     }
 }
 

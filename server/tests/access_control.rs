@@ -41,6 +41,7 @@ enum Object {
     LedgerAccount,
     Journal,
     Finding,
+    CreditRequest,
 }
 
 struct Rule {
@@ -221,6 +222,26 @@ const RULES: &[Rule] = &[
                 ("amount", "1.00".into()),
                 ("direction", "credit".into()),
                 ("reason", "access-control probe".into()),
+                ("idempotency_key", "access-control-probe".into()),
+            ]
+        },
+    },
+    Rule {
+        path: "backoffice/credit-requests",
+        access: Access::Staff(StaffRole::Support),
+        mutating: false,
+        object: None,
+        form: no_form,
+    },
+    Rule {
+        path: "backoffice/credit-requests/decide",
+        access: Access::Staff(StaffRole::Finance),
+        mutating: true,
+        object: Some(Object::CreditRequest),
+        form: |id| {
+            vec![
+                ("request", id.into()),
+                ("decision", "approve".into()),
                 ("idempotency_key", "access-control-probe".into()),
             ]
         },
@@ -687,6 +708,21 @@ impl<'a> SecondBrand<'a> {
         ];
         let credit = self.call("admin/adjustments", &form, Some(&finance)).await;
         assert_eq!(credit.status, 200, "{credit:?}");
+        // Four eyes: the second brand's owner approves its finance's credit.
+        let owner = self.staff("owner").await;
+        let request = credit.json["credit_request_id"]
+            .as_str()
+            .unwrap()
+            .to_owned();
+        let form = [
+            ("request", request.as_str()),
+            ("decision", "approve"),
+            ("idempotency_key", "foreign-approval"),
+        ];
+        let approved = self
+            .call("backoffice/credit-requests/decide", &form, Some(&owner))
+            .await;
+        assert_eq!(approved.status, 200, "{approved:?}");
         let form = [
             ("amount", "20.00"),
             ("currency", "EUR"),
@@ -713,6 +749,7 @@ struct World {
     foreign_ledger_account_id: Uuid,
     foreign_journal_id: Uuid,
     foreign_finding_id: Uuid,
+    foreign_credit_request_id: Uuid,
 }
 
 impl World {
@@ -765,6 +802,13 @@ impl World {
         .await
         .unwrap();
         let foreign_finding_id = second.finding().await;
+        let foreign_credit_request_id = sqlx::query_scalar(
+            "SELECT id FROM credit_requests
+              WHERE tenant_id = (SELECT id FROM tenants WHERE slug = 'second-brand')",
+        )
+        .fetch_one(&app.pool)
+        .await
+        .unwrap();
         World {
             app,
             player,
@@ -777,6 +821,7 @@ impl World {
             foreign_ledger_account_id,
             foreign_journal_id,
             foreign_finding_id,
+            foreign_credit_request_id,
         }
     }
 
@@ -826,6 +871,10 @@ impl World {
             ),
             Object::Finding => (
                 self.foreign_finding_id.to_string(),
+                Uuid::new_v4().to_string(),
+            ),
+            Object::CreditRequest => (
+                self.foreign_credit_request_id.to_string(),
                 Uuid::new_v4().to_string(),
             ),
         }
@@ -1012,6 +1061,7 @@ async fn every_server_function_enforces_its_access_rule(pool: PgPool) {
     for table in [
         "player_kyc_reviews",
         "ledger_journals",
+        "credit_requests",
         "deposits",
         "withdrawals",
         "self_exclusions",

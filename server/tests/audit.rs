@@ -351,8 +351,9 @@ async fn concurrent_appends_form_one_chain(_: PgPoolOptions, connect_options: Pg
     assert_eq!(report.events_checked, 36);
 }
 
-// Proves a staff adjustment writes its audit event (actor, reason, journal, key) with the
-// journal, a replay of the same key writes none, and staff log-in and log-out are audited.
+// Proves a staff credit writes its audit events (the request by its asker with reason and
+// amount; the approval and the posting, with the journal, by the approver), a replay of the
+// same key writes none, and staff log-in and log-out are audited.
 #[sqlx::test(migrations = "../migrations")]
 async fn staff_actions_are_audited(pool: PgPool) {
     let app = spawn_app(pool).await;
@@ -378,13 +379,43 @@ async fn staff_actions_are_audited(pool: PgPool) {
     .await
     .unwrap();
     let actions: Vec<&str> = events.iter().map(|event| event.0.as_str()).collect();
-    assert_eq!(actions, ["staff.logged_in", "adjustment.posted"]);
-    let adjustment = &events[1];
-    assert_eq!(adjustment.2.as_deref(), Some("goodwill for a lost session"));
-    let after = adjustment.3.clone().unwrap();
+    assert_eq!(actions, ["staff.logged_in", "credit.requested"]);
+    let requested = &events[1];
+    assert_eq!(requested.2.as_deref(), Some("goodwill for a lost session"));
+    let after = requested.3.clone().unwrap();
     assert_eq!(after["amount_minor"], 1250);
-    assert_eq!(after["journal_id"], reply.json["journal_id"]);
-    assert_eq!(after["available_after_minor"], 1250);
+    assert_eq!(after["state"], "pending");
+
+    let owner = app.log_in("admin/login", "owner@demo.kasa.test").await;
+    let request = reply.json["credit_request_id"].as_str().unwrap();
+    let approved = app
+        .call(
+            "backoffice/credit-requests/decide",
+            &[
+                ("request", request),
+                ("decision", "approve"),
+                ("idempotency_key", "audit-approve-1"),
+            ],
+            Some(&owner),
+        )
+        .await;
+    assert_eq!(approved.status, 200, "{approved:?}");
+    let by_owner: Vec<(String, Option<serde_json::Value>)> = sqlx::query_as(
+        "SELECT e.action, e.after FROM audit_events e
+           JOIN staff s ON s.id::text = e.actor_id
+          WHERE s.email = 'owner@demo.kasa.test' ORDER BY e.seq",
+    )
+    .fetch_all(&app.pool)
+    .await
+    .unwrap();
+    let actions: Vec<&str> = by_owner.iter().map(|event| event.0.as_str()).collect();
+    assert_eq!(
+        actions,
+        ["staff.logged_in", "credit.approved", "adjustment.posted"]
+    );
+    let posted = by_owner[2].1.clone().unwrap();
+    assert_eq!(posted["journal_id"], approved.json["request"]["journal_id"]);
+    assert_eq!(posted["amount_minor"], 1250);
 
     let reply = app.call("auth/logout", &[], Some(&finance)).await;
     assert_eq!(reply.status, 200, "{reply:?}");

@@ -14,24 +14,27 @@ const FINANCE: &str = "finance@demo.kasa.test";
 const SECOND_FINANCE: &str = "finance@second.kasa.test";
 const MOCK_SECRET: &str = "kasa-development-mock-psp-secret";
 
-/// A finance adjustment crediting the demo player `amount` EUR; returns its journal id.
+const OWNER: &str = "owner@demo.kasa.test";
+
+/// A finance adjustment crediting the demo player `amount` EUR, approved by the owner (four
+/// eyes); returns its journal id.
 async fn credit_player(app: &TestApp, finance: &str, amount: &str, key: &str) -> String {
-    let reply = app
-        .call(
-            "admin/adjustments",
-            &[
-                ("player_email", PLAYER_EMAIL),
-                ("currency", "EUR"),
-                ("amount", amount),
-                ("direction", "credit"),
-                ("reason", "welcome credit"),
-                ("idempotency_key", key),
-            ],
-            Some(finance),
+    let owner = app.log_in("admin/login", OWNER).await;
+    let approved = app
+        .credit_with_approval(
+            finance,
+            &owner,
+            PLAYER_EMAIL,
+            "EUR",
+            amount,
+            "welcome credit",
+            key,
         )
         .await;
-    assert_eq!(reply.status, 200, "{reply:?}");
-    reply.json["journal_id"].as_str().unwrap().to_owned()
+    approved.json["request"]["journal_id"]
+        .as_str()
+        .unwrap()
+        .to_owned()
 }
 
 fn actions(reply: &Reply) -> Vec<String> {
@@ -76,11 +79,21 @@ async fn audit_log_search_is_staff_only_and_tenant_scoped(pool: PgPool) {
     assert_eq!(all.status, 200, "{all:?}");
     assert_eq!(
         actions(&all),
-        ["adjustment.posted", "staff.logged_in", "staff.logged_in"]
+        [
+            "adjustment.posted",
+            "credit.approved",
+            "credit.requested",
+            "staff.logged_in",
+            "staff.logged_in",
+            "staff.logged_in"
+        ]
     );
     let adjustment = &all.json["events"][0];
-    assert_eq!(adjustment["actor_label"], FINANCE);
+    assert_eq!(adjustment["actor_label"], OWNER);
     assert_eq!(adjustment["reason"], "welcome credit");
+    let requested = &all.json["events"][2];
+    assert_eq!(requested["actor_label"], FINANCE);
+    assert_eq!(requested["reason"], "welcome credit");
 
     let by_actor = app
         .call(
@@ -89,7 +102,7 @@ async fn audit_log_search_is_staff_only_and_tenant_scoped(pool: PgPool) {
             Some(&support),
         )
         .await;
-    assert_eq!(actions(&by_actor), ["adjustment.posted", "staff.logged_in"]);
+    assert_eq!(actions(&by_actor), ["credit.requested", "staff.logged_in"]);
     let by_action = app
         .call(
             "backoffice/audit-events",
@@ -141,7 +154,8 @@ async fn verify_chain_reports_the_first_broken_link(pool: PgPool) {
         .await;
     assert_eq!(intact.status, 200, "{intact:?}");
     assert_eq!(intact.json["ok"], true);
-    assert_eq!(intact.json["events_checked"], 2);
+    // Finance's log-in, the request, the owner's log-in, the approval and the posting.
+    assert_eq!(intact.json["events_checked"], 5);
 
     let edited_seq: i64 =
         sqlx::query_scalar("SELECT seq FROM audit_events WHERE action = 'adjustment.posted'")

@@ -285,7 +285,8 @@ async fn each_kind_is_found_once_however_often_it_runs(pool: PgPool) {
 // Proves resolutions: a note is required; a note alone resolves (audited with the note); the
 // money fixes go through the normal paths (the PSP's "paid" captures the deposit with its one
 // journal; a correcting adjustment debits the player), each audited in the same transaction; the
-// same click twice resolves once; a resolved finding stays resolved when the run finds it again.
+// same click twice resolves once (the same key with another note is refused); a resolved finding
+// stays resolved when the run finds it again.
 #[sqlx::test(migrations = "../migrations")]
 async fn resolutions_are_audited_and_fix_money_through_the_ledger(pool: PgPool) {
     let app = spawn_app(pool).await;
@@ -381,13 +382,26 @@ async fn resolutions_are_audited_and_fix_money_through_the_ledger(pool: PgPool) 
     assert_eq!(applied.json["correcting_journal_id"], json!(journal));
     let again = resolve(
         finding_id(&page, "missing_in_ledger"),
-        "again",
+        "webhook lost; applied the PSP's paid status",
         "apply_psp",
         "",
         "k2",
     )
     .await;
     assert_eq!(again.status, 200);
+    // The same key with another note is not the same click.
+    let reused = resolve(
+        finding_id(&page, "missing_in_ledger"),
+        "again",
+        "apply_psp",
+        "",
+        "k2",
+    )
+    .await;
+    assert_eq!(
+        (reused.status, reused.code()),
+        (409, "idempotency_key_reused")
+    );
     assert_eq!(
         app.count(&format!(
             "SELECT count(*) FROM ledger_journals WHERE reference = 'deposit:{unpaid_deposit}'"

@@ -118,20 +118,21 @@ async fn pay(app: &TestApp, started: &common::Reply) {
     panic!("deposit {deposit_id} was never captured");
 }
 
-/// Finance credits the demo player `amount` EUR.
+/// Finance credits the demo player `amount` EUR, approved by the owner.
 async fn fund(app: &TestApp, amount: &str) {
     let finance = app.log_in("admin/login", "finance@demo.kasa.test").await;
+    let owner = app.log_in("admin/login", "owner@demo.kasa.test").await;
     let key = format!("fund-{}", Uuid::new_v4());
-    let form = [
-        ("player_email", PLAYER_EMAIL),
-        ("currency", "EUR"),
-        ("amount", amount),
-        ("direction", "credit"),
-        ("reason", "test funds"),
-        ("idempotency_key", key.as_str()),
-    ];
-    let reply = app.call("admin/adjustments", &form, Some(&finance)).await;
-    assert_eq!(reply.status, 200, "{reply:?}");
+    app.credit_with_approval(
+        &finance,
+        &owner,
+        PLAYER_EMAIL,
+        "EUR",
+        amount,
+        "test funds",
+        &key,
+    )
+    .await;
 }
 
 async fn withdraw(app: &TestApp, cookie: &str, amount: &str, key: &str) -> common::Reply {

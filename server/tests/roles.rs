@@ -21,6 +21,7 @@ const PRIVILEGES: &[(&str, &str)] = &[
     ("_sqlx_migrations", ""),
     ("audit_chain_heads", "SIU"),
     ("audit_events", "SI"),
+    ("credit_requests", "SIU"),
     ("deposit_limits", "SIUD"),
     ("deposits", "SIU"),
     ("ledger_account_balances", "S"),
@@ -46,6 +47,7 @@ const PRIVILEGES: &[(&str, &str)] = &[
     ("staff_notes", "SI"),
     ("tenants", "SI"),
     ("withdrawal_events", "SI"),
+    ("withdrawal_approval_thresholds", "SID"),
     ("withdrawal_policies", "SIU"),
     ("withdrawals", "SIU"),
 ];

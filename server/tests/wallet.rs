@@ -1,5 +1,6 @@
 //! The wallet and the staff adjustment through the real HTTP router: balances and history come
 //! from the ledger, adjustments are validated, authorised, idempotent and leave the ledger whole.
+//! A credit is a request that a second staff member approves (four eyes) before it posts.
 
 mod common;
 
@@ -36,6 +37,26 @@ async fn adjust_in(
     app.call("admin/adjustments", &form, Some(cookie)).await
 }
 
+/// A credit of `amount` EUR to the demo player asked by `finance` and approved by `owner`.
+async fn credit(
+    app: &TestApp,
+    finance: &str,
+    owner: &str,
+    amount: &str,
+    key: &str,
+) -> common::Reply {
+    app.credit_with_approval(
+        finance,
+        owner,
+        PLAYER_EMAIL,
+        "EUR",
+        amount,
+        "goodwill credit after a support case",
+        key,
+    )
+    .await
+}
+
 async fn journal_count(app: &TestApp) -> i64 {
     app.count("SELECT count(*) FROM ledger_journals").await
 }
@@ -56,9 +77,10 @@ async fn adjustment_shows_in_the_wallet(pool: PgPool) {
     );
 
     let finance = app.log_in("admin/login", "finance@demo.kasa.test").await;
-    let receipt = adjust(&app, &finance, "25.00", "credit", "key-1").await;
-    assert_eq!(receipt.status, 200, "{receipt:?}");
+    let owner = app.log_in("admin/login", "owner@demo.kasa.test").await;
+    let receipt = credit(&app, &finance, &owner, "25.00", "key-1").await;
     assert_eq!(receipt.json["replayed"], false);
+    assert_eq!(receipt.json["request"]["state"], "approved");
 
     let balances = app.call("wallet/balances", &[], Some(&player)).await.json;
     assert_eq!(balances.as_array().unwrap().len(), 1);
@@ -85,8 +107,8 @@ async fn adjustment_shows_in_the_wallet(pool: PgPool) {
     assert_eq!(integrity.json["ok"], true, "{integrity:?}");
 }
 
-// Proves a repeated adjustment key moves money once, and the same key with another amount is
-// refused as a conflict with nothing written.
+// Proves a repeated adjustment key asks for one credit, the same key with another amount is
+// refused as a conflict with nothing written, and nothing posts before the approval.
 #[sqlx::test(migrations = "../migrations")]
 async fn adjustments_are_idempotent(pool: PgPool) {
     let app = spawn_app(pool).await;
@@ -95,26 +117,29 @@ async fn adjustments_are_idempotent(pool: PgPool) {
     let again = adjust(&app, &finance, "10.00", "credit", "same-key").await;
     assert_eq!((first.status, again.status), (200, 200));
     assert_eq!(again.json["replayed"], true);
-    assert_eq!(first.json["journal_id"], again.json["journal_id"]);
-    assert_eq!(again.json["available_after"]["amount"], "10.00");
+    assert_eq!(
+        first.json["credit_request_id"],
+        again.json["credit_request_id"]
+    );
+    assert_eq!(again.json["available_after"]["amount"], "0.00");
 
     let conflict = adjust(&app, &finance, "11.00", "credit", "same-key").await;
     assert_eq!(
         (conflict.status, conflict.code()),
         (409, "idempotency_key_reused")
     );
-    assert_eq!(journal_count(&app).await, 1);
+    assert_eq!(journal_count(&app).await, 0);
+    assert_eq!(app.count("SELECT count(*) FROM credit_requests").await, 1);
 
-    // Another staff member's identical key is a different action.
+    // Another staff member's identical key is a different request.
     let owner = app.log_in("admin/login", "owner@demo.kasa.test").await;
     let other = adjust(&app, &owner, "10.00", "credit", "same-key").await;
-    assert_eq!(
-        (
-            other.status,
-            other.json["available_after"]["amount"].as_str()
-        ),
-        (200, Some("20.00"))
+    assert_eq!(other.status, 200, "{other:?}");
+    assert_ne!(
+        other.json["credit_request_id"],
+        first.json["credit_request_id"]
     );
+    assert_eq!(app.count("SELECT count(*) FROM credit_requests").await, 2);
 }
 
 // Proves every kind of bad amount is refused with invalid_amount on the amount field and
@@ -176,12 +201,8 @@ async fn bad_amounts_are_refused(pool: PgPool) {
 async fn debit_beyond_the_balance_is_refused(pool: PgPool) {
     let app = spawn_app(pool).await;
     let finance = app.log_in("admin/login", "finance@demo.kasa.test").await;
-    assert_eq!(
-        adjust(&app, &finance, "5.00", "credit", "credit-5")
-            .await
-            .status,
-        200
-    );
+    let owner = app.log_in("admin/login", "owner@demo.kasa.test").await;
+    credit(&app, &finance, &owner, "5.00", "credit-5").await;
     let reply = adjust(&app, &finance, "5.01", "debit", "debit-5.01").await;
     assert_eq!((reply.status, reply.code()), (409, "insufficient_funds"));
     assert_eq!(journal_count(&app).await, 1);
@@ -274,14 +295,10 @@ async fn adjustments_are_authorised_and_tenant_scoped(pool: PgPool) {
 async fn history_pages_newest_first(pool: PgPool) {
     let app = spawn_app(pool).await;
     let finance = app.log_in("admin/login", "finance@demo.kasa.test").await;
+    let owner = app.log_in("admin/login", "owner@demo.kasa.test").await;
     for cents in 1..=25 {
         let amount = format!("0.{cents:02}");
-        assert_eq!(
-            adjust(&app, &finance, &amount, "credit", &format!("page-{cents}"))
-                .await
-                .status,
-            200
-        );
+        credit(&app, &finance, &owner, &amount, &format!("page-{cents}")).await;
     }
     let player = app.log_in("auth/login", PLAYER_EMAIL).await;
     let first = app.call("wallet/history", &[], Some(&player)).await.json;

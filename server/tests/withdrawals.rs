@@ -877,8 +877,18 @@ async fn killed_mid_payout_pays_once_after_restart(pool: PgPool) {
         ("reason", "test funds"),
         ("idempotency_key", "fund"),
     ];
-    server
+    let (credit, _) = server
         .call("admin/adjustments", &adjustment, Some(&finance))
+        .await;
+    // Four eyes: the owner approves finance's credit before it posts.
+    let request = credit["credit_request_id"].as_str().unwrap().to_owned();
+    let decision = [
+        ("request", request.as_str()),
+        ("decision", "approve"),
+        ("idempotency_key", "fund-approval"),
+    ];
+    server
+        .call("backoffice/credit-requests/decide", &decision, Some(&owner))
         .await;
     let (requested, _) = server
         .call(

@@ -29,8 +29,12 @@ pub enum AdjustmentDirection {
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct AdjustmentReceipt {
-    pub journal_id: uuid::Uuid,
-    /// True when this key was already used for the same adjustment: nothing moved again.
+    /// The journal a debit posted at once; `None` while a credit waits for approval.
+    pub journal_id: Option<uuid::Uuid>,
+    /// The request a credit became: it posts only when a second, different finance or owner
+    /// staff member approves it (`/admin/credits`).
+    pub credit_request_id: Option<uuid::Uuid>,
+    /// True when this key was already used for the same adjustment: nothing happened again.
     pub replayed: bool,
     /// The player's available balance in the adjustment's currency afterwards.
     pub available_after: SignedMoney,
@@ -79,8 +83,9 @@ pub async fn admin_overview() -> Result<StaffOverview, AppError> {
         .await
 }
 
-/// Finance or owner: a manual correction of a player's balance, with a required reason, posted
-/// as its own `adjustment` journal against the adjustments account.
+/// Finance or owner: a manual correction of a player's balance, with a required reason, against
+/// the adjustments account. A debit posts at once as its own `adjustment` journal; a credit is a
+/// request that a second, different finance or owner staff member must approve before it posts.
 #[server(endpoint = "admin/adjustments")]
 pub async fn post_adjustment(
     player_email: String,
@@ -194,7 +199,7 @@ fn AdjustmentCard() -> impl IntoView {
     view! {
         <section class="card" data-testid="adjustment">
             <h2>"Manual adjustment"</h2>
-            <p class="muted">"Corrects a player's balance through the adjustments account. The reason is kept with the journal."</p>
+            <p class="muted">"Corrects a player's balance through the adjustments account. A debit posts at once; a credit waits until a second staff member approves it on "<a href="/admin/credits">"Credit approvals"</a>". The reason is kept with the journal."</p>
             <ActionForm action=action attr:class="form" attr:aria-label="Manual adjustment">
                 <FormError error/>
                 <input type="hidden" name="idempotency_key" prop:value=move || key.get()/>
@@ -220,12 +225,17 @@ fn AdjustmentCard() -> impl IntoView {
                 <textarea id="reason" name="reason" required maxlength="500"></textarea>
                 <FieldError error field="reason"/>
                 <button class="button primary" type="submit" disabled=move || action.pending().get() || key.with(String::is_empty)>
-                    {move || if action.pending().get() { "Posting…" } else { "Post adjustment" }}
+                    {move || if action.pending().get() { "Sending…" } else { "Post adjustment" }}
                 </button>
             </ActionForm>
             {move || action.value().get().and_then(Result::ok).map(|receipt| view! {
                 <p class="result" role="status" data-testid="adjustment-result">
-                    {if receipt.replayed { "Already posted. " } else { "Posted. " }}
+                    {match (receipt.credit_request_id.is_some(), receipt.replayed) {
+                        (true, true) => "Already requested. ",
+                        (true, false) => "Requested: a second staff member must approve this credit before it posts. ",
+                        (false, true) => "Already posted. ",
+                        (false, false) => "Posted. ",
+                    }}
                     "Available now: " {receipt.available_after.to_string()}
                 </p>
             })}

@@ -1,10 +1,11 @@
 //! The finance back office beyond the dashboard, under `/admin/…`: the audit log, the webhook
-//! log, the figures, players, the ledger explorer and reconciliation. Each feature keeps its
+//! log, the figures, players, the ledger explorer, reconciliation and the credit approvals. Each feature keeps its
 //! types, server functions and page in its own file; the server implements [`BackofficeApi`].
 //! Every server function checks the staff role on the server: support reads, finance and owner
 //! act.
 
 pub mod audit;
+pub mod credits;
 mod exports;
 pub mod figures;
 pub mod ledger;
@@ -14,6 +15,7 @@ pub mod reconciliation;
 pub mod webhooks;
 
 pub use audit::AuditLogPage;
+pub use credits::CreditRequestsPage;
 pub use figures::FiguresPage;
 pub use ledger::{LedgerAccountPage, LedgerAccountsPage, LedgerJournalPage};
 pub use nav::{BackofficeNav, page_error};
@@ -113,4 +115,17 @@ pub trait BackofficeApi: Send + Sync {
         amount: Option<String>,
         idempotency_key: String,
     ) -> Result<reconciliation::FindingRow, AppError>;
+    async fn credit_requests(
+        &self,
+        ctx: &crate::api::RequestCtx,
+        filter: credits::CreditRequestFilter,
+    ) -> Result<credits::CreditRequestPage, AppError>;
+    async fn decide_credit_request(
+        &self,
+        ctx: &crate::api::RequestCtx,
+        request: uuid::Uuid,
+        decision: credits::CreditDecision,
+        note: Option<String>,
+        idempotency_key: String,
+    ) -> Result<credits::CreditDecisionReceipt, AppError>;
 }

@@ -6,7 +6,7 @@ use crate::components::ErrorPanel;
 use crate::error::{AppError, ErrorCode};
 
 /// The back office's sections, as (path, label).
-const SECTIONS: [(&str, &str); 10] = [
+const SECTIONS: [(&str, &str); 11] = [
     ("/admin", "Overview"),
     ("/admin/figures", "Figures"),
     ("/admin/withdrawals", "Withdrawals"),
@@ -14,6 +14,7 @@ const SECTIONS: [(&str, &str); 10] = [
     ("/admin/kyc", "KYC"),
     ("/admin/ledger", "Ledger"),
     ("/admin/reconciliation", "Reconciliation"),
+    ("/admin/credits", "Credit approvals"),
     ("/admin/webhooks", "Webhooks"),
     ("/admin/audit", "Audit log"),
     ("/admin/settings", "Settings"),

@@ -31,7 +31,10 @@ pub const CORRECTIONS: [(&str, &str); 4] = [
         "apply_psp",
         "Apply what the PSP reports (through the payments path)",
     ),
-    ("credit", "Credit the player (correcting adjustment)"),
+    (
+        "credit",
+        "Credit the player (asks a second staff member to approve)",
+    ),
     ("debit", "Debit the player (correcting adjustment)"),
 ];
 /// Longest resolution note.
@@ -68,6 +71,8 @@ pub struct FindingRow {
     pub resolved_by: Option<String>,
     pub resolution_note: Option<String>,
     pub correcting_journal_id: Option<Uuid>,
+    /// A correcting credit that waits for a second staff member's approval.
+    pub pending_credit_request_id: Option<Uuid>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -310,9 +315,11 @@ fn FindingRowView(finding: FindingRow, can_act: bool) -> impl IntoView {
             <td>{format!("{} – {}", finding.first_seen_at.format("%Y-%m-%d %H:%M"), finding.last_seen_at.format("%Y-%m-%d %H:%M"))}</td>
             <td>
                 {if open {
+                    let waiting = finding.pending_credit_request_id.is_some();
                     view! {
                         <span class="badge">"open"</span>
-                        {can_act.then(|| view! { <ResolveForm finding=id/> })}
+                        {waiting.then(|| view! { <p class="muted"><a href="/admin/credits">"A correcting credit waits for approval"</a></p> })}
+                        {(can_act && !waiting).then(|| view! { <ResolveForm finding=id/> })}
                     }.into_any()
                 } else {
                     view! {
@@ -358,8 +365,14 @@ fn ResolveForm(finding: Uuid) -> impl IntoView {
                     {move || if action.pending().get() { "Resolving…" } else { "Resolve" }}
                 </button>
             </ActionForm>
-            {move || action.value().get().and_then(Result::ok).map(|row| view! {
-                <p class="result" role="status">{format!("Resolved: {}", row.resolution_note.unwrap_or_default())}</p>
+            {move || action.value().get().and_then(Result::ok).map(|row| if row.pending_credit_request_id.is_some() {
+                view! {
+                    <p class="result" role="status">"Credit requested: it posts and resolves the finding when a second staff member approves it on "<a href="/admin/credits">"Credit approvals"</a>"."</p>
+                }.into_any()
+            } else {
+                view! {
+                    <p class="result" role="status">{format!("Resolved: {}", row.resolution_note.unwrap_or_default())}</p>
+                }.into_any()
             })}
         </details>
     }

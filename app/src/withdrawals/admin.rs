@@ -486,6 +486,18 @@ pub fn WithdrawalSettingsPage() -> impl IntoView {
     }
 }
 
+/// Per-currency thresholds as the settings form writes them.
+fn thresholds_text(thresholds: &[(crate::money::Currency, rust_decimal::Decimal)]) -> String {
+    if thresholds.is_empty() {
+        return String::new();
+    }
+    thresholds
+        .iter()
+        .map(|(currency, amount)| format!("{currency} {amount}"))
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
 #[component]
 fn PolicyFacts(policy: WithdrawalPolicy) -> impl IntoView {
     view! {
@@ -493,6 +505,7 @@ fn PolicyFacts(policy: WithdrawalPolicy) -> impl IntoView {
         <dl class="facts">
             <dt>"Amount per withdrawal"</dt><dd>{format!("{} to {}", policy.amount_min, policy.amount_max)}</dd>
             <dt>"Two approvals above"</dt><dd>{policy.approval_threshold.to_string()}</dd>
+            <dt>"Per currency"</dt><dd data-testid="approval-thresholds">{thresholds_text(&policy.approval_thresholds)}</dd>
             <dt>"Payout attempts at most"</dt><dd>{policy.payout_attempts_max}</dd>
             <dt>"Cooldown between attempts"</dt><dd>{duration_words(i64::from(policy.retry_cooldown_s))}</dd>
             <dt>"Recheck stuck attempts after"</dt><dd>{duration_words(i64::from(policy.recheck_age_s))}</dd>
@@ -519,7 +532,11 @@ fn PolicyForm(policy: WithdrawalPolicy, save: ServerAction<SaveWithdrawalPolicy>
             <FormError error/>
             {number_field("amount_min", "Smallest withdrawal", policy.amount_min.to_string(), "In major units (10 = 10.00), for every currency.")}
             {number_field("amount_max", "Largest withdrawal", policy.amount_max.to_string(), "")}
-            {number_field("approval_threshold", "Two approvals above", policy.approval_threshold.to_string(), "Above this amount a second, different staff member must approve.")}
+            {number_field("approval_threshold", "Two approvals above", policy.approval_threshold.to_string(), "Above this amount a second, different staff member must approve (currencies without their own threshold).")}
+            <label for="approval_thresholds">"Two approvals above, per currency"</label>
+            <input id="approval_thresholds" name="approval_thresholds" type="text" value=thresholds_text(&policy.approval_thresholds) placeholder="JPY 150000, TRY 40000"/>
+            <p class="muted">"In each currency's own major units (1,000 EUR and 1,000 JPY are not the same money), e.g. JPY 150000, TRY 40000."</p>
+            <FieldError error field="approval_thresholds"/>
             {number_field("payout_attempts_max", "Payout attempts at most", policy.payout_attempts_max.to_string(), "1 to 20.")}
             {number_field("retry_cooldown_s", "Cooldown between attempts (seconds)", policy.retry_cooldown_s.to_string(), "Counted from the end of the previous attempt.")}
             {number_field("recheck_age_s", "Recheck stuck attempts after (seconds)", policy.recheck_age_s.to_string(), "Attempts pending or unknown this long are asked about again, with a doubling backoff.")}

@@ -12,6 +12,7 @@ use chrono::{DateTime, Utc};
 use sqlx::PgPool;
 use uuid::Uuid;
 
+use super::credits::{self, FindingLink, NewCreditRequest};
 use super::filter_text;
 use super::reconciliation::{self, RunScope};
 use crate::audit::{self, Actor, AuditEvent};
@@ -24,7 +25,7 @@ use crate::services::{Services, internal};
 /// Deepest page offered.
 const OFFSET_MAX: i64 = 10_000;
 /// The audit action of a resolution.
-const RESOLVED_ACTION: &str = "reconciliation.finding_resolved";
+pub const RESOLVED_ACTION: &str = "reconciliation.finding_resolved";
 
 #[derive(sqlx::FromRow)]
 struct FindingSqlRow {
@@ -50,6 +51,7 @@ struct FindingSqlRow {
     resolved_by: Option<String>,
     resolution_note: Option<String>,
     correcting_journal_id: Option<Uuid>,
+    pending_credit_request_id: Option<Uuid>,
 }
 
 impl FindingSqlRow {
@@ -85,6 +87,7 @@ impl FindingSqlRow {
             resolved_by: self.resolved_by,
             resolution_note: self.resolution_note,
             correcting_journal_id: self.correcting_journal_id,
+            pending_credit_request_id: self.pending_credit_request_id,
         }
     }
 }
@@ -94,7 +97,9 @@ pub const FINDING_SELECT: &str = "SELECT f.id, f.provider::text, f.reference, f.
         f.status, f.object_type, f.object_id, f.player_id, p.email AS player_email,
         f.currency::text AS currency, f.psp_amount_minor, f.ledger_amount_minor, f.psp_status,
         f.ledger_status, f.message, f.first_seen_at, f.last_seen_at, f.resolved_at,
-        s.email AS resolved_by, f.resolution_note, f.correcting_journal_id
+        s.email AS resolved_by, f.resolution_note, f.correcting_journal_id,
+        (SELECT c.id FROM credit_requests c
+          WHERE c.finding_id = f.id AND c.state = 'pending') AS pending_credit_request_id
    FROM reconciliation_findings f
    LEFT JOIN players p ON p.tenant_id = f.tenant_id AND p.id = f.player_id
    LEFT JOIN staff s ON s.tenant_id = f.tenant_id AND s.id = f.resolved_by";
@@ -425,7 +430,10 @@ fn apply_error(error: ApplyError) -> AppError {
 
 /// Resolves an open finding: the fix (if any), the resolution and its audit event commit
 /// together. The finding's row is locked, so two resolutions cannot both happen; the same key
-/// again returns the resolved finding.
+/// again returns the finding, the same key with another note, fix or amount is
+/// `idempotency_key_reused`. A fix is capped at the finding's own discrepancy. A credit is not
+/// posted here: it becomes a credit request that a second staff member approves (the finding
+/// resolves with that approval); a debit posts at once.
 #[allow(clippy::too_many_arguments)]
 pub async fn resolve(
     services: &Services,
@@ -446,6 +454,7 @@ pub async fn resolve(
         ));
     }
     let correction = Correction::parse(correction)?;
+    let amount_text = amount.map(str::trim).unwrap_or_default();
     let idempotency_key = idempotency_key.trim();
     if idempotency_key.is_empty() || idempotency_key.len() > 200 {
         return Err(AppError::invalid(
@@ -469,27 +478,63 @@ pub async fn resolve(
     let now = services.now();
     let mut tx = pool.begin().await.map_err(internal)?;
     let key = finding_key(&mut tx, tenant_id, finding_id, true).await?;
+    // This key already asked for a credit: the same resolution again, or a reused key.
+    if let Some((_, hash)) =
+        credits::existing_request(&mut tx, tenant_id, staff.id, &scoped_key).await?
+    {
+        let same = correction == Correction::Credit
+            && credit_request(&key, finding_id, amount_text, note, &scoped_key)
+                .is_ok_and(|request| request.sha256() == hash);
+        tx.commit().await.map_err(internal)?;
+        if !same {
+            return Err(key_reused());
+        }
+        return finding_row(pool, tenant_id, finding_id).await;
+    }
     if key.0 != "open" {
-        let same_click: bool = sqlx::query_scalar(
-            "SELECT EXISTS (SELECT 1 FROM audit_events
-                             WHERE tenant_id = $1 AND actor_id = $2 AND action = $3
-                               AND idempotency_key = $4 AND target_id = $5)",
+        let earlier: Option<(Option<String>, Option<serde_json::Value>)> = sqlx::query_as(
+            "SELECT reason, after FROM audit_events
+              WHERE tenant_id = $1 AND actor_id = $2 AND action = $3
+                AND idempotency_key = $4 AND target_id = $5
+              LIMIT 1",
         )
         .bind(tenant_id)
         .bind(staff.id.to_string())
         .bind(RESOLVED_ACTION)
         .bind(&scoped_key)
         .bind(finding_id.to_string())
-        .fetch_one(&mut *tx)
+        .fetch_optional(&mut *tx)
         .await
         .map_err(internal)?;
         tx.commit().await.map_err(internal)?;
-        if same_click {
+        if let Some((reason, after)) = earlier {
+            let after = after.unwrap_or_default();
+            let same = reason.as_deref() == Some(note)
+                && after["correction"].as_str() == Some(correction.as_str())
+                && after["amount"].as_str().unwrap_or_default() == amount_text;
+            if !same {
+                return Err(key_reused());
+            }
             return finding_row(pool, tenant_id, finding_id).await;
         }
         return Err(AppError::new(
             ErrorCode::InvalidStateTransition,
             "This finding is already resolved.",
+        ));
+    }
+    let waiting: bool = sqlx::query_scalar(
+        "SELECT EXISTS (SELECT 1 FROM credit_requests
+                         WHERE tenant_id = $1 AND finding_id = $2 AND state = 'pending')",
+    )
+    .bind(tenant_id)
+    .bind(finding_id)
+    .fetch_one(&mut *tx)
+    .await
+    .map_err(internal)?;
+    if waiting {
+        return Err(AppError::new(
+            ErrorCode::InvalidStateTransition,
+            "A correction of this finding waits for approval (Credit approvals): decide it first.",
         ));
     }
     let journal_id = match correction {
@@ -511,12 +556,32 @@ pub async fn resolve(
             }
             object_journal(&mut tx, &key).await?
         }
-        Correction::Credit | Correction::Debit => Some(
-            adjust(
-                &mut tx, tenant_id, staff, finding_id, &key, correction, amount, note,
+        Correction::Debit => {
+            let (player_id, amount) = correction_amount(&key, amount_text)?;
+            check_cap(&mut tx, tenant_id, finding_id, &key, correction, amount).await?;
+            Some(
+                debit(
+                    &mut tx, tenant_id, staff, finding_id, player_id, amount, note,
+                )
+                .await?,
             )
-            .await?,
-        ),
+        }
+        Correction::Credit => {
+            let request = credit_request(&key, finding_id, amount_text, note, &scoped_key)?;
+            check_cap(
+                &mut tx,
+                tenant_id,
+                finding_id,
+                &key,
+                correction,
+                request.amount,
+            )
+            .await?;
+            credits::request(&mut tx, ctx, tenant_id, staff, &request, now).await?;
+            // The finding stays open until a second staff member approves the credit.
+            tx.commit().await.map_err(internal)?;
+            return finding_row(pool, tenant_id, finding_id).await;
+        }
     };
     sqlx::query(
         "UPDATE reconciliation_findings
@@ -543,6 +608,7 @@ pub async fn resolve(
         after: Some(serde_json::json!({
             "status": "resolved",
             "correction": correction.as_str(),
+            "amount": amount_text,
             "correcting_journal_id": journal_id,
         })),
         reason: Some(note.to_owned()),
@@ -556,19 +622,15 @@ pub async fn resolve(
     finding_row(pool, tenant_id, finding_id).await
 }
 
-/// Posts the correcting adjustment of a resolution (adjustments <-> the player's cash), keyed by
-/// the finding so it can only ever be posted once.
-#[allow(clippy::too_many_arguments)]
-async fn adjust(
-    tx: &mut sqlx::PgConnection,
-    tenant_id: Uuid,
-    staff: &StaffMember,
-    finding_id: Uuid,
-    key: &FindingKey,
-    correction: Correction,
-    amount: Option<&str>,
-    note: &str,
-) -> Result<Uuid, AppError> {
+fn key_reused() -> AppError {
+    AppError::new(
+        ErrorCode::IdempotencyKeyReused,
+        "This request's key was already used for a different resolution; nothing was changed.",
+    )
+}
+
+/// The player and amount of a correcting adjustment, in the finding's currency.
+fn correction_amount(key: &FindingKey, amount: &str) -> Result<(Uuid, Money), AppError> {
     let (_, _, _, _, _, player_id, currency) = key;
     let player_id = player_id.ok_or_else(|| {
         AppError::invalid("correction", "This finding names no player to adjust.")
@@ -577,25 +639,135 @@ async fn adjust(
         .as_deref()
         .and_then(|code| Currency::parse(code).ok())
         .ok_or_else(|| AppError::invalid("correction", "This finding has no currency."))?;
-    let amount =
-        Money::parse(amount.unwrap_or_default().trim(), currency).map_err(|error| AppError {
-            field: Some("amount".into()),
-            ..AppError::new(
-                ErrorCode::InvalidAmount,
-                format!("Invalid amount: {error}."),
-            )
-        })?;
-    let (debit, credit) = match correction {
-        Correction::Credit => (AccountRef::Adjustments, AccountRef::PlayerCash(player_id)),
-        _ => (AccountRef::PlayerCash(player_id), AccountRef::Adjustments),
+    let amount = Money::parse(amount, currency).map_err(|error| AppError {
+        field: Some("amount".into()),
+        ..AppError::new(
+            ErrorCode::InvalidAmount,
+            format!("Invalid amount: {error}."),
+        )
+    })?;
+    Ok((player_id, amount))
+}
+
+/// The credit request a correcting credit of this finding makes.
+fn credit_request<'a>(
+    key: &FindingKey,
+    finding_id: Uuid,
+    amount: &str,
+    note: &'a str,
+    scoped_key: &str,
+) -> Result<NewCreditRequest<'a>, AppError> {
+    let (player_id, amount) = correction_amount(key, amount)?;
+    let (_, _, _, object_type, object_id, _, _) = key;
+    Ok(NewCreditRequest {
+        source: credits::Source::Reconciliation,
+        player_id,
+        amount,
+        reason: note,
+        idempotency_key: scoped_key.to_owned(),
+        finding: Some(FindingLink {
+            finding_id,
+            object_type: object_type
+                .clone()
+                .filter(|kind| kind == "deposit" || kind == "payout_attempt"),
+            object_id: object_id
+                .filter(|_| matches!(object_type.as_deref(), Some("deposit" | "payout_attempt"))),
+        }),
+    })
+}
+
+/// Refuses a correction larger than the finding's own discrepancy, or in the direction that
+/// does not fix it; a credit of a deposit that was never captured must be its whole amount (the
+/// approval captures the deposit with it).
+async fn check_cap(
+    tx: &mut sqlx::PgConnection,
+    tenant_id: Uuid,
+    finding_id: Uuid,
+    key: &FindingKey,
+    correction: Correction,
+    amount: Money,
+) -> Result<(), AppError> {
+    // What the finding says the player is owed (positive) or holds too much (negative): for a
+    // checkout, what the PSP took less what the ledger credited; for a payout, what the ledger
+    // paid out less what the PSP paid.
+    let owed: i64 = sqlx::query_scalar(
+        "SELECT CASE WHEN object_type = 'payout_attempt'
+                     THEN coalesce(ledger_amount_minor, 0)
+                          - CASE WHEN psp_status = 'succeeded' THEN coalesce(psp_amount_minor, 0) ELSE 0 END
+                     ELSE CASE WHEN psp_status = 'paid' THEN coalesce(psp_amount_minor, 0) ELSE 0 END
+                          - coalesce(ledger_amount_minor, 0)
+                END
+           FROM reconciliation_findings WHERE tenant_id = $1 AND id = $2",
+    )
+    .bind(tenant_id)
+    .bind(finding_id)
+    .fetch_one(&mut *tx)
+    .await
+    .map_err(internal)?;
+    let allowed = match correction {
+        Correction::Credit => owed.max(0),
+        _ => owed.saturating_neg().max(0),
     };
+    let currency = amount.currency();
+    let too_much = |message: String| AppError {
+        field: Some("amount".into()),
+        ..AppError::new(ErrorCode::InvalidAmount, message)
+    };
+    if allowed == 0 {
+        return Err(too_much(format!(
+            "This finding's discrepancy is not fixed by a {}: nothing to {} here.",
+            correction.as_str(),
+            correction.as_str()
+        )));
+    }
+    if amount.to_minor_units() > allowed {
+        return Err(too_much(format!(
+            "A {} fixing this finding is at most its discrepancy, {}.",
+            correction.as_str(),
+            SignedMoney::from_minor_units(allowed, currency)
+        )));
+    }
+    let (_, _, _, object_type, object_id, _, _) = key;
+    if correction == Correction::Credit && object_type.as_deref() == Some("deposit") {
+        let deposit: Option<(String, i64)> = sqlx::query_as(
+            "SELECT state, amount_minor FROM deposits WHERE tenant_id = $1 AND id = $2",
+        )
+        .bind(tenant_id)
+        .bind(object_id)
+        .fetch_optional(&mut *tx)
+        .await
+        .map_err(internal)?;
+        if let Some((state, deposit_minor)) = deposit
+            && state != "captured"
+            && deposit_minor != amount.to_minor_units()
+        {
+            return Err(too_much(format!(
+                "A credit for a deposit that was never captured captures it with its whole amount, {}.",
+                SignedMoney::from_minor_units(deposit_minor, currency)
+            )));
+        }
+    }
+    Ok(())
+}
+
+/// Posts the correcting debit of a resolution (the player's cash -> adjustments), keyed by the
+/// finding so it can only ever be posted once. Debits stay immediate: they create no money.
+async fn debit(
+    tx: &mut sqlx::PgConnection,
+    tenant_id: Uuid,
+    staff: &StaffMember,
+    finding_id: Uuid,
+    player_id: Uuid,
+    amount: Money,
+    note: &str,
+) -> Result<Uuid, AppError> {
     let journal = NewJournal {
         idempotency_key: IdempotencyKey::parse(format!("reconciliation:{finding_id}:correction"))?,
         kind: JournalKind::ADJUSTMENT,
         reference: Some(format!("player:{player_id}")),
         transfers: vec![NewTransfer {
-            debit,
-            credit,
+            debit: AccountRef::PlayerCash(player_id),
+            credit: AccountRef::Adjustments,
             amount,
         }],
         metadata: serde_json::Map::from_iter([

@@ -4,6 +4,7 @@
 //! tenant's ids look exactly like ids that do not exist.
 
 pub mod audit_log;
+pub mod credits;
 pub mod export;
 pub mod figures;
 pub mod findings;
@@ -17,6 +18,9 @@ use app::api::RequestCtx;
 use app::auth::StaffRole;
 use app::backoffice::BackofficeApi;
 use app::backoffice::audit::{AuditEventPage, AuditFilter, ChainCheck};
+use app::backoffice::credits::{
+    CreditDecision, CreditDecisionReceipt, CreditRequestFilter, CreditRequestPage,
+};
 use app::backoffice::figures::{Figures, FiguresQuery};
 use app::backoffice::ledger::{AccountPage, AccountTransfers, JournalDetail};
 use app::backoffice::players::{PlayerDetail, PlayerSearchPage, StaffNote};
@@ -192,6 +196,37 @@ impl BackofficeApi for Services {
             &note,
             correction.as_deref(),
             amount.as_deref(),
+            &idempotency_key,
+        )
+        .await
+    }
+
+    async fn credit_requests(
+        &self,
+        ctx: &RequestCtx,
+        filter: CreditRequestFilter,
+    ) -> Result<CreditRequestPage, AppError> {
+        let (tenant, staff) = self.require_staff(ctx, StaffRole::Support).await?;
+        credits::page(self.pool(), tenant.id, &staff, &filter).await
+    }
+
+    async fn decide_credit_request(
+        &self,
+        ctx: &RequestCtx,
+        request: Uuid,
+        decision: CreditDecision,
+        note: Option<String>,
+        idempotency_key: String,
+    ) -> Result<CreditDecisionReceipt, AppError> {
+        let (tenant, staff) = self.require_staff(ctx, StaffRole::Finance).await?;
+        credits::decide(
+            self,
+            ctx,
+            tenant.id,
+            &staff,
+            request,
+            decision,
+            note.as_deref(),
             &idempotency_key,
         )
         .await

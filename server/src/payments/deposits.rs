@@ -590,6 +590,105 @@ pub async fn apply_checkout_status(
     Ok(Outcome::applied(deposit.tenant_id, "deposit", deposit.id))
 }
 
+/// Captures a deposit that was never captured with an approved reconciliation correction (the
+/// four-eyes path in `backoffice::credits`): the capture journal `psp_clearing -> player_cash` of
+/// the deposit's amount under the correction's ledger key, and the deposit marked captured with
+/// it, so the PSP's later word about the deposit finds it captured and credits nothing more.
+/// Returns `None` (and changes nothing) when the deposit is captured already. The deposit row is
+/// locked first, like `apply_checkout_status` does, so the two never both capture.
+pub async fn capture_by_correction(
+    tx: &mut sqlx::PgConnection,
+    tenant_id: Uuid,
+    deposit_id: Uuid,
+    idempotency_key: &IdempotencyKey,
+    amount: Money,
+    staff_id: Uuid,
+    now: DateTime<Utc>,
+) -> Result<Option<Uuid>, AppError> {
+    let deposit: DepositRow = sqlx::query_as(&format!(
+        "SELECT {DEPOSIT_COLUMNS} FROM deposits WHERE tenant_id = $1 AND id = $2 FOR UPDATE"
+    ))
+    .bind(tenant_id)
+    .bind(deposit_id)
+    .fetch_optional(&mut *tx)
+    .await
+    .map_err(internal)?
+    .ok_or_else(|| AppError::not_found("Deposit"))?;
+    if deposit.state() == DepositState::Captured {
+        return Ok(None);
+    }
+    let deposit_amount = deposit.amount()?;
+    if deposit_amount != amount {
+        return Err(AppError {
+            field: Some("amount".into()),
+            ..AppError::new(
+                ErrorCode::InvalidAmount,
+                format!(
+                    "A correction that captures deposit {} credits its whole amount, {deposit_amount}.",
+                    deposit.id
+                ),
+            )
+        });
+    }
+    let provider_name = ProviderName::parse(deposit.provider.clone())?;
+    let journal = NewJournal {
+        idempotency_key: idempotency_key.clone(),
+        kind: JournalKind::DEPOSIT_CAPTURE,
+        reference: Some(format!("deposit:{}", deposit.id)),
+        transfers: vec![NewTransfer {
+            debit: AccountRef::PspClearing(provider_name),
+            credit: AccountRef::PlayerCash(deposit.player_id),
+            amount,
+        }],
+        metadata: serde_json::Map::from_iter([
+            ("deposit_id".to_owned(), deposit.id.to_string().into()),
+            ("provider".to_owned(), deposit.provider.clone().into()),
+            ("actor".to_owned(), format!("staff:{staff_id}").into()),
+            (
+                "correction".to_owned(),
+                idempotency_key.as_str().to_owned().into(),
+            ),
+        ]),
+    };
+    let posted = ledger::post_journal_in_transaction(tx, tenant_id, &journal).await?;
+    sqlx::query(
+        "UPDATE deposits
+            SET state = 'captured', capture_journal_id = $2, captured_at = $3, updated_at = $3
+          WHERE id = $1",
+    )
+    .bind(deposit.id)
+    .bind(posted.journal_id.0)
+    .bind(now)
+    .execute(&mut *tx)
+    .await
+    .map_err(internal)?;
+    audit::record(
+        tx,
+        &AuditEvent {
+            tenant_id,
+            actor: Actor::Staff(staff_id),
+            action: "deposit.captured".into(),
+            target_type: "deposit".into(),
+            target_id: deposit.id.to_string(),
+            before: Some(deposit.snapshot()),
+            after: Some(serde_json::json!({
+                "state": "captured",
+                "capture_journal_id": posted.journal_id.0,
+                "by": "reconciliation_correction",
+            })),
+            reason: None,
+            request_id: None,
+            idempotency_key: Some(idempotency_key.as_str().to_owned()),
+            ip: None,
+            at: now,
+        },
+    )
+    .await
+    .map_err(internal)?;
+    tracing::info!(deposit = %deposit.id, from = %deposit.state, "deposit captured by an approved correction");
+    Ok(Some(posted.journal_id.0))
+}
+
 fn capitalised(text: &str) -> String {
     let mut chars = text.chars();
     chars

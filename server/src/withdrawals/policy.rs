@@ -1,9 +1,11 @@
 //! Each tenant's withdrawal policy: limits, the maker-checker threshold, the payout retry policy,
 //! the recheck age and the payout provider. A tenant without a row uses [`Policy::DEFAULT`].
 
+use std::collections::BTreeMap;
 use std::str::FromStr;
 
 use app::error::AppError;
+use app::money::Currency;
 use app::withdrawals::PolicyUpdate;
 use chrono::{DateTime, Utc};
 use rust_decimal::Decimal;
@@ -27,6 +29,9 @@ pub struct Policy {
     pub amount_min: Decimal,
     pub amount_max: Decimal,
     pub approval_threshold: Decimal,
+    /// The maker-checker threshold of a currency that has its own (major units of it); the
+    /// others use `approval_threshold`.
+    pub approval_thresholds: BTreeMap<Currency, Decimal>,
     pub payout_attempts_max: u32,
     pub retry_cooldown_s: u32,
     pub recheck_age_s: u32,
@@ -45,6 +50,11 @@ impl Policy {
             amount_min: Decimal::from(10),
             amount_max: Decimal::from(10_000),
             approval_threshold: Decimal::from(1_000),
+            // About the value of 1,000 EUR; Kasa keeps no exchange rates, so these are set here.
+            approval_thresholds: BTreeMap::from([
+                (Currency::Jpy, Decimal::from(150_000)),
+                (Currency::Try, Decimal::from(40_000)),
+            ]),
             payout_attempts_max: 3,
             retry_cooldown_s: 300,
             recheck_age_s: 120,
@@ -65,6 +75,7 @@ impl Policy {
             ));
         }
         let approval_threshold = policy_amount("approval_threshold", &update.approval_threshold)?;
+        let approval_thresholds = currency_thresholds(&update.approval_thresholds)?;
         let payout_provider = update.payout_provider.trim().to_owned();
         if !providers.contains(&payout_provider) {
             return Err(AppError::invalid(
@@ -76,6 +87,7 @@ impl Policy {
             amount_min,
             amount_max,
             approval_threshold,
+            approval_thresholds,
             payout_attempts_max: whole_number(
                 "payout_attempts_max",
                 &update.payout_attempts_max,
@@ -104,6 +116,58 @@ impl Policy {
             updated_at: None,
         })
     }
+}
+
+impl Policy {
+    /// Above this amount of `currency` a second, different staff member must approve.
+    pub fn approval_threshold_for(&self, currency: Currency) -> Decimal {
+        self.approval_thresholds
+            .get(&currency)
+            .copied()
+            .unwrap_or(self.approval_threshold)
+    }
+}
+
+/// Per-currency thresholds as typed on the settings page: `JPY 150000, TRY 40000` (a comma,
+/// semicolon or line between entries; `=` or a space between code and amount).
+pub fn currency_thresholds(text: &str) -> Result<BTreeMap<Currency, Decimal>, AppError> {
+    const FIELD: &str = "approval_thresholds";
+    let mut thresholds = BTreeMap::new();
+    for entry in text
+        .split([',', ';', '\n'])
+        .map(str::trim)
+        .filter(|entry| !entry.is_empty())
+    {
+        let (code, amount) = entry.split_once(['=', ' ', ':']).ok_or_else(|| {
+            AppError::invalid(
+                FIELD,
+                "Write each entry as a currency code and an amount, e.g. JPY 150000.",
+            )
+        })?;
+        let currency = Currency::parse(code.trim().to_uppercase().as_str()).map_err(|_| {
+            AppError::invalid(
+                FIELD,
+                format!("{} is not a supported currency.", code.trim()),
+            )
+        })?;
+        let amount = policy_amount(FIELD, amount.trim_start_matches(['=', ':']).trim())?;
+        if thresholds.insert(currency, amount).is_some() {
+            return Err(AppError::invalid(
+                FIELD,
+                format!("{currency} is given twice."),
+            ));
+        }
+    }
+    Ok(thresholds)
+}
+
+/// The per-currency thresholds in the settings form's notation.
+pub fn thresholds_text(thresholds: &BTreeMap<Currency, Decimal>) -> String {
+    thresholds
+        .iter()
+        .map(|(currency, amount)| format!("{currency} {amount}"))
+        .collect::<Vec<_>>()
+        .join(", ")
 }
 
 fn policy_amount(field: &str, text: &str) -> Result<Decimal, AppError> {
@@ -153,10 +217,10 @@ pub async fn load(conn: &mut sqlx::PgConnection, tenant_id: Uuid) -> Result<Poli
            FROM withdrawal_policies WHERE tenant_id = $1",
     )
     .bind(tenant_id)
-    .fetch_optional(conn)
+    .fetch_optional(&mut *conn)
     .await?;
-    Ok(match row {
-        None => Policy::default_policy(),
+    let mut policy = match row {
+        None => return Ok(Policy::default_policy()),
         Some((min, max, threshold, attempts, cooldown, recheck, grace, provider, updated_at)) => {
             Policy {
                 amount_min: min.normalize(),
@@ -167,11 +231,56 @@ pub async fn load(conn: &mut sqlx::PgConnection, tenant_id: Uuid) -> Result<Poli
                 retry_cooldown_s: cooldown.unsigned_abs(),
                 recheck_age_s: recheck.unsigned_abs(),
                 not_found_grace_s: grace.unsigned_abs(),
+                approval_thresholds: BTreeMap::new(),
                 payout_provider: provider,
                 updated_at: Some(updated_at),
             }
         }
-    })
+    };
+    policy.approval_thresholds = load_thresholds(conn, tenant_id).await?;
+    Ok(policy)
+}
+
+/// The tenant's per-currency maker-checker thresholds (`withdrawal_approval_thresholds`).
+async fn load_thresholds(
+    conn: &mut sqlx::PgConnection,
+    tenant_id: Uuid,
+) -> Result<BTreeMap<Currency, Decimal>, sqlx::Error> {
+    let rows: Vec<(String, Decimal)> = sqlx::query_as(
+        "SELECT currency::text, threshold_major FROM withdrawal_approval_thresholds
+          WHERE tenant_id = $1",
+    )
+    .bind(tenant_id)
+    .fetch_all(conn)
+    .await?;
+    Ok(rows
+        .into_iter()
+        .filter_map(|(code, amount)| Some((Currency::parse(&code).ok()?, amount.normalize())))
+        .collect())
+}
+
+/// Replaces the tenant's per-currency thresholds.
+async fn save_thresholds(
+    conn: &mut sqlx::PgConnection,
+    tenant_id: Uuid,
+    thresholds: &BTreeMap<Currency, Decimal>,
+) -> Result<(), sqlx::Error> {
+    sqlx::query("DELETE FROM withdrawal_approval_thresholds WHERE tenant_id = $1")
+        .bind(tenant_id)
+        .execute(&mut *conn)
+        .await?;
+    for (currency, amount) in thresholds {
+        sqlx::query(
+            "INSERT INTO withdrawal_approval_thresholds (tenant_id, currency, threshold_major)
+             VALUES ($1, $2, $3)",
+        )
+        .bind(tenant_id)
+        .bind(currency.code())
+        .bind(amount)
+        .execute(&mut *conn)
+        .await?;
+    }
+    Ok(())
 }
 
 /// Writes the tenant's policy (inserted on first save).
@@ -207,9 +316,9 @@ pub async fn save(
     .bind(now)
     .bind(staff_id)
     .bind(policy.not_found_grace_s as i32)
-    .execute(conn)
+    .execute(&mut *conn)
     .await?;
-    Ok(())
+    save_thresholds(conn, tenant_id, &policy.approval_thresholds).await
 }
 
 /// The policy as JSON, for the audit log.
@@ -218,6 +327,7 @@ pub fn snapshot(policy: &Policy) -> serde_json::Value {
         "amount_min": policy.amount_min.to_string(),
         "amount_max": policy.amount_max.to_string(),
         "approval_threshold": policy.approval_threshold.to_string(),
+        "approval_thresholds": thresholds_text(&policy.approval_thresholds),
         "payout_attempts_max": policy.payout_attempts_max,
         "retry_cooldown_s": policy.retry_cooldown_s,
         "recheck_age_s": policy.recheck_age_s,

@@ -274,7 +274,8 @@ impl Services {
 
         let state = withdrawal.state();
         let amount = withdrawal.amount()?;
-        let needs_two_approvals = amount.amount() > policy.approval_threshold;
+        let needs_two_approvals =
+            amount.amount() > policy.approval_threshold_for(amount.currency());
         let latest = attempts.last();
         let latest_open = latest.is_some_and(|attempt| attempt.state().is_open());
         let any_open = attempts.iter().any(|attempt| attempt.state().is_open());
@@ -696,6 +697,7 @@ impl Services {
             amount_min: policy.amount_min,
             amount_max: policy.amount_max,
             approval_threshold: policy.approval_threshold,
+            approval_thresholds: policy.approval_thresholds.into_iter().collect(),
             payout_attempts_max: policy.payout_attempts_max,
             retry_cooldown_s: policy.retry_cooldown_s,
             recheck_age_s: policy.recheck_age_s,
@@ -863,7 +865,8 @@ async fn approve(
         return Err(state_refusal(&StaffAction::Approve, state));
     }
     let amount = withdrawal.amount()?;
-    let needs_two = amount.amount() > policy.approval_threshold;
+    let threshold = policy.approval_threshold_for(amount.currency());
+    let needs_two = amount.amount() > threshold;
     let staff_id = acting.staff.id;
     let (action, to_state, message) = if needs_two && withdrawal.first_approved_by.is_none() {
         sqlx::query(
@@ -880,8 +883,8 @@ async fn approve(
             "first_approval",
             WithdrawalState::Requested,
             format!(
-                "First approval recorded. {amount} is above the two-person threshold of {}: a second staff member must approve.",
-                policy.approval_threshold
+                "First approval recorded. {amount} is above the two-person threshold of {threshold} {}: a second staff member must approve.",
+                amount.currency()
             ),
         )
     } else {

@@ -277,3 +277,59 @@ impl TestApp {
         (status, headers, response.text().await.unwrap())
     }
 }
+
+/// Four eyes: a manual credit is a request that a second staff member approves.
+impl TestApp {
+    /// `requester` asks for a credit of `amount` `currency` to `email` (the adjustment form) and
+    /// `approver`, a different finance or owner staff member, approves it; returns the approval.
+    #[allow(clippy::too_many_arguments)]
+    pub async fn credit_with_approval(
+        &self,
+        requester: &str,
+        approver: &str,
+        email: &str,
+        currency: &str,
+        amount: &str,
+        reason: &str,
+        key: &str,
+    ) -> Reply {
+        let requested = self
+            .call(
+                "admin/adjustments",
+                &[
+                    ("player_email", email),
+                    ("currency", currency),
+                    ("amount", amount),
+                    ("direction", "credit"),
+                    ("reason", reason),
+                    ("idempotency_key", key),
+                ],
+                Some(requester),
+            )
+            .await;
+        assert_eq!(
+            requested.status, 200,
+            "asking for a credit failed: {requested:?}"
+        );
+        let request = requested.json["credit_request_id"]
+            .as_str()
+            .expect("a credit becomes a request")
+            .to_owned();
+        let approved = self
+            .call(
+                "backoffice/credit-requests/decide",
+                &[
+                    ("request", request.as_str()),
+                    ("decision", "approve"),
+                    ("idempotency_key", &format!("approve-{key}")),
+                ],
+                Some(approver),
+            )
+            .await;
+        assert_eq!(
+            approved.status, 200,
+            "approving a credit failed: {approved:?}"
+        );
+        approved
+    }
+}

@@ -58,24 +58,20 @@ pub async fn verify_identity(app: &TestApp, staff: &str, email: &str) {
     }
 }
 
-/// Credits the demo player through a finance adjustment.
+/// Credits the demo player through a finance adjustment, approved by the owner (four eyes).
 pub async fn fund(app: &TestApp, finance: &str, amount: &str) {
     let key = format!("fund-{}", Uuid::new_v4());
-    let reply = app
-        .call(
-            "admin/adjustments",
-            &[
-                ("player_email", PLAYER_EMAIL),
-                ("currency", "EUR"),
-                ("amount", amount),
-                ("direction", "credit"),
-                ("reason", "test funds"),
-                ("idempotency_key", &key),
-            ],
-            Some(finance),
-        )
-        .await;
-    assert_eq!(reply.status, 200, "funding failed: {reply:?}");
+    let owner = app.log_in("admin/login", OWNER).await;
+    app.credit_with_approval(
+        finance,
+        &owner,
+        PLAYER_EMAIL,
+        "EUR",
+        amount,
+        "test funds",
+        &key,
+    )
+    .await;
 }
 
 pub async fn request(app: &TestApp, player: &str, amount: &str, key: &str) -> Reply {

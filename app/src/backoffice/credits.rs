@@ -1,0 +1,291 @@
+//! Credit approvals (`/admin/credits`): the four-eyes queue. A manual credit (the dashboard's
+//! adjustment form) or a reconciliation correction that credits a player is a request here; it
+//! posts only when a second, different finance or owner staff member approves it. Declined
+//! requests post nothing.
+
+use chrono::{DateTime, Utc};
+use leptos::prelude::*;
+use leptos_router::components::Form;
+use leptos_router::hooks::use_query_map;
+use serde::{Deserialize, Serialize};
+use uuid::Uuid;
+
+use super::nav::{BackofficeNav, page_error, query_string, query_text};
+use crate::components::{FormError, action_error, action_idempotency_key};
+use crate::error::AppError;
+use crate::money::Money;
+
+/// Requests per page.
+pub const CREDIT_REQUEST_PAGE_SIZE: i64 = 50;
+/// The states a request can be in.
+pub const CREDIT_REQUEST_STATES: [&str; 3] = ["pending", "approved", "declined"];
+/// Longest note an approver may give.
+pub const DECISION_NOTE_LENGTH_MAX: usize = 2000;
+
+/// What the second staff member decides.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum CreditDecision {
+    Approve,
+    Decline,
+}
+
+impl CreditDecision {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            CreditDecision::Approve => "approve",
+            CreditDecision::Decline => "decline",
+        }
+    }
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CreditRequestFilter {
+    pub state: Option<String>,
+    pub offset: Option<i64>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CreditRequestRow {
+    pub id: Uuid,
+    /// `pending`, `approved` or `declined`.
+    pub state: String,
+    /// `adjustment` or `reconciliation`.
+    pub source: String,
+    pub player_id: Uuid,
+    pub player_email: String,
+    pub amount: Money,
+    pub reason: String,
+    pub requested_by: String,
+    pub requested_at: DateTime<Utc>,
+    pub decided_by: Option<String>,
+    pub decided_at: Option<DateTime<Utc>>,
+    pub decision_note: Option<String>,
+    /// The journal the approval posted.
+    pub journal_id: Option<Uuid>,
+    /// The finding a correction resolves, and the deposit or payout attempt it corrects.
+    pub finding_id: Option<Uuid>,
+    pub object_type: Option<String>,
+    pub object_id: Option<Uuid>,
+    /// The viewer may approve or decline it (pending, finance or owner, and not the requester).
+    pub may_decide: bool,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CreditRequestPage {
+    pub requests: Vec<CreditRequestRow>,
+    pub next_offset: Option<i64>,
+    /// The viewer may decide requests (finance or owner).
+    pub can_act: bool,
+}
+
+/// The answer to a decision.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CreditDecisionReceipt {
+    pub request: CreditRequestRow,
+    /// True when this key had already decided the request: nothing happened again.
+    pub replayed: bool,
+}
+
+/// Any staff role: this brand's credit requests, pending first.
+#[server(endpoint = "backoffice/credit-requests")]
+pub async fn list_credit_requests(
+    state: Option<String>,
+    offset: Option<i64>,
+) -> Result<CreditRequestPage, AppError> {
+    let filter = CreditRequestFilter { state, offset };
+    crate::api::call::<dyn super::BackofficeApi, _, _, _>(|api, ctx| async move {
+        api.credit_requests(&ctx, filter).await
+    })
+    .await
+}
+
+/// Finance or owner, never the requester: approves (posts the credit, once) or declines (posts
+/// nothing; a note is required) a pending credit request. Audited.
+#[server(endpoint = "backoffice/credit-requests/decide")]
+pub async fn decide_credit_request(
+    request: Uuid,
+    decision: CreditDecision,
+    note: Option<String>,
+    idempotency_key: String,
+) -> Result<CreditDecisionReceipt, AppError> {
+    crate::api::call::<dyn super::BackofficeApi, _, _, _>(|api, ctx| async move {
+        api.decide_credit_request(&ctx, request, decision, note, idempotency_key)
+            .await
+    })
+    .await
+}
+
+#[component]
+pub fn CreditRequestsPage() -> impl IntoView {
+    let query = use_query_map();
+    let filter = Memo::new(move |_| {
+        query.with(|query| CreditRequestFilter {
+            state: query_text(query, "state"),
+            offset: query_text(query, "offset").and_then(|value| value.parse().ok()),
+        })
+    });
+    let requests = Resource::new(
+        move || filter.get(),
+        |filter| list_credit_requests(filter.state, filter.offset),
+    );
+    let selected = move |value: &'static str| {
+        move || query.with(|query| query_text(query, "state").as_deref() == Some(value))
+    };
+    view! {
+        <BackofficeNav current="/admin/credits"/>
+        <section class="card" data-testid="credit-requests">
+            <h1>"Credit approvals"</h1>
+            <p class="muted">"Money that staff give a player (a manual credit or a reconciliation correction) posts only when a second, different finance or owner staff member approves it."</p>
+            <Form method="GET" action="/admin/credits" attr:class="filters" attr:aria-label="Filter credit requests">
+                <label>"State"
+                    <select name="state">
+                        <option value="">"Any"</option>
+                        {CREDIT_REQUEST_STATES.iter().map(|state| view! {
+                            <option value=*state selected=selected(state)>{*state}</option>
+                        }).collect_view()}
+                    </select>
+                </label>
+                <button class="button" type="submit">"Show"</button>
+            </Form>
+            <Suspense fallback=|| view! { <p class="loading" aria-busy="true">"Loading…"</p> }>
+                {move || Suspend::new(async move {
+                    match requests.await {
+                        Ok(page) => view! { <CreditRequestsView page filter=filter.get_untracked()/> }.into_any(),
+                        Err(error) => page_error(error),
+                    }
+                })}
+            </Suspense>
+        </section>
+    }
+}
+
+#[component]
+fn CreditRequestsView(page: CreditRequestPage, filter: CreditRequestFilter) -> impl IntoView {
+    let next = page.next_offset.map(|offset| {
+        let href = format!(
+            "/admin/credits{}",
+            query_string(&[
+                ("state", filter.state.clone()),
+                ("offset", Some(offset.to_string())),
+            ])
+        );
+        view! { <p class="pager"><a class="button small" href=href>"More requests"</a></p> }
+    });
+    if page.requests.is_empty() {
+        return view! { <p class="empty" data-testid="credit-requests-empty">"No credit requests match."</p> }.into_any();
+    }
+    view! {
+        <div class="table-wrap">
+            <table class="table" data-testid="credit-request-table">
+                <thead>
+                    <tr>
+                        <th>"Asked"</th><th>"Player"</th><th>"Amount"</th><th>"Reason"</th>
+                        <th>"Asked by"</th><th>"State"</th>
+                    </tr>
+                </thead>
+                <tbody>
+                    {page.requests.into_iter().map(|request| view! { <CreditRequestRowView request/> }).collect_view()}
+                </tbody>
+            </table>
+        </div>
+        {next}
+    }
+    .into_any()
+}
+
+#[component]
+fn CreditRequestRowView(request: CreditRequestRow) -> impl IntoView {
+    let badge = match request.state.as_str() {
+        "approved" => "badge success",
+        "declined" => "badge danger",
+        _ => "badge warning",
+    };
+    let source = if request.source == "reconciliation" {
+        "reconciliation correction"
+    } else {
+        "manual credit"
+    };
+    let decided = request.decided_by.clone().map(|by| {
+        format!(
+            "{} by {}{}",
+            request
+                .decided_at
+                .map(|at| at.format("%Y-%m-%d %H:%M").to_string())
+                .unwrap_or_default(),
+            by,
+            request
+                .decision_note
+                .clone()
+                .map(|note| format!(": {note}"))
+                .unwrap_or_default()
+        )
+    });
+    let id = request.id;
+    view! {
+        <tr data-testid="credit-request" data-state=request.state.clone()>
+            <td>{request.requested_at.format("%Y-%m-%d %H:%M").to_string()}</td>
+            <td><a href=format!("/admin/players/{}", request.player_id)>{request.player_email.clone()}</a></td>
+            <td class="num">{request.amount.to_string()}</td>
+            <td>
+                {request.reason.clone()}<br/><span class="muted">{source}</span>
+                {request.finding_id.map(|_| view! { <br/><a href="/admin/reconciliation">"Finding"</a> })}
+            </td>
+            <td>{request.requested_by.clone()}</td>
+            <td>
+                <span class=badge>{request.state.clone()}</span>
+                {decided.map(|text| view! { <p class="muted">{text}</p> })}
+                {request.journal_id.map(|journal| view! {
+                    <a href=format!("/admin/ledger/journals/{journal}")>"Journal"</a>
+                })}
+                {request.may_decide.then(|| view! { <DecideForms request=id/> })}
+            </td>
+        </tr>
+    }
+}
+
+#[component]
+fn DecideForms(request: Uuid) -> impl IntoView {
+    let approve = ServerAction::<DecideCreditRequest>::new();
+    let decline = ServerAction::<DecideCreditRequest>::new();
+    let approve_key = action_idempotency_key(approve);
+    let decline_key = action_idempotency_key(decline);
+    let approve_error = action_error(approve);
+    let decline_error = action_error(decline);
+    let done = move || {
+        approve
+            .value()
+            .get()
+            .and_then(Result::ok)
+            .or_else(|| decline.value().get().and_then(Result::ok))
+    };
+    view! {
+        {move || match done() {
+            Some(receipt) => view! {
+                <p class="result" role="status" data-testid="credit-decided">{format!("Done: {}.", receipt.request.state)}</p>
+            }.into_any(),
+            None => view! {
+                <ActionForm action=approve attr:class="inline" attr:aria-label="Approve the credit">
+                    <FormError error=approve_error/>
+                    <input type="hidden" name="request" value=request.to_string()/>
+                    <input type="hidden" name="decision" value="approve"/>
+                    <input type="hidden" name="idempotency_key" prop:value=move || approve_key.get()/>
+                    <button class="button primary small" type="submit" data-testid="credit-approve"
+                        disabled=move || approve.pending().get() || approve_key.with(String::is_empty)>"Approve"</button>
+                </ActionForm>
+                <details>
+                    <summary>"Decline"</summary>
+                    <ActionForm action=decline attr:class="form" attr:aria-label="Decline the credit">
+                        <FormError error=decline_error/>
+                        <input type="hidden" name="request" value=request.to_string()/>
+                        <input type="hidden" name="decision" value="decline"/>
+                        <input type="hidden" name="idempotency_key" prop:value=move || decline_key.get()/>
+                        <label>"Why" <textarea name="note" required maxlength=DECISION_NOTE_LENGTH_MAX></textarea></label>
+                        <button class="button small" type="submit" data-testid="credit-decline"
+                            disabled=move || decline.pending().get() || decline_key.with(String::is_empty)>"Decline"</button>
+                    </ActionForm>
+                </details>
+            }.into_any(),
+        }}
+    }
+}
