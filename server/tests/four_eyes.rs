@@ -660,6 +660,7 @@ async fn the_approval_threshold_is_per_currency(pool: PgPool) {
                 ("payout_attempts_max", "3"),
                 ("retry_cooldown_s", "300"),
                 ("recheck_age_s", "120"),
+                ("not_found_grace_s", "900"),
                 ("payout_provider", "mock"),
             ],
             Some(&actors.owner),
