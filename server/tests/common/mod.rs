@@ -12,12 +12,18 @@ use sqlx::PgPool;
 pub const DEMO_PASSWORD: &str = "demo-password-for-tests";
 pub const PLAYER_EMAIL: &str = "player@demo.kasa.test";
 pub const SECOND_PLAYER_EMAIL: &str = "player@second.kasa.test";
+/// The mock PSP's signing secret in tests that sign their own mock webhooks (the old published
+/// development value; a real install without one configured generates its own). A test that
+/// wants the install's generated secret passes `("KASA_MOCK_PSP_SECRET", "")`.
+pub const MOCK_PSP_SECRET: &str = "kasa-development-mock-psp-secret";
 
 pub struct TestApp {
     pub base: String,
     pub port: u16,
     pub pool: PgPool,
     pub http: reqwest::Client,
+    /// The app's services (same database, configuration and clock), for calling jobs directly.
+    pub services: Services,
     now: Arc<Mutex<DateTime<Utc>>>,
 }
 
@@ -62,19 +68,24 @@ pub async fn spawn_app_with(pool: PgPool, settings: &[(&str, &str)]) -> TestApp 
         ("KASA_BIND".into(), format!("127.0.0.1:{port}")),
         ("KASA_PUBLIC_ORIGIN".into(), base.clone()),
         ("KASA_DEMO_PASSWORD".into(), DEMO_PASSWORD.into()),
+        ("KASA_MOCK_PSP_SECRET".into(), MOCK_PSP_SECRET.into()),
     ];
     env.extend(
         settings
             .iter()
             .map(|(key, value)| (key.to_string(), value.to_string())),
     );
-    let config = Config::from_sources("", move |name| {
+    let mut config = Config::from_sources("", move |name| {
         env.iter()
             .rev()
             .find(|(key, _)| key == name)
             .map(|(_, value)| value.clone())
     })
     .expect("test configuration is valid");
+    // As `kasa serve` does: without a configured secret, the installation's own.
+    kasa_server::psp::mock::resolve_secret(&mut config, &pool)
+        .await
+        .expect("the mock PSP's secret loads");
     kasa_server::seed::demo_data(&pool, &config)
         .await
         .expect("demo data seeds");
@@ -85,7 +96,7 @@ pub async fn spawn_app_with(pool: PgPool, settings: &[(&str, &str)]) -> TestApp 
         Arc::new(config.clone()),
         Arc::new(move || *clock_now.lock().unwrap()),
     );
-    let router = kasa_server::http::router(services, &config);
+    let router = kasa_server::http::router(services.clone(), &config);
     tokio::spawn(async move {
         axum::serve(
             listener,
@@ -103,6 +114,7 @@ pub async fn spawn_app_with(pool: PgPool, settings: &[(&str, &str)]) -> TestApp 
         port,
         pool,
         http,
+        services,
         now,
     }
 }
