@@ -5,9 +5,10 @@ use leptos_router::hooks::use_query_map;
 use uuid::Uuid;
 
 use super::{
-    DepositState, DepositView, StartDeposit, deposit_choices, deposit_status, recent_deposits,
+    DepositOptions, DepositState, DepositView, StartDeposit, deposit_choices, deposit_status,
+    recent_deposits,
 };
-use crate::auth::{ViewerKind, use_auth};
+use crate::auth::{ViewerKind, player_resource, use_auth};
 use crate::components::{ErrorPanel, FieldError, FormError, action_error, action_idempotency_key};
 use crate::error::{AppError, ErrorCode};
 
@@ -17,6 +18,9 @@ const POLL_INTERVAL_MS: u64 = 1000;
 #[component]
 pub fn DepositPage() -> impl IntoView {
     let auth = use_auth();
+    // Created here, once, not in the Suspend below (see `player_resource`).
+    let options = player_resource(|| (), |_| deposit_choices());
+    let deposits = player_resource(|| (), |_| recent_deposits());
     view! {
         <Transition fallback=|| view! { <p class="loading" aria-busy="true">"Loading…"</p> }>
             {move || Suspend::new(async move {
@@ -28,11 +32,11 @@ pub fn DepositPage() -> impl IntoView {
                                 <h1>"Deposit"</h1>
                                 <p>"You have excluded yourself " {exclusion.until_text()} ". Deposits are closed until then; you can still withdraw your balance."</p>
                             </section>
-                            <RecentDeposits/>
+                            <RecentDeposits deposits/>
                         }.into_any(),
                         None => view! {
-                            <DepositForm/>
-                            <RecentDeposits/>
+                            <DepositForm options/>
+                            <RecentDeposits deposits/>
                         }.into_any(),
                     },
                     Ok(Some(_)) => view! {
@@ -52,8 +56,7 @@ pub fn DepositPage() -> impl IntoView {
 }
 
 #[component]
-fn DepositForm() -> impl IntoView {
-    let options = Resource::new(|| (), |_| deposit_choices());
+fn DepositForm(options: Resource<Result<DepositOptions, AppError>>) -> impl IntoView {
     let action = ServerAction::<StartDeposit>::new();
     let key = action_idempotency_key(action);
     let error = action_error(action);
@@ -118,8 +121,7 @@ fn DepositForm() -> impl IntoView {
 }
 
 #[component]
-fn RecentDeposits() -> impl IntoView {
-    let deposits = Resource::new(|| (), |_| recent_deposits());
+fn RecentDeposits(deposits: Resource<Result<Vec<DepositView>, AppError>>) -> impl IntoView {
     view! {
         <section class="card">
             <h2>"Recent deposits"</h2>
