@@ -12,15 +12,31 @@ use crate::auth::{ViewerKind, player_resource, use_auth};
 use crate::components::{ErrorPanel, FieldError, FormError, action_error, action_idempotency_key};
 use crate::error::{AppError, ErrorCode};
 
-/// How often the return page asks for the deposit's state while it waits.
+/// How often the return page and the deposit list ask again while a deposit is not final.
 const POLL_INTERVAL_MS: u64 = 1000;
+/// The deposit list stops asking after this many polls (five minutes); a reload asks again.
+const LIST_POLLS_MAX: u32 = 300;
 
 #[component]
 pub fn DepositPage() -> impl IntoView {
     let auth = use_auth();
     // Created here, once, not in the Suspend below (see `player_resource`).
     let options = player_resource(|| (), |_| deposit_choices());
-    let deposits = player_resource(|| (), |_| recent_deposits());
+    // The PSP's answer arrives by webhook, after the browser came back: while a listed deposit
+    // is not final, the list asks again, so it shows the outcome without a reload.
+    let list_polls = RwSignal::new(0_u32);
+    let deposits = player_resource(move || list_polls.get(), |_| recent_deposits());
+    Effect::new(move |_| {
+        if let Some(Ok(list)) = deposits.get()
+            && list.iter().any(|deposit| !deposit.state.is_final())
+            && list_polls.get_untracked() < LIST_POLLS_MAX
+        {
+            set_timeout(
+                move || list_polls.update(|polls| *polls += 1),
+                std::time::Duration::from_millis(POLL_INTERVAL_MS),
+            );
+        }
+    });
     view! {
         <Transition fallback=|| view! { <p class="loading" aria-busy="true">"Loading…"</p> }>
             {move || Suspend::new(async move {
@@ -125,7 +141,8 @@ fn RecentDeposits(deposits: Resource<Result<Vec<DepositView>, AppError>>) -> imp
     view! {
         <section class="card">
             <h2>"Recent deposits"</h2>
-            <Suspense fallback=|| view! { <p class="loading">"Loading…"</p> }>
+            // A Transition: the list stays on screen while it is asked again.
+            <Transition fallback=|| view! { <p class="loading">"Loading…"</p> }>
                 {move || Suspend::new(async move {
                     match deposits.await {
                         Ok(list) if list.is_empty() => view! {
@@ -151,7 +168,7 @@ fn RecentDeposits(deposits: Resource<Result<Vec<DepositView>, AppError>>) -> imp
                         Err(error) => view! { <p class="form-error" role="alert">{error.message}</p> }.into_any(),
                     }
                 })}
-            </Suspense>
+            </Transition>
         </section>
     }
 }
