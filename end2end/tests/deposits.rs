@@ -3,7 +3,10 @@
 
 mod common;
 
-use common::{Chromium, DEMO_PASSWORD, KasaServer, click, expect_text, expect_visible, fill, open};
+use common::{
+    Chromium, DEMO_PASSWORD, KasaServer, click, document_is_marked, expect_text, expect_visible,
+    fill, mark_document, open,
+};
 use playwright_rs::Page;
 
 async fn log_in_player(page: &Page, server: &KasaServer) {
@@ -80,4 +83,33 @@ async fn declined_and_cancelled_deposits_credit_nothing() {
     expect_visible(&page, "[data-testid=deposits] [data-state=expired]").await;
     open(&page, &server.url("/wallet")).await;
     expect_visible(&page, "[data-testid=balances-empty]").await;
+}
+
+// Proves the deposit list follows a pending deposit to its outcome without a reload: /deposit
+// shows the deposit pending while its checkout is open, the checkout is then paid in another tab,
+// and the same document shows it captured.
+#[tokio::test]
+async fn the_deposit_list_follows_a_pending_deposit() {
+    let server = KasaServer::start().await;
+    let chromium = Chromium::launch().await;
+    let page = chromium.new_page().await;
+    log_in_player(&page, &server).await;
+    start_deposit(&page, &server, "15.00").await;
+    let checkout_url = page.url();
+
+    open(&page, &server.url("/deposit")).await;
+    expect_visible(&page, "[data-testid=deposits] [data-state=pending]").await;
+    mark_document(&page).await;
+    let payer = chromium.new_page().await;
+    payer
+        .goto(&checkout_url, None)
+        .await
+        .unwrap_or_else(|error| panic!("opening {checkout_url}: {error}"));
+    click(&payer, "button[value=pay]").await;
+
+    expect_visible(&page, "[data-testid=deposits] [data-state=captured]").await;
+    assert!(
+        document_is_marked(&page).await,
+        "the list changed without a reload"
+    );
 }

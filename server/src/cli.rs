@@ -188,13 +188,13 @@ async fn run(command: Command, config: Config) -> anyhow::Result<ExitCode> {
             Ok(ExitCode::SUCCESS)
         }
         Command::IntegrityCheck { tenant } => {
-            let db = Database::open(&config).await?;
+            let db = open_migrated(&config).await?;
             let code = crate::ledger::cli::integrity_check(db.pool(), tenant.as_deref()).await;
             db.close().await;
             code
         }
         Command::RebuildBalances { tenant, dry_run } => {
-            let db = Database::open(&config).await?;
+            let db = open_migrated(&config).await?;
             let code =
                 crate::ledger::cli::rebuild_balances(db.pool(), tenant.as_deref(), dry_run).await;
             db.close().await;
@@ -208,7 +208,7 @@ async fn run(command: Command, config: Config) -> anyhow::Result<ExitCode> {
         }
         Command::AuditVerify { tenant } => {
             let checkpoints = crate::audit::checkpoint::Checkpoints::from_config(&config)?;
-            let db = Database::open(&config).await?;
+            let db = open_migrated(&config).await?;
             let code =
                 crate::audit::verify_command(db.pool(), tenant.as_deref(), Some(&checkpoints))
                     .await;
@@ -217,7 +217,7 @@ async fn run(command: Command, config: Config) -> anyhow::Result<ExitCode> {
         }
         Command::AuditCheckpoint => {
             let checkpoints = crate::audit::checkpoint::Checkpoints::from_config(&config)?;
-            let db = Database::open(&config).await?;
+            let db = open_migrated(&config).await?;
             let code = crate::audit::checkpoint_command(db.pool(), &checkpoints).await;
             db.close().await;
             code
@@ -228,7 +228,7 @@ async fn run(command: Command, config: Config) -> anyhow::Result<ExitCode> {
             tenant,
             dry_run,
         } => {
-            let db = Database::open(&config).await?;
+            let db = open_migrated(&config).await?;
             let code = crate::backoffice::reconciliation::command(
                 db.pool(),
                 std::sync::Arc::new(config),
@@ -249,6 +249,69 @@ async fn run(command: Command, config: Config) -> anyhow::Result<ExitCode> {
         }
         Command::Help => Ok(ExitCode::SUCCESS),
     }
+}
+
+/// Opens the database for an operator command that reads or repairs Kasa's tables. A database
+/// that is not at this binary's schema is refused in words, naming what is missing and what to
+/// run, before any query can fail on a missing relation. It is never migrated from here: a check
+/// must not change the schema of a database whose application has not been upgraded yet.
+async fn open_migrated(config: &Config) -> anyhow::Result<crate::db::Database> {
+    let db = crate::db::Database::open(config).await?;
+    match missing_migrations(db.pool()).await {
+        Ok(missing) if missing.is_empty() => Ok(db),
+        Ok(missing) => {
+            db.close().await;
+            Err(anyhow::anyhow!(not_migrated_message(&missing)))
+        }
+        Err(error) => {
+            db.close().await;
+            Err(anyhow::Error::new(error).context("reading which migrations are applied"))
+        }
+    }
+}
+
+/// This binary's migrations that the database has not applied, as `(version, description)`.
+async fn missing_migrations(pool: &sqlx::PgPool) -> Result<Vec<(i64, String)>, sqlx::Error> {
+    let has_table: bool =
+        sqlx::query_scalar("SELECT to_regclass('public._sqlx_migrations') IS NOT NULL")
+            .fetch_one(pool)
+            .await?;
+    let applied: Vec<i64> = if has_table {
+        sqlx::query_scalar("SELECT version FROM public._sqlx_migrations WHERE success")
+            .fetch_all(pool)
+            .await?
+    } else {
+        Vec::new()
+    };
+    Ok(crate::db::MIGRATOR
+        .iter()
+        .filter(|migration| !migration.migration_type.is_down_migration())
+        .filter(|migration| !applied.contains(&migration.version))
+        .map(|migration| (migration.version, migration.description.to_string()))
+        .collect())
+}
+
+fn not_migrated_message(missing: &[(i64, String)]) -> String {
+    let total = crate::db::MIGRATOR
+        .iter()
+        .filter(|migration| !migration.migration_type.is_down_migration())
+        .count();
+    let names = missing
+        .iter()
+        .map(|(version, description)| format!("{version:04} {description}"))
+        .collect::<Vec<_>>()
+        .join(", ");
+    let state = if missing.len() == total {
+        format!("this database has not been migrated: none of Kasa's {total} migrations is applied")
+    } else {
+        format!(
+            "this database has not been migrated to this version of Kasa: {} of {total} migrations applied, missing {names}",
+            total - missing.len()
+        )
+    };
+    format!(
+        "{state}. Nothing was checked or changed. Run `kasa migrate` (or start `kasa serve`, which migrates) and try again."
+    )
 }
 
 #[cfg(test)]

@@ -13,8 +13,6 @@ use serde::Deserialize;
 /// The session secret used when none is configured; production refuses to start with it.
 const DEVELOPMENT_SESSION_SECRET: &str = "kasa-development-session-secret-not-for-production";
 const SESSION_SECRET_LENGTH_MIN: usize = 32;
-/// The mock PSP's signing secret when none is configured (the mock never runs in production).
-const DEVELOPMENT_MOCK_PSP_SECRET: &str = "kasa-development-mock-psp-secret";
 const AUDIT_CHECKPOINT_KEY_LENGTH_MIN: usize = 32;
 /// How often `kasa serve` writes signed audit checkpoints, unless configured.
 const AUDIT_CHECKPOINT_INTERVAL_SECONDS_DEFAULT: u32 = 60;
@@ -75,8 +73,10 @@ pub struct Config {
     /// Fixes the demo accounts' password instead of generating one (tests and demos).
     pub demo_password: Option<SecretString>,
     pub mock_psp: bool,
-    /// Keys the mock PSP's webhook signatures (it signs like Stripe: `t=…,v1=…`).
-    pub mock_psp_secret: SecretString,
+    /// Keys the mock PSP's webhook signatures (it signs like Stripe: `t=…,v1=…`). Unset: the
+    /// installation's own random secret, generated once and kept in the database
+    /// (`psp::mock::installation_secret`), so no published value can sign for a dev install.
+    pub mock_psp_secret: Option<SecretString>,
     /// Stripe: enabled when both the secret key and the webhook signing secret are set.
     pub stripe_secret_key: Option<SecretString>,
     pub stripe_webhook_secret: Option<SecretString>,
@@ -284,11 +284,9 @@ impl Config {
             mock_psp: flag("MOCK_PSP")?
                 .or(file.mock_psp)
                 .unwrap_or(development_like),
-            mock_psp_secret: SecretString::from(
-                var("MOCK_PSP_SECRET")
-                    .or(file.mock_psp_secret)
-                    .unwrap_or_else(|| DEVELOPMENT_MOCK_PSP_SECRET.to_owned()),
-            ),
+            mock_psp_secret: var("MOCK_PSP_SECRET")
+                .or(file.mock_psp_secret.filter(|secret| !secret.is_empty()))
+                .map(SecretString::from),
             stripe_secret_key: var("STRIPE_SECRET_KEY")
                 .or(file.stripe_secret_key)
                 .map(SecretString::from),

@@ -574,6 +574,293 @@ async fn webhook_endpoint_verifies_then_applies_once(pool: PgPool) {
     assert_integrity(&pool).await;
 }
 
+// Proves a mock PSP payment reported without its amount and currency is a failed apply, not a
+// capture: stored as failed and answered 500, the deposit stays pending, nothing is credited;
+// an expiry needs no amount and still applies.
+#[sqlx::test(migrations = "../migrations")]
+async fn a_mock_payment_without_its_amount_is_not_captured(pool: PgPool) {
+    let app = spawn_app(pool.clone()).await;
+    let cookie = app.log_in("auth/login", PLAYER_EMAIL).await;
+    let (id, redirect) = start(&app, &cookie, "8.00", "no-amount").await;
+    let checkout = redirect.rsplit('/').next().unwrap().to_owned();
+    let now = app.now().timestamp();
+    let event = |event_id: &str, event_type: &str| {
+        serde_json::to_vec(&json!({
+            "id": event_id, "type": event_type, "created": now,
+            "data": {"object": {"object": "checkout", "id": checkout, "deposit_id": id}}
+        }))
+        .unwrap()
+    };
+
+    let paid = event("mevt_na_1", "checkout.paid");
+    let reply = post_webhook(
+        &app,
+        "mock",
+        &paid,
+        Some(signature::sign(&paid, MOCK_SECRET, now)),
+    )
+    .await;
+    assert_eq!(reply.status, 500, "stored, not applied: {reply:?}");
+    assert_eq!(
+        app.count("SELECT count(*) FROM psp_webhook_events WHERE event_id = 'mevt_na_1' AND status = 'failed'")
+            .await,
+        1
+    );
+    assert_eq!(deposit_state(&app, &cookie, &id).await, "pending");
+    assert_eq!(capture_journals(&app, &id).await, 0);
+    assert_eq!(available(&app, &cookie).await, "0.00");
+
+    let expired = event("mevt_na_2", "checkout.expired");
+    let reply = post_webhook(
+        &app,
+        "mock",
+        &expired,
+        Some(signature::sign(&expired, MOCK_SECRET, now)),
+    )
+    .await;
+    assert_eq!(reply.status, 200, "{reply:?}");
+    assert_eq!(deposit_state(&app, &cookie, &id).await, "expired");
+    assert_eq!(available(&app, &cookie).await, "0.00");
+    assert_integrity(&pool).await;
+}
+
+// Proves an install without a configured mock PSP secret cannot be credited with the old
+// published development secret: a "paid" webhook signed with it is 400 signature_invalid and
+// stores nothing; the install's own secret is random, generated once and kept (the same on a
+// second start); and the hosted page's Pay, signed inside the server, still captures.
+#[sqlx::test(migrations = "../migrations")]
+async fn the_published_mock_secret_signs_nothing(pool: PgPool) {
+    let app = spawn_app_with(pool.clone(), &[("KASA_MOCK_PSP_SECRET", "")]).await;
+    let cookie = app.log_in("auth/login", PLAYER_EMAIL).await;
+    let (id, redirect) = start(&app, &cookie, "6.00", "forged").await;
+    let checkout = redirect.rsplit('/').next().unwrap().to_owned();
+    let now = app.now().timestamp();
+    let body = mock_event("mevt_forged", "checkout.paid", &checkout, &id, 600);
+    let reply = post_webhook(
+        &app,
+        "mock",
+        &body,
+        Some(signature::sign(&body, MOCK_SECRET, now)),
+    )
+    .await;
+    assert_eq!(
+        (reply.status, reply.code()),
+        (400, "signature_invalid"),
+        "{reply:?}"
+    );
+    assert_eq!(
+        app.count("SELECT count(*) FROM psp_webhook_events").await,
+        0
+    );
+    assert_eq!(deposit_state(&app, &cookie, &id).await, "pending");
+    assert_eq!(available(&app, &cookie).await, "0.00");
+
+    let generated: String = sqlx::query_scalar(
+        "SELECT value FROM installation_secrets WHERE name = 'mock_psp_webhook'",
+    )
+    .fetch_one(&pool)
+    .await
+    .unwrap();
+    assert_eq!(generated.len(), 64, "32 random bytes, hex");
+    assert_ne!(generated, MOCK_SECRET);
+    let again = kasa_server::psp::mock::installation_secret(&pool)
+        .await
+        .unwrap();
+    assert_eq!(secrecy::ExposeSecret::expose_secret(&again), generated);
+    let signed = post_webhook(
+        &app,
+        "mock",
+        &body,
+        Some(signature::sign(&body, &generated, now)),
+    )
+    .await;
+    assert_eq!(signed.status, 200, "the install's own secret verifies");
+    assert_eq!(deposit_state(&app, &cookie, &id).await, "captured");
+
+    let (second, redirect) = start(&app, &cookie, "4.00", "page-pay").await;
+    choose(&app, &redirect, "pay", "normal").await;
+    wait_for_state(&app, &cookie, &second, "captured").await;
+    assert_eq!(available(&app, &cookie).await, "10.00");
+    assert_integrity(&pool).await;
+}
+
+// Proves the mock PSP's hosted page refuses to pay a checkout past its expiry: Pay answers 409
+// with a page saying it expired and nothing was paid, the mock's books keep it unpaid, no
+// webhook is sent, the deposit is not captured and the page itself offers no Pay button.
+#[sqlx::test(migrations = "../migrations")]
+async fn an_expired_checkout_cannot_be_paid(pool: PgPool) {
+    let app = spawn_app(pool.clone()).await;
+    let cookie = app.log_in("auth/login", PLAYER_EMAIL).await;
+    let (id, redirect) = start(&app, &cookie, "12.00", "late-pay").await;
+    app.advance(chrono::Duration::minutes(30) + chrono::Duration::seconds(1));
+    let cookie = app.log_in("auth/login", PLAYER_EMAIL).await;
+
+    let response = app
+        .http
+        .post(format!("{}{redirect}", app.base))
+        .form(&[("outcome", "pay"), ("delivery", "normal")])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status().as_u16(), 409);
+    let text = response.text().await.unwrap();
+    assert!(text.contains("This checkout expired at"), "{text}");
+    assert!(text.contains("Nothing was paid"), "{text}");
+    let checkout = redirect.rsplit('/').next().unwrap();
+    let status: String = sqlx::query_scalar("SELECT status FROM mock_psp_checkouts WHERE id = $1")
+        .bind(checkout)
+        .fetch_one(&pool)
+        .await
+        .unwrap();
+    assert_eq!(status, "open", "the mock took no payment");
+    let page = app
+        .http
+        .get(format!("{}{redirect}", app.base))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(page.contains("data-testid=\"mock-expired\""), "{page}");
+    assert!(!page.contains("value=\"pay\""), "{page}");
+    assert_eq!(
+        app.count("SELECT count(*) FROM psp_webhook_events").await,
+        0
+    );
+    assert_eq!(deposit_state(&app, &cookie, &id).await, "pending");
+    assert_eq!(available(&app, &cookie).await, "0.00");
+}
+
+// Proves the deposit sweep takes due deposits in turn: fifty pending deposits whose PSP keeps
+// answering "processing" are due before a fifty-first whose checkout simply lapsed, and within two
+// sweeps the fifty-first is expired anyway, while the fifty stay pending and wait their turn.
+#[sqlx::test(migrations = "../migrations")]
+async fn the_sweep_takes_due_deposits_in_turn(pool: PgPool) {
+    let app = spawn_app(pool.clone()).await;
+    let cookie = app.log_in("auth/login", PLAYER_EMAIL).await;
+    for index in 0..50 {
+        start(&app, &cookie, "1.00", &format!("stuck-{index}")).await;
+    }
+    sqlx::query("UPDATE mock_psp_checkouts SET status = 'processing'")
+        .execute(&pool)
+        .await
+        .unwrap();
+    app.advance(chrono::Duration::minutes(1));
+    let (fresh, _) = start(&app, &cookie, "2.00", "fresh").await;
+    app.advance(chrono::Duration::minutes(45));
+
+    for _ in 0..2 {
+        app.services.sweep_deposits().await.unwrap();
+    }
+    let cookie = app.log_in("auth/login", PLAYER_EMAIL).await;
+    assert_eq!(deposit_state(&app, &cookie, &fresh).await, "expired");
+    assert_eq!(
+        app.count("SELECT count(*) FROM deposits WHERE state = 'pending'")
+            .await,
+        50
+    );
+    assert_eq!(available(&app, &cookie).await, "0.00");
+}
+
+// Proves a deposit whose checkout was never created is expired by the sweep after an hour, with
+// a failure code saying so and a `deposit.expired` audit event in the same chain (which still
+// verifies), that a younger one is left alone, and that such a deposit does not stop the sweep
+// from rechecking a pending deposit in the same run.
+#[sqlx::test(migrations = "../migrations")]
+async fn an_abandoned_deposit_expires_with_its_audit_event(pool: PgPool) {
+    let app = spawn_app(pool.clone()).await;
+    let cookie = app.log_in("auth/login", PLAYER_EMAIL).await;
+    let (lapsed, _) = start(&app, &cookie, "3.00", "lapsed").await;
+    app.advance(chrono::Duration::minutes(41));
+    let (tenant_id, player_id): (uuid::Uuid, uuid::Uuid) =
+        sqlx::query_as("SELECT tenant_id, id FROM players WHERE email = $1")
+            .bind(PLAYER_EMAIL)
+            .fetch_one(&pool)
+            .await
+            .unwrap();
+    let now = app.now();
+    let mut ids = Vec::new();
+    for (key, age) in [
+        ("abandoned", chrono::Duration::minutes(61)),
+        ("young", chrono::Duration::minutes(59)),
+    ] {
+        let id = uuid::Uuid::new_v4();
+        sqlx::query(
+            "INSERT INTO deposits (id, tenant_id, player_id, provider, amount_minor, currency,
+                 state, idempotency_key, request_sha256, created_at, updated_at)
+             VALUES ($1, $2, $3, 'mock', 500, 'EUR', 'created', $4, sha256($4::bytea), $5, $5)",
+        )
+        .bind(id)
+        .bind(tenant_id)
+        .bind(player_id)
+        .bind(key)
+        .bind(now - age)
+        .execute(&pool)
+        .await
+        .unwrap();
+        ids.push(id);
+    }
+
+    app.services.sweep_deposits().await.unwrap();
+    let states: Vec<String> =
+        sqlx::query_scalar("SELECT state FROM deposits WHERE id = ANY($1) ORDER BY created_at")
+            .bind(&ids)
+            .fetch_all(&pool)
+            .await
+            .unwrap();
+    assert_eq!(states, ["expired", "created"]);
+    let failure_code: Option<String> =
+        sqlx::query_scalar("SELECT failure_code FROM deposits WHERE id = $1")
+            .bind(ids[0])
+            .fetch_one(&pool)
+            .await
+            .unwrap();
+    assert_eq!(failure_code.as_deref(), Some("checkout_not_created"));
+    let lapsed_state: String = sqlx::query_scalar("SELECT state FROM deposits WHERE id = $1::uuid")
+        .bind(&lapsed)
+        .fetch_one(&pool)
+        .await
+        .unwrap();
+    assert_eq!(
+        lapsed_state, "expired",
+        "the same sweep rechecked the pending deposit"
+    );
+    let events: Vec<(String, String, String, serde_json::Value, serde_json::Value)> =
+        sqlx::query_as(
+            "SELECT actor_type, actor_id, action, before, after FROM audit_events
+              WHERE target_type = 'deposit' AND target_id = $1",
+        )
+        .bind(ids[0].to_string())
+        .fetch_all(&pool)
+        .await
+        .unwrap();
+    assert_eq!(events.len(), 1, "{events:?}");
+    let (actor_type, actor_id, action, before, after) = &events[0];
+    assert_eq!(
+        (actor_type.as_str(), actor_id.as_str(), action.as_str()),
+        ("system", "deposit-sweep", "deposit.expired")
+    );
+    assert_eq!(
+        (&before["state"], &after["state"]),
+        (&json!("created"), &json!("expired"))
+    );
+    let chain = kasa_server::audit::verify_chain(&pool, Some(tenant_id))
+        .await
+        .unwrap();
+    assert!(chain.ok, "{chain:?}");
+    app.services.sweep_deposits().await.unwrap();
+    assert_eq!(
+        app.count(&format!(
+            "SELECT count(*) FROM audit_events WHERE action = 'deposit.expired' AND target_id = '{}'",
+            ids[0]
+        ))
+        .await,
+        1,
+        "expired once"
+    );
+}
+
 // Proves there is no mock PSP in production: its hosted page and its webhook endpoint answer 404
 // even for a checkout that exists in the database, while the same page works in test mode.
 #[sqlx::test(migrations = "../migrations")]

@@ -394,6 +394,91 @@ async fn daily_limit_refuses_a_deposit_and_says_the_room_left(pool: PgPool) {
     assert_eq!(deposit_rows(&app).await, 4);
 }
 
+// Proves a deposit that expired and was captured a day later counts against the daily limit
+// from its capture: an 80.00 deposit is cancelled at the mock PSP (expired, its room freed),
+// the PSP reports it paid 25 hours later, and a 30.00 deposit is then refused with 20.00 left;
+// a day after the capture the room is back.
+#[sqlx::test(migrations = "../migrations")]
+async fn a_late_capture_counts_from_its_capture(pool: PgPool) {
+    let app = spawn_app(pool).await;
+    let player = app.log_in("auth/login", PLAYER_EMAIL).await;
+    assert_eq!(set_limit(&app, &player, "day", "100.00").await.status, 200);
+    let started = deposit(&app, &player, "80.00", "late-1").await;
+    assert_eq!(started.status, 200, "{started:?}");
+    let deposit_id = started.json["deposit_id"].as_str().unwrap().to_owned();
+    let redirect_url = started.json["redirect_url"].as_str().unwrap().to_owned();
+    let checkout = redirect_url.rsplit('/').next().unwrap().to_owned();
+    let cancelled = app
+        .http
+        .post(format!("{}{redirect_url}", app.base))
+        .form(&[("outcome", "cancel"), ("delivery", "normal")])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(cancelled.status().as_u16(), 303);
+    wait_for_deposit_state(&app, &deposit_id, "expired").await;
+
+    app.advance(Duration::hours(25));
+    let now = app.now();
+    let body = serde_json::to_vec(&serde_json::json!({
+        "id": "mevt_late_paid", "type": "checkout.paid", "created": now.timestamp(),
+        "data": {"object": {"object": "checkout", "id": checkout, "deposit_id": deposit_id,
+                            "amount_minor": 8000, "currency": "EUR"}}
+    }))
+    .unwrap();
+    let header = kasa_server::psp::signature::sign(&body, common::MOCK_PSP_SECRET, now.timestamp());
+    let delivered = app
+        .http
+        .post(format!("{}/api/v1/payments/webhook/mock", app.base))
+        .header("content-type", "application/json")
+        .header("kasa-mock-signature", header)
+        .body(body)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(delivered.status().as_u16(), 200);
+    wait_for_deposit_state(&app, &deposit_id, "captured").await;
+
+    let player = app.log_in("auth/login", PLAYER_EMAIL).await;
+    let refused = deposit(&app, &player, "30.00", "late-2").await;
+    assert_eq!(
+        (refused.status, refused.code()),
+        (403, "deposit_limit_exceeded"),
+        "{refused:?}"
+    );
+    assert!(
+        refused.json["message"]
+            .as_str()
+            .unwrap()
+            .contains("up to 20.00 EUR more"),
+        "{refused:?}"
+    );
+    let account = app.call("account/overview", &[], Some(&player)).await;
+    assert_eq!(account.json["limits"][0]["used"]["amount"], "80.00");
+    assert_eq!(deposit(&app, &player, "20.00", "late-3").await.status, 200);
+
+    app.advance(Duration::hours(24) + Duration::seconds(1));
+    let player = app.log_in("auth/login", PLAYER_EMAIL).await;
+    assert_eq!(deposit(&app, &player, "30.00", "late-4").await.status, 200);
+}
+
+/// Waits (the mock PSP delivers in the background) until the deposit reaches `state`.
+async fn wait_for_deposit_state(app: &TestApp, deposit_id: &str, state: &str) {
+    let id: Uuid = deposit_id.parse().unwrap();
+    for _ in 0..100 {
+        let current: String = sqlx::query_scalar("SELECT state FROM deposits WHERE id = $1")
+            .bind(id)
+            .fetch_one(&app.pool)
+            .await
+            .unwrap();
+        if current == state {
+            return;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    panic!("deposit {deposit_id} never reached {state}");
+}
+
 // Proves two concurrent deposits that together exceed the daily limit cannot both pass: exactly
 // one is accepted and one deposit row exists.
 #[sqlx::test(migrations = "../migrations")]

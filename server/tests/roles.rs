@@ -24,6 +24,7 @@ const PRIVILEGES: &[(&str, &str)] = &[
     ("credit_requests", "SIU"),
     ("deposit_limits", "SIUD"),
     ("deposits", "SIU"),
+    ("installation_secrets", "SI"),
     ("ledger_account_balances", "S"),
     ("ledger_accounts", "SIU"),
     ("ledger_balance_deltas", "SID"),

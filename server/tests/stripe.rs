@@ -489,6 +489,38 @@ async fn a_paid_checkout_credits_the_player(pool: PgPool) {
     assert_ledger_whole(&pool).await;
 }
 
+// Proves a capture needs Stripe's amount and currency: a signed "completed, paid" event whose
+// session lacks amount_total or currency is stored as a failed apply (answered 500), the deposit
+// stays pending and nothing is credited; the same session with its total then captures.
+#[sqlx::test(migrations = "../migrations")]
+async fn a_payment_without_its_amount_is_not_captured(pool: PgPool) {
+    let fake = FakeStripe::start().await;
+    let (app, _) = stripe_app(pool.clone(), &fake).await;
+    let player = app.log_in("auth/login", PLAYER_EMAIL).await;
+    let row = pending_deposit(&app, &player, "no-amount-1").await;
+
+    for (case, fields) in [
+        ("no amount_total", json!({"amount_total": null})),
+        ("no currency", json!({"currency": null})),
+        ("neither", json!({"amount_total": null, "currency": null})),
+    ] {
+        let event = event_fixture("checkout.session.completed", session_of(&row, fields));
+        let reply = deliver_signed(&app, &event).await;
+        assert_eq!(reply.status, 500, "{case}: stored, not applied: {reply:?}");
+        assert_eq!(stored_event(&app, &event).await.0, "failed", "{case}");
+        assert_eq!(deposit(&pool, row.id).await.state, "pending", "{case}");
+    }
+    assert_eq!(available(&app, &row).await, Decimal::ZERO);
+    assert_eq!(capture_journals(&app, &row).await, 0);
+
+    let whole = event_fixture("checkout.session.completed", session_of(&row, json!({})));
+    let reply = deliver_signed(&app, &whole).await;
+    assert_eq!(reply.status, 200, "{reply:?}");
+    assert_eq!(available(&app, &row).await, Decimal::new(2500, 2));
+    assert_eq!(capture_journals(&app, &row).await, 1);
+    assert_ledger_whole(&pool).await;
+}
+
 // Proves one event delivered ten times (five of them at once) credits once: one journal, one
 // stored event with deliveries = 10, every delivery answered 200.
 #[sqlx::test(migrations = "../migrations")]

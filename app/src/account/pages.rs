@@ -8,7 +8,7 @@ use super::{
     SetDepositLimit, load_account,
 };
 use crate::account::staff::KycBadge;
-use crate::auth::{ViewerKind, use_auth};
+use crate::auth::{ViewerKind, player_resource, use_auth};
 use crate::components::{ErrorPanel, FieldError, FormError, action_error};
 use crate::error::{AppError, ErrorCode};
 use crate::money::Currency;
@@ -25,11 +25,19 @@ const LIMIT_CURRENCIES: [Currency; 5] = [
 #[component]
 pub fn AccountPage() -> impl IntoView {
     let auth = use_auth();
+    // Created here, once, not in the Suspend below (see `player_resource`).
+    let set_limit = ServerAction::<SetDepositLimit>::new();
+    let exclude = ServerAction::<ExcludeMyself>::new();
+    // Read again after every change, so the page always shows what the server decided.
+    let account = player_resource(
+        move || (set_limit.version().get(), exclude.version().get()),
+        |_| load_account(),
+    );
     view! {
         <Transition fallback=|| view! { <p class="loading" aria-busy="true">"Loading your account…"</p> }>
             {move || Suspend::new(async move {
                 match auth.viewer.await {
-                    Ok(Some(viewer)) if viewer.kind == ViewerKind::Player => view! { <Account/> }.into_any(),
+                    Ok(Some(viewer)) if viewer.kind == ViewerKind::Player => view! { <Account account set_limit exclude/> }.into_any(),
                     Ok(Some(_)) => view! {
                         <ErrorPanel error=AppError::new(ErrorCode::Forbidden, "The account page is for player accounts; staff use the back office.")/>
                     }.into_any(),
@@ -47,14 +55,11 @@ pub fn AccountPage() -> impl IntoView {
 }
 
 #[component]
-fn Account() -> impl IntoView {
-    let set_limit = ServerAction::<SetDepositLimit>::new();
-    let exclude = ServerAction::<ExcludeMyself>::new();
-    // Read again after every change, so the page always shows what the server decided.
-    let account = Resource::new(
-        move || (set_limit.version().get(), exclude.version().get()),
-        |_| load_account(),
-    );
+fn Account(
+    account: Resource<Result<AccountOverview, AppError>>,
+    set_limit: ServerAction<SetDepositLimit>,
+    exclude: ServerAction<ExcludeMyself>,
+) -> impl IntoView {
     view! {
         <Transition fallback=|| view! { <p class="loading" aria-busy="true">"Loading…"</p> }>
             {move || Suspend::new(async move {

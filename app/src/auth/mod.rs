@@ -2,7 +2,9 @@
 //! staff. Sessions live server-side; the browser only holds an opaque HttpOnly cookie.
 
 mod pages;
-pub use pages::{AuthProvider, LoginPage, LogoutButton, RegisterPage, StaffLoginPage, use_auth};
+pub use pages::{
+    AuthProvider, LoginPage, LogoutButton, RegisterPage, StaffLoginPage, player_resource, use_auth,
+};
 
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;

@@ -4,7 +4,7 @@
 use leptos::prelude::*;
 use leptos_router::hooks::use_navigate;
 
-use super::{LogIn, LogOut, Register, StaffLogIn, Viewer, current_viewer};
+use super::{LogIn, LogOut, Register, StaffLogIn, Viewer, ViewerKind, current_viewer};
 use crate::components::{FieldError, FormError, action_error};
 use crate::error::AppError;
 
@@ -24,6 +24,40 @@ impl Auth {
 
 pub fn use_auth() -> Auth {
     expect_context::<Auth>()
+}
+
+/// A resource of a player's page that loads `fetch` once the viewer is known to be a player.
+///
+/// Create it where the page component starts, never inside a `Suspend` after an `.await`: while
+/// the server renders, `Suspense` walks its children again (to find every resource they read),
+/// and every walk runs that `async` block afresh. Resources created there were created once per
+/// walk, a varying number of times per render, and the browser hydrated against whichever copy it
+/// happened to number first (possibly one read before a webhook that the page's own copy saw).
+/// (Whether the dropped copies are also what logs "server function called without its service
+/// or request in context" is not proven: that message still appears; #12 item 6.) Gated on the viewer,
+/// a visitor who is not a player costs no server call and sets no error status on the page.
+pub fn player_resource<S, T, Fut>(
+    source: impl Fn() -> S + Send + Sync + 'static,
+    fetch: impl Fn(S) -> Fut + Send + Sync + 'static,
+) -> Resource<Result<T, AppError>>
+where
+    S: PartialEq + Clone + Send + Sync + 'static,
+    T: serde::Serialize + serde::de::DeserializeOwned + Send + Sync + 'static,
+    Fut: std::future::Future<Output = Result<T, AppError>> + Send + 'static,
+{
+    let auth = use_auth();
+    let fetch = std::sync::Arc::new(fetch);
+    Resource::new(source, move |source| {
+        let fetch = fetch.clone();
+        async move {
+            match auth.viewer.await {
+                Ok(Some(viewer)) if viewer.kind == ViewerKind::Player => fetch(source).await,
+                Ok(Some(_)) => Err(AppError::forbidden()),
+                Ok(None) => Err(AppError::unauthenticated()),
+                Err(error) => Err(error),
+            }
+        }
+    })
 }
 
 #[component]

@@ -5,18 +5,38 @@ use leptos_router::hooks::use_query_map;
 use uuid::Uuid;
 
 use super::{
-    DepositState, DepositView, StartDeposit, deposit_choices, deposit_status, recent_deposits,
+    DepositOptions, DepositState, DepositView, StartDeposit, deposit_choices, deposit_status,
+    recent_deposits,
 };
-use crate::auth::{ViewerKind, use_auth};
+use crate::auth::{ViewerKind, player_resource, use_auth};
 use crate::components::{ErrorPanel, FieldError, FormError, action_error, action_idempotency_key};
 use crate::error::{AppError, ErrorCode};
 
-/// How often the return page asks for the deposit's state while it waits.
+/// How often the return page and the deposit list ask again while a deposit is not final.
 const POLL_INTERVAL_MS: u64 = 1000;
+/// The deposit list stops asking after this many polls (five minutes); a reload asks again.
+const LIST_POLLS_MAX: u32 = 300;
 
 #[component]
 pub fn DepositPage() -> impl IntoView {
     let auth = use_auth();
+    // Created here, once, not in the Suspend below (see `player_resource`).
+    let options = player_resource(|| (), |_| deposit_choices());
+    // The PSP's answer arrives by webhook, after the browser came back: while a listed deposit
+    // is not final, the list asks again, so it shows the outcome without a reload.
+    let list_polls = RwSignal::new(0_u32);
+    let deposits = player_resource(move || list_polls.get(), |_| recent_deposits());
+    Effect::new(move |_| {
+        if let Some(Ok(list)) = deposits.get()
+            && list.iter().any(|deposit| !deposit.state.is_final())
+            && list_polls.get_untracked() < LIST_POLLS_MAX
+        {
+            set_timeout(
+                move || list_polls.update(|polls| *polls += 1),
+                std::time::Duration::from_millis(POLL_INTERVAL_MS),
+            );
+        }
+    });
     view! {
         <Transition fallback=|| view! { <p class="loading" aria-busy="true">"Loading…"</p> }>
             {move || Suspend::new(async move {
@@ -28,11 +48,11 @@ pub fn DepositPage() -> impl IntoView {
                                 <h1>"Deposit"</h1>
                                 <p>"You have excluded yourself " {exclusion.until_text()} ". Deposits are closed until then; you can still withdraw your balance."</p>
                             </section>
-                            <RecentDeposits/>
+                            <RecentDeposits deposits/>
                         }.into_any(),
                         None => view! {
-                            <DepositForm/>
-                            <RecentDeposits/>
+                            <DepositForm options/>
+                            <RecentDeposits deposits/>
                         }.into_any(),
                     },
                     Ok(Some(_)) => view! {
@@ -52,8 +72,7 @@ pub fn DepositPage() -> impl IntoView {
 }
 
 #[component]
-fn DepositForm() -> impl IntoView {
-    let options = Resource::new(|| (), |_| deposit_choices());
+fn DepositForm(options: Resource<Result<DepositOptions, AppError>>) -> impl IntoView {
     let action = ServerAction::<StartDeposit>::new();
     let key = action_idempotency_key(action);
     let error = action_error(action);
@@ -118,12 +137,12 @@ fn DepositForm() -> impl IntoView {
 }
 
 #[component]
-fn RecentDeposits() -> impl IntoView {
-    let deposits = Resource::new(|| (), |_| recent_deposits());
+fn RecentDeposits(deposits: Resource<Result<Vec<DepositView>, AppError>>) -> impl IntoView {
     view! {
         <section class="card">
             <h2>"Recent deposits"</h2>
-            <Suspense fallback=|| view! { <p class="loading">"Loading…"</p> }>
+            // A Transition: the list stays on screen while it is asked again.
+            <Transition fallback=|| view! { <p class="loading">"Loading…"</p> }>
                 {move || Suspend::new(async move {
                     match deposits.await {
                         Ok(list) if list.is_empty() => view! {
@@ -149,7 +168,7 @@ fn RecentDeposits() -> impl IntoView {
                         Err(error) => view! { <p class="form-error" role="alert">{error.message}</p> }.into_any(),
                     }
                 })}
-            </Suspense>
+            </Transition>
         </section>
     }
 }

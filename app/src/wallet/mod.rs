@@ -5,7 +5,7 @@ use chrono::{DateTime, Utc};
 use leptos::prelude::*;
 use serde::{Deserialize, Serialize};
 
-use crate::auth::{ViewerKind, use_auth};
+use crate::auth::{ViewerKind, player_resource, use_auth};
 use crate::components::ErrorPanel;
 use crate::error::{AppError, ErrorCode};
 use crate::money::{Currency, SignedMoney};
@@ -91,6 +91,10 @@ pub fn describe_kind(kind: &str) -> &'static str {
 #[component]
 pub fn WalletPage() -> impl IntoView {
     let auth = use_auth();
+    // Created here, once, not in the Suspend below (see `player_resource`); older history pages
+    // are loaded in the browser when asked for.
+    let balances = player_resource(|| (), |_| wallet_balances());
+    let first_history_page = player_resource(|| (), |_| wallet_history(None, None));
     view! {
         <Transition fallback=|| view! { <p class="loading" aria-busy="true">"Loading your wallet…"</p> }>
             {move || Suspend::new(async move {
@@ -107,9 +111,9 @@ pub fn WalletPage() -> impl IntoView {
                                 <a class="button" href="/withdraw" data-testid="withdraw-link">"Withdraw"</a>
                                 <a class="button ghost" href="/account" data-testid="account-link">"Limits and account"</a>
                             </p>
-                            <Balances/>
+                            <Balances balances/>
                         </section>
-                        <History/>
+                        <History first_page=first_history_page/>
                     }.into_any(),
                     Ok(Some(_)) => view! {
                         <ErrorPanel error=AppError::new(ErrorCode::Forbidden, "The wallet is for player accounts; staff use the back office.")/>
@@ -128,8 +132,7 @@ pub fn WalletPage() -> impl IntoView {
 }
 
 #[component]
-fn Balances() -> impl IntoView {
-    let balances = Resource::new(|| (), |_| wallet_balances());
+fn Balances(balances: Resource<Result<Vec<WalletBalance>, AppError>>) -> impl IntoView {
     view! {
         <Suspense fallback=|| view! { <p class="loading" aria-busy="true">"Loading balances…"</p> }>
             {move || Suspend::new(async move {
@@ -158,7 +161,7 @@ fn Balances() -> impl IntoView {
 }
 
 #[component]
-fn History() -> impl IntoView {
+fn History(first_page: Resource<Result<MovementPage, AppError>>) -> impl IntoView {
     // Pages already shown, oldest page last; "Show older" appends the next one.
     let cursors = RwSignal::new(vec![None::<i64>]);
     view! {
@@ -173,7 +176,7 @@ fn History() -> impl IntoView {
                         </tr>
                     </thead>
                     <For each=move || cursors.get() key=|cursor| *cursor let:cursor>
-                        <HistoryPage before=cursor on_next=move |next| cursors.update(|pages| {
+                        <HistoryPage before=cursor first_page on_next=move |next| cursors.update(|pages| {
                             if !pages.contains(&Some(next)) { pages.push(Some(next)) }
                         })/>
                     </For>
@@ -186,9 +189,15 @@ fn History() -> impl IntoView {
 #[component]
 fn HistoryPage(
     before: Option<i64>,
+    first_page: Resource<Result<MovementPage, AppError>>,
     on_next: impl Fn(i64) + Copy + Send + Sync + 'static,
 ) -> impl IntoView {
-    let page = Resource::new(move || before, |before| wallet_history(before, None));
+    // The first page is the page's own resource; older ones exist only in the browser, after
+    // "Show older" (never while the server renders).
+    let page = match before {
+        None => first_page,
+        Some(_) => Resource::new(move || before, |before| wallet_history(before, None)),
+    };
     view! {
         <Suspense fallback=|| view! { <tbody><tr><td colspan="5" class="loading">"Loading…"</td></tr></tbody> }>
             {move || Suspend::new(async move {

@@ -7,18 +7,23 @@ use leptos::prelude::*;
 use super::{
     RequestWithdrawal, WithdrawOptions, WithdrawalView, load_withdraw_options, my_withdrawals,
 };
-use crate::auth::{ViewerKind, use_auth};
+use crate::auth::{ViewerKind, player_resource, use_auth};
 use crate::components::{ErrorPanel, FieldError, FormError, action_error, action_idempotency_key};
 use crate::error::{AppError, ErrorCode};
 
 #[component]
 pub fn WithdrawPage() -> impl IntoView {
     let auth = use_auth();
+    // Created here, once, not in the Suspend below (see `player_resource`).
+    let action = ServerAction::<RequestWithdrawal>::new();
+    // Balances and the list follow every request.
+    let options = player_resource(move || action.version().get(), |_| load_withdraw_options());
+    let withdrawals = player_resource(move || action.version().get(), |_| my_withdrawals());
     view! {
         <Transition fallback=|| view! { <p class="loading" aria-busy="true">"Loading…"</p> }>
             {move || Suspend::new(async move {
                 match auth.viewer.await {
-                    Ok(Some(viewer)) if viewer.kind == ViewerKind::Player => view! { <Withdraw/> }.into_any(),
+                    Ok(Some(viewer)) if viewer.kind == ViewerKind::Player => view! { <Withdraw action options withdrawals/> }.into_any(),
                     Ok(Some(_)) => view! {
                         <ErrorPanel error=AppError::new(ErrorCode::Forbidden, "Withdrawals are for player accounts.")/>
                     }.into_any(),
@@ -36,13 +41,13 @@ pub fn WithdrawPage() -> impl IntoView {
 }
 
 #[component]
-fn Withdraw() -> impl IntoView {
-    let action = ServerAction::<RequestWithdrawal>::new();
+fn Withdraw(
+    action: ServerAction<RequestWithdrawal>,
+    options: Resource<Result<WithdrawOptions, AppError>>,
+    withdrawals: Resource<Result<Vec<WithdrawalView>, AppError>>,
+) -> impl IntoView {
     let key = action_idempotency_key(action);
     let error = action_error(action);
-    // Balances and the list follow every request.
-    let options = Resource::new(move || action.version().get(), |_| load_withdraw_options());
-    let withdrawals = Resource::new(move || action.version().get(), |_| my_withdrawals());
     view! {
         <section class="card narrow" data-testid="withdraw">
             <h1>"Withdraw"</h1>

@@ -2,7 +2,9 @@
 //! database of its own, and Debian's headless Chromium driven through playwright-rs.
 #![allow(dead_code)]
 
+use std::io::BufRead;
 use std::process::Stdio;
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use playwright_rs::api::LaunchOptions;
@@ -13,10 +15,18 @@ pub const DEMO_PASSWORD: &str = "demo-password-for-browser-tests";
 /// How long a page may take to hydrate or a server function to answer before a test fails.
 const WAIT_MS: f64 = 15_000.0;
 
-/// A running `kasa serve`, killed when dropped.
+/// Server log lines that are always a defect, whatever the test does: reported at the end of
+/// the test that caused them (see `Drop for KasaServer`).
+const SERVER_LOG_DEFECTS: [&str; 1] =
+    ["server function called without its service or request in context"];
+
+/// A running `kasa serve`, killed when dropped. Its stderr is passed through to the test's
+/// output and watched for [`SERVER_LOG_DEFECTS`]; dropping the server reports them.
 pub struct KasaServer {
     pub base: String,
     child: Child,
+    log_reader: Option<std::thread::JoinHandle<()>>,
+    defects: Arc<Mutex<Vec<String>>>,
 }
 
 fn required_env(name: &str) -> String {
@@ -33,7 +43,7 @@ impl KasaServer {
             .unwrap()
             .port();
         let base = format!("http://127.0.0.1:{port}");
-        let child = Command::new(required_env("KASA_BIN"))
+        let mut child = Command::new(required_env("KASA_BIN"))
             .arg("serve")
             .env("DATABASE_URL", database_url)
             .env("KASA_ENVIRONMENT", "test")
@@ -45,10 +55,17 @@ impl KasaServer {
             .env("KASA_SECURE_COOKIES", "false")
             .env("RUST_LOG", "warn")
             .stdout(Stdio::null())
+            .stderr(Stdio::piped())
             .kill_on_drop(true)
             .spawn()
             .expect("the kasa binary starts");
-        let server = KasaServer { base, child };
+        let (log_reader, defects) = watch_log(&mut child);
+        let server = KasaServer {
+            base,
+            child,
+            log_reader: Some(log_reader),
+            defects,
+        };
         server.wait_until_healthy().await;
         server
     }
@@ -78,7 +95,41 @@ impl KasaServer {
 impl Drop for KasaServer {
     fn drop(&mut self) {
         let _ = self.child.start_kill();
+        // The reader ends at the log's end (the process is gone), so every line is seen.
+        if let Some(reader) = self.log_reader.take() {
+            let _ = reader.join();
+        }
+        // Reported, not yet failed: the context defect of #12 item 6 is still open (its root cause
+        // is not found); once it is fixed this becomes a panic so that it can never come back.
+        let defects = self.defects.lock().unwrap();
+        if !defects.is_empty() {
+            eprintln!(
+                "KNOWN DEFECT (#12 item 6) logged by the server:\n{}",
+                defects.join("\n")
+            );
+        }
     }
+}
+
+/// Passes the child's stderr through to ours, line by line, and collects the defect lines.
+fn watch_log(child: &mut Child) -> (std::thread::JoinHandle<()>, Arc<Mutex<Vec<String>>>) {
+    let stderr = child.stderr.take().expect("stderr is piped");
+    let stderr = std::fs::File::from(stderr.into_owned_fd().expect("a pipe"));
+    let defects = Arc::new(Mutex::new(Vec::new()));
+    let found = defects.clone();
+    let reader = std::thread::spawn(move || {
+        for line in std::io::BufReader::new(stderr).lines() {
+            let Ok(line) = line else { break };
+            eprintln!("{line}");
+            if SERVER_LOG_DEFECTS
+                .iter()
+                .any(|defect| line.contains(defect))
+            {
+                found.lock().unwrap().push(line);
+            }
+        }
+    });
+    (reader, defects)
 }
 
 /// Creates an empty database on the test cluster and returns its URL.

@@ -31,12 +31,15 @@ const SESSION_PURGE_INTERVAL: Duration = Duration::from_secs(15 * 60);
 
 /// Runs the web server until Ctrl-C or SIGTERM, then finishes in-flight requests, closes the
 /// pool and stops the embedded database if it started one.
-pub async fn serve(config: Config) -> anyhow::Result<()> {
-    let config = Arc::new(config);
+pub async fn serve(mut config: Config) -> anyhow::Result<()> {
     // Before the database: a missing checkpoint key stops the start-up at once.
     let checkpoints = crate::audit::checkpoint::Checkpoints::from_config(&config)?;
     let db = Database::open(&config).await?;
     db.migrate().await?;
+    crate::psp::mock::resolve_secret(&mut config, db.pool())
+        .await
+        .context("loading the mock PSP's signing secret")?;
+    let config = Arc::new(config);
     if config.demo_data {
         crate::seed::demo_data(db.pool(), &config).await?;
     }

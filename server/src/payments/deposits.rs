@@ -36,6 +36,12 @@ pub const DEPOSIT_AMOUNT_MAX_MAJOR: i64 = 100_000;
 const CREATED_DEPOSIT_EXPIRY: Duration = Duration::hours(1);
 /// A pending deposit this long past its checkout's expiry is rechecked with its PSP.
 const PENDING_RECHECK_GRACE: Duration = Duration::minutes(10);
+/// The wait after a deposit's first recheck; it doubles with every further one, up to the max.
+const RECHECK_BACKOFF_MIN_S: i64 = 60;
+const RECHECK_BACKOFF_MAX_S: i64 = 60 * 60;
+/// Deposits one sweep rechecks with their PSPs, and abandoned ones it expires.
+const SWEEP_RECHECKS_MAX: i64 = 50;
+const SWEEP_EXPIRIES_MAX: i64 = 200;
 
 #[derive(Debug, Clone, sqlx::FromRow)]
 pub struct DepositRow {
@@ -272,17 +278,19 @@ impl DepositsApi for Services {
         match provider.create_checkout(&request).await {
             Ok(checkout) => {
                 let mut tx = self.pool().begin().await.map_err(internal)?;
+                let expires_at = checkout.expires_at.unwrap_or(request.expires_at);
                 let updated = sqlx::query(
                     "UPDATE deposits
                         SET state = 'pending', provider_session_id = $2, checkout_url = $3,
-                            checkout_expires_at = $4, updated_at = $5
+                            checkout_expires_at = $4, next_check_at = $6, updated_at = $5
                       WHERE id = $1 AND state = 'created'",
                 )
                 .bind(deposit.id)
                 .bind(&checkout.session_id)
                 .bind(&checkout.redirect_url)
-                .bind(checkout.expires_at.unwrap_or(request.expires_at))
+                .bind(expires_at)
                 .bind(self.now())
+                .bind(expires_at + PENDING_RECHECK_GRACE)
                 .execute(&mut *tx)
                 .await
                 .map_err(internal)?;
@@ -394,31 +402,39 @@ impl Services {
         }
     }
 
-    /// Closes deposits nobody will finish: `created` ones whose checkout never came into being,
-    /// and `pending` ones past their checkout's expiry, which are rechecked with their PSP and
-    /// settled through the same path as a webhook.
+    /// Closes deposits nobody will finish: `created` ones whose checkout never came into being
+    /// are expired (each with its audit event), and due `pending` ones past their checkout's
+    /// expiry are rechecked with their PSP and settled through the same path as a webhook.
+    ///
+    /// Rechecks go in turn: a deposit is claimed by moving its `next_check_at` forward (a backoff
+    /// doubling from 1 minute to 1 hour) before its PSP is asked, and the sweep takes the
+    /// earliest `next_check_at` first, so deposits that never resolve cannot starve the others.
+    /// Claims skip rows another server holds, so several servers can sweep side by side.
     pub async fn sweep_deposits(&self) -> Result<usize, ApplyError> {
         let now = self.now();
-        let expired = sqlx::query(
-            "UPDATE deposits SET state = 'expired', updated_at = $2
-              WHERE state = 'created' AND created_at < $1",
+        let expired = self.expire_abandoned_deposits(now).await?;
+        let due: Vec<(Uuid, String, String)> = sqlx::query_as(
+            "UPDATE deposits
+                SET next_check_at = $1 + make_interval(secs =>
+                        LEAST($2 * power(2, LEAST(check_count, 20)), $3)),
+                    check_count = check_count + 1
+              WHERE id IN (SELECT id FROM deposits
+                            WHERE state = 'pending' AND next_check_at <= $1
+                            ORDER BY next_check_at, id
+                            LIMIT $4
+                              FOR UPDATE SKIP LOCKED)
+          RETURNING id, provider, provider_session_id",
         )
-        .bind(now - CREATED_DEPOSIT_EXPIRY)
         .bind(now)
-        .execute(self.pool())
-        .await?
-        .rows_affected() as usize;
-        let stale: Vec<(String, String)> = sqlx::query_as(
-            "SELECT provider, provider_session_id FROM deposits
-              WHERE state = 'pending' AND checkout_expires_at < $1
-              ORDER BY checkout_expires_at LIMIT 50",
-        )
-        .bind(now - PENDING_RECHECK_GRACE)
+        .bind(RECHECK_BACKOFF_MIN_S as f64)
+        .bind(RECHECK_BACKOFF_MAX_S as f64)
+        .bind(SWEEP_RECHECKS_MAX)
         .fetch_all(self.pool())
         .await?;
         let mut rechecked = 0;
-        for (provider_name, session_id) in stale {
+        for (deposit_id, provider_name, session_id) in due {
             let Some(provider) = self.providers().get(&provider_name) else {
+                tracing::warn!(deposit = %deposit_id, provider = %provider_name, "a pending deposit's provider is not enabled; it waits");
                 continue;
             };
             match provider.read_checkout(&session_id).await {
@@ -428,16 +444,80 @@ impl Services {
                         status.outcome = CheckoutOutcome::Expired;
                     }
                     let mut tx = self.pool().begin().await?;
-                    apply_checkout_status(&mut tx, provider.name(), &status, self.now()).await?;
-                    tx.commit().await?;
-                    rechecked += 1;
+                    match apply_checkout_status(&mut tx, provider.name(), &status, self.now()).await
+                    {
+                        Ok(_) => {
+                            tx.commit().await?;
+                            rechecked += 1;
+                        }
+                        // One deposit that cannot be applied (a mismatch) must not stop the
+                        // sweep: it is due again after its backoff.
+                        Err(error) => {
+                            tx.rollback().await?;
+                            tracing::warn!(deposit = %deposit_id, %error, "applying a rechecked deposit failed");
+                        }
+                    }
                 }
                 Err(error) => {
-                    tracing::warn!(%session_id, %error, "rechecking a stale deposit failed")
+                    tracing::warn!(deposit = %deposit_id, %session_id, %error, "rechecking a stale deposit failed")
                 }
             }
         }
         Ok(expired + rechecked)
+    }
+
+    /// Expires `created` deposits older than an hour (their checkout was never created), each
+    /// with a `deposit.expired` audit event in the same transaction. The failure code says why
+    /// (and is what lets a deposit without a checkout end: `deposits_session_when_pending`).
+    async fn expire_abandoned_deposits(&self, now: DateTime<Utc>) -> Result<usize, ApplyError> {
+        let mut tx = self.pool().begin().await?;
+        let mut rows: Vec<DepositRow> = sqlx::query_as(&format!(
+            "UPDATE deposits
+                SET state = 'expired', updated_at = $2, failure_code = 'checkout_not_created',
+                    failure_message = 'No checkout was created for this deposit.'
+              WHERE id IN (SELECT id FROM deposits
+                            WHERE state = 'created' AND created_at < $1
+                            ORDER BY created_at, id
+                            LIMIT $3
+                              FOR UPDATE SKIP LOCKED)
+          RETURNING {DEPOSIT_COLUMNS}"
+        ))
+        .bind(now - CREATED_DEPOSIT_EXPIRY)
+        .bind(now)
+        .bind(SWEEP_EXPIRIES_MAX)
+        .fetch_all(&mut *tx)
+        .await?;
+        // Audit chain heads are locked per tenant: always in tenant order, like account rows.
+        rows.sort_by_key(|row| (row.tenant_id, row.id));
+        for row in &rows {
+            let before = DepositRow {
+                state: DepositState::Created.as_str().to_owned(),
+                ..row.clone()
+            };
+            audit::record(
+                &mut tx,
+                &AuditEvent {
+                    tenant_id: row.tenant_id,
+                    actor: Actor::System("deposit-sweep".into()),
+                    action: "deposit.expired".into(),
+                    target_type: "deposit".into(),
+                    target_id: row.id.to_string(),
+                    before: Some(before.snapshot()),
+                    after: Some(row.snapshot()),
+                    reason: Some("no checkout was created for this deposit within an hour".into()),
+                    request_id: None,
+                    idempotency_key: None,
+                    ip: None,
+                    at: now,
+                },
+            )
+            .await?;
+        }
+        tx.commit().await?;
+        if !rows.is_empty() {
+            tracing::info!(count = rows.len(), "abandoned deposits expired");
+        }
+        Ok(rows.len())
     }
 }
 
@@ -483,13 +563,24 @@ pub async fn apply_checkout_status(
     let amount = deposit
         .amount()
         .map_err(|_| ApplyError::Mismatch("the deposit's amount is unreadable".into()))?;
-    if let Some(reported) = &status.amount
-        && reported != &amount
-    {
-        return Err(ApplyError::Mismatch(format!(
-            "{provider} reports {reported} for deposit {} of {amount}",
-            deposit.id
-        )));
+    match &status.amount {
+        Some(reported) if reported != &amount => {
+            return Err(ApplyError::Mismatch(format!(
+                "{provider} reports {reported} for deposit {} of {amount}",
+                deposit.id
+            )));
+        }
+        // Money is only credited in the amount and currency the PSP says it took: a payment
+        // reported without them is kept as a failed apply for staff, never captured on trust.
+        None if status.outcome == CheckoutOutcome::Paid
+            && deposit.state() != DepositState::Captured =>
+        {
+            return Err(ApplyError::Mismatch(format!(
+                "{provider} reports checkout {} paid without its amount and currency; deposit {} of {amount} is not captured",
+                status.session_id, deposit.id
+            )));
+        }
+        _ => {}
     }
     let object = |note: &str| Outcome::ignored(deposit.tenant_id, "deposit", deposit.id, note);
     let state = deposit.state();
@@ -552,7 +643,9 @@ pub async fn apply_checkout_status(
             SET state = $2, capture_journal_id = COALESCE($3, capture_journal_id),
                 captured_at = CASE WHEN $2 = 'captured' THEN $4 ELSE captured_at END,
                 provider_session_id = COALESCE(provider_session_id, $5),
-                failure_code = $6, failure_message = $7, updated_at = $4
+                failure_code = $6, failure_message = $7, updated_at = $4,
+                next_check_at = CASE WHEN $2 = 'pending' THEN COALESCE(next_check_at, $8)
+                                     ELSE next_check_at END
           WHERE id = $1",
     )
     .bind(deposit.id)
@@ -562,6 +655,7 @@ pub async fn apply_checkout_status(
     .bind(&status.session_id)
     .bind(&failure_code)
     .bind(&failure_message)
+    .bind(now + PENDING_RECHECK_GRACE)
     .execute(&mut *tx)
     .await?;
     audit::record(

@@ -117,6 +117,8 @@ async fn mock_checkout_page(
   </details>
 </form>"#
         )
+    } else if checkout.status == "open" {
+        expired_body(&checkout)
     } else {
         format!(
             r#"<p>This checkout is closed ({}).</p><p><a class="button" href="{}">Back to the casino</a></p>"#,
@@ -125,6 +127,16 @@ async fn mock_checkout_page(
         )
     };
     Html(page("Mock PSP checkout", &body)).into_response()
+}
+
+/// What the hosted page says about a checkout past its expiry: like a real PSP, it takes no
+/// payment any more (the deposit is closed by its expiry, never paid late through this page).
+fn expired_body(checkout: &MockCheckout) -> String {
+    format!(
+        r#"<p class="form-error" role="alert" data-testid="mock-expired">This checkout expired at {} UTC. Nothing was paid; please start a new deposit.</p><p><a class="button" href="{}">Back to the casino</a></p>"#,
+        checkout.expires_at.format("%Y-%m-%d %H:%M"),
+        html_escape(&checkout.cancel_url)
+    )
 }
 
 #[derive(Debug, Deserialize)]
@@ -145,6 +157,13 @@ async fn mock_checkout_submit(
         Err(response) => return response,
     };
     let now = services.now();
+    if checkout.status == "open" && checkout.expires_at <= now {
+        return (
+            StatusCode::CONFLICT,
+            Html(page("Checkout expired", &expired_body(&checkout))),
+        )
+            .into_response();
+    }
     // The mock's own books first, like a PSP: the checkout can be completed once.
     let (status, events): (&str, &[&str]) = match choice.outcome.as_str() {
         "pay" => ("paid", &["checkout.paid"]),

@@ -75,6 +75,9 @@ pub async fn rows(
 }
 
 /// What the player deposited in `currency` during the window of `period` ending at `now`.
+/// A deposit counts from its capture when it has one, else from its creation: one that
+/// expired or failed (freeing its room) and was captured later anyway counts again from the
+/// moment the money arrived, so a late capture cannot slip past the window it lands in.
 async fn used_minor(
     conn: &mut sqlx::PgConnection,
     tenant_id: Uuid,
@@ -86,7 +89,8 @@ async fn used_minor(
     sqlx::query_scalar(&format!(
         "SELECT COALESCE(SUM(amount_minor), 0)::bigint FROM deposits
           WHERE tenant_id = $1 AND player_id = $2 AND currency = $3
-            AND state IN {COUNTED_DEPOSIT_STATES} AND created_at > $4"
+            AND state IN {COUNTED_DEPOSIT_STATES}
+            AND COALESCE(captured_at, created_at) > $4"
     ))
     .bind(tenant_id)
     .bind(player_id)

@@ -12,6 +12,7 @@ use std::time::Duration;
 use app::money::{Currency, Money};
 use chrono::{DateTime, Utc};
 use http::HeaderMap;
+use secrecy::{ExposeSecret, SecretString};
 use serde::{Deserialize, Serialize};
 use serde_json::json;
 use sqlx::PgPool;
@@ -26,6 +27,43 @@ use crate::config::Config;
 pub const NAME: &str = "mock";
 /// The header carrying the mock PSP's signature (same scheme as `Stripe-Signature`).
 pub const SIGNATURE_HEADER: &str = "kasa-mock-signature";
+/// The row of `installation_secrets` holding the generated signing secret.
+const INSTALLATION_SECRET_NAME: &str = "mock_psp_webhook";
+/// Random bytes in a generated signing secret (hex-encoded: 64 characters).
+const GENERATED_SECRET_BYTES: usize = 32;
+
+/// The secret this installation's mock PSP signs with when none is configured: generated once,
+/// at random, and kept in the database, so every process of the installation signs alike and no
+/// published value (the old development default) can sign a webhook that credits anyone.
+pub async fn installation_secret(pool: &PgPool) -> Result<SecretString, sqlx::Error> {
+    sqlx::query(
+        "INSERT INTO installation_secrets (name, value, created_at) VALUES ($1, $2, now())
+         ON CONFLICT (name) DO NOTHING",
+    )
+    .bind(INSTALLATION_SECRET_NAME)
+    .bind(random_secret())
+    .execute(pool)
+    .await?;
+    let value: String =
+        sqlx::query_scalar("SELECT value FROM installation_secrets WHERE name = $1")
+            .bind(INSTALLATION_SECRET_NAME)
+            .fetch_one(pool)
+            .await?;
+    Ok(SecretString::from(value))
+}
+
+/// Puts the installation's secret into `config` when the mock PSP is on and no secret is
+/// configured (`kasa serve` does this before it builds its services).
+pub async fn resolve_secret(config: &mut Config, pool: &PgPool) -> Result<(), sqlx::Error> {
+    if config.mock_psp && config.mock_psp_secret.is_none() {
+        config.mock_psp_secret = Some(installation_secret(pool).await?);
+    }
+    Ok(())
+}
+
+fn random_secret() -> String {
+    hex::encode(rand::random::<[u8; GENERATED_SECRET_BYTES]>())
+}
 
 /// One webhook the mock PSP wants delivered, after `delay`. The server signs it at delivery
 /// time (with its clock) and passes it through the same pipeline as an HTTP delivery.
@@ -72,11 +110,17 @@ pub struct MockPsp {
 }
 
 impl MockPsp {
+    /// The mock with the configured secret. Without one, `kasa serve` has put the
+    /// installation's secret into the configuration (`installation_secret`); a process that did
+    /// not (a test, an operator command) signs with a random secret of its own.
     pub fn new(pool: PgPool, config: &Config, outbox: Outbox) -> MockPsp {
-        use secrecy::ExposeSecret;
         MockPsp {
             pool,
-            secret: config.mock_psp_secret.expose_secret().to_owned(),
+            secret: config
+                .mock_psp_secret
+                .as_ref()
+                .map(|secret| secret.expose_secret().to_owned())
+                .unwrap_or_else(random_secret),
             outbox,
             test_endpoints: config.test_endpoints,
         }
@@ -158,7 +202,8 @@ impl MockPsp {
         .await
     }
 
-    /// Moves an open checkout to `status`; false when it was no longer open (paid twice, …).
+    /// Moves an open checkout to `status`; false when it was no longer open (paid twice, …) or
+    /// is past its expiry (an expired checkout takes no payment).
     pub async fn complete_checkout(
         &self,
         id: &str,
@@ -167,7 +212,7 @@ impl MockPsp {
     ) -> Result<bool, sqlx::Error> {
         let updated = sqlx::query(
             "UPDATE mock_psp_checkouts SET status = $2, completed_at = $3
-              WHERE id = $1 AND status IN ('open', 'processing')",
+              WHERE id = $1 AND status IN ('open', 'processing') AND expires_at > $3",
         )
         .bind(id)
         .bind(status)
@@ -216,8 +261,10 @@ struct EventData {
 struct CheckoutObject {
     id: String,
     deposit_id: Option<Uuid>,
-    amount_minor: i64,
-    currency: String,
+    /// Optional here, as in Stripe's sessions: only a capture needs them, and applying refuses
+    /// a payment reported without them (`payments::deposits::apply_checkout_status`).
+    amount_minor: Option<i64>,
+    currency: Option<String>,
     failure_code: Option<String>,
     failure_message: Option<String>,
 }
@@ -268,7 +315,10 @@ pub fn parse_event(body: &[u8]) -> Result<WebhookEvent, WebhookError> {
                 session_id: object.id,
                 deposit_id: object.deposit_id,
                 outcome,
-                amount: Some(money(object.amount_minor, &object.currency)?),
+                amount: match (object.amount_minor, object.currency.as_deref()) {
+                    (Some(amount_minor), Some(currency)) => Some(money(amount_minor, currency)?),
+                    _ => None,
+                },
             }))
         }
         Some(("payout", status)) => {

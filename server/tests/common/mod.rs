@@ -15,6 +15,10 @@ use sqlx::postgres::PgPoolOptions;
 pub const DEMO_PASSWORD: &str = "demo-password-for-tests";
 pub const PLAYER_EMAIL: &str = "player@demo.kasa.test";
 pub const SECOND_PLAYER_EMAIL: &str = "player@second.kasa.test";
+/// The mock PSP's signing secret in tests that sign their own mock webhooks (the old published
+/// development value; a real install without one configured generates its own). A test that
+/// wants the install's generated secret passes `("KASA_MOCK_PSP_SECRET", "")`.
+pub const MOCK_PSP_SECRET: &str = "kasa-development-mock-psp-secret";
 
 pub struct TestApp {
     pub base: String,
@@ -24,6 +28,8 @@ pub struct TestApp {
     /// The server's pool, as the application role.
     pub app_pool: PgPool,
     pub http: reqwest::Client,
+    /// The app's services (same database, configuration and clock), for calling jobs directly.
+    pub services: Services,
     now: Arc<Mutex<DateTime<Utc>>>,
 }
 
@@ -73,13 +79,14 @@ pub async fn spawn_app_with(pool: PgPool, settings: &[(&str, &str)]) -> TestApp 
             "KASA_AUDIT_CHECKPOINT_KEY".into(),
             "audit-checkpoint-key-for-the-tests-0123456789".into(),
         ),
+        ("KASA_MOCK_PSP_SECRET".into(), MOCK_PSP_SECRET.into()),
     ];
     env.extend(
         settings
             .iter()
             .map(|(key, value)| (key.to_string(), value.to_string())),
     );
-    let config = Config::from_sources("", move |name| {
+    let mut config = Config::from_sources("", move |name| {
         env.iter()
             .rev()
             .find(|(key, _)| key == name)
@@ -87,6 +94,10 @@ pub async fn spawn_app_with(pool: PgPool, settings: &[(&str, &str)]) -> TestApp 
     })
     .expect("test configuration is valid");
     let app_pool = app_role_pool(&pool).await;
+    // As `kasa serve` does: without a configured secret, the installation's own.
+    kasa_server::psp::mock::resolve_secret(&mut config, &app_pool)
+        .await
+        .expect("the mock PSP's secret loads");
     kasa_server::seed::demo_data(&app_pool, &config)
         .await
         .expect("demo data seeds");
@@ -97,7 +108,7 @@ pub async fn spawn_app_with(pool: PgPool, settings: &[(&str, &str)]) -> TestApp 
         Arc::new(config.clone()),
         Arc::new(move || *clock_now.lock().unwrap()),
     );
-    let router = kasa_server::http::router(services, &config);
+    let router = kasa_server::http::router(services.clone(), &config);
     tokio::spawn(async move {
         axum::serve(
             listener,
@@ -116,6 +127,7 @@ pub async fn spawn_app_with(pool: PgPool, settings: &[(&str, &str)]) -> TestApp 
         pool,
         app_pool,
         http,
+        services,
         now,
     }
 }
