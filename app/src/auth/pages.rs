@@ -33,8 +33,7 @@ pub fn use_auth() -> Auth {
 /// and every walk runs that `async` block afresh. Resources created there were created once per
 /// walk, a varying number of times per render, and the browser hydrated against whichever copy it
 /// happened to number first (possibly one read before a webhook that the page's own copy saw).
-/// (Whether the dropped copies are also what logs "server function called without its service
-/// or request in context" is not proven: that message still appears; #12 item 6.) Gated on the viewer,
+/// Gated on the viewer,
 /// a visitor who is not a player costs no server call and sets no error status on the page.
 pub fn player_resource<S, T, Fut>(
     source: impl Fn() -> S + Send + Sync + 'static,

@@ -15,13 +15,13 @@ pub const DEMO_PASSWORD: &str = "demo-password-for-browser-tests";
 /// How long a page may take to hydrate or a server function to answer before a test fails.
 const WAIT_MS: f64 = 15_000.0;
 
-/// Server log lines that are always a defect, whatever the test does: reported at the end of
-/// the test that caused them (see `Drop for KasaServer`).
+/// Server log lines that are always a defect, whatever the test does: a test whose server logs
+/// one fails, even when the page happened to look right.
 const SERVER_LOG_DEFECTS: [&str; 1] =
     ["server function called without its service or request in context"];
 
 /// A running `kasa serve`, killed when dropped. Its stderr is passed through to the test's
-/// output and watched for [`SERVER_LOG_DEFECTS`]; dropping the server reports them.
+/// output and watched for [`SERVER_LOG_DEFECTS`]; dropping the server fails the test on one.
 pub struct KasaServer {
     pub base: String,
     child: Child,
@@ -99,14 +99,9 @@ impl Drop for KasaServer {
         if let Some(reader) = self.log_reader.take() {
             let _ = reader.join();
         }
-        // Reported, not yet failed: the context defect of #12 item 6 is still open (its root cause
-        // is not found); once it is fixed this becomes a panic so that it can never come back.
         let defects = self.defects.lock().unwrap();
-        if !defects.is_empty() {
-            eprintln!(
-                "KNOWN DEFECT (#12 item 6) logged by the server:\n{}",
-                defects.join("\n")
-            );
+        if !defects.is_empty() && !std::thread::panicking() {
+            panic!("the server logged a defect:\n{}", defects.join("\n"));
         }
     }
 }

@@ -87,6 +87,7 @@ pub fn router(services: Services, config: &Config) -> Router {
     let tenants = TenantResolver::new(services.pool().clone(), config);
     let guard_state = Arc::new(guards::GuardState::new(config, tenants));
     let context_services = services.clone();
+    let fallback_services = services.clone();
     let pages = Router::new()
         .leptos_routes_with_context(
             &leptos_options,
@@ -97,7 +98,13 @@ pub fn router(services: Services, config: &Config) -> Router {
                 move || shell(options.clone())
             },
         )
-        .fallback(leptos_axum::file_and_error_handler(shell))
+        // The not-found page is the whole app too (the browser's automatic /favicon.ico on a
+        // page without an icon link lands here): its server functions need the same context as
+        // every routed page, or they run without the request and the services.
+        .fallback(leptos_axum::file_and_error_handler_with_context(
+            move || fallback_services.provide(),
+            shell,
+        ))
         .with_state(leptos_options);
     services.start_payment_workers();
     services.start_withdrawal_workers();
