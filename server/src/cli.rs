@@ -257,7 +257,17 @@ async fn run(command: Command, config: Config) -> anyhow::Result<ExitCode> {
 /// must not change the schema of a database whose application has not been upgraded yet.
 async fn open_migrated(config: &Config) -> anyhow::Result<crate::db::Database> {
     let db = crate::db::Database::open(config).await?;
-    match missing_migrations(db.pool()).await {
+    // The migrations table is the owner's: the application role may not read it.
+    let owner = match sqlx::PgPool::connect(db.owner_url()).await {
+        Ok(owner) => owner,
+        Err(error) => {
+            db.close().await;
+            return Err(anyhow::Error::new(error).context("connecting as the database owner"));
+        }
+    };
+    let missing = missing_migrations(&owner).await;
+    owner.close().await;
+    match missing {
         Ok(missing) if missing.is_empty() => Ok(db),
         Ok(missing) => {
             db.close().await;
