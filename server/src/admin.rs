@@ -73,8 +73,10 @@ impl AdminApi for Services {
                     )
                 },
             )?;
-        let email =
-            app::auth::normalise_email(&player_email).map_err(|_| AppError::not_found("Player"))?;
+        let email = app::auth::normalise_email(&player_email).map_err(|error| AppError {
+            field: Some("player_email".into()),
+            ..error
+        })?;
         let player_id: Uuid =
             sqlx::query_scalar("SELECT id FROM players WHERE tenant_id = $1 AND email = $2")
                 .bind(tenant.id)

@@ -156,12 +156,19 @@ pub fn request_id(ctx: &app::api::RequestCtx) -> Option<String> {
         .map(str::to_owned)
 }
 
-/// The client's address as the server saw it, for `ip`.
+/// The client's address, for `ip`: the TCP peer, or the forwarded client behind a trusted
+/// proxy (`crate::client_address`).
 pub fn client_ip(ctx: &app::api::RequestCtx) -> Option<String> {
     ctx.parts
         .extensions
-        .get::<axum::extract::ConnectInfo<std::net::SocketAddr>>()
-        .map(|info| info.0.ip().to_string())
+        .get::<crate::client_address::ClientAddress>()
+        .map(ToString::to_string)
+        .or_else(|| {
+            ctx.parts
+                .extensions
+                .get::<axum::extract::ConnectInfo<std::net::SocketAddr>>()
+                .map(|info| info.0.ip().to_string())
+        })
 }
 
 /// Records `event` in a transaction of its own: for actions that change nothing else (a staff

@@ -10,6 +10,8 @@ use anyhow::{Context, bail};
 use secrecy::{ExposeSecret, SecretString};
 use serde::Deserialize;
 
+use crate::client_address::Cidr;
+
 /// The session secret used when none is configured; production refuses to start with it.
 const DEVELOPMENT_SESSION_SECRET: &str = "kasa-development-session-secret-not-for-production";
 const SESSION_SECRET_LENGTH_MIN: usize = 32;
@@ -55,6 +57,9 @@ pub struct Config {
     pub extra_origins: Vec<String>,
     /// Origins allowed to call the JSON API from a browser (CORS); empty by default.
     pub cors_allowed_origins: Vec<String>,
+    /// Proxies whose `Forwarded`/`X-Forwarded-For` name the client (`KASA_TRUSTED_PROXIES`,
+    /// comma-separated CIDRs; none by default, so the TCP peer is the client).
+    pub trusted_proxies: Vec<Cidr>,
     /// An external database, as its owner (migrations run with it); when absent an embedded
     /// cluster is started under `data_dir`.
     pub database_url: Option<SecretString>,
@@ -110,6 +115,7 @@ struct FileLayer {
     public_origin: Option<String>,
     extra_origins: Option<Vec<String>>,
     cors_allowed_origins: Option<Vec<String>>,
+    trusted_proxies: Option<Vec<String>>,
     database_url: Option<String>,
     app_database_url: Option<String>,
     data_dir: Option<PathBuf>,
@@ -244,6 +250,16 @@ impl Config {
                 .map(list)
                 .or(file.cors_allowed_origins)
                 .unwrap_or_default(),
+            trusted_proxies: var("TRUSTED_PROXIES")
+                .map(list)
+                .or(file.trusted_proxies)
+                .unwrap_or_default()
+                .iter()
+                .map(|text| {
+                    text.parse::<Cidr>()
+                        .map_err(|error| anyhow::anyhow!("KASA_TRUSTED_PROXIES: {error}"))
+                })
+                .collect::<anyhow::Result<Vec<Cidr>>>()?,
             database_url: env("DATABASE_URL")
                 .or_else(|| var("DATABASE_URL"))
                 .filter(|value| !value.is_empty())
@@ -419,6 +435,12 @@ impl Config {
         origins.sort();
         origins.dedup();
         origins
+    }
+
+    /// Whether the mock PSP may script a `crash` (SIGKILL of the server mid-payout): only in the
+    /// `test` environment, never in development or production, whatever else is enabled.
+    pub fn scripted_crash_allowed(&self) -> bool {
+        self.environment == Environment::Test
     }
 
     /// Whether Stripe is configured (both its secret key and its webhook signing secret).

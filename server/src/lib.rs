@@ -7,6 +7,7 @@ pub mod audit;
 pub mod auth;
 pub mod backoffice;
 pub mod cli;
+pub mod client_address;
 pub mod config;
 pub mod db;
 pub mod http;

@@ -446,6 +446,13 @@ const RULES: &[Rule] = &[
         form: no_form,
     },
     Rule {
+        path: "backoffice/throttled-log-ins",
+        access: Access::Staff(StaffRole::Support),
+        mutating: false,
+        object: None,
+        form: no_form,
+    },
+    Rule {
         path: "backoffice/player",
         access: Access::Staff(StaffRole::Support),
         mutating: false,

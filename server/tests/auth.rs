@@ -1,4 +1,4 @@
-//! Accounts, sessions, throttling and access checks, through the real HTTP router.
+//! Accounts, sessions and access checks (throttling: `throttling.rs`), through the real HTTP router.
 
 mod common;
 
@@ -218,74 +218,6 @@ async fn unknown_email_and_wrong_password_look_the_same(pool: PgPool) {
     assert_eq!((unknown.status, wrong.status), (401, 401));
     assert_eq!(unknown.json, wrong.json);
     assert_eq!(unknown.code(), "invalid_credentials");
-}
-
-// Proves throttling: after 5 failures the 6th attempt is 429 with Retry-After (even with the
-// right password); after 10 failures the account is locked for 30 minutes; then it works again.
-#[sqlx::test(migrations = "../migrations")]
-async fn login_is_throttled_then_locked(pool: PgPool) {
-    let app = spawn_app(pool).await;
-    let wrong = [("email", PLAYER_EMAIL), ("password", "not the password")];
-    let right = [("email", PLAYER_EMAIL), ("password", DEMO_PASSWORD)];
-    for attempt in 1..=5 {
-        let reply = app.call("auth/login", &wrong, None).await;
-        assert_eq!(reply.status, 401, "attempt {attempt}");
-    }
-    let throttled = app.call("auth/login", &right, None).await;
-    assert_eq!((throttled.status, throttled.code()), (429, "rate_limited"));
-    let retry_after: u64 = throttled.headers["retry-after"]
-        .to_str()
-        .unwrap()
-        .parse()
-        .unwrap();
-    assert!((1..=60).contains(&retry_after), "{retry_after}");
-    assert_eq!(throttled.json["retry_after_s"], retry_after);
-    assert!(throttled.set_cookie().is_none());
-
-    // Failures 6 to 10, each after the delay: the tenth locks the account for 30 minutes.
-    for _ in 6..=10 {
-        app.advance(Duration::seconds(61));
-        assert_eq!(app.call("auth/login", &wrong, None).await.status, 401);
-    }
-    app.advance(Duration::seconds(61));
-    let locked = app.call("auth/login", &right, None).await;
-    assert_eq!(locked.status, 429);
-    let retry_after: u64 = locked.headers["retry-after"]
-        .to_str()
-        .unwrap()
-        .parse()
-        .unwrap();
-    assert!((1700..=1800).contains(&retry_after), "{retry_after}");
-
-    app.advance(Duration::minutes(30));
-    assert_eq!(app.call("auth/login", &right, None).await.status, 200);
-}
-
-// Proves throttling also counts per client address across different accounts.
-#[sqlx::test(migrations = "../migrations")]
-async fn login_is_throttled_per_address(pool: PgPool) {
-    let app = spawn_app(pool).await;
-    for attempt in 0..5 {
-        let email = format!("guess{attempt}@example.com");
-        assert_eq!(
-            app.call(
-                "auth/login",
-                &[("email", email.as_str()), ("password", "x")],
-                None
-            )
-            .await
-            .status,
-            401
-        );
-    }
-    let reply = app
-        .call(
-            "auth/login",
-            &[("email", PLAYER_EMAIL), ("password", DEMO_PASSWORD)],
-            None,
-        )
-        .await;
-    assert_eq!(reply.status, 429);
 }
 
 // Proves state-changing calls from another origin are refused with 403 and write nothing.

@@ -1025,11 +1025,19 @@ async fn pages_render_for_their_viewers(pool: PgPool) {
 }
 
 // Proves the mock PSP's payout script is a staff (finance) control that exists only with the
-// mock PSP, and that the crash outcome is refused unless test endpoints are on; a scripted
-// failure then decides the next payout.
+// mock PSP, and that the crash outcome exists only in the test environment (refused in
+// development even with test endpoints on, and nothing scripted); a scripted failure then
+// decides the next payout.
 #[sqlx::test(migrations = "../migrations")]
 async fn mock_payout_scripts_are_guarded(pool: PgPool) {
-    let app = common::spawn_app_with(pool.clone(), &[("KASA_TEST_ENDPOINTS", "false")]).await;
+    let app = common::spawn_app_with(
+        pool.clone(),
+        &[
+            ("KASA_ENVIRONMENT", "development"),
+            ("KASA_TEST_ENDPOINTS", "true"),
+        ],
+    )
+    .await;
     let actors = log_in_all(&app).await;
     fund(&app, &actors.finance, "100.00").await;
     let id = requested(&app, &actors.player, "60.00").await;
@@ -1049,6 +1057,11 @@ async fn mock_payout_scripts_are_guarded(pool: PgPool) {
     assert_eq!(
         (crash.status, crash.json["field"].clone()),
         (422, "outcome".into())
+    );
+    assert_eq!(
+        app.count("SELECT count(*) FROM mock_psp_payout_scripts")
+            .await,
+        0
     );
     let fail = script_as(&actors.finance, "fail").await;
     assert_eq!(fail.status, 200, "{fail:?}");

@@ -65,6 +65,10 @@ pub trait BackofficeApi: Send + Sync {
         q: Option<String>,
         offset: Option<i64>,
     ) -> Result<players::PlayerSearchPage, AppError>;
+    async fn throttled_log_ins(
+        &self,
+        ctx: &crate::api::RequestCtx,
+    ) -> Result<Vec<players::ThrottledLogIn>, AppError>;
     async fn player_detail(
         &self,
         ctx: &crate::api::RequestCtx,

@@ -107,6 +107,30 @@ pub struct PlayerDetail {
     pub can_act: bool,
 }
 
+/// An account of this brand whose log-ins are being slowed down after failed attempts.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ThrottledLogIn {
+    /// `player` or `staff`.
+    pub realm: String,
+    pub email: String,
+    /// The client address (an IPv6 /64) the failures came from; `None`: from all addresses
+    /// together (a guesser spread over many addresses).
+    pub address: Option<String>,
+    pub failures: i32,
+    pub last_failure_at: DateTime<Utc>,
+    /// When the next attempt is heard; `None` when no delay runs now.
+    pub delayed_until: Option<DateTime<Utc>>,
+}
+
+/// Any staff role: the brand's accounts whose log-ins are slowed down now, most recent first.
+#[server(endpoint = "backoffice/throttled-log-ins")]
+pub async fn throttled_log_ins() -> Result<Vec<ThrottledLogIn>, AppError> {
+    crate::api::call::<dyn super::BackofficeApi, _, _, _>(|api, ctx| async move {
+        api.throttled_log_ins(&ctx).await
+    })
+    .await
+}
+
 /// Any staff role: players matching an email, an id or a name fragment.
 #[server(endpoint = "backoffice/players")]
 pub async fn search_players(
@@ -177,6 +201,50 @@ pub fn PlayersPage() -> impl IntoView {
                 })}
             </Suspense>
         </section>
+        <ThrottledLogIns/>
+    }
+}
+
+/// Who is being slowed down at log-in: what support sees when someone calls about it.
+#[component]
+fn ThrottledLogIns() -> impl IntoView {
+    let throttled = Resource::new(|| (), |()| throttled_log_ins());
+    view! {
+        <Suspense fallback=|| ()>
+            {move || Suspend::new(async move {
+                // An error here is the players' section's error too; it shows there.
+                let rows = throttled.await.unwrap_or_default();
+                view! {
+                    <section class="card" data-testid="throttled-log-ins">
+                        <h2>"Slowed-down log-ins"</h2>
+                        {if rows.is_empty() {
+                            view! { <p class="empty" data-testid="throttled-empty">"No account's log-ins are being slowed down."</p> }.into_any()
+                        } else {
+                            view! {
+                                <p class="hint">"After 5 failed log-ins from one address (or 20 from all together) each further attempt waits a growing delay, up to 15 minutes; a successful log-in clears it."</p>
+                                <div class="table-wrap">
+                                    <table class="table">
+                                        <thead><tr><th>"Account"</th><th>"Kind"</th><th>"From"</th><th>"Failures"</th><th>"Last failure"</th><th>"Next attempt"</th></tr></thead>
+                                        <tbody>
+                                            {rows.into_iter().map(|row| view! {
+                                                <tr data-testid="throttled-row">
+                                                    <td>{row.email}</td>
+                                                    <td>{row.realm}</td>
+                                                    <td class="mono">{row.address.unwrap_or_else(|| "all addresses".to_owned())}</td>
+                                                    <td>{row.failures}</td>
+                                                    <td>{row.last_failure_at.format("%Y-%m-%d %H:%M:%S UTC").to_string()}</td>
+                                                    <td>{row.delayed_until.map_or_else(|| "now".to_owned(), |until| until.format("%H:%M:%S UTC").to_string())}</td>
+                                                </tr>
+                                            }).collect_view()}
+                                        </tbody>
+                                    </table>
+                                </div>
+                            }.into_any()
+                        }}
+                    </section>
+                }
+            })}
+        </Suspense>
     }
 }
 

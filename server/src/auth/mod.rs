@@ -5,7 +5,7 @@ pub mod password;
 pub mod session;
 pub mod throttle;
 
-use std::net::SocketAddr;
+use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 
 use app::api::RequestCtx;
 use app::auth::{AuthApi, Realm, StaffRole, Viewer, ViewerKind};
@@ -15,6 +15,7 @@ use http::{HeaderValue, header};
 use secrecy::SecretString;
 use uuid::Uuid;
 
+use crate::client_address::ClientAddress;
 use crate::services::{Services, internal};
 use crate::tenants::Tenant;
 use session::Subject;
@@ -99,6 +100,21 @@ impl Services {
                 ))
             }
         }
+    }
+
+    /// Heavy staff operations (integrity check, audit verification, exports) are counted per
+    /// staff member and operation: a few runs are free, then each waits a growing delay.
+    pub async fn limit_staff_operation(
+        &self,
+        tenant_id: Uuid,
+        staff_id: Uuid,
+        operation: &str,
+    ) -> Result<(), AppError> {
+        let key = throttle::Key::staff_operation(tenant_id, staff_id, operation);
+        throttle::acquire(self.pool(), &[key], self.now())
+            .await
+            .map_err(internal)?
+            .map_err(throttle::Refusal::into_error)
     }
 
     /// A player of this tenant: anonymous → 401, staff → 403.
@@ -208,14 +224,20 @@ impl Services {
         }))
     }
 
-    fn client_address(ctx: &RequestCtx) -> String {
+    /// The client's address (see `client_address`): the router's layer sets it; without it
+    /// (a request that did not come through the router) the TCP peer, else "unspecified".
+    pub fn client_address(ctx: &RequestCtx) -> ClientAddress {
         ctx.parts
             .extensions
-            .get::<ConnectInfo<SocketAddr>>()
-            .map_or_else(
-                || "unknown".to_owned(),
-                |ConnectInfo(address)| address.ip().to_string(),
-            )
+            .get::<ClientAddress>()
+            .copied()
+            .or_else(|| {
+                ctx.parts
+                    .extensions
+                    .get::<ConnectInfo<SocketAddr>>()
+                    .map(|ConnectInfo(address)| ClientAddress(address.ip()))
+            })
+            .unwrap_or(ClientAddress(IpAddr::V4(Ipv4Addr::UNSPECIFIED)))
     }
 }
 
@@ -237,6 +259,19 @@ impl AuthApi for Services {
     ) -> Result<Viewer, AppError> {
         let tenant = self.tenant(ctx)?;
         let email = app::auth::validate_registration(&email, &display_name, &password)?;
+        // Every registration costs an Argon2 hash: counted per address and per brand.
+        let address = Self::client_address(ctx);
+        let keys = [
+            throttle::Key::register_address(tenant.id, &address),
+            throttle::Key::register_brand(tenant.id),
+        ];
+        if let Err(refusal) = throttle::acquire(self.pool(), &keys, self.now())
+            .await
+            .map_err(internal)?
+        {
+            tracing::info!(tenant = %tenant.slug, throttle = %refusal.scope, "registration throttled");
+            return Err(refusal.into_error());
+        }
         let password_hash = password::hash(SecretString::from(password))
             .await
             .map_err(internal)?;
@@ -277,31 +312,27 @@ impl AuthApi for Services {
         password: String,
     ) -> Result<Viewer, AppError> {
         let tenant = self.tenant(ctx)?;
-        let email = email.trim().to_lowercase();
+        // The same shape rules as registration: an overlong or malformed address is a 422
+        // before anything is counted or hashed.
+        let email = app::auth::normalise_email(&email)?;
         let realm_name = match realm {
             Realm::Player => "player",
             Realm::Staff => "staff",
         };
-        let account_key = throttle::Key::account(&tenant.slug, realm_name, &email);
+        let address = Self::client_address(ctx);
+        // Fixed order (most specific first) so that concurrent log-ins never lock in a cycle.
         let keys = [
-            account_key.clone(),
-            throttle::Key::address(&Self::client_address(ctx)),
+            throttle::Key::login_account_address(tenant.id, realm_name, &email, &address),
+            throttle::Key::login_account(tenant.id, realm_name, &email),
+            throttle::Key::login_address(tenant.id, &address),
         ];
         let now = self.now();
-        if let Some(retry_after_s) = throttle::retry_after(self.pool(), &keys, now)
+        if let Err(refusal) = throttle::acquire(self.pool(), &keys, now)
             .await
             .map_err(internal)?
         {
-            return Err(AppError {
-                retry_after_s: Some(retry_after_s),
-                ..AppError::new(
-                    ErrorCode::RateLimited,
-                    format!(
-                        "Too many failed log-ins. Try again in {}.",
-                        human_duration(retry_after_s)
-                    ),
-                )
-            });
+            tracing::info!(tenant = %tenant.slug, realm = realm_name, throttle = %refusal.scope, "log-in throttled");
+            return Err(refusal.into_error());
         }
         let query = match realm {
             Realm::Player => {
@@ -321,17 +352,21 @@ impl AuthApi for Services {
         let verified = password::verify(SecretString::from(password), stored_hash)
             .await
             .map_err(internal)?;
+        // The attempt was counted by `acquire`; a failure leaves it counted.
         let Some(id) = id.filter(|_| verified) else {
-            throttle::record_failure(self.pool(), &keys, now)
-                .await
-                .map_err(internal)?;
             tracing::info!(tenant = %tenant.slug, realm = realm_name, "failed log-in");
             return Err(AppError::new(
                 ErrorCode::InvalidCredentials,
                 INVALID_CREDENTIALS,
             ));
         };
-        throttle::record_success(self.pool(), &account_key)
+        let [account_from_address, account, from_address] = &keys;
+        for key in [account_from_address, account] {
+            throttle::forgive(self.pool(), key)
+                .await
+                .map_err(internal)?;
+        }
+        throttle::refund(self.pool(), from_address)
             .await
             .map_err(internal)?;
         let subject = match realm {
@@ -370,13 +405,5 @@ impl AuthApi for Services {
         }
         self.set_session_cookie(ctx, "", 0);
         Ok(())
-    }
-}
-
-fn human_duration(seconds: u64) -> String {
-    match seconds {
-        0..=59 => format!("{seconds} seconds"),
-        60..=119 => "a minute".to_owned(),
-        _ => format!("{} minutes", seconds.div_ceil(60)),
     }
 }

@@ -1,137 +1,440 @@
-//! Log-in throttling, per account and per client address: after 5 failures in the window every
-//! further attempt is refused with 429 until a short delay passes; after 10 the account or
-//! address is locked for 30 minutes. Counts live in Postgres so every server process shares them.
+//! Throttles that slow an attacker down without letting one lock users out.
+//!
+//! Every counter belongs to one brand and one [`Scope`], whose [`Rule`] gives a free allowance
+//! (counted until a quiet period, or per fixed window, see [`Restart`]); past it, each attempt
+//! sets a delay that doubles from the first delay up to a cap.
+//! There is no hard lock: after the delay the next attempt is always heard.
+//!
+//! [`acquire`] checks and counts in one statement per key, under the counter row's lock, before
+//! the expensive work (a password hash) starts: N concurrent guesses get at most the free
+//! allowance of hashes, the rest are refused without one. A log-in that then succeeds takes its
+//! attempt back ([`forgive`] for the account, [`refund`] for the address).
+//!
+//! A log-in counts against three keys: the account from this address (5 free, then 1 min, 2,
+//! 4, … 15 min), the account from anywhere (20 free: a distributed guesser, without letting one
+//! address's failures delay the owner elsewhere) and the address across accounts (20 free).
 
-use chrono::{DateTime, Duration, Utc};
+use std::fmt;
+
+use chrono::{DateTime, Utc};
 use sqlx::PgPool;
+use uuid::Uuid;
 
-/// Failures counted together; an older first failure starts a fresh window.
-const WINDOW_MINUTES: i64 = 15;
-const FAILURES_BEFORE_DELAY: i32 = 5;
-const FAILURES_BEFORE_LOCKOUT: i32 = 10;
-/// While between the two thresholds: wait this long after the last failure.
-const DELAY_SECONDS: i64 = 60;
-const LOCKOUT_MINUTES: i64 = 30;
+use crate::client_address::ClientAddress;
 
-/// One throttled subject: an account or a client address.
-#[derive(Debug, Clone)]
+/// What a counter counts.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Scope {
+    /// Log-in attempts for one account (realm and email) from one client address.
+    LoginAccountAddress,
+    /// Log-in attempts for one account from any address.
+    LoginAccount,
+    /// Log-in attempts from one client address, any account.
+    LoginAddress,
+    /// Registrations from one client address.
+    RegisterAddress,
+    /// Registrations at the brand: a cap on the Argon2 work anyone can make the brand do.
+    RegisterBrand,
+    /// Second-factor codes for one staff member.
+    SecondFactor,
+    /// One heavy staff operation (integrity check, audit verification, export) by one member.
+    StaffOperation,
+}
+
+/// How a scope's counter behaves.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Rule {
+    /// Attempts per window before delays start.
+    pub free: i32,
+    /// The delay after the attempt that reaches the allowance; each further attempt doubles it.
+    pub first_delay_s: i32,
+    pub max_delay_s: i32,
+    /// How long until counting starts afresh (never while a delay runs).
+    pub window_s: i32,
+    pub restart: Restart,
+}
+
+/// When a counter starts afresh.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Restart {
+    /// After `window_s` without any attempt: a guesser who keeps going keeps growing delays.
+    AfterQuiet,
+    /// When the window that began with the first attempt is over: steady traffic from many
+    /// honest callers (a brand's registrations) never adds up to a delay.
+    AfterWindow,
+}
+
+const MINUTE: i32 = 60;
+const HOUR: i32 = 60 * MINUTE;
+
+impl Scope {
+    pub const ALL: [Scope; 7] = [
+        Scope::LoginAccountAddress,
+        Scope::LoginAccount,
+        Scope::LoginAddress,
+        Scope::RegisterAddress,
+        Scope::RegisterBrand,
+        Scope::SecondFactor,
+        Scope::StaffOperation,
+    ];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Scope::LoginAccountAddress => "login_account_address",
+            Scope::LoginAccount => "login_account",
+            Scope::LoginAddress => "login_address",
+            Scope::RegisterAddress => "register_address",
+            Scope::RegisterBrand => "register_brand",
+            Scope::SecondFactor => "second_factor",
+            Scope::StaffOperation => "staff_operation",
+        }
+    }
+
+    pub fn parse(text: &str) -> Option<Scope> {
+        Scope::ALL.into_iter().find(|scope| scope.as_str() == text)
+    }
+
+    pub const fn rule(self) -> Rule {
+        match self {
+            Scope::LoginAccountAddress | Scope::SecondFactor => Rule {
+                free: 5,
+                first_delay_s: MINUTE,
+                max_delay_s: 15 * MINUTE,
+                window_s: HOUR,
+                restart: Restart::AfterQuiet,
+            },
+            Scope::LoginAccount | Scope::LoginAddress => Rule {
+                free: 20,
+                first_delay_s: MINUTE,
+                max_delay_s: 15 * MINUTE,
+                window_s: HOUR,
+                restart: Restart::AfterQuiet,
+            },
+            Scope::RegisterAddress => Rule {
+                free: 10,
+                first_delay_s: MINUTE,
+                max_delay_s: HOUR,
+                window_s: HOUR,
+                restart: Restart::AfterQuiet,
+            },
+            // A busy brand registers many players a minute; the window is short so that steady
+            // traffic never accumulates into a delay, while a burst of thousands does.
+            Scope::RegisterBrand => Rule {
+                free: 120,
+                first_delay_s: 5,
+                max_delay_s: MINUTE,
+                window_s: MINUTE,
+                restart: Restart::AfterWindow,
+            },
+            Scope::StaffOperation => Rule {
+                free: 10,
+                first_delay_s: 30,
+                max_delay_s: 5 * MINUTE,
+                window_s: 10 * MINUTE,
+                restart: Restart::AfterQuiet,
+            },
+        }
+    }
+
+    /// What the caller is told when this counter refuses.
+    fn refusal_message(self, wait: &str) -> String {
+        match self {
+            Scope::LoginAccountAddress | Scope::LoginAccount => {
+                format!("Too many failed log-ins for this account. Try again in {wait}.")
+            }
+            Scope::LoginAddress => {
+                format!("Too many failed log-ins from your network. Try again in {wait}.")
+            }
+            Scope::RegisterAddress => {
+                format!("Too many new accounts from your network. Try again in {wait}.")
+            }
+            Scope::RegisterBrand => {
+                format!("Too many new accounts right now. Try again in {wait}.")
+            }
+            Scope::SecondFactor => {
+                format!("Too many wrong codes. Try again in {wait}.")
+            }
+            Scope::StaffOperation => {
+                format!("You ran this too often. Try again in {wait}.")
+            }
+        }
+    }
+}
+
+impl fmt::Display for Scope {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// One counter: a scope and a subject within a brand.
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Key {
-    scope: &'static str,
+    tenant_id: Uuid,
+    scope: Scope,
     subject: String,
 }
 
 impl Key {
-    pub fn account(tenant_slug: &str, realm: &str, email: &str) -> Key {
+    pub fn login_account_address(
+        tenant_id: Uuid,
+        realm: &str,
+        email: &str,
+        address: &ClientAddress,
+    ) -> Key {
+        Key::new(
+            tenant_id,
+            Scope::LoginAccountAddress,
+            format!("{realm} {email} {}", address.throttle_key()),
+        )
+    }
+
+    pub fn login_account(tenant_id: Uuid, realm: &str, email: &str) -> Key {
+        Key::new(tenant_id, Scope::LoginAccount, format!("{realm} {email}"))
+    }
+
+    pub fn login_address(tenant_id: Uuid, address: &ClientAddress) -> Key {
+        Key::new(tenant_id, Scope::LoginAddress, address.throttle_key())
+    }
+
+    pub fn register_address(tenant_id: Uuid, address: &ClientAddress) -> Key {
+        Key::new(tenant_id, Scope::RegisterAddress, address.throttle_key())
+    }
+
+    pub fn register_brand(tenant_id: Uuid) -> Key {
+        Key::new(tenant_id, Scope::RegisterBrand, "-".to_owned())
+    }
+
+    pub fn second_factor(tenant_id: Uuid, staff_id: Uuid) -> Key {
+        Key::new(tenant_id, Scope::SecondFactor, staff_id.to_string())
+    }
+
+    pub fn staff_operation(tenant_id: Uuid, staff_id: Uuid, operation: &str) -> Key {
+        Key::new(
+            tenant_id,
+            Scope::StaffOperation,
+            format!("{operation} {staff_id}"),
+        )
+    }
+
+    fn new(tenant_id: Uuid, scope: Scope, subject: String) -> Key {
         Key {
-            scope: "account",
-            subject: format!("{tenant_slug}/{realm}/{email}"),
+            tenant_id,
+            scope,
+            subject,
         }
     }
 
-    pub fn address(address: &str) -> Key {
-        Key {
-            scope: "ip",
-            subject: address.to_owned(),
+    pub fn scope(&self) -> Scope {
+        self.scope
+    }
+}
+
+/// A counter said no: which one, and for how long.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Refusal {
+    pub scope: Scope,
+    pub retry_after_s: u64,
+}
+
+impl Refusal {
+    /// The `429 rate_limited` answer, with `Retry-After`.
+    pub fn into_error(self) -> app::error::AppError {
+        app::error::AppError {
+            retry_after_s: Some(self.retry_after_s),
+            ..app::error::AppError::new(
+                app::error::ErrorCode::RateLimited,
+                self.scope
+                    .refusal_message(&human_duration(self.retry_after_s)),
+            )
         }
     }
 }
 
-#[derive(sqlx::FromRow)]
-struct ThrottleRow {
-    failures: i32,
-    window_started_at: DateTime<Utc>,
-    last_failure_at: DateTime<Utc>,
-    locked_until: Option<DateTime<Utc>>,
-}
-
-/// If any key is throttled now, the seconds until it may try again.
-pub async fn retry_after(
+/// Counts one attempt against every key, unless one of them is in a delay: then nothing is
+/// counted at all and the longest-waiting key's refusal is returned. One transaction, keys
+/// taken in the order given (callers list them in a fixed order, so no two lock cycles form).
+pub async fn acquire(
     pool: &PgPool,
     keys: &[Key],
     now: DateTime<Utc>,
-) -> Result<Option<u64>, sqlx::Error> {
-    let mut wait_s: Option<i64> = None;
+) -> Result<Result<(), Refusal>, sqlx::Error> {
+    let mut tx = pool.begin().await?;
     for key in keys {
-        let row: Option<ThrottleRow> = sqlx::query_as(
-            "SELECT failures, window_started_at, last_failure_at, locked_until FROM login_throttle WHERE scope = $1 AND subject = $2",
-        )
-        .bind(key.scope)
-        .bind(&key.subject)
-        .fetch_optional(pool)
-        .await?;
-        let Some(ThrottleRow {
-            failures,
-            window_started_at,
-            last_failure_at,
-            locked_until,
-        }) = row
-        else {
-            continue;
+        let rule = key.scope.rule();
+        // `fresh` (counting restarts): the window or the quiet period is over; a running
+        // delay has already been ruled out by WHERE.
+        let fresh = match rule.restart {
+            Restart::AfterQuiet => "t.last_attempt_at + make_interval(secs => $8) <= $4",
+            Restart::AfterWindow => "t.window_started_at + make_interval(secs => $8) <= $4",
         };
-        let until = match locked_until {
-            Some(locked_until) if locked_until > now => Some(locked_until),
-            _ if window_started_at + Duration::minutes(WINDOW_MINUTES) <= now => None,
-            _ if failures >= FAILURES_BEFORE_DELAY => {
-                Some(last_failure_at + Duration::seconds(DELAY_SECONDS))
-            }
-            _ => None,
-        };
-        if let Some(until) = until.filter(|until| *until > now) {
-            let seconds = (until - now).num_seconds().max(1);
-            wait_s = Some(wait_s.map_or(seconds, |current| current.max(seconds)));
+        let statement = format!(
+            "INSERT INTO throttles AS t (tenant_id, scope, subject, attempts, window_started_at, last_attempt_at, blocked_until)
+             VALUES ($1, $2, $3, 1, $4, $4,
+                     CASE WHEN 1 >= $5 THEN $4 + make_interval(secs => $6) END)
+             ON CONFLICT (tenant_id, scope, subject) DO UPDATE SET
+                 attempts = CASE WHEN {fresh} THEN 1 ELSE t.attempts + 1 END,
+                 window_started_at = CASE WHEN {fresh} THEN $4 ELSE t.window_started_at END,
+                 last_attempt_at = $4,
+                 blocked_until = CASE
+                     WHEN {fresh} THEN
+                         CASE WHEN 1 >= $5 THEN $4 + make_interval(secs => $6) END
+                     WHEN t.attempts + 1 >= $5 THEN
+                         $4 + make_interval(secs => least($6 * power(2, t.attempts + 1 - $5), $7))
+                     END
+             WHERE t.blocked_until IS NULL OR t.blocked_until <= $4
+             RETURNING attempts"
+        );
+        let counted: Option<i32> = sqlx::query_scalar(&statement)
+            .bind(key.tenant_id)
+            .bind(key.scope.as_str())
+            .bind(&key.subject)
+            .bind(now)
+            .bind(rule.free)
+            .bind(f64::from(rule.first_delay_s))
+            .bind(f64::from(rule.max_delay_s))
+            .bind(f64::from(rule.window_s))
+            .fetch_optional(&mut *tx)
+            .await?;
+        if counted.is_none() {
+            let blocked_until: Option<DateTime<Utc>> = sqlx::query_scalar(
+                "SELECT blocked_until FROM throttles WHERE tenant_id = $1 AND scope = $2 AND subject = $3",
+            )
+            .bind(key.tenant_id)
+            .bind(key.scope.as_str())
+            .bind(&key.subject)
+            .fetch_one(&mut *tx)
+            .await?;
+            tx.rollback().await?;
+            let wait_s = blocked_until.map_or(1, |until| (until - now).num_seconds().max(1));
+            return Ok(Err(Refusal {
+                scope: key.scope,
+                retry_after_s: wait_s as u64,
+            }));
         }
     }
-    Ok(wait_s.map(|seconds| seconds as u64))
+    tx.commit().await?;
+    Ok(Ok(()))
 }
 
-/// Counts a failed attempt against every key, starting a new window when the old one is over
-/// and locking the key once it reaches the lockout threshold.
-pub async fn record_failure(
+/// Forgets a counter: a successful log-in clears its account's failures.
+pub async fn forgive(pool: &PgPool, key: &Key) -> Result<(), sqlx::Error> {
+    sqlx::query("DELETE FROM throttles WHERE tenant_id = $1 AND scope = $2 AND subject = $3")
+        .bind(key.tenant_id)
+        .bind(key.scope.as_str())
+        .bind(&key.subject)
+        .execute(pool)
+        .await?;
+    Ok(())
+}
+
+/// Takes back the attempt just counted (a successful log-in is not a failure of its address)
+/// without forgetting the others, so one good password does not reset a guesser's budget. The
+/// attempt was let through, so any delay before it was over: none runs after it either.
+pub async fn refund(pool: &PgPool, key: &Key) -> Result<(), sqlx::Error> {
+    let mut tx = pool.begin().await?;
+    sqlx::query(
+        "DELETE FROM throttles WHERE tenant_id = $1 AND scope = $2 AND subject = $3 AND attempts <= 1",
+    )
+    .bind(key.tenant_id)
+    .bind(key.scope.as_str())
+    .bind(&key.subject)
+    .execute(&mut *tx)
+    .await?;
+    sqlx::query(
+        "UPDATE throttles SET attempts = attempts - 1, blocked_until = NULL
+         WHERE tenant_id = $1 AND scope = $2 AND subject = $3",
+    )
+    .bind(key.tenant_id)
+    .bind(key.scope.as_str())
+    .bind(&key.subject)
+    .execute(&mut *tx)
+    .await?;
+    tx.commit().await
+}
+
+/// The longest window or delay a counter can matter for; older counters are spent.
+const SPENT_AFTER_S: i32 = 2 * HOUR;
+
+/// Removes spent counters; returns how many.
+pub async fn purge(pool: &PgPool, now: DateTime<Utc>) -> Result<u64, sqlx::Error> {
+    let result = sqlx::query(
+        "DELETE FROM throttles
+         WHERE last_attempt_at + make_interval(secs => $2) <= $1
+           AND (blocked_until IS NULL OR blocked_until <= $1)",
+    )
+    .bind(now)
+    .bind(f64::from(SPENT_AFTER_S))
+    .execute(pool)
+    .await?;
+    Ok(result.rows_affected())
+}
+
+/// An account whose log-ins are being slowed down, for the back office.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ThrottledAccount {
+    pub realm: String,
+    pub email: String,
+    /// The client address (an IPv6 /64) the failures came from; `None` when counted across
+    /// all addresses.
+    pub address: Option<String>,
+    pub failures: i32,
+    pub last_failure_at: DateTime<Utc>,
+    pub blocked_until: Option<DateTime<Utc>>,
+}
+
+/// The brand's accounts that have reached a delay in their current window, most recent first.
+pub async fn throttled_accounts(
     pool: &PgPool,
-    keys: &[Key],
+    tenant_id: Uuid,
     now: DateTime<Utc>,
-) -> Result<(), sqlx::Error> {
-    for key in keys {
-        sqlx::query(
-            "INSERT INTO login_throttle AS t (scope, subject, failures, window_started_at, last_failure_at)
-             VALUES ($1, $2, 1, $3, $3)
-             ON CONFLICT (scope, subject) DO UPDATE SET
-                 failures = CASE WHEN t.window_started_at + make_interval(mins => $4) <= $3
-                                  AND (t.locked_until IS NULL OR t.locked_until <= $3)
-                                 THEN 1 ELSE t.failures + 1 END,
-                 window_started_at = CASE WHEN t.window_started_at + make_interval(mins => $4) <= $3
-                                          AND (t.locked_until IS NULL OR t.locked_until <= $3)
-                                          THEN $3 ELSE t.window_started_at END,
-                 last_failure_at = $3",
-        )
-        .bind(key.scope)
-        .bind(&key.subject)
-        .bind(now)
-        .bind(WINDOW_MINUTES as i32)
-        .execute(pool)
-        .await?;
-        sqlx::query(
-            "UPDATE login_throttle SET locked_until = $3 + make_interval(mins => $4), failures = 0, window_started_at = $3
-             WHERE scope = $1 AND subject = $2 AND failures >= $5",
-        )
-        .bind(key.scope)
-        .bind(&key.subject)
-        .bind(now)
-        .bind(LOCKOUT_MINUTES as i32)
-        .bind(FAILURES_BEFORE_LOCKOUT)
-        .execute(pool)
-        .await?;
+    limit: i64,
+) -> Result<Vec<ThrottledAccount>, sqlx::Error> {
+    #[derive(sqlx::FromRow)]
+    struct Row {
+        subject: String,
+        attempts: i32,
+        last_attempt_at: DateTime<Utc>,
+        blocked_until: Option<DateTime<Utc>>,
     }
-    Ok(())
+    let rows: Vec<Row> = sqlx::query_as(
+        "SELECT subject, attempts, last_attempt_at, blocked_until FROM throttles
+         WHERE tenant_id = $1
+           AND ((scope = 'login_account_address' AND attempts >= $2)
+             OR (scope = 'login_account' AND attempts >= $3))
+           AND (blocked_until > $4 OR last_attempt_at + make_interval(secs => $5) > $4)
+         ORDER BY last_attempt_at DESC, subject
+         LIMIT $6",
+    )
+    .bind(tenant_id)
+    .bind(Scope::LoginAccountAddress.rule().free)
+    .bind(Scope::LoginAccount.rule().free)
+    .bind(now)
+    .bind(f64::from(Scope::LoginAccount.rule().window_s))
+    .bind(limit)
+    .fetch_all(pool)
+    .await?;
+    Ok(rows
+        .into_iter()
+        .filter_map(|row| {
+            let mut parts = row.subject.splitn(3, ' ');
+            Some(ThrottledAccount {
+                realm: parts.next()?.to_owned(),
+                email: parts.next()?.to_owned(),
+                address: parts.next().map(str::to_owned),
+                failures: row.attempts,
+                last_failure_at: row.last_attempt_at,
+                blocked_until: row.blocked_until.filter(|until| *until > now),
+            })
+        })
+        .collect())
 }
 
-/// A successful log-in clears the account's count (not the address's: one good password
-/// must not reset an attacker's budget for other accounts).
-pub async fn record_success(pool: &PgPool, account: &Key) -> Result<(), sqlx::Error> {
-    sqlx::query("DELETE FROM login_throttle WHERE scope = $1 AND subject = $2 AND (locked_until IS NULL OR locked_until <= now())")
-        .bind(account.scope)
-        .bind(&account.subject)
-        .execute(pool)
-        .await?;
-    Ok(())
+/// "45 seconds", "a minute", "15 minutes".
+pub fn human_duration(seconds: u64) -> String {
+    match seconds {
+        0..=59 => format!("{seconds} seconds"),
+        60..=119 => "a minute".to_owned(),
+        _ => format!("{} minutes", seconds.div_ceil(60)),
+    }
 }

@@ -706,6 +706,9 @@ async fn start(
     let (tenant, staff) = services.require_staff(ctx, StaffRole::Support).await?;
     let pool = services.pool().clone();
     let filter = check_filter(&pool, tenant.id, list, query).await?;
+    services
+        .limit_staff_operation(tenant.id, staff.id, "export")
+        .await?;
     let file_name = file_name(list, &filter);
     let event = AuditEvent {
         tenant_id: tenant.id,

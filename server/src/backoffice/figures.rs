@@ -263,6 +263,9 @@ pub async fn check_integrity(
     tenant_id: Uuid,
     staff_id: Uuid,
 ) -> Result<IntegritySummary, AppError> {
+    services
+        .limit_staff_operation(tenant_id, staff_id, "integrity_check")
+        .await?;
     let report = ledger::check_integrity(services.pool(), Some(tenant_id)).await?;
     let violations: Vec<String> = report
         .violations

@@ -23,14 +23,17 @@ use app::backoffice::credits::{
 };
 use app::backoffice::figures::{Figures, FiguresQuery};
 use app::backoffice::ledger::{AccountPage, AccountTransfers, JournalDetail};
-use app::backoffice::players::{PlayerDetail, PlayerSearchPage, StaffNote};
+use app::backoffice::players::{PlayerDetail, PlayerSearchPage, StaffNote, ThrottledLogIn};
 use app::backoffice::reconciliation::{FindingFilter, FindingPage, FindingRow, RunSummary};
 use app::backoffice::webhooks::{ReapplyOutcome, WebhookEventPage, WebhookFilter};
 use app::error::AppError;
 use chrono::{DateTime, NaiveDate, Utc};
 use uuid::Uuid;
 
-use crate::services::Services;
+use crate::services::{Services, internal};
+
+/// Most slowed-down log-ins listed on the players page.
+const THROTTLED_LOG_INS_SHOWN: i64 = 100;
 
 #[async_trait::async_trait]
 impl BackofficeApi for Services {
@@ -45,7 +48,9 @@ impl BackofficeApi for Services {
     }
 
     async fn verify_audit_chain(&self, ctx: &RequestCtx) -> Result<ChainCheck, AppError> {
-        let (tenant, _staff) = self.require_staff(ctx, StaffRole::Support).await?;
+        let (tenant, staff) = self.require_staff(ctx, StaffRole::Support).await?;
+        self.limit_staff_operation(tenant.id, staff.id, "audit_verification")
+            .await?;
         audit_log::verify(self.pool(), tenant.id).await
     }
 
@@ -92,6 +97,29 @@ impl BackofficeApi for Services {
     ) -> Result<PlayerSearchPage, AppError> {
         let (tenant, _staff) = self.require_staff(ctx, StaffRole::Support).await?;
         players::search(self.pool(), tenant.id, q, offset).await
+    }
+
+    async fn throttled_log_ins(&self, ctx: &RequestCtx) -> Result<Vec<ThrottledLogIn>, AppError> {
+        let (tenant, _staff) = self.require_staff(ctx, StaffRole::Support).await?;
+        let accounts = crate::auth::throttle::throttled_accounts(
+            self.pool(),
+            tenant.id,
+            self.now(),
+            THROTTLED_LOG_INS_SHOWN,
+        )
+        .await
+        .map_err(internal)?;
+        Ok(accounts
+            .into_iter()
+            .map(|account| ThrottledLogIn {
+                realm: account.realm,
+                email: account.email,
+                address: account.address,
+                failures: account.failures,
+                last_failure_at: account.last_failure_at,
+                delayed_until: account.blocked_until,
+            })
+            .collect())
     }
 
     async fn player_detail(
@@ -174,6 +202,8 @@ impl BackofficeApi for Services {
         idempotency_key: String,
     ) -> Result<RunSummary, AppError> {
         let (tenant, staff) = self.require_staff(ctx, StaffRole::Finance).await?;
+        self.limit_staff_operation(tenant.id, staff.id, "reconciliation")
+            .await?;
         findings::run_for_tenant(self, ctx, tenant.id, &staff, &idempotency_key).await
     }
 

@@ -26,7 +26,7 @@ use crate::services::Services;
 use crate::tenants::TenantResolver;
 
 const REQUEST_ID_HEADER: HeaderName = HeaderName::from_static("x-request-id");
-/// How often expired sessions are swept from the database.
+/// How often expired sessions and spent throttle counters are swept from the database.
 const SESSION_PURGE_INTERVAL: Duration = Duration::from_secs(15 * 60);
 
 /// Runs the web server until Ctrl-C or SIGTERM, then finishes in-flight requests, closes the
@@ -44,7 +44,7 @@ pub async fn serve(mut config: Config) -> anyhow::Result<()> {
         crate::seed::demo_data(db.pool(), &config).await?;
     }
     let services = Services::new(db.pool().clone(), config.clone());
-    let purge = tokio::spawn(purge_sessions(services.clone()));
+    let purge = tokio::spawn(purge_spent(services.clone()));
     // Keeps the unfolded balance deltas of operator accounts few (see migrations/0002_ledger.sql).
     let folder = crate::ledger::spawn_balance_folder(
         db.pool().clone(),
@@ -117,6 +117,10 @@ pub fn router(services: Services, config: &Config) -> Router {
         .layer(axum::middleware::from_fn_with_state(guard_state.clone(), guards::csrf))
         .layer(axum::middleware::from_fn_with_state(guard_state.clone(), guards::tenant))
         .layer(guards::cors(config))
+        .layer(axum::middleware::from_fn_with_state(
+            Arc::new(config.trusted_proxies.clone()),
+            crate::client_address::layer,
+        ))
         .layer(RequestBodyLimitLayer::new(config.body_limit_bytes))
         .layer(PropagateRequestIdLayer::new(REQUEST_ID_HEADER))
         .layer(TraceLayer::new_for_http().make_span_with(|request: &axum::http::Request<_>| {
@@ -163,7 +167,7 @@ async fn health(State(services): State<Services>) -> impl IntoResponse {
     }
 }
 
-async fn purge_sessions(services: Services) {
+async fn purge_spent(services: Services) {
     let mut interval = tokio::time::interval(SESSION_PURGE_INTERVAL);
     loop {
         interval.tick().await;
@@ -171,6 +175,11 @@ async fn purge_sessions(services: Services) {
             Ok(0) => {}
             Ok(count) => tracing::info!(count, "expired sessions removed"),
             Err(error) => tracing::warn!(%error, "purging expired sessions failed"),
+        }
+        match crate::auth::throttle::purge(services.pool(), services.now()).await {
+            Ok(0) => {}
+            Ok(count) => tracing::info!(count, "spent throttle counters removed"),
+            Err(error) => tracing::warn!(%error, "purging throttle counters failed"),
         }
     }
 }

@@ -106,7 +106,8 @@ pub struct MockPsp {
     secret: String,
     outbox: Outbox,
     /// Test endpoints are on: scripted payouts may crash the process (`mock_payouts`).
-    test_endpoints: bool,
+    /// The `crash` payout outcome (SIGKILL of this process): the `test` environment only.
+    crash_allowed: bool,
 }
 
 impl MockPsp {
@@ -122,12 +123,12 @@ impl MockPsp {
                 .map(|secret| secret.expose_secret().to_owned())
                 .unwrap_or_else(random_secret),
             outbox,
-            test_endpoints: config.test_endpoints,
+            crash_allowed: config.scripted_crash_allowed(),
         }
     }
 
-    pub fn test_endpoints(&self) -> bool {
-        self.test_endpoints
+    pub fn crash_allowed(&self) -> bool {
+        self.crash_allowed
     }
 
     pub fn pool(&self) -> &PgPool {

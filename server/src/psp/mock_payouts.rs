@@ -143,11 +143,11 @@ pub async fn create(psp: &MockPsp, request: &PayoutRequest) -> Result<PayoutStat
             tokio::time::sleep(delay).await;
             return Err(unknown("the payout request timed out"));
         }
-        "crash" if !psp.test_endpoints() => {
+        "crash" if !psp.crash_allowed() => {
             return Err(PspError::Rejected {
                 provider: NAME.into(),
                 code: "script_refused".into(),
-                message: "The crash outcome needs test endpoints.".into(),
+                message: "The crash outcome exists only in the test environment.".into(),
             });
         }
         "fail" => "failed",

@@ -620,7 +620,7 @@ impl Services {
         }
         let outcome = outcome.trim();
         let allowed = MOCK_OUTCOMES.contains(&outcome)
-            || (outcome == MOCK_CRASH_OUTCOME && self.config().test_endpoints);
+            || (outcome == MOCK_CRASH_OUTCOME && self.config().scripted_crash_allowed());
         if !allowed {
             return Err(AppError::invalid(
                 "outcome",

@@ -191,6 +191,39 @@ impl TestApp {
         origin: Option<&str>,
         host: Option<&str>,
     ) -> Reply {
+        self.call_with(endpoint, form, cookie, origin, host, &[])
+            .await
+    }
+
+    /// Calls a server function from our origin with extra request headers (a proxy's
+    /// `X-Forwarded-For`, say).
+    pub async fn call_with_headers(
+        &self,
+        endpoint: &str,
+        form: &[(&str, &str)],
+        cookie: Option<&str>,
+        headers: &[(&str, &str)],
+    ) -> Reply {
+        self.call_with(
+            endpoint,
+            form,
+            cookie,
+            Some(&self.base.clone()),
+            None,
+            headers,
+        )
+        .await
+    }
+
+    async fn call_with(
+        &self,
+        endpoint: &str,
+        form: &[(&str, &str)],
+        cookie: Option<&str>,
+        origin: Option<&str>,
+        host: Option<&str>,
+        headers: &[(&str, &str)],
+    ) -> Reply {
         let mut request = self
             .http
             .post(format!("{}/api/{endpoint}", self.base))
@@ -204,6 +237,9 @@ impl TestApp {
         }
         if let Some(host) = host {
             request = request.header("host", host);
+        }
+        for (name, value) in headers {
+            request = request.header(*name, *value);
         }
         let response = request.send().await.expect("the server answers");
         let status = response.status().as_u16();
