@@ -112,3 +112,57 @@ async fn player_cannot_open_admin_pages_or_call_staff_functions() {
         .unwrap();
     assert_eq!(status, 403);
 }
+
+// Proves a player whose log-ins are slowed down is told so in words on the log-in page, and
+// support finds the account on the players page.
+#[tokio::test]
+async fn slowed_down_log_ins_are_explained_and_shown_to_staff() {
+    let server = KasaServer::start().await;
+    let chromium = Chromium::launch().await;
+    let page = chromium.new_page().await;
+
+    open(&page, &server.url("/login")).await;
+    // Five wrong passwords, one after the other, from the page itself.
+    let statuses = page
+        .evaluate::<(), String>(
+            "async () => {
+                const statuses = [];
+                for (let i = 0; i < 5; i++) {
+                    const reply = await fetch('/api/auth/login', {
+                        method: 'POST',
+                        headers: {'content-type': 'application/x-www-form-urlencoded'},
+                        body: 'email=player%40demo.kasa.test&password=wrong+password',
+                    });
+                    statuses.push(reply.status);
+                }
+                return statuses.join(',');
+            }",
+            None,
+        )
+        .await
+        .unwrap();
+    assert_eq!(statuses, "401,401,401,401,401");
+    fill(&page, "#email", "player@demo.kasa.test").await;
+    fill(&page, "#password", DEMO_PASSWORD).await;
+    click(&page, "button[type=submit]").await;
+    expect_text(
+        &page,
+        ".form-error",
+        "Too many failed log-ins for this account. Try again in",
+    )
+    .await;
+
+    let staff = chromium.new_page().await;
+    open(&staff, &server.url("/admin/login")).await;
+    fill(&staff, "#email", "support@demo.kasa.test").await;
+    fill(&staff, "#password", DEMO_PASSWORD).await;
+    click(&staff, "button[type=submit]").await;
+    expect_text(&staff, "[data-testid=staff-role]", "support").await;
+    open(&staff, &server.url("/admin/players")).await;
+    expect_text(
+        &staff,
+        "[data-testid=throttled-row]",
+        "player@demo.kasa.test",
+    )
+    .await;
+}
