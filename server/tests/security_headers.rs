@@ -313,10 +313,7 @@ async fn only_short_token_request_ids_reach_the_audit_log(pool: PgPool) {
     ] {
         let answered = log_in(&[refused]).await;
         assert_ne!(answered.as_bytes(), refused);
-        assert!(
-            Uuid::parse_str(&answered).is_ok(),
-            "a fresh id: {answered}"
-        );
+        assert!(Uuid::parse_str(&answered).is_ok(), "a fresh id: {answered}");
     }
     let answered = log_in(&[b"first-id".as_slice(), b"second-id".as_slice()]).await;
     assert!(Uuid::parse_str(&answered).is_ok(), "{answered}");
