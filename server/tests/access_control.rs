@@ -1355,15 +1355,23 @@ async fn every_route_is_classified_and_protected(pool: PgPool) {
                 let url = format!("{}{}", app.base, path.replace("{id}", &checkout));
                 let page = app.http.get(&url).send().await.unwrap();
                 assert_eq!(page.status(), 404, "another brand's checkout is not shown");
-                let forged = app
-                    .http
-                    .post(&url)
-                    .header("origin", EVIL_ORIGIN)
-                    .form(&[("outcome", "pay")])
-                    .send()
-                    .await
-                    .unwrap();
-                assert_eq!(forged.status(), 403);
+                // From another site, from the other brand's page (at this brand's host) and
+                // marked cross-site: refused before the checkout is looked at.
+                for (name, value) in [
+                    ("origin", EVIL_ORIGIN),
+                    ("origin", world.foreign_origin.as_str()),
+                    ("sec-fetch-site", "cross-site"),
+                ] {
+                    let forged = app
+                        .http
+                        .post(&url)
+                        .header(name, value)
+                        .form(&[("outcome", "pay")])
+                        .send()
+                        .await
+                        .unwrap();
+                    assert_eq!(forged.status(), 403, "{name}: {value}");
+                }
                 let state: String = sqlx::query_scalar("SELECT state FROM deposits WHERE id = $1")
                     .bind(world.foreign_deposit_id)
                     .fetch_one(&app.pool)

@@ -24,6 +24,8 @@ const SERVER_LOG_DEFECTS: [&str; 1] =
 /// output and watched for [`SERVER_LOG_DEFECTS`]; dropping the server fails the test on one.
 pub struct KasaServer {
     pub base: String,
+    /// The server's own database (as the test cluster's superuser), for finding ids.
+    pub database_url: String,
     child: Child,
     log_reader: Option<std::thread::JoinHandle<()>>,
     defects: Arc<Mutex<Vec<String>>>,
@@ -45,7 +47,7 @@ impl KasaServer {
         let base = format!("http://127.0.0.1:{port}");
         let mut child = Command::new(required_env("KASA_BIN"))
             .arg("serve")
-            .env("DATABASE_URL", database_url)
+            .env("DATABASE_URL", &database_url)
             .env("KASA_ENVIRONMENT", "test")
             .env("KASA_BIND", format!("127.0.0.1:{port}"))
             .env("KASA_PUBLIC_ORIGIN", &base)
@@ -62,6 +64,7 @@ impl KasaServer {
         let (log_reader, defects) = watch_log(&mut child);
         let server = KasaServer {
             base,
+            database_url,
             child,
             log_reader: Some(log_reader),
             defects,
@@ -156,7 +159,7 @@ async fn fresh_database() -> String {
 /// Runs in every page before its own scripts (the driver injects it; the page's CSP does not
 /// apply to it): reports each Content-Security-Policy violation as a console error and keeps it
 /// in `window.__kasaCspViolations`, which a test can read at a known moment.
-const CSP_REPORTER: &str = r#"(() => {
+pub const CSP_REPORTER: &str = r#"(() => {
   const seen = [];
   Object.defineProperty(window, "__kasaCspViolations", { value: seen });
   document.addEventListener("securitypolicyviolation", (event) => {
