@@ -522,7 +522,7 @@ const RULES: &[Rule] = &[
 /// Filters of the reads that take them, each set naming the other brand's objects (its ids, its
 /// player's email, its staff) or matching them (their state, provider, amount): the answer must
 /// still show nothing of the other brand. Every read without an object is also tried unfiltered.
-const FILTERS: &[(&str, fn(&World) -> Vec<Form>)] = &[
+const FILTERS: &[(&str, Filters)] = &[
     ("backoffice/players", |world| {
         [
             world.foreign_player_id.to_string(),
@@ -584,6 +584,8 @@ const FILTERS: &[(&str, fn(&World) -> Vec<Form>)] = &[
 ];
 
 type Form = Vec<(&'static str, String)>;
+/// The filter sets to try on one read, given the other brand's objects.
+type Filters = fn(&World) -> Vec<Form>;
 
 /// A staff member of the second brand, whose id and email the filters name.
 const FOREIGN_STAFF_EMAIL: &str = "support@second.kasa.test";
