@@ -397,8 +397,9 @@ impl Config {
         Ok(())
     }
 
-    /// Every origin a state-changing browser request may come from: the public origin, the
-    /// extra ones, and each brand's host name at the public origin's scheme and port.
+    /// Every origin of one of the brands: the public origin, the extra ones, and each brand's
+    /// host name at the public origin's scheme and port. A state-changing request is accepted
+    /// only from those of its own brand (`origin_tenants`).
     pub fn allowed_origins(&self) -> Vec<String> {
         let (scheme, rest) = self
             .public_origin

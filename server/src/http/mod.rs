@@ -89,7 +89,11 @@ pub fn router(services: Services, config: &Config) -> Router {
     let routes = generate_route_list(App);
     let tenants = TenantResolver::new(services.pool().clone(), config);
     let guard_state = Arc::new(guards::GuardState::new(config, tenants));
-    let security_headers = Arc::new(security::SecurityHeaders::new(config));
+    // `AutoReload` renders its script (and its socket) only under `cargo leptos watch`.
+    let live_reload_port = std::env::var("LEPTOS_WATCH")
+        .is_ok()
+        .then_some(leptos_options.reload_port);
+    let security_headers = Arc::new(security::SecurityHeaders::new(config, live_reload_port));
     // What every render and server-function call has in context: the services, and the nonce
     // of the response's CSP for the inline scripts Leptos writes.
     let render_context = {

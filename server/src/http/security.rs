@@ -37,19 +37,16 @@ pub struct SecurityHeaders {
 }
 
 impl SecurityHeaders {
-    pub fn new(config: &Config) -> SecurityHeaders {
+    /// `live_reload_port`: the port of cargo-leptos' reload socket when pages include its
+    /// script (under `cargo leptos watch`), which opens a WebSocket to the page's host there.
+    pub fn new(config: &Config, live_reload_port: Option<u32>) -> SecurityHeaders {
         let hsts = (config.environment == Environment::Production).then(|| {
             HeaderValue::from_str(&format!("max-age={HSTS_MAX_AGE_S}"))
                 .expect("a valid header value")
         });
-        // The reload script (rendered only when LEPTOS_WATCH is set) opens a WebSocket to the
-        // page's host name on the reload port.
-        let connect_extra = if std::env::var("LEPTOS_WATCH").is_ok() {
-            let port = std::env::var("LEPTOS_RELOAD_PORT").unwrap_or_else(|_| "3001".into());
-            format!(" ws://*:{port}")
-        } else {
-            String::new()
-        };
+        let connect_extra = live_reload_port
+            .map(|port| format!(" ws://*:{port}"))
+            .unwrap_or_default();
         SecurityHeaders {
             hsts,
             connect_extra,
@@ -147,7 +144,7 @@ mod tests {
     #[test]
     fn the_policy_allows_only_our_scripts() {
         let config = Config::from_sources("", |_| None).unwrap();
-        let policy = SecurityHeaders::new(&config).content_security_policy("abc");
+        let policy = SecurityHeaders::new(&config, None).content_security_policy("abc");
         let script_src = policy
             .split(';')
             .map(str::trim)
