@@ -413,8 +413,9 @@ impl Config {
         Ok(())
     }
 
-    /// Every origin a state-changing browser request may come from: the public origin, the
-    /// extra ones, and each brand's host name at the public origin's scheme and port.
+    /// Every origin of one of the brands: the public origin, the extra ones, and each brand's
+    /// host name at the public origin's scheme and port. A state-changing request is accepted
+    /// only from those of its own brand (`origin_tenants`).
     pub fn allowed_origins(&self) -> Vec<String> {
         let (scheme, rest) = self
             .public_origin
@@ -443,6 +444,26 @@ impl Config {
         self.environment == Environment::Test
     }
 
+    /// Which brand each allowed origin belongs to: `(origin, tenant slug)`. An origin belongs to
+    /// the brand its host name is mapped to in `tenant_hosts`; a configured origin (the public
+    /// one or an extra one) whose host is not mapped belongs to the default tenant, and to no
+    /// brand when there is none. An origin that is not configured belongs to nobody, whatever its
+    /// host: the default tenant's fallback for unknown hosts never makes their pages ours.
+    pub fn origin_tenants(&self) -> Vec<(String, String)> {
+        self.allowed_origins()
+            .into_iter()
+            .filter_map(|origin| {
+                let host = origin_host(&origin);
+                let slug = self
+                    .tenant_hosts
+                    .get(&host)
+                    .or(self.default_tenant.as_ref())?
+                    .clone();
+                Some((origin, slug))
+            })
+            .collect()
+    }
+
     /// Whether Stripe is configured (both its secret key and its webhook signing secret).
     pub fn stripe_enabled(&self) -> bool {
         self.stripe_secret_key.is_some() && self.stripe_webhook_secret.is_some()
@@ -456,6 +477,20 @@ impl Config {
             "kasa_session"
         }
     }
+}
+
+/// The host name of an origin (`scheme://host[:port]`), lower case, without the port.
+fn origin_host(origin: &str) -> String {
+    let authority = origin.split_once("://").map_or(origin, |(_, rest)| rest);
+    let host = match authority.strip_prefix('[') {
+        // An IPv6 literal: the brackets' content.
+        Some(literal) => literal.split(']').next().unwrap_or_default(),
+        None => authority
+            .rsplit_once(':')
+            .filter(|(_, port)| port.chars().all(|c| c.is_ascii_digit()))
+            .map_or(authority, |(host, _)| host),
+    };
+    host.to_lowercase()
 }
 
 #[cfg(test)]
@@ -591,6 +626,60 @@ mod tests {
             );
         }
         assert!(!origins.contains(&"http://evil.example:3000".to_owned()));
+    }
+
+    // Proves each allowed origin belongs to its own brand: brand hosts to their brands, the
+    // public and extra origins at unmapped hosts to the default tenant, nothing else to anyone.
+    #[test]
+    fn origins_belong_to_one_brand() {
+        let config = Config::from_sources(
+            "",
+            env_of(&[
+                ("KASA_PUBLIC_ORIGIN", "https://casino.example"),
+                (
+                    "KASA_TENANT_HOSTS",
+                    "casino.example=brand-a,other.example=brand-b",
+                ),
+                (
+                    "KASA_EXTRA_ORIGINS",
+                    "https://other.example:8443,https://cdn-less.example",
+                ),
+                ("KASA_DEFAULT_TENANT", "brand-a"),
+            ]),
+        )
+        .unwrap();
+        let tenants = config.origin_tenants();
+        let brand = |origin: &str| {
+            tenants
+                .iter()
+                .find(|(each, _)| each == origin)
+                .map(|(_, slug)| slug.as_str())
+        };
+        assert_eq!(brand("https://casino.example"), Some("brand-a"));
+        assert_eq!(brand("https://other.example"), Some("brand-b"));
+        assert_eq!(brand("https://other.example:8443"), Some("brand-b"));
+        assert_eq!(brand("https://cdn-less.example"), Some("brand-a"));
+        assert_eq!(brand("https://evil.example"), None);
+
+        // As in production, where no default tenant is configured unless asked for.
+        let mut without_default = Config::from_sources(
+            "",
+            env_of(&[
+                ("KASA_PUBLIC_ORIGIN", "https://unmapped.example"),
+                ("KASA_TENANT_HOSTS", "casino.example=brand-a"),
+            ]),
+        )
+        .unwrap();
+        without_default.default_tenant = None;
+        assert_eq!(
+            without_default.origin_tenants(),
+            vec![("https://casino.example".to_owned(), "brand-a".to_owned())]
+        );
+        assert_eq!(origin_host("http://[::1]:3000"), "::1");
+        assert_eq!(
+            origin_host("http://Second.Localhost:3000"),
+            "second.localhost"
+        );
     }
 
     // Proves an unknown key in the file is an error rather than silently ignored.

@@ -1,10 +1,13 @@
 //! The access-control proof. Every server function comes from the server-function registry and
 //! every HTTP route from the router's source, so a new one cannot be forgotten: each must be
 //! classified in the tables below (who may call it, whether it changes anything, which object
-//! it names), or the test fails. For each function it then checks: anonymous → 401; a player →
-//! 403 on staff functions and staff → 403 on player functions; a staff role below the one needed
-//! → 403; the right caller naming another tenant's object → 404 exactly like an unknown id;
-//! every POST from another origin → 403; a mutating function never answers a GET.
+//! it names), or the test fails. For each function it then checks: anonymous → 401; another
+//! brand's player or staff session → 401; a player → 403 on staff functions and staff → 403 on
+//! player functions; a staff role below the one needed → 403; the right caller naming another
+//! tenant's object → 404 exactly like an unknown id; every read that names no object (lists,
+//! summaries) shows nothing of the other brand, also when its filters name the other brand's
+//! ids (`FILTERS`); every POST from another origin, from the other brand's origin or marked
+//! `Sec-Fetch-Site: cross-site` → 403; a mutating function never answers a GET.
 
 mod common;
 
@@ -204,9 +207,10 @@ const RULES: &[Rule] = &[
         form: no_form,
     },
     Rule {
+        // Records the run and its audit event, so it counts as a change.
         path: "admin/integrity-check",
         access: Access::Staff(StaffRole::Support),
-        mutating: false,
+        mutating: true,
         object: None,
         form: no_form,
     },
@@ -522,6 +526,77 @@ const RULES: &[Rule] = &[
     },
 ];
 
+/// Filters of the reads that take them, each set naming the other brand's objects (its ids, its
+/// player's email, its staff) or matching them (their state, provider, amount): the answer must
+/// still show nothing of the other brand. Every read without an object is also tried unfiltered.
+const FILTERS: &[(&str, Filters)] = &[
+    ("backoffice/players", |world| {
+        [
+            world.foreign_player_id.to_string(),
+            SECOND_PLAYER_EMAIL.to_owned(),
+            "second".to_owned(),
+        ]
+        .into_iter()
+        .map(|q| vec![("q", q)])
+        .collect()
+    }),
+    ("backoffice/audit-events", |world| {
+        vec![
+            vec![("actor", FOREIGN_STAFF_EMAIL.to_owned())],
+            vec![("actor", world.foreign_staff_id.to_string())],
+            vec![("actor", world.foreign_player_id.to_string())],
+            vec![("target", world.foreign_withdrawal_id.to_string())],
+            vec![(
+                "target",
+                format!("withdrawal:{}", world.foreign_withdrawal_id),
+            )],
+            vec![("target", format!("deposit:{}", world.foreign_deposit_id))],
+            vec![("target", format!("player:{}", world.foreign_player_id))],
+        ]
+    }),
+    ("admin/withdrawals/list", |_| {
+        vec![
+            vec![("state", "requested".to_owned())],
+            vec![
+                ("amount_min", "20.00".to_owned()),
+                ("amount_max", "20.00".to_owned()),
+            ],
+        ]
+    }),
+    ("backoffice/webhooks", |_| {
+        vec![
+            vec![("provider", "mock".to_owned())],
+            vec![
+                ("provider", "mock".to_owned()),
+                ("status", "applied".to_owned()),
+            ],
+        ]
+    }),
+    ("backoffice/reconciliation/findings", |_| {
+        vec![vec![
+            ("status", "open".to_owned()),
+            ("kind", "missing_in_ledger".to_owned()),
+            ("provider", "mock".to_owned()),
+        ]]
+    }),
+    ("backoffice/ledger/accounts", |_| {
+        vec![vec![
+            ("kind", "player_cash".to_owned()),
+            ("currency", "EUR".to_owned()),
+        ]]
+    }),
+    ("backoffice/credit-requests", |_| {
+        vec![vec![("state", "approved".to_owned())]]
+    }),
+];
+
+type Form = Vec<(&'static str, String)>;
+/// The filter sets to try on one read, given the other brand's objects.
+type Filters = fn(&World) -> Vec<Form>;
+
+/// A staff member of the second brand, whose id and email the filters name.
+const FOREIGN_STAFF_EMAIL: &str = "support@second.kasa.test";
+
 /// How an HTTP route outside the server functions is protected.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum RouteKind {
@@ -748,6 +823,11 @@ struct World {
     staff: Vec<(StaffRole, String)>,
     /// A player's session of the second brand, presented to the first brand.
     foreign_player: String,
+    /// The second brand's owner's session (its strongest role), presented to the first brand.
+    foreign_staff: String,
+    /// The second brand's origin, which must not act on the first brand.
+    foreign_origin: String,
+    foreign_staff_id: Uuid,
     foreign_player_id: Uuid,
     foreign_deposit_id: Uuid,
     foreign_withdrawal_id: Uuid,
@@ -816,11 +896,21 @@ impl World {
         .fetch_one(&app.pool)
         .await
         .unwrap();
+        let foreign_staff = second.staff("owner").await;
+        let foreign_staff_id = sqlx::query_scalar("SELECT id FROM staff WHERE email = $1")
+            .bind(FOREIGN_STAFF_EMAIL)
+            .fetch_one(&app.pool)
+            .await
+            .unwrap();
+        let foreign_origin = second.origin.clone();
         World {
             app,
             player,
             staff,
             foreign_player,
+            foreign_staff,
+            foreign_origin,
+            foreign_staff_id,
             foreign_player_id,
             foreign_deposit_id,
             foreign_withdrawal_id,
@@ -907,6 +997,55 @@ impl World {
             .await
     }
 
+    /// POSTs `rule`'s form with exactly `headers` (no `Origin` unless among them).
+    async fn post_with_headers(
+        &self,
+        rule: &Rule,
+        object: &str,
+        cookie: Option<&str>,
+        headers: &[(&str, &[u8])],
+    ) -> Reply {
+        let form = (rule.form)(object);
+        self.post_form(rule.path, &form, cookie, headers).await
+    }
+
+    async fn post_form(
+        &self,
+        path: &str,
+        form: &[(&'static str, String)],
+        cookie: Option<&str>,
+        headers: &[(&str, &[u8])],
+    ) -> Reply {
+        let form: Vec<(&str, &str)> = form
+            .iter()
+            .map(|(key, value)| (*key, value.as_str()))
+            .collect();
+        self.app
+            .post_with_headers(path, &form, cookie, headers)
+            .await
+    }
+
+    /// What of the other brand no answer to this brand may hold: its objects' ids, its
+    /// accounts' email domain and its name.
+    fn foreign_markers(&self) -> Vec<String> {
+        let mut markers: Vec<String> = [
+            self.foreign_player_id,
+            self.foreign_staff_id,
+            self.foreign_deposit_id,
+            self.foreign_withdrawal_id,
+            self.foreign_webhook_event_id,
+            self.foreign_ledger_account_id,
+            self.foreign_journal_id,
+            self.foreign_finding_id,
+            self.foreign_credit_request_id,
+        ]
+        .iter()
+        .map(Uuid::to_string)
+        .collect();
+        markers.extend(["second.kasa.test".to_owned(), "Second Brand".to_owned()]);
+        markers
+    }
+
     async fn get(&self, rule: &Rule, object: &str, cookie: Option<&str>) -> u16 {
         let mut request = self
             .app
@@ -945,6 +1084,27 @@ async fn check(world: &World, rule: &Rule, method: &str) -> Vec<String> {
 
     let cross_origin = world.post(rule, &object, allowed, Some(EVIL_ORIGIN)).await;
     problems.extend(mismatch("cross-origin", &cross_origin, 403, "cross_origin"));
+    let other_brand_origin = world
+        .post(rule, &object, allowed, Some(&world.foreign_origin))
+        .await;
+    problems.extend(mismatch(
+        "the second brand's origin",
+        &other_brand_origin,
+        403,
+        "cross_origin",
+    ));
+    let cross_site = world
+        .post_with_headers(rule, &object, allowed, &[("sec-fetch-site", b"cross-site")])
+        .await;
+    problems.extend(mismatch(
+        "Sec-Fetch-Site: cross-site",
+        &cross_site,
+        403,
+        "cross_origin",
+    ));
+    if !rule.mutating && rule.object.is_none() {
+        problems.extend(check_reads_only_this_brand(world, rule, allowed).await);
+    }
     let get_status = world.get(rule, &object, allowed).await;
     if rule.mutating && !(400..500).contains(&get_status) {
         problems.push(format!("GET answered {get_status}"));
@@ -959,8 +1119,17 @@ async fn check(world: &World, rule: &Rule, method: &str) -> Vec<String> {
         .post(rule, &object, Some(&world.foreign_player), None)
         .await;
     problems.extend(mismatch(
-        "the second brand's session",
+        "the second brand's player session",
         &other_brand,
+        401,
+        "unauthenticated",
+    ));
+    let other_brand_staff = world
+        .post(rule, &object, Some(&world.foreign_staff), None)
+        .await;
+    problems.extend(mismatch(
+        "the second brand's staff session",
+        &other_brand_staff,
         401,
         "unauthenticated",
     ));
@@ -1024,10 +1193,47 @@ async fn check(world: &World, rule: &Rule, method: &str) -> Vec<String> {
     problems
 }
 
+/// A read that names no object, unfiltered and with each of its `FILTERS`: the allowed caller
+/// gets an answer that holds nothing of the other brand.
+async fn check_reads_only_this_brand(
+    world: &World,
+    rule: &Rule,
+    allowed: Option<&str>,
+) -> Vec<String> {
+    let mut forms: Vec<Form> = vec![Vec::new()];
+    if let Some((_, filters)) = FILTERS.iter().find(|(path, _)| *path == rule.path) {
+        forms.extend(filters(world));
+    }
+    let origin = world.app.base.clone();
+    let mut problems = Vec::new();
+    for form in forms {
+        let reply = world
+            .post_form(rule.path, &form, allowed, &[("origin", origin.as_bytes())])
+            .await;
+        if reply.status != 200 {
+            problems.push(format!(
+                "filtered by {form:?}: {} {}",
+                reply.status, reply.json
+            ));
+            continue;
+        }
+        let body = reply.json.to_string();
+        for marker in world.foreign_markers() {
+            if body.contains(&marker) {
+                problems.push(format!(
+                    "filtered by {form:?}, shows the other brand's {marker:?}: {body}"
+                ));
+            }
+        }
+    }
+    problems
+}
+
 // Proves every registered server function is classified and behaves as classified: anonymous
-// 401, wrong kind of account or too weak a role 403, another brand's session 401, another
-// tenant's objects 404 indistinguishable from unknown ones, cross-origin POSTs 403 and no GET
-// for mutating functions.
+// 401, wrong kind of account or too weak a role 403, another brand's player or staff session
+// 401, another tenant's objects 404 indistinguishable from unknown ones, reads and their filters
+// showing nothing of the other brand, POSTs from another origin (any, or the other brand's) or
+// marked cross-site 403, and no GET for mutating functions.
 #[sqlx::test(migrations = "../migrations")]
 async fn every_server_function_enforces_its_access_rule(pool: PgPool) {
     let world = World::new(pool).await;
@@ -1049,6 +1255,20 @@ async fn every_server_function_enforces_its_access_rule(pool: PgPool) {
     assert!(
         stale.is_empty(),
         "RULES names functions that no longer exist: {stale:?}"
+    );
+
+    let misfiled: Vec<&str> = FILTERS
+        .iter()
+        .map(|(path, _)| *path)
+        .filter(|path| {
+            !RULES
+                .iter()
+                .any(|rule| rule.path == *path && !rule.mutating && rule.object.is_none())
+        })
+        .collect();
+    assert!(
+        misfiled.is_empty(),
+        "FILTERS names functions that are not object-less reads: {misfiled:?}"
     );
 
     let mut failures = Vec::new();
@@ -1144,15 +1364,23 @@ async fn every_route_is_classified_and_protected(pool: PgPool) {
                 let url = format!("{}{}", app.base, path.replace("{id}", &checkout));
                 let page = app.http.get(&url).send().await.unwrap();
                 assert_eq!(page.status(), 404, "another brand's checkout is not shown");
-                let forged = app
-                    .http
-                    .post(&url)
-                    .header("origin", EVIL_ORIGIN)
-                    .form(&[("outcome", "pay")])
-                    .send()
-                    .await
-                    .unwrap();
-                assert_eq!(forged.status(), 403);
+                // From another site, from the other brand's page (at this brand's host) and
+                // marked cross-site: refused before the checkout is looked at.
+                for (name, value) in [
+                    ("origin", EVIL_ORIGIN),
+                    ("origin", world.foreign_origin.as_str()),
+                    ("sec-fetch-site", "cross-site"),
+                ] {
+                    let forged = app
+                        .http
+                        .post(&url)
+                        .header(name, value)
+                        .form(&[("outcome", "pay")])
+                        .send()
+                        .await
+                        .unwrap();
+                    assert_eq!(forged.status(), 403, "{name}: {value}");
+                }
                 let state: String = sqlx::query_scalar("SELECT state FROM deposits WHERE id = $1")
                     .bind(world.foreign_deposit_id)
                     .fetch_one(&app.pool)

@@ -24,6 +24,8 @@ const SERVER_LOG_DEFECTS: [&str; 1] =
 /// output and watched for [`SERVER_LOG_DEFECTS`]; dropping the server fails the test on one.
 pub struct KasaServer {
     pub base: String,
+    /// The server's own database (as the test cluster's superuser), for finding ids.
+    pub database_url: String,
     child: Child,
     log_reader: Option<std::thread::JoinHandle<()>>,
     defects: Arc<Mutex<Vec<String>>>,
@@ -45,7 +47,7 @@ impl KasaServer {
         let base = format!("http://127.0.0.1:{port}");
         let mut child = Command::new(required_env("KASA_BIN"))
             .arg("serve")
-            .env("DATABASE_URL", database_url)
+            .env("DATABASE_URL", &database_url)
             .env("KASA_ENVIRONMENT", "test")
             .env("KASA_BIND", format!("127.0.0.1:{port}"))
             .env("KASA_PUBLIC_ORIGIN", &base)
@@ -62,6 +64,7 @@ impl KasaServer {
         let (log_reader, defects) = watch_log(&mut child);
         let server = KasaServer {
             base,
+            database_url,
             child,
             log_reader: Some(log_reader),
             defects,
@@ -153,10 +156,63 @@ async fn fresh_database() -> String {
     }
 }
 
-/// Headless Chromium from Debian, through the npm playwright-core driver.
+/// Runs in every page before its own scripts (the driver injects it; the page's CSP does not
+/// apply to it): reports each Content-Security-Policy violation as a console error and keeps it
+/// in `window.__kasaCspViolations`, which a test can read at a known moment.
+pub const CSP_REPORTER: &str = r#"(() => {
+  const seen = [];
+  Object.defineProperty(window, "__kasaCspViolations", { value: seen });
+  document.addEventListener("securitypolicyviolation", (event) => {
+    const line = `CSP violation: ${event.violatedDirective} blocked ${event.blockedURI || "an inline script or style"} in ${event.sourceFile || document.location.href}:${event.lineNumber}`;
+    seen.push(line);
+    console.error(line);
+  }, { capture: true });
+})();"#;
+
+/// Headless Chromium from Debian, through the npm playwright-core driver. Every console error
+/// and uncaught exception of its pages is collected (CSP violations are console errors); the
+/// test fails when the browser is dropped if any was seen (see [`Chromium::defects`]).
 pub struct Chromium {
     _playwright: Playwright,
     pub browser: Browser,
+    console: Arc<Mutex<Vec<ConsoleError>>>,
+}
+
+/// A console error or uncaught exception from one of the browser's pages.
+#[derive(Debug, Clone)]
+pub struct ConsoleError {
+    /// The page's URL, or the failed resource's for a load error.
+    pub url: String,
+    pub text: String,
+}
+
+impl ConsoleError {
+    /// The browser reporting a 4xx answer to what the test itself asked for, a page or a server
+    /// function (a player's 403 on `/admin`, a wrong password's 401, an overdraft's 409):
+    /// expected in tests of refusals. A 4xx of the page's own files (the bundle, a style, an
+    /// icon: anything under `/pkg/` or named with an extension), and every 5xx, is a defect.
+    fn is_provoked_refusal(&self) -> bool {
+        let path = self
+            .url
+            .split_once("://")
+            .and_then(|(_, rest)| rest.split_once('/'))
+            .map_or("", |(_, path)| path);
+        let path = path.split(['?', '#']).next().unwrap_or_default();
+        let names_a_file = path
+            .rsplit('/')
+            .next()
+            .is_some_and(|segment| segment.contains('.'));
+        self.text
+            .starts_with("Failed to load resource: the server responded with a status of 4")
+            && !path.starts_with("pkg/")
+            && !names_a_file
+    }
+}
+
+impl std::fmt::Display for ConsoleError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}: {}", self.url, self.text)
+    }
 }
 
 impl Chromium {
@@ -187,16 +243,86 @@ impl Chromium {
         Chromium {
             _playwright: playwright,
             browser,
+            console: Arc::default(),
         }
     }
 
-    /// A page in a fresh context (its own cookies).
+    /// A page in a fresh context (its own cookies), watched for console errors.
     pub async fn new_page(&self) -> Page {
         let context = self.browser.new_context().await.unwrap();
+        context.add_init_script(CSP_REPORTER).await.unwrap();
+        let console = self.console.clone();
+        context
+            .on_console(move |message| {
+                let console = console.clone();
+                async move {
+                    if message.type_() == "error" {
+                        let url = match message.location().url.as_str() {
+                            "" => message.page().map(|page| page.url()).unwrap_or_default(),
+                            url => url.to_owned(),
+                        };
+                        console.lock().unwrap().push(ConsoleError {
+                            url,
+                            text: message.text().to_owned(),
+                        });
+                    }
+                    Ok(())
+                }
+            })
+            .await
+            .unwrap();
+        let errors = self.console.clone();
+        context
+            .on_weberror(move |error| {
+                let errors = errors.clone();
+                async move {
+                    errors.lock().unwrap().push(ConsoleError {
+                        url: error.page().map(|page| page.url()).unwrap_or_default(),
+                        text: format!("uncaught: {}", error.error()),
+                    });
+                    Ok(())
+                }
+            })
+            .await
+            .unwrap();
         let page = context.new_page().await.unwrap();
         page.set_default_timeout(WAIT_MS).await;
         page
     }
+
+    /// Every console error seen so far, expected refusals included.
+    pub fn console_errors(&self) -> Vec<ConsoleError> {
+        self.console.lock().unwrap().clone()
+    }
+
+    /// The console errors that fail a test: all but the 4xx answers the test provoked.
+    pub fn defects(&self) -> Vec<ConsoleError> {
+        self.console_errors()
+            .into_iter()
+            .filter(|error| !error.is_provoked_refusal())
+            .collect()
+    }
+}
+
+impl Drop for Chromium {
+    fn drop(&mut self) {
+        let defects = self.defects();
+        if !defects.is_empty() && !std::thread::panicking() {
+            let lines: Vec<String> = defects.iter().map(ToString::to_string).collect();
+            panic!(
+                "the browser reported errors (CSP violations, console errors, uncaught \
+                 exceptions):\n{}",
+                lines.join("\n")
+            );
+        }
+    }
+}
+
+/// The CSP violations the current document has seen (deterministic: read from the page).
+pub async fn csp_violations(page: &Page) -> Vec<String> {
+    page.evaluate::<(), Vec<String>>("() => [...(window.__kasaCspViolations || [])]", None)
+        .await
+        .unwrap()
 }
 
 /// Opens a page and waits until the WASM has hydrated it, so clicks reach Leptos' handlers.

@@ -1,6 +1,7 @@
 //! Request guards that run before any page or server function: the tenant from the host name,
 //! the CSRF origin check for state-changing requests, and the JSON API's CORS allow-list.
 
+use std::collections::HashMap;
 use std::sync::Arc;
 
 use axum::extract::{Request, State};
@@ -10,18 +11,19 @@ use axum::response::{IntoResponse, Response};
 use tower_http::cors::{AllowOrigin, CorsLayer};
 
 use crate::config::Config;
-use crate::tenants::TenantResolver;
+use crate::tenants::{Tenant, TenantResolver};
 use app::error::{AppError, ErrorCode};
 
 pub struct GuardState {
-    allowed_origins: Vec<String>,
+    /// Each allowed origin and the slug of the one brand whose pages it is.
+    origin_tenants: HashMap<String, String>,
     tenants: TenantResolver,
 }
 
 impl GuardState {
     pub fn new(config: &Config, tenants: TenantResolver) -> GuardState {
         GuardState {
-            allowed_origins: config.allowed_origins(),
+            origin_tenants: config.origin_tenants().into_iter().collect(),
             tenants,
         }
     }
@@ -68,9 +70,13 @@ pub async fn tenant(
     }
 }
 
-/// Refuses state-changing requests that a browser sent from another site. A browser always
-/// names the page's origin (`Origin`, or at least `Sec-Fetch-Site`) on such requests; a request
-/// with neither comes from a non-browser client, which cannot ride a victim's cookies.
+/// Refuses state-changing requests that a browser sent from anywhere but a page of the brand
+/// the request is for: its `Origin` must be one of that brand's own origins (another brand's
+/// page on this server cannot act on this brand). A browser always names the page's origin
+/// (`Origin`, or at least `Sec-Fetch-Site`) on such requests; without `Origin`, only
+/// `Sec-Fetch-Site: same-origin` or `none` (typed by the user) passes, and `cross-site` is
+/// refused even beside an `Origin`. A request with neither header comes from a non-browser
+/// client, which cannot ride a victim's cookies.
 pub async fn csrf(State(state): State<Arc<GuardState>>, request: Request, next: Next) -> Response {
     let safe_method = matches!(
         *request.method(),
@@ -86,18 +92,25 @@ pub async fn csrf(State(state): State<Arc<GuardState>>, request: Request, next: 
     let fetch_site = headers
         .get("sec-fetch-site")
         .and_then(|value| value.to_str().ok());
+    // Set by the tenant guard, which runs first; requests it lets through without a tenant
+    // (health, static files) have no brand, so no browser origin may change anything there.
+    let tenant = request.extensions().get::<Tenant>();
     let allowed = match (origin, fetch_site) {
-        (Some(origin), _) => state
-            .allowed_origins
-            .iter()
-            .any(|allowed| allowed == origin),
+        (_, Some("cross-site")) => false,
+        (Some(origin), _) => tenant.is_some_and(|tenant| {
+            state
+                .origin_tenants
+                .get(origin)
+                .is_some_and(|slug| *slug == tenant.slug)
+        }),
         (None, Some(site)) => site == "same-origin" || site == "none",
         (None, None) => true,
     };
     if allowed {
         next.run(request).await
     } else {
-        tracing::warn!(origin, fetch_site, path = %request.uri().path(), "cross-origin request refused");
+        let tenant = tenant.map(|tenant| tenant.slug.as_str());
+        tracing::warn!(origin, fetch_site, tenant, path = %request.uri().path(), "cross-origin request refused");
         error_response(AppError::new(
             ErrorCode::CrossOrigin,
             "Cross-origin requests are not allowed.",

@@ -1,7 +1,10 @@
 //! The axum application: pages and server functions from `app`, the health check, and the
-//! layers every request passes (request id and tracing, body limit, tenant, CSRF, CORS).
+//! layers every request passes (request id and tracing, security headers, body limit, tenant,
+//! CSRF, CORS).
 
 mod guards;
+mod request_id;
+pub mod security;
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -86,23 +89,30 @@ pub fn router(services: Services, config: &Config) -> Router {
     let routes = generate_route_list(App);
     let tenants = TenantResolver::new(services.pool().clone(), config);
     let guard_state = Arc::new(guards::GuardState::new(config, tenants));
-    let context_services = services.clone();
-    let fallback_services = services.clone();
+    // `AutoReload` renders its script (and its socket) only under `cargo leptos watch`.
+    let live_reload_port = std::env::var("LEPTOS_WATCH")
+        .is_ok()
+        .then_some(leptos_options.reload_port);
+    let security_headers = Arc::new(security::SecurityHeaders::new(config, live_reload_port));
+    // What every render and server-function call has in context: the services, and the nonce
+    // of the response's CSP for the inline scripts Leptos writes.
+    let render_context = {
+        let services = services.clone();
+        move || {
+            services.provide();
+            security::provide_request_nonce();
+        }
+    };
     let pages = Router::new()
-        .leptos_routes_with_context(
-            &leptos_options,
-            routes,
-            move || context_services.provide(),
-            {
-                let options = leptos_options.clone();
-                move || shell(options.clone())
-            },
-        )
+        .leptos_routes_with_context(&leptos_options, routes, render_context.clone(), {
+            let options = leptos_options.clone();
+            move || shell(options.clone())
+        })
         // The not-found page is the whole app too (the browser's automatic /favicon.ico on a
         // page without an icon link lands here): its server functions need the same context as
         // every routed page, or they run without the request and the services.
         .fallback(leptos_axum::file_and_error_handler_with_context(
-            move || fallback_services.provide(),
+            render_context,
             shell,
         ))
         .with_state(leptos_options);
@@ -122,12 +132,19 @@ pub fn router(services: Services, config: &Config) -> Router {
             crate::client_address::layer,
         ))
         .layer(RequestBodyLimitLayer::new(config.body_limit_bytes))
+        // Outside the guards and the body limit, so that their refusals carry the headers too.
+        .layer(axum::middleware::from_fn_with_state(
+            security_headers,
+            security::security_headers,
+        ))
         .layer(PropagateRequestIdLayer::new(REQUEST_ID_HEADER))
         .layer(TraceLayer::new_for_http().make_span_with(|request: &axum::http::Request<_>| {
             let request_id = request.headers().get(REQUEST_ID_HEADER).and_then(|value| value.to_str().ok()).unwrap_or("-");
             tracing::info_span!("request", id = %request_id, method = %request.method(), path = %request.uri().path())
         }))
         .layer(SetRequestIdLayer::new(REQUEST_ID_HEADER, MakeRequestUuid))
+        // First of all: a client's id that is not a short token is dropped (and so replaced).
+        .layer(axum::middleware::from_fn(request_id::keep_only_tokens))
 }
 
 fn leptos_options(config: &Config) -> LeptosOptions {

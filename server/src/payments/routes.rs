@@ -206,9 +206,11 @@ async fn mock_checkout_submit(
     Redirect::to(&target).into_response()
 }
 
+/// The hosted page's HTML: no script and no inline style, so the app's CSP fits it as is. It
+/// names its icon, or the browser asks for `/favicon.ico` (a 404 it reports as an error).
 fn page(title: &str, body: &str) -> String {
     format!(
-        r#"<!DOCTYPE html><html lang="en"><head><meta charset="utf-8"><meta name="viewport" content="width=device-width, initial-scale=1"><title>{title}</title><link rel="stylesheet" href="/pkg/kasa.css"></head>
+        r#"<!DOCTYPE html><html lang="en"><head><meta charset="utf-8"><meta name="viewport" content="width=device-width, initial-scale=1"><title>{title}</title><link rel="icon" href="/favicon.svg" type="image/svg+xml"><link rel="stylesheet" href="/pkg/kasa.css"></head>
 <body><div class="app"><header class="topbar"><span class="brand">Mock PSP</span><span class="muted">test payments only: no real money moves</span></header>
 <main class="container"><section class="card narrow" data-testid="mock-psp"><h1>{title}</h1>{body}</section></main></div></body></html>"#
     )

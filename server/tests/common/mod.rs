@@ -381,3 +381,39 @@ impl TestApp {
         approved
     }
 }
+
+/// Requests with headers of the test's choosing (origins, `Sec-Fetch-Site`, request ids).
+impl TestApp {
+    /// POSTs a server function's form with exactly these extra headers (no `Origin` unless one
+    /// is among them; `host` among them names the brand).
+    pub async fn post_with_headers(
+        &self,
+        endpoint: &str,
+        form: &[(&str, &str)],
+        cookie: Option<&str>,
+        headers: &[(&str, &[u8])],
+    ) -> Reply {
+        let mut request = self
+            .http
+            .post(format!("{}/api/{endpoint}", self.base))
+            .form(form)
+            .header("accept", "application/json");
+        if let Some(cookie) = cookie {
+            request = request.header("cookie", cookie);
+        }
+        for (name, value) in headers {
+            let value = reqwest::header::HeaderValue::from_bytes(value).expect("a header value");
+            request = request.header(*name, value);
+        }
+        let response = request.send().await.expect("the server answers");
+        let status = response.status().as_u16();
+        let headers = response.headers().clone();
+        let text = response.text().await.unwrap();
+        let json = serde_json::from_str(&text).unwrap_or(serde_json::Value::String(text));
+        Reply {
+            status,
+            json,
+            headers,
+        }
+    }
+}
