@@ -2,6 +2,7 @@
 //! checks every server function starts with (`authenticate`, `require_staff`, `require_player`).
 
 pub mod password;
+pub mod second_factor;
 pub mod session;
 pub mod throttle;
 
@@ -275,6 +276,7 @@ impl AuthApi for Services {
         realm: Realm,
         email: String,
         password: String,
+        second_factor: Option<String>,
     ) -> Result<Viewer, AppError> {
         let tenant = self.tenant(ctx)?;
         let email = email.trim().to_lowercase();
@@ -331,6 +333,11 @@ impl AuthApi for Services {
                 INVALID_CREDENTIALS,
             ));
         };
+        // Staff: no session until the second factor is proven (or set up, where it must be).
+        if realm == Realm::Staff {
+            self.second_factor_gate(ctx, &tenant, id, second_factor)
+                .await?;
+        }
         throttle::record_success(self.pool(), &account_key)
             .await
             .map_err(internal)?;
