@@ -42,6 +42,8 @@ enum Object {
     Journal,
     Finding,
     CreditRequest,
+    /// A staff member's id.
+    StaffMember,
 }
 
 struct Rule {
@@ -389,6 +391,66 @@ const RULES: &[Rule] = &[
                 ("payout_provider", "mock".into()),
             ]
         },
+    },
+    // The second factor. Start and confirm also admit the holder of an enrolment ticket (a
+    // log-in that must set one up first; tests/second_factor.rs); without one they are staff
+    // functions like any other.
+    Rule {
+        path: "admin/second-factor/status",
+        access: Access::Staff(StaffRole::Support),
+        mutating: false,
+        object: None,
+        form: no_form,
+    },
+    Rule {
+        path: "admin/second-factor/start",
+        access: Access::Staff(StaffRole::Support),
+        mutating: true,
+        object: None,
+        form: no_form,
+    },
+    Rule {
+        path: "admin/second-factor/confirm",
+        access: Access::Staff(StaffRole::Support),
+        mutating: true,
+        object: None,
+        // A code that is never right: refused after the access check.
+        form: |_| vec![("code", "not a code".into())],
+    },
+    Rule {
+        path: "admin/second-factor/disable",
+        access: Access::Staff(StaffRole::Support),
+        mutating: true,
+        object: None,
+        form: |_| vec![("code", "not a code".into())],
+    },
+    Rule {
+        path: "admin/second-factor/staff",
+        access: Access::Staff(StaffRole::Owner),
+        mutating: false,
+        object: None,
+        form: no_form,
+    },
+    Rule {
+        path: "admin/second-factor/reset",
+        access: Access::Staff(StaffRole::Owner),
+        mutating: true,
+        object: Some(Object::StaffMember),
+        form: |id| vec![("staff_id", id.into())],
+    },
+    Rule {
+        path: "admin/settings/second-factor",
+        access: Access::Staff(StaffRole::Support),
+        mutating: false,
+        object: None,
+        form: no_form,
+    },
+    Rule {
+        path: "admin/settings/second-factor/save",
+        access: Access::Staff(StaffRole::Owner),
+        mutating: true,
+        object: None,
+        form: |_| vec![("required", "maybe".into())],
     },
     Rule {
         path: "backoffice/audit-events",
@@ -750,6 +812,7 @@ struct World {
     foreign_journal_id: Uuid,
     foreign_finding_id: Uuid,
     foreign_credit_request_id: Uuid,
+    foreign_staff_id: Uuid,
 }
 
 impl World {
@@ -809,6 +872,13 @@ impl World {
         .fetch_one(&app.pool)
         .await
         .unwrap();
+        let foreign_staff_id = sqlx::query_scalar(
+            "SELECT id FROM staff
+              WHERE role = 'finance' AND tenant_id = (SELECT id FROM tenants WHERE slug = 'second-brand')",
+        )
+        .fetch_one(&app.pool)
+        .await
+        .unwrap();
         World {
             app,
             player,
@@ -822,6 +892,7 @@ impl World {
             foreign_journal_id,
             foreign_finding_id,
             foreign_credit_request_id,
+            foreign_staff_id,
         }
     }
 
@@ -875,6 +946,10 @@ impl World {
             ),
             Object::CreditRequest => (
                 self.foreign_credit_request_id.to_string(),
+                Uuid::new_v4().to_string(),
+            ),
+            Object::StaffMember => (
+                self.foreign_staff_id.to_string(),
                 Uuid::new_v4().to_string(),
             ),
         }
