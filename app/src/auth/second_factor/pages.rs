@@ -24,9 +24,13 @@ enum Stage {
 
 /// Setting up an authenticator app: the server's QR code and key, a code to prove the app has
 /// them, then the recovery codes, shown once. `during_log_in`: the caller holds an enrolment
-/// ticket from the log-in form, and confirming logs them in.
+/// ticket from the log-in form, and confirming logs them in. `confirmed`, when given, turns true
+/// once the enrolment is confirmed (the security page's "Off" line goes).
 #[component]
-pub fn EnrolmentFlow(during_log_in: bool) -> impl IntoView {
+pub fn EnrolmentFlow(
+    during_log_in: bool,
+    #[prop(optional)] confirmed: Option<RwSignal<bool>>,
+) -> impl IntoView {
     let start = ServerAction::<StartEnrolment>::new();
     let confirm = ServerAction::<ConfirmEnrolment>::new();
     let start_error = action_error(start);
@@ -43,8 +47,13 @@ pub fn EnrolmentFlow(during_log_in: bool) -> impl IntoView {
     });
     let auth = use_auth();
     Effect::new(move |_| {
-        if matches!(confirm.value().get(), Some(Ok(ref done)) if done.logged_in) {
-            auth.refresh();
+        if let Some(Ok(done)) = confirm.value().get() {
+            if let Some(confirmed) = confirmed {
+                confirmed.set(true);
+            }
+            if done.logged_in {
+                auth.refresh();
+            }
         }
     });
     view! {
@@ -147,16 +156,21 @@ pub fn SecurityPage() -> impl IntoView {
                                     }.into_any()
                                 }}
                             }.into_any(),
-                            None => view! {
-                                <p data-testid="second-factor-state" data-enrolled="false">
-                                    {if status.required {
-                                        "Off. Your role must log in with a second factor: set it up now."
-                                    } else {
-                                        "Off. Set it up to protect your account with a code from your phone at every log-in."
-                                    }}
-                                </p>
-                                <EnrolmentFlow during_log_in=false/>
-                            }.into_any(),
+                            None => {
+                                let confirmed = RwSignal::new(false);
+                                view! {
+                                    <Show when=move || !confirmed.get()>
+                                        <p data-testid="second-factor-state" data-enrolled="false">
+                                            {if status.required {
+                                                "Off. Your role must log in with a second factor: set it up now."
+                                            } else {
+                                                "Off. Set it up to protect your account with a code from your phone at every log-in."
+                                            }}
+                                        </p>
+                                    </Show>
+                                    <EnrolmentFlow during_log_in=false confirmed/>
+                                }.into_any()
+                            }
                         },
                         Err(error) => page_error(error),
                     }
