@@ -24,6 +24,15 @@ pub enum ErrorCode {
     InvalidCredentials,
     /// Too many failed log-ins; `retry_after_s` says when to try again.
     RateLimited,
+    /// The password was right and this staff member has a second factor: send the code from
+    /// the authenticator app (or a recovery code) with the password. No session was started.
+    SecondFactorRequired,
+    /// The authenticator or recovery code is wrong, already used or out of its time window.
+    InvalidSecondFactor,
+    /// The password was right, but this staff member's role must log in with a second factor
+    /// and has none: no session, only a short-lived enrolment ticket (an HttpOnly cookie) that
+    /// admits to setting one up.
+    SecondFactorEnrolmentRequired,
     IdempotencyKeyReused,
     RequestInProgress,
     InsufficientFunds,
@@ -66,7 +75,10 @@ impl ErrorCode {
             ErrorCode::SignatureInvalid => 400,
             ErrorCode::ProviderUnavailable => 503,
             ErrorCode::InvalidInput | ErrorCode::InvalidAmount => 422,
-            ErrorCode::InvalidCredentials => 401,
+            ErrorCode::InvalidCredentials
+            | ErrorCode::SecondFactorRequired
+            | ErrorCode::InvalidSecondFactor => 401,
+            ErrorCode::SecondFactorEnrolmentRequired => 403,
             ErrorCode::RateLimited => 429,
             ErrorCode::Transport => 502,
             ErrorCode::Internal => 500,
@@ -84,6 +96,9 @@ impl ErrorCode {
             ErrorCode::EmailTaken => "email_taken",
             ErrorCode::InvalidCredentials => "invalid_credentials",
             ErrorCode::RateLimited => "rate_limited",
+            ErrorCode::SecondFactorRequired => "second_factor_required",
+            ErrorCode::InvalidSecondFactor => "invalid_second_factor",
+            ErrorCode::SecondFactorEnrolmentRequired => "second_factor_enrolment_required",
             ErrorCode::IdempotencyKeyReused => "idempotency_key_reused",
             ErrorCode::RequestInProgress => "request_in_progress",
             ErrorCode::InsufficientFunds => "insufficient_funds",

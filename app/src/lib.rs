@@ -74,6 +74,7 @@ pub fn App() -> impl IntoView {
                             <Route path=path!("/admin/withdrawals") view=withdrawals::WithdrawalQueuePage/>
                             <Route path=path!("/admin/withdrawals/:id") view=withdrawals::WithdrawalDetailPage/>
                             <Route path=path!("/admin/settings") view=withdrawals::WithdrawalSettingsPage/>
+                            <Route path=path!("/admin/security") view=auth::second_factor::SecurityPage/>
                             // Async: the page's HTTP status (401/403) is known before the first byte.
                             <Route path=path!("/admin") view=admin::AdminDashboardPage ssr=SsrMode::Async/>
                             <Route path=path!("/admin/figures") view=backoffice::FiguresPage ssr=SsrMode::Async/>

@@ -38,6 +38,26 @@ impl Environment {
     }
 }
 
+/// Whether the tenants' rule "finance and owner log in with a second factor" is in force.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum SecondFactorRule {
+    /// Each tenant's setting decides (on by default). Always so in production.
+    Required,
+    /// Nobody must, though staff may enrol and, once enrolled, always give a code.
+    Optional,
+}
+
+impl SecondFactorRule {
+    fn parse(value: &str) -> anyhow::Result<SecondFactorRule> {
+        match value {
+            "required" => Ok(SecondFactorRule::Required),
+            "optional" => Ok(SecondFactorRule::Optional),
+            other => bail!("KASA_STAFF_SECOND_FACTOR must be required or optional, not {other:?}"),
+        }
+    }
+}
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum LogFormat {
@@ -104,6 +124,9 @@ pub struct Config {
     pub audit_checkpoint_path: Option<PathBuf>,
     /// How often `kasa serve` checkpoints the audit chain heads.
     pub audit_checkpoint_interval_seconds: u32,
+    /// Whether the tenants' second-factor rule for finance and owner staff is in force:
+    /// `required` by default in production (which refuses `optional`), `optional` elsewhere.
+    pub staff_second_factor: SecondFactorRule,
 }
 
 /// The file layer: every field optional, unknown keys refused so that typos are caught.
@@ -141,6 +164,7 @@ struct FileLayer {
     audit_checkpoint_key: Option<String>,
     audit_checkpoint_path: Option<PathBuf>,
     audit_checkpoint_interval_seconds: Option<u32>,
+    staff_second_factor: Option<SecondFactorRule>,
 }
 
 impl Config {
@@ -350,6 +374,14 @@ impl Config {
                 .map(|value| value as u32)
                 .or(file.audit_checkpoint_interval_seconds)
                 .unwrap_or(AUDIT_CHECKPOINT_INTERVAL_SECONDS_DEFAULT),
+            staff_second_factor: match var("STAFF_SECOND_FACTOR") {
+                Some(value) => SecondFactorRule::parse(&value)?,
+                None => file.staff_second_factor.unwrap_or(if development_like {
+                    SecondFactorRule::Optional
+                } else {
+                    SecondFactorRule::Required
+                }),
+            },
         };
         config.validate()?;
         Ok(config)
@@ -406,6 +438,10 @@ impl Config {
         }
         if self.demo_password.is_some() {
             problems.push("a demo password is set (KASA_DEMO_PASSWORD)");
+        }
+        // Only a tenant's own (audited) setting may waive the rule in production.
+        if self.staff_second_factor != SecondFactorRule::Required {
+            problems.push("the staff second factor is optional (KASA_STAFF_SECOND_FACTOR)");
         }
         if !problems.is_empty() {
             bail!("refusing to start in production: {}", problems.join("; "));
@@ -604,6 +640,57 @@ mod tests {
         assert_eq!(config.default_tenant, None);
         let with_test_endpoints = [secure.as_slice(), &[("KASA_TEST_ENDPOINTS", "1")]].concat();
         assert!(Config::from_sources("", env_of(&with_test_endpoints)).is_err());
+    }
+
+    // Proves the staff second-factor rule is optional outside production unless asked for, in
+    // force by default in production, and that production refuses to waive it by configuration.
+    #[test]
+    fn staff_second_factor_rule_is_required_in_production() {
+        let development = Config::from_sources("", env_of(&[])).unwrap();
+        assert_eq!(development.staff_second_factor, SecondFactorRule::Optional);
+        let test_required = Config::from_sources(
+            "",
+            env_of(&[
+                ("KASA_ENVIRONMENT", "test"),
+                ("KASA_STAFF_SECOND_FACTOR", "required"),
+            ]),
+        )
+        .unwrap();
+        assert_eq!(
+            test_required.staff_second_factor,
+            SecondFactorRule::Required
+        );
+        let from_file = Config::from_sources("staff_second_factor = \"required\"", env_of(&[]));
+        assert_eq!(
+            from_file.unwrap().staff_second_factor,
+            SecondFactorRule::Required
+        );
+        assert!(
+            Config::from_sources("", env_of(&[("KASA_STAFF_SECOND_FACTOR", "sometimes")])).is_err()
+        );
+        let secure = [
+            ("KASA_ENVIRONMENT", "production"),
+            (
+                "KASA_SESSION_SECRET",
+                "0123456789abcdef0123456789abcdef-prod",
+            ),
+            ("KASA_PUBLIC_ORIGIN", "https://casino.example"),
+            (
+                "KASA_AUDIT_CHECKPOINT_KEY",
+                "fedcba9876543210fedcba9876543210-audit",
+            ),
+        ];
+        let production = Config::from_sources("", env_of(&secure)).unwrap();
+        assert_eq!(production.staff_second_factor, SecondFactorRule::Required);
+        let waived = [
+            secure.as_slice(),
+            &[("KASA_STAFF_SECOND_FACTOR", "optional")],
+        ]
+        .concat();
+        let error = Config::from_sources("", env_of(&waived))
+            .unwrap_err()
+            .to_string();
+        assert!(error.contains("KASA_STAFF_SECOND_FACTOR"), "{error}");
     }
 
     // Proves each brand's host is accepted as an origin at the public origin's scheme and port.

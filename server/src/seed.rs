@@ -8,7 +8,7 @@ use sqlx::PgPool;
 use uuid::Uuid;
 
 use crate::auth::password;
-use crate::config::Config;
+use crate::config::{Config, SecondFactorRule};
 use crate::tenants;
 
 struct DemoTenant {
@@ -90,6 +90,18 @@ pub async fn demo_data(pool: &PgPool, config: &Config) -> anyhow::Result<()> {
     for (tenant, role, email, page) in created {
         println!("  {tenant:<20} {role:<8} {email:<28} log in at {page}");
     }
-    println!("  The second brand is served at http://second.localhost:<port>/\n");
+    println!("  The second brand is served at http://second.localhost:<port>/");
+    match config.staff_second_factor {
+        SecondFactorRule::Optional => println!(
+            "  Two-factor log-in: optional here (KASA_STAFF_SECOND_FACTOR=optional). Staff set it up\n  \
+             under Security (/admin/security) with any authenticator app; from then on their\n  \
+             log-in asks for its code.\n"
+        ),
+        SecondFactorRule::Required => println!(
+            "  Two-factor log-in: required for finance and owner. Their first log-in shows a QR code\n  \
+             to scan with any authenticator app and asks for its code; support staff may set it up\n  \
+             under Security (/admin/security).\n"
+        ),
+    }
     Ok(())
 }

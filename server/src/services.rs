@@ -89,6 +89,7 @@ impl Services {
     pub fn provide(&self) {
         let services = Arc::new(self.clone());
         provide_context::<Arc<dyn app::auth::AuthApi>>(services.clone());
+        provide_context::<Arc<dyn app::auth::second_factor::SecondFactorApi>>(services.clone());
         provide_context::<Arc<dyn app::account::AccountApi>>(services.clone());
         provide_context::<Arc<dyn app::admin::AdminApi>>(services.clone());
         provide_context::<Arc<dyn app::backoffice::BackofficeApi>>(services.clone());

@@ -45,6 +45,8 @@ enum Object {
     Journal,
     Finding,
     CreditRequest,
+    /// A staff member's id.
+    StaffMember,
 }
 
 struct Rule {
@@ -393,6 +395,66 @@ const RULES: &[Rule] = &[
                 ("payout_provider", "mock".into()),
             ]
         },
+    },
+    // The second factor. Start and confirm also admit the holder of an enrolment ticket (a
+    // log-in that must set one up first; tests/second_factor.rs); without one they are staff
+    // functions like any other.
+    Rule {
+        path: "admin/second-factor/status",
+        access: Access::Staff(StaffRole::Support),
+        mutating: false,
+        object: None,
+        form: no_form,
+    },
+    Rule {
+        path: "admin/second-factor/start",
+        access: Access::Staff(StaffRole::Support),
+        mutating: true,
+        object: None,
+        form: no_form,
+    },
+    Rule {
+        path: "admin/second-factor/confirm",
+        access: Access::Staff(StaffRole::Support),
+        mutating: true,
+        object: None,
+        // A code that is never right: refused after the access check.
+        form: |_| vec![("code", "not a code".into())],
+    },
+    Rule {
+        path: "admin/second-factor/disable",
+        access: Access::Staff(StaffRole::Support),
+        mutating: true,
+        object: None,
+        form: |_| vec![("code", "not a code".into())],
+    },
+    Rule {
+        path: "admin/second-factor/staff",
+        access: Access::Staff(StaffRole::Owner),
+        mutating: false,
+        object: None,
+        form: no_form,
+    },
+    Rule {
+        path: "admin/second-factor/reset",
+        access: Access::Staff(StaffRole::Owner),
+        mutating: true,
+        object: Some(Object::StaffMember),
+        form: |id| vec![("staff_id", id.into())],
+    },
+    Rule {
+        path: "admin/settings/second-factor",
+        access: Access::Staff(StaffRole::Support),
+        mutating: false,
+        object: None,
+        form: no_form,
+    },
+    Rule {
+        path: "admin/settings/second-factor/save",
+        access: Access::Staff(StaffRole::Owner),
+        mutating: true,
+        object: None,
+        form: |_| vec![("required", "maybe".into())],
     },
     Rule {
         path: "backoffice/audit-events",
@@ -972,6 +1034,10 @@ impl World {
             ),
             Object::CreditRequest => (
                 self.foreign_credit_request_id.to_string(),
+                Uuid::new_v4().to_string(),
+            ),
+            Object::StaffMember => (
+                self.foreign_staff_id.to_string(),
                 Uuid::new_v4().to_string(),
             ),
         }

@@ -2,6 +2,7 @@
 //! staff. Sessions live server-side; the browser only holds an opaque HttpOnly cookie.
 
 mod pages;
+pub mod second_factor;
 pub use pages::{
     AuthProvider, LoginPage, LogoutButton, RegisterPage, StaffLoginPage, player_resource, use_auth,
 };
@@ -82,12 +83,14 @@ pub trait AuthApi: Send + Sync {
         display_name: String,
         password: String,
     ) -> Result<Viewer, AppError>;
+    /// `second_factor`: the staff member's authenticator or recovery code, once asked for.
     async fn log_in(
         &self,
         ctx: &crate::api::RequestCtx,
         realm: Realm,
         email: String,
         password: String,
+        second_factor: Option<String>,
     ) -> Result<Viewer, AppError>;
     async fn log_out(&self, ctx: &crate::api::RequestCtx) -> Result<(), AppError>;
 }
@@ -122,15 +125,22 @@ pub async fn register(
 #[server(endpoint = "auth/login")]
 pub async fn log_in(email: String, password: String) -> Result<Viewer, AppError> {
     crate::api::call::<dyn AuthApi, _, _, _>(|api, ctx| async move {
-        api.log_in(&ctx, Realm::Player, email, password).await
+        api.log_in(&ctx, Realm::Player, email, password, None).await
     })
     .await
 }
 
+/// A staff log-in. A staff member with a second factor first gets `second_factor_required` and
+/// sends the form again with `code`; one whose role needs a second factor and has none gets
+/// `second_factor_enrolment_required` and an enrolment ticket instead of a session.
 #[server(endpoint = "admin/login")]
-pub async fn staff_log_in(email: String, password: String) -> Result<Viewer, AppError> {
+pub async fn staff_log_in(
+    email: String,
+    password: String,
+    code: Option<String>,
+) -> Result<Viewer, AppError> {
     crate::api::call::<dyn AuthApi, _, _, _>(|api, ctx| async move {
-        api.log_in(&ctx, Realm::Staff, email, password).await
+        api.log_in(&ctx, Realm::Staff, email, password, code).await
     })
     .await
 }

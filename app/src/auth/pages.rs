@@ -6,7 +6,7 @@ use leptos_router::hooks::use_navigate;
 
 use super::{LogIn, LogOut, Register, StaffLogIn, Viewer, ViewerKind, current_viewer};
 use crate::components::{FieldError, FormError, action_error};
-use crate::error::AppError;
+use crate::error::{AppError, ErrorCode};
 
 /// Who is logged in, refetched whenever a log-in or log-out action completes.
 #[derive(Clone, Copy)]
@@ -140,22 +140,63 @@ pub fn RegisterPage() -> impl IntoView {
 pub fn StaffLoginPage() -> impl IntoView {
     let action = ServerAction::<StaffLogIn>::new();
     after_success(action, "/admin");
+    let error = action_error(action);
+    // Once the server asked for a code the field stays, also through a wrong code or a throttled
+    // attempt; email and password stay typed in, and the resubmit sends all three.
+    let code_asked = RwSignal::new(false);
+    Effect::new(move |_| {
+        if error.with(|error| {
+            error.as_ref().is_some_and(|error| {
+                matches!(
+                    error.code,
+                    ErrorCode::SecondFactorRequired | ErrorCode::InvalidSecondFactor
+                )
+            })
+        }) {
+            code_asked.set(true);
+        }
+    });
+    let enrolling = Memo::new(move |_| {
+        error.with(|error| {
+            error
+                .as_ref()
+                .is_some_and(|error| error.code == ErrorCode::SecondFactorEnrolmentRequired)
+        })
+    });
     view! {
         <section class="card narrow">
             <h1>"Back office log-in"</h1>
-            <ActionForm action=action attr:class="form" attr:aria-label="Staff log-in">
-                <CredentialFields error=action_error(action) pending=action.pending().into() email_label="Work email"/>
-            </ActionForm>
+            <Show
+                when=move || enrolling.get()
+                fallback=move || view! {
+                    <ActionForm action=action attr:class="form" attr:aria-label="Staff log-in">
+                        <CredentialFields error pending=action.pending().into() email_label="Work email">
+                            <Show when=move || code_asked.get()>
+                                <label for="code">"Code from your authenticator app"</label>
+                                <input id="code" name="code" type="text" autocomplete="one-time-code" required/>
+                                <p class="hint">"Or one of your recovery codes."</p>
+                            </Show>
+                        </CredentialFields>
+                    </ActionForm>
+                }
+            >
+                <p role="status" data-testid="enrolment-required">
+                    "Your role logs in with a second factor, and your account has none yet. Set it up now; your log-in finishes when the app's first code is confirmed."
+                </p>
+                <super::second_factor::EnrolmentFlow during_log_in=true/>
+            </Show>
         </section>
     }
 }
 
-/// The email and password fields and submit button shared by both log-in forms.
+/// The email and password fields and submit button shared by both log-in forms; `children`
+/// (the staff form's code field) go before the button.
 #[component]
 fn CredentialFields(
     error: Signal<Option<AppError>>,
     pending: Signal<bool>,
     email_label: &'static str,
+    #[prop(optional)] children: Option<Children>,
 ) -> impl IntoView {
     view! {
         <FormError error/>
@@ -163,6 +204,7 @@ fn CredentialFields(
         <input id="email" name="email" type="email" autocomplete="username" required/>
         <label for="password">"Password"</label>
         <input id="password" name="password" type="password" autocomplete="current-password" required/>
+        {children.map(|children| children())}
         <button class="button primary" type="submit" disabled=move || pending.get()>
             {move || if pending.get() { "Logging in…" } else { "Log in" }}
         </button>

@@ -6,7 +6,7 @@ use crate::components::ErrorPanel;
 use crate::error::{AppError, ErrorCode};
 
 /// The back office's sections, as (path, label).
-const SECTIONS: [(&str, &str); 11] = [
+const SECTIONS: [(&str, &str); 12] = [
     ("/admin", "Overview"),
     ("/admin/figures", "Figures"),
     ("/admin/withdrawals", "Withdrawals"),
@@ -18,6 +18,7 @@ const SECTIONS: [(&str, &str); 11] = [
     ("/admin/webhooks", "Webhooks"),
     ("/admin/audit", "Audit log"),
     ("/admin/settings", "Settings"),
+    ("/admin/security", "Security"),
 ];
 
 /// Links to every back-office section; `current` is the path of the page showing it.

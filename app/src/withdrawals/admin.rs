@@ -483,6 +483,7 @@ pub fn WithdrawalSettingsPage() -> impl IntoView {
                 <p class="result" role="status" data-testid="settings-saved">"Saved. The new policy applies from now on."</p>
             })}
         </section>
+        <crate::auth::second_factor::SecondFactorPolicyCard/>
     }
 }
 

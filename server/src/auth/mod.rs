@@ -2,6 +2,7 @@
 //! checks every server function starts with (`authenticate`, `require_staff`, `require_player`).
 
 pub mod password;
+pub mod second_factor;
 pub mod session;
 pub mod throttle;
 
@@ -310,6 +311,7 @@ impl AuthApi for Services {
         realm: Realm,
         email: String,
         password: String,
+        second_factor: Option<String>,
     ) -> Result<Viewer, AppError> {
         let tenant = self.tenant(ctx)?;
         // The same shape rules as registration: an overlong or malformed address is a 422
@@ -360,6 +362,8 @@ impl AuthApi for Services {
                 INVALID_CREDENTIALS,
             ));
         };
+        // The password is proven: its attempt is taken back before the second factor, which
+        // counts wrong codes on its own key.
         let [account_from_address, account, from_address] = &keys;
         for key in [account_from_address, account] {
             throttle::forgive(self.pool(), key)
@@ -369,6 +373,11 @@ impl AuthApi for Services {
         throttle::refund(self.pool(), from_address)
             .await
             .map_err(internal)?;
+        // Staff: no session until the second factor is proven (or set up, where it must be).
+        if realm == Realm::Staff {
+            self.second_factor_gate(ctx, &tenant, id, second_factor)
+                .await?;
+        }
         let subject = match realm {
             Realm::Player => Subject::Player(id),
             Realm::Staff => Subject::Staff(id),
