@@ -41,6 +41,7 @@ const PAGES: &[(&str, Viewer)] = &[
     ("/admin/withdrawals", Viewer::Staff),
     ("/admin/withdrawals/:id", Viewer::Staff),
     ("/admin/settings", Viewer::Staff),
+    ("/admin/security", Viewer::Staff),
     ("/admin/figures", Viewer::Staff),
     ("/admin/players", Viewer::Staff),
     ("/admin/players/:id", Viewer::Staff),
