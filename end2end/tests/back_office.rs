@@ -3,16 +3,8 @@
 
 mod common;
 
-use common::{Chromium, DEMO_PASSWORD, KasaServer, click, expect_text, expect_visible, fill, open};
+use common::{Chromium, KasaServer, click, expect_text, expect_visible, fill, log_in, open};
 use playwright_rs::Page;
-
-async fn log_in(page: &Page, server: &KasaServer, path: &str, email: &str, landmark: &str) {
-    open(page, &server.url(path)).await;
-    fill(page, "#email", email).await;
-    fill(page, "#password", DEMO_PASSWORD).await;
-    click(page, "button[type=submit]").await;
-    expect_visible(page, landmark).await;
-}
 
 /// The owner verifies the player's identity: withdrawals need it.
 async fn verify_player(owner: &Page, server: &KasaServer) {

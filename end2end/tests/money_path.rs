@@ -6,19 +6,11 @@ mod common;
 
 use std::time::Duration;
 
-use common::{Chromium, DEMO_PASSWORD, KasaServer, click, expect_text, expect_visible, fill, open};
+use common::{Chromium, KasaServer, click, expect_text, expect_visible, fill, log_in, open};
 use playwright_rs::Page;
 
 /// The retry cooldown this test sets: long enough to see it refuse a retry, short enough to wait.
 const COOLDOWN_S: u64 = 10;
-
-async fn log_in(page: &Page, server: &KasaServer, path: &str, email: &str, landmark: &str) {
-    open(page, &server.url(path)).await;
-    fill(page, "#email", email).await;
-    fill(page, "#password", DEMO_PASSWORD).await;
-    click(page, "button[type=submit]").await;
-    expect_visible(page, landmark).await;
-}
 
 async fn expect_balance(page: &Page, scope: &str, available: &str, held: &str) {
     expect_text(page, &format!("{scope} [data-testid=available]"), available).await;

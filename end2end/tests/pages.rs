@@ -8,9 +8,7 @@ mod common;
 use std::collections::BTreeSet;
 use std::time::Duration;
 
-use common::{
-    Chromium, DEMO_PASSWORD, KasaServer, click, csp_violations, expect_visible, fill, open,
-};
+use common::{Chromium, DEMO_PASSWORD, KasaServer, csp_violations, expect_visible, log_in, open};
 use playwright_rs::Page;
 use sqlx::Connection;
 
@@ -205,14 +203,6 @@ fn address(route: &str, objects: &Objects) -> String {
         route if route.contains(':') => panic!("say which object {route} shows"),
         route => route.to_owned(),
     }
-}
-
-async fn log_in(page: &Page, server: &KasaServer, path: &str, email: &str, landmark: &str) {
-    open(page, &server.url(path)).await;
-    fill(page, "#email", email).await;
-    fill(page, "#password", DEMO_PASSWORD).await;
-    click(page, "button[type=submit]").await;
-    expect_visible(page, landmark).await;
 }
 
 /// Opens `url` and waits for hydration; the page must answer 200 and have seen no violation.

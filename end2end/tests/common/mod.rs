@@ -372,6 +372,16 @@ pub async fn click(page: &Page, selector: &str) {
         .unwrap_or_else(|error| panic!("clicking {selector}: {error}"));
 }
 
+/// Logs in at `path` (`/login` or `/admin/login`) with the demo password and waits for
+/// `landmark` on the page the log-in lands on.
+pub async fn log_in(page: &Page, server: &KasaServer, path: &str, email: &str, landmark: &str) {
+    open(page, &server.url(path)).await;
+    fill(page, "#email", email).await;
+    fill(page, "#password", DEMO_PASSWORD).await;
+    click(page, "button[type=submit]").await;
+    expect_visible(page, landmark).await;
+}
+
 /// Marks the current document, to prove later that a change happened without a reload.
 pub async fn mark_document(page: &Page) {
     page.evaluate_expression("window.__kasaNoReload = true")

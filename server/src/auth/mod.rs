@@ -24,6 +24,28 @@ use session::Subject;
 /// The same answer for an unknown email and a wrong password, so neither can be told apart.
 const INVALID_CREDENTIALS: &str = "Email or password is incorrect.";
 
+/// When the browser sends a cookie along with a request from elsewhere.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum SameSite {
+    /// On top-level navigations from other sites too (the session: links into Kasa work).
+    Lax,
+    /// Only on requests from Kasa's own pages.
+    Strict,
+}
+
+/// The value of the request's cookie `name`, if it sent one.
+pub(crate) fn request_cookie(ctx: &RequestCtx, name: &str) -> Option<String> {
+    ctx.parts
+        .headers
+        .get_all(header::COOKIE)
+        .iter()
+        .filter_map(|value| value.to_str().ok())
+        .flat_map(|value| value.split(';'))
+        .filter_map(|pair| pair.trim().split_once('='))
+        .find(|(key, _)| *key == name)
+        .map(|(_, value)| value.to_owned())
+}
+
 /// A logged-in staff member, as the role checks return it.
 #[derive(Debug, Clone)]
 pub struct StaffMember {
@@ -131,27 +153,39 @@ impl Services {
     }
 
     fn session_token(&self, ctx: &RequestCtx) -> Option<String> {
-        let name = self.config().session_cookie_name();
-        ctx.parts
-            .headers
-            .get_all(header::COOKIE)
-            .iter()
-            .filter_map(|value| value.to_str().ok())
-            .flat_map(|value| value.split(';'))
-            .filter_map(|pair| pair.trim().split_once('='))
-            .find(|(key, _)| *key == name)
-            .map(|(_, value)| value.to_owned())
+        request_cookie(ctx, self.config().session_cookie_name())
     }
 
     fn set_session_cookie(&self, ctx: &RequestCtx, token: &str, max_age_s: i64) {
+        self.set_cookie(
+            ctx,
+            self.config().session_cookie_name(),
+            token,
+            SameSite::Lax,
+            max_age_s,
+        );
+    }
+
+    /// Sets an HttpOnly cookie for the whole site (`Secure` where the configuration says).
+    pub(crate) fn set_cookie(
+        &self,
+        ctx: &RequestCtx,
+        name: &str,
+        value: &str,
+        same_site: SameSite,
+        max_age_s: i64,
+    ) {
         let secure = if self.config().secure_cookies {
             "; Secure"
         } else {
             ""
         };
+        let same_site = match same_site {
+            SameSite::Lax => "Lax",
+            SameSite::Strict => "Strict",
+        };
         let cookie = format!(
-            "{name}={token}; Path=/; HttpOnly; SameSite=Lax; Max-Age={max_age_s}{secure}",
-            name = self.config().session_cookie_name()
+            "{name}={value}; Path=/; HttpOnly; SameSite={same_site}; Max-Age={max_age_s}{secure}"
         );
         if let Ok(value) = HeaderValue::from_str(&cookie) {
             ctx.append_header(header::SET_COOKIE, value);

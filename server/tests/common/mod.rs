@@ -191,7 +191,11 @@ impl TestApp {
         origin: Option<&str>,
         host: Option<&str>,
     ) -> Reply {
-        self.call_with(endpoint, form, cookie, origin, host, &[])
+        let headers: Vec<(&str, &[u8])> = [("origin", origin), ("host", host)]
+            .into_iter()
+            .filter_map(|(name, value)| value.map(|value| (name, value.as_bytes())))
+            .collect();
+        self.post_with_headers(endpoint, form, cookie, &headers)
             .await
     }
 
@@ -204,53 +208,15 @@ impl TestApp {
         cookie: Option<&str>,
         headers: &[(&str, &str)],
     ) -> Reply {
-        self.call_with(
-            endpoint,
-            form,
-            cookie,
-            Some(&self.base.clone()),
-            None,
-            headers,
-        )
-        .await
-    }
-
-    async fn call_with(
-        &self,
-        endpoint: &str,
-        form: &[(&str, &str)],
-        cookie: Option<&str>,
-        origin: Option<&str>,
-        host: Option<&str>,
-        headers: &[(&str, &str)],
-    ) -> Reply {
-        let mut request = self
-            .http
-            .post(format!("{}/api/{endpoint}", self.base))
-            .form(form)
-            .header("accept", "application/json");
-        if let Some(cookie) = cookie {
-            request = request.header("cookie", cookie);
-        }
-        if let Some(origin) = origin {
-            request = request.header("origin", origin);
-        }
-        if let Some(host) = host {
-            request = request.header("host", host);
-        }
-        for (name, value) in headers {
-            request = request.header(*name, *value);
-        }
-        let response = request.send().await.expect("the server answers");
-        let status = response.status().as_u16();
-        let headers = response.headers().clone();
-        let text = response.text().await.unwrap();
-        let json = serde_json::from_str(&text).unwrap_or(serde_json::Value::String(text));
-        Reply {
-            status,
-            json,
-            headers,
-        }
+        let headers: Vec<(&str, &[u8])> = std::iter::once(("origin", self.base.as_bytes()))
+            .chain(
+                headers
+                    .iter()
+                    .map(|(name, value)| (*name, value.as_bytes())),
+            )
+            .collect();
+        self.post_with_headers(endpoint, form, cookie, &headers)
+            .await
     }
 
     /// Logs in a player (or staff member, with `admin/login`) with the demo password.

@@ -21,7 +21,6 @@ use app::auth::second_factor::{
 };
 use app::error::{AppError, ErrorCode};
 use chrono::{DateTime, Utc};
-use http::{HeaderValue, header};
 use uuid::Uuid;
 
 use super::session::Subject;
@@ -230,33 +229,19 @@ impl Services {
     }
 
     fn ticket_token(&self, ctx: &RequestCtx) -> Option<String> {
-        let name = self.ticket_cookie_name();
-        ctx.parts
-            .headers
-            .get_all(header::COOKIE)
-            .iter()
-            .filter_map(|value| value.to_str().ok())
-            .flat_map(|value| value.split(';'))
-            .filter_map(|pair| pair.trim().split_once('='))
-            .find(|(key, _)| *key == name)
-            .map(|(_, value)| value.to_owned())
+        super::request_cookie(ctx, self.ticket_cookie_name())
     }
 
     /// The ticket's cookie: HttpOnly (no script reads it) and SameSite=Strict (only this site's
     /// own pages send it).
     fn set_ticket_cookie(&self, ctx: &RequestCtx, token: &str, max_age_s: i64) {
-        let secure = if self.config().secure_cookies {
-            "; Secure"
-        } else {
-            ""
-        };
-        let cookie = format!(
-            "{name}={token}; Path=/; HttpOnly; SameSite=Strict; Max-Age={max_age_s}{secure}",
-            name = self.ticket_cookie_name()
+        self.set_cookie(
+            ctx,
+            self.ticket_cookie_name(),
+            token,
+            super::SameSite::Strict,
+            max_age_s,
         );
-        if let Ok(value) = HeaderValue::from_str(&cookie) {
-            ctx.append_header(header::SET_COOKIE, value);
-        }
     }
 
     async fn own_status(
