@@ -801,6 +801,20 @@ async fn an_owner_resets_and_support_turns_off_a_second_factor(pool: PgPool) {
         0
     );
     assert_eq!(
+        sessions_of(&app, FINANCE).await,
+        0,
+        "the reset ends the member's open sessions"
+    );
+    let ended = app
+        .call("admin/overview", &[], Some(&finance_session))
+        .await;
+    assert_eq!(ended.status, 401, "{ended:?}");
+    assert_eq!(
+        app.call("admin/overview", &[], Some(&owner)).await.status,
+        200,
+        "the owner's own session stays"
+    );
+    assert_eq!(
         app.count("SELECT count(*) FROM staff_recovery_codes").await,
         0
     );

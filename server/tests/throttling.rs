@@ -403,6 +403,30 @@ async fn heavy_staff_operations_are_limited_per_member(pool: PgPool) {
             .status,
         200
     );
+
+    // Exports count too, and say when to come back.
+    for run in 0..10 {
+        let (status, _, body) = app
+            .get_page("/admin/export/audit.csv", Some(&finance))
+            .await;
+        assert_eq!(status, 200, "export {run}: {body}");
+    }
+    let downloads = app
+        .count("SELECT count(*) FROM audit_events WHERE action = 'export.downloaded'")
+        .await;
+    let (status, headers, body) = app
+        .get_page("/admin/export/audit.csv", Some(&finance))
+        .await;
+    assert_eq!(status, 429, "{body}");
+    assert!(body.contains("rate_limited"), "{body}");
+    let wait: i64 = headers["retry-after"].to_str().unwrap().parse().unwrap();
+    assert!((1..=30).contains(&wait), "{wait}");
+    assert_eq!(
+        app.count("SELECT count(*) FROM audit_events WHERE action = 'export.downloaded'")
+            .await,
+        downloads,
+        "a refused export is not audited as downloaded"
+    );
 }
 
 // Proves staff see the brand's slowed-down accounts (and only their brand's), and that spent

@@ -672,7 +672,14 @@ struct FindingCsvRow {
 fn error_response(error: AppError) -> Response {
     let status =
         StatusCode::from_u16(error.code.status()).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
-    (status, axum::Json(error)).into_response()
+    let retry_after = error.retry_after_s;
+    let mut response = (status, axum::Json(error)).into_response();
+    if let Some(seconds) = retry_after {
+        response
+            .headers_mut()
+            .insert(http::header::RETRY_AFTER, http::HeaderValue::from(seconds));
+    }
+    response
 }
 
 /// `GET /admin/export/{file}`: checks the staff session like every back-office page, audits the

@@ -530,8 +530,16 @@ impl SecondFactorApi for Services {
             )
         };
         audit::record(&mut tx, &event).await.map_err(internal)?;
+        // A lost device may be a stolen one: the member's open sessions end with it, and the
+        // next log-in sets a second factor up again.
+        sqlx::query("DELETE FROM sessions WHERE tenant_id = $1 AND staff_id = $2")
+            .bind(tenant.id)
+            .bind(target.id)
+            .execute(&mut *tx)
+            .await
+            .map_err(internal)?;
         tx.commit().await.map_err(internal)?;
-        tracing::info!(tenant = %tenant.slug, owner = %owner.id, staff = %target.id, "second factor reset");
+        tracing::info!(tenant = %tenant.slug, owner = %owner.id, staff = %target.id, "second factor reset, sessions ended");
         Ok(StaffSecondFactor {
             staff_id: target.id,
             email: target.email,
