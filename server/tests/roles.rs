@@ -44,7 +44,7 @@ const PRIVILEGES: &[(&str, &str)] = &[
     ("self_exclusions", "SI"),
     ("sessions", "SIUD"),
     ("staff", "SI"),
-    ("staff_enrolment_tickets", "SIU"),
+    ("staff_enrolment_tickets", "SIUD"),
     ("staff_notes", "SI"),
     ("staff_recovery_codes", "SIU"),
     ("staff_second_factors", "SIUD"),

@@ -648,6 +648,24 @@ async fn an_enrolment_ticket_expires_and_stays_in_its_brand(pool: PgPool) {
             .await,
         0
     );
+
+    // The purge (as the application role) removes the expired ticket, and only that.
+    let live = log_in(&app, FINANCE, None).await;
+    assert!(cookie(&live, TICKET_COOKIE).is_some());
+    assert_eq!(
+        app.count("SELECT count(*) FROM staff_enrolment_tickets")
+            .await,
+        2
+    );
+    let purged = kasa_server::auth::second_factor::purge_tickets(&app.app_pool, app.now())
+        .await
+        .unwrap();
+    assert_eq!(purged, 1);
+    assert_eq!(
+        app.count("SELECT count(*) FROM staff_enrolment_tickets")
+            .await,
+        1
+    );
 }
 
 // Proves the tenant's setting: support reads it, the owner turns it off (audited once, stored),

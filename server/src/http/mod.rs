@@ -29,7 +29,7 @@ use crate::services::Services;
 use crate::tenants::TenantResolver;
 
 const REQUEST_ID_HEADER: HeaderName = HeaderName::from_static("x-request-id");
-/// How often expired sessions and spent throttle counters are swept from the database.
+/// How often expired sessions, spent throttle counters and enrolment tickets are swept.
 const SESSION_PURGE_INTERVAL: Duration = Duration::from_secs(15 * 60);
 
 /// Runs the web server until Ctrl-C or SIGTERM, then finishes in-flight requests, closes the
@@ -197,6 +197,11 @@ async fn purge_spent(services: Services) {
             Ok(0) => {}
             Ok(count) => tracing::info!(count, "spent throttle counters removed"),
             Err(error) => tracing::warn!(%error, "purging throttle counters failed"),
+        }
+        match crate::auth::second_factor::purge_tickets(services.pool(), services.now()).await {
+            Ok(0) => {}
+            Ok(count) => tracing::info!(count, "spent enrolment tickets removed"),
+            Err(error) => tracing::warn!(%error, "purging enrolment tickets failed"),
         }
     }
 }

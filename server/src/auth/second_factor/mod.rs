@@ -11,6 +11,8 @@
 pub mod codes;
 mod store;
 
+pub use store::purge_tickets;
+
 use std::future::Future;
 
 use app::api::RequestCtx;

@@ -287,6 +287,17 @@ pub async fn spend_ticket(
 }
 
 /// The tenant's setting; a tenant that never saved one has the default, required.
+/// Removes enrolment tickets that were spent or have expired; returns how many.
+pub async fn purge_tickets(pool: &PgPool, now: DateTime<Utc>) -> Result<u64, sqlx::Error> {
+    let result = sqlx::query(
+        "DELETE FROM staff_enrolment_tickets WHERE used_at IS NOT NULL OR expires_at <= $1",
+    )
+    .bind(now)
+    .execute(pool)
+    .await?;
+    Ok(result.rows_affected())
+}
+
 pub async fn tenant_requires(pool: &PgPool, tenant_id: Uuid) -> Result<bool, sqlx::Error> {
     let required: Option<bool> = sqlx::query_scalar(
         "SELECT second_factor_required FROM staff_security_policies WHERE tenant_id = $1",
