@@ -16,6 +16,7 @@
 
 use std::fmt;
 
+use app::backoffice::players::ThrottledLogIn;
 use chrono::{DateTime, Utc};
 use sqlx::PgPool;
 use uuid::Uuid;
@@ -68,16 +69,6 @@ const MINUTE: i32 = 60;
 const HOUR: i32 = 60 * MINUTE;
 
 impl Scope {
-    pub const ALL: [Scope; 7] = [
-        Scope::LoginAccountAddress,
-        Scope::LoginAccount,
-        Scope::LoginAddress,
-        Scope::RegisterAddress,
-        Scope::RegisterBrand,
-        Scope::SecondFactor,
-        Scope::StaffOperation,
-    ];
-
     pub fn as_str(self) -> &'static str {
         match self {
             Scope::LoginAccountAddress => "login_account_address",
@@ -88,10 +79,6 @@ impl Scope {
             Scope::SecondFactor => "second_factor",
             Scope::StaffOperation => "staff_operation",
         }
-    }
-
-    pub fn parse(text: &str) -> Option<Scope> {
-        Scope::ALL.into_iter().find(|scope| scope.as_str() == text)
     }
 
     pub const fn rule(self) -> Rule {
@@ -223,10 +210,6 @@ impl Key {
             scope,
             subject,
         }
-    }
-
-    pub fn scope(&self) -> Scope {
-        self.scope
     }
 }
 
@@ -370,26 +353,13 @@ pub async fn purge(pool: &PgPool, now: DateTime<Utc>) -> Result<u64, sqlx::Error
     Ok(result.rows_affected())
 }
 
-/// An account whose log-ins are being slowed down, for the back office.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct ThrottledAccount {
-    pub realm: String,
-    pub email: String,
-    /// The client address (an IPv6 /64) the failures came from; `None` when counted across
-    /// all addresses.
-    pub address: Option<String>,
-    pub failures: i32,
-    pub last_failure_at: DateTime<Utc>,
-    pub blocked_until: Option<DateTime<Utc>>,
-}
-
 /// The brand's accounts that have reached a delay in their current window, most recent first.
 pub async fn throttled_accounts(
     pool: &PgPool,
     tenant_id: Uuid,
     now: DateTime<Utc>,
     limit: i64,
-) -> Result<Vec<ThrottledAccount>, sqlx::Error> {
+) -> Result<Vec<ThrottledLogIn>, sqlx::Error> {
     #[derive(sqlx::FromRow)]
     struct Row {
         subject: String,
@@ -418,13 +388,13 @@ pub async fn throttled_accounts(
         .into_iter()
         .filter_map(|row| {
             let mut parts = row.subject.splitn(3, ' ');
-            Some(ThrottledAccount {
+            Some(ThrottledLogIn {
                 realm: parts.next()?.to_owned(),
                 email: parts.next()?.to_owned(),
                 address: parts.next().map(str::to_owned),
                 failures: row.attempts,
                 last_failure_at: row.last_attempt_at,
-                blocked_until: row.blocked_until.filter(|until| *until > now),
+                delayed_until: row.blocked_until.filter(|until| *until > now),
             })
         })
         .collect())

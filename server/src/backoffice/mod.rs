@@ -101,25 +101,14 @@ impl BackofficeApi for Services {
 
     async fn throttled_log_ins(&self, ctx: &RequestCtx) -> Result<Vec<ThrottledLogIn>, AppError> {
         let (tenant, _staff) = self.require_staff(ctx, StaffRole::Support).await?;
-        let accounts = crate::auth::throttle::throttled_accounts(
+        crate::auth::throttle::throttled_accounts(
             self.pool(),
             tenant.id,
             self.now(),
             THROTTLED_LOG_INS_SHOWN,
         )
         .await
-        .map_err(internal)?;
-        Ok(accounts
-            .into_iter()
-            .map(|account| ThrottledLogIn {
-                realm: account.realm,
-                email: account.email,
-                address: account.address,
-                failures: account.failures,
-                last_failure_at: account.last_failure_at,
-                delayed_until: account.blocked_until,
-            })
-            .collect())
+        .map_err(internal)
     }
 
     async fn player_detail(
