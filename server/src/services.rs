@@ -4,7 +4,6 @@
 
 use std::sync::{Arc, Mutex};
 
-use app::error::AppError;
 use chrono::{DateTime, Utc};
 use leptos::prelude::provide_context;
 use sqlx::PgPool;
@@ -97,11 +96,4 @@ impl Services {
         provide_context::<Arc<dyn app::withdrawals::WithdrawalsApi>>(services.clone());
         provide_context::<Arc<dyn app::deposits::DepositsApi>>(services);
     }
-}
-
-/// Logs an unexpected failure with its full chain and returns the generic message: the browser
-/// never sees database or library error text.
-pub fn internal(error: impl std::fmt::Display) -> AppError {
-    tracing::error!(error = %error, "internal error");
-    AppError::internal()
 }

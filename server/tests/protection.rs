@@ -10,7 +10,7 @@ use kasa_server::protection;
 use sqlx::PgPool;
 use uuid::Uuid;
 
-use app::error::ErrorCode;
+use app::error::{AppError, ErrorCode};
 use app::money::{Currency, Money};
 
 const SUPPORT_EMAIL: &str = "support@demo.kasa.test";
@@ -77,7 +77,7 @@ async fn withdrawal_check(app: &TestApp, email: &str, now: DateTime<Utc>) -> Res
     let mut tx = app.pool.begin().await.unwrap();
     protection::check_withdrawal(&mut tx, tenant_id, player_id, &eur("10.00"), now)
         .await
-        .map_err(|error| error.code)
+        .map_err(|error| AppError::from(error).code)
 }
 
 /// Deposits created: a refused deposit leaves no row.
@@ -164,9 +164,11 @@ async fn withdrawal_requires_verified_identity(pool: PgPool) {
     let now = Utc::now();
     let (tenant_id, player_id) = player_ids(&app, PLAYER_EMAIL).await;
     let mut tx = app.pool.begin().await.unwrap();
-    let refused = protection::check_withdrawal(&mut tx, tenant_id, player_id, &eur("10.00"), now)
-        .await
-        .unwrap_err();
+    let refused: AppError =
+        protection::check_withdrawal(&mut tx, tenant_id, player_id, &eur("10.00"), now)
+            .await
+            .unwrap_err()
+            .into();
     drop(tx);
     assert_eq!(refused.code, ErrorCode::KycRequired);
     assert_eq!(refused.code.status(), 403);
@@ -697,7 +699,10 @@ async fn self_exclusion_blocks_deposits_and_play_but_not_withdrawal(pool: PgPool
     let now = Utc::now() + Duration::minutes(1);
     let mut tx = app.pool.begin().await.unwrap();
     let play = protection::check_play(&mut tx, tenant_id, player_id, now).await;
-    assert_eq!(play.unwrap_err().code, ErrorCode::SelfExcluded);
+    assert_eq!(
+        AppError::from(play.unwrap_err()).code,
+        ErrorCode::SelfExcluded
+    );
     drop(tx);
     assert_eq!(withdrawal_check(&app, PLAYER_EMAIL, now).await, Ok(()));
     fund(&app, "50.00").await;

@@ -17,7 +17,8 @@ use secrecy::SecretString;
 use uuid::Uuid;
 
 use crate::client_address::ClientAddress;
-use crate::services::{Services, internal};
+use crate::error::{ServerError, ServerResult};
+use crate::services::Services;
 use crate::tenants::Tenant;
 use session::Subject;
 
@@ -57,28 +58,25 @@ pub struct StaffMember {
 
 impl Services {
     /// The tenant this request is for (set by the tenant middleware from the host name).
-    pub fn tenant(&self, ctx: &RequestCtx) -> Result<Tenant, AppError> {
-        ctx.parts
+    pub fn tenant(&self, ctx: &RequestCtx) -> Result<Tenant, ServerError> {
+        Ok(ctx
+            .parts
             .extensions
             .get::<Tenant>()
             .cloned()
-            .ok_or_else(|| AppError::not_found("Casino"))
+            .ok_or_else(|| AppError::not_found("Casino"))?)
     }
 
     /// The session behind the request's cookie, if it is live and belongs to this tenant.
     pub async fn authenticate(
         &self,
         ctx: &RequestCtx,
-    ) -> Result<Option<(Tenant, Subject)>, AppError> {
+    ) -> Result<Option<(Tenant, Subject)>, ServerError> {
         let tenant = self.tenant(ctx)?;
         let Some(token) = self.session_token(ctx) else {
             return Ok(None);
         };
-        let session = self
-            .sessions()
-            .find(&token, tenant.id, self.now())
-            .await
-            .map_err(internal)?;
+        let session = self.sessions().find(&token, tenant.id, self.now()).await?;
         Ok(session.map(|session| (tenant, session.subject)))
     }
 
@@ -88,13 +86,12 @@ impl Services {
         &self,
         ctx: &RequestCtx,
         role_min: StaffRole,
-    ) -> Result<(Tenant, StaffMember), AppError> {
+    ) -> Result<(Tenant, StaffMember), ServerError> {
         match self.authenticate(ctx).await? {
-            None => Err(AppError::unauthenticated()),
-            Some((_, Subject::Player(_))) => Err(AppError::new(
-                ErrorCode::Forbidden,
-                "This needs a staff account.",
-            )),
+            None => Err(AppError::unauthenticated().into()),
+            Some((_, Subject::Player(_))) => {
+                Err(AppError::new(ErrorCode::Forbidden, "This needs a staff account.").into())
+            }
             Some((tenant, Subject::Staff(id))) => {
                 let row: Option<(String, String, String)> = sqlx::query_as(
                     "SELECT role, email, display_name FROM staff WHERE tenant_id = $1 AND id = $2",
@@ -102,15 +99,15 @@ impl Services {
                 .bind(tenant.id)
                 .bind(id)
                 .fetch_optional(self.pool())
-                .await
-                .map_err(internal)?;
+                .await?;
                 let (role, email, display_name) = row.ok_or_else(AppError::unauthenticated)?;
                 let role = StaffRole::parse(&role).ok_or_else(AppError::internal)?;
                 if role < role_min {
                     return Err(AppError::new(
                         ErrorCode::Forbidden,
                         format!("This needs the {} role or higher.", role_min.as_str()),
-                    ));
+                    )
+                    .into());
                 }
                 Ok((
                     tenant,
@@ -132,23 +129,21 @@ impl Services {
         tenant_id: Uuid,
         staff_id: Uuid,
         operation: &str,
-    ) -> Result<(), AppError> {
+    ) -> Result<(), ServerError> {
         let key = throttle::Key::staff_operation(tenant_id, staff_id, operation);
-        throttle::acquire(self.pool(), &[key], self.now())
-            .await
-            .map_err(internal)?
-            .map_err(throttle::Refusal::into_error)
+        Ok(throttle::acquire(self.pool(), &[key], self.now())
+            .await?
+            .map_err(throttle::Refusal::into_error)?)
     }
 
     /// A player of this tenant: anonymous → 401, staff → 403.
-    pub async fn require_player(&self, ctx: &RequestCtx) -> Result<(Tenant, Uuid), AppError> {
+    pub async fn require_player(&self, ctx: &RequestCtx) -> Result<(Tenant, Uuid), ServerError> {
         match self.authenticate(ctx).await? {
-            None => Err(AppError::unauthenticated()),
+            None => Err(AppError::unauthenticated().into()),
             Some((tenant, Subject::Player(id))) => Ok((tenant, id)),
-            Some((_, Subject::Staff(_))) => Err(AppError::new(
-                ErrorCode::Forbidden,
-                "This needs a player account.",
-            )),
+            Some((_, Subject::Staff(_))) => {
+                Err(AppError::new(ErrorCode::Forbidden, "This needs a player account.").into())
+            }
         }
     }
 
@@ -198,15 +193,14 @@ impl Services {
         ctx: &RequestCtx,
         tenant: &Tenant,
         subject: Subject,
-    ) -> Result<(), AppError> {
+    ) -> Result<(), ServerError> {
         if let Some(old) = self.session_token(ctx) {
-            self.sessions().delete(&old).await.map_err(internal)?;
+            self.sessions().delete(&old).await?;
         }
         let token = self
             .sessions()
             .create(tenant.id, subject, self.now())
-            .await
-            .map_err(internal)?;
+            .await?;
         self.set_session_cookie(
             ctx,
             &token,
@@ -219,7 +213,7 @@ impl Services {
         &self,
         tenant: &Tenant,
         subject: Subject,
-    ) -> Result<Option<Viewer>, AppError> {
+    ) -> Result<Option<Viewer>, ServerError> {
         let (query, id) = match subject {
             Subject::Player(id) => (
                 "SELECT email, display_name, NULL::text FROM players WHERE tenant_id = $1 AND id = $2",
@@ -234,14 +228,11 @@ impl Services {
             .bind(tenant.id)
             .bind(id)
             .fetch_optional(self.pool())
-            .await
-            .map_err(internal)?;
+            .await?;
         let self_exclusion = match subject {
             Subject::Player(id) => {
-                let mut conn = self.pool().acquire().await.map_err(internal)?;
-                crate::protection::exclusion::active(&mut conn, tenant.id, id, self.now())
-                    .await
-                    .map_err(internal)?
+                let mut conn = self.pool().acquire().await?;
+                crate::protection::exclusion::active(&mut conn, tenant.id, id, self.now()).await?
             }
             Subject::Staff(_) => None,
         };
@@ -280,7 +271,7 @@ impl Services {
 impl AuthApi for Services {
     async fn viewer(&self, ctx: &RequestCtx) -> Result<Option<Viewer>, AppError> {
         match self.authenticate(ctx).await? {
-            Some((tenant, subject)) => self.viewer_for(&tenant, subject).await,
+            Some((tenant, subject)) => Ok(self.viewer_for(&tenant, subject).await?),
             None => Ok(None),
         }
     }
@@ -293,50 +284,7 @@ impl AuthApi for Services {
         password: String,
     ) -> Result<Viewer, AppError> {
         let tenant = self.tenant(ctx)?;
-        let email = app::auth::validate_registration(&email, &display_name, &password)?;
-        // Every registration costs an Argon2 hash: counted per address and per brand.
-        let address = Self::client_address(ctx);
-        let keys = [
-            throttle::Key::register_address(tenant.id, &address),
-            throttle::Key::register_brand(tenant.id),
-        ];
-        if let Err(refusal) = throttle::acquire(self.pool(), &keys, self.now())
-            .await
-            .map_err(internal)?
-        {
-            tracing::info!(tenant = %tenant.slug, throttle = %refusal.scope, "registration throttled");
-            return Err(refusal.into_error());
-        }
-        let password_hash = password::hash(SecretString::from(password))
-            .await
-            .map_err(internal)?;
-        let id: Option<Uuid> = sqlx::query_scalar(
-            "INSERT INTO players (id, tenant_id, email, display_name, password_hash) VALUES ($1, $2, $3, $4, $5)
-             ON CONFLICT ON CONSTRAINT players_tenant_email_key DO NOTHING RETURNING id",
-        )
-        .bind(Uuid::new_v4())
-        .bind(tenant.id)
-        .bind(&email)
-        .bind(display_name.trim())
-        .bind(password_hash)
-        .fetch_optional(self.pool())
-        .await
-        .map_err(internal)?;
-        let Some(id) = id else {
-            return Err(AppError {
-                field: Some("email".into()),
-                ..AppError::new(
-                    ErrorCode::EmailTaken,
-                    "An account with this email already exists. Log in instead.",
-                )
-            });
-        };
-        tracing::info!(tenant = %tenant.slug, player = %id, "player registered");
-        self.start_session(ctx, &tenant, Subject::Player(id))
-            .await?;
-        self.viewer_for(&tenant, Subject::Player(id))
-            .await?
-            .ok_or_else(AppError::internal)
+        Ok(register_player(self, ctx, tenant, email, display_name, password).await?)
     }
 
     async fn log_in(
@@ -348,105 +296,158 @@ impl AuthApi for Services {
         second_factor: Option<String>,
     ) -> Result<Viewer, AppError> {
         let tenant = self.tenant(ctx)?;
-        // The same shape rules as registration: an overlong or malformed address is a 422
-        // before anything is counted or hashed.
-        let email = app::auth::normalise_email(&email)?;
-        let realm_name = match realm {
-            Realm::Player => "player",
-            Realm::Staff => "staff",
-        };
-        let address = Self::client_address(ctx);
-        // Fixed order (most specific first) so that concurrent log-ins never lock in a cycle.
-        let keys = [
-            throttle::Key::login_account_address(tenant.id, realm_name, &email, &address),
-            throttle::Key::login_account(tenant.id, realm_name, &email),
-            throttle::Key::login_address(tenant.id, &address),
-        ];
-        let now = self.now();
-        if let Err(refusal) = throttle::acquire(self.pool(), &keys, now)
-            .await
-            .map_err(internal)?
-        {
-            tracing::info!(tenant = %tenant.slug, realm = realm_name, throttle = %refusal.scope, "log-in throttled");
-            return Err(refusal.into_error());
-        }
-        let query = match realm {
-            Realm::Player => {
-                "SELECT id, password_hash FROM players WHERE tenant_id = $1 AND email = $2"
-            }
-            Realm::Staff => {
-                "SELECT id, password_hash FROM staff WHERE tenant_id = $1 AND email = $2"
-            }
-        };
-        let account: Option<(Uuid, String)> = sqlx::query_as(query)
-            .bind(tenant.id)
-            .bind(&email)
-            .fetch_optional(self.pool())
-            .await
-            .map_err(internal)?;
-        let (id, stored_hash) = account.map_or((None, None), |(id, hash)| (Some(id), Some(hash)));
-        let verified = password::verify(SecretString::from(password), stored_hash)
-            .await
-            .map_err(internal)?;
-        // The attempt was counted by `acquire`; a failure leaves it counted.
-        let Some(id) = id.filter(|_| verified) else {
-            tracing::info!(tenant = %tenant.slug, realm = realm_name, "failed log-in");
-            return Err(AppError::new(
-                ErrorCode::InvalidCredentials,
-                INVALID_CREDENTIALS,
-            ));
-        };
-        // The password is proven: its attempt is taken back before the second factor, which
-        // counts wrong codes on its own key.
-        let [account_from_address, account, from_address] = &keys;
-        for key in [account_from_address, account] {
-            throttle::forgive(self.pool(), key)
-                .await
-                .map_err(internal)?;
-        }
-        throttle::refund(self.pool(), from_address)
-            .await
-            .map_err(internal)?;
-        // Staff: no session until the second factor is proven (or set up, where it must be).
-        if realm == Realm::Staff {
-            self.second_factor_gate(ctx, &tenant, id, second_factor)
-                .await?;
-        }
-        let subject = match realm {
-            Realm::Player => Subject::Player(id),
-            Realm::Staff => Subject::Staff(id),
-        };
-        self.start_session(ctx, &tenant, subject).await?;
-        if realm == Realm::Staff {
-            let event =
-                crate::audit::staff_session_event(ctx, tenant.id, id, "staff.logged_in", now);
-            crate::audit::record_alone(self.pool(), &event)
-                .await
-                .map_err(internal)?;
-        }
-        tracing::info!(tenant = %tenant.slug, realm = realm_name, subject = %id, "logged in");
-        self.viewer_for(&tenant, subject)
-            .await?
-            .ok_or_else(AppError::internal)
+        Ok(log_in(self, ctx, tenant, realm, email, password, second_factor).await?)
     }
 
     async fn log_out(&self, ctx: &RequestCtx) -> Result<(), AppError> {
-        if let Ok(Some((tenant, Subject::Staff(id)))) = self.authenticate(ctx).await {
-            let event = crate::audit::staff_session_event(
-                ctx,
-                tenant.id,
-                id,
-                "staff.logged_out",
-                self.now(),
-            );
-            crate::audit::record_alone(self.pool(), &event)
-                .await
-                .map_err(internal)?;
-        }
-        if let Some(token) = self.session_token(ctx) {
-            self.sessions().delete(&token).await.map_err(internal)?;
-        }
-        self.set_session_cookie(ctx, "", 0);
-        Ok(())
+        Ok(log_out(self, ctx).await?)
     }
+}
+
+async fn register_player(
+    services: &Services,
+    ctx: &RequestCtx,
+    tenant: Tenant,
+    email: String,
+    display_name: String,
+    password: String,
+) -> ServerResult<Viewer> {
+    let email = app::auth::validate_registration(&email, &display_name, &password)?;
+    // Every registration costs an Argon2 hash: counted per address and per brand.
+    let address = Services::client_address(ctx);
+    let keys = [
+        throttle::Key::register_address(tenant.id, &address),
+        throttle::Key::register_brand(tenant.id),
+    ];
+    if let Err(refusal) = throttle::acquire(services.pool(), &keys, services.now()).await? {
+        tracing::info!(tenant = %tenant.slug, throttle = %refusal.scope, "registration throttled");
+        return Err(refusal.into_error().into());
+    }
+    let password_hash = password::hash(SecretString::from(password))
+        .await
+        .map_err(ServerError::internal)?;
+    let id: Option<Uuid> = sqlx::query_scalar(
+        "INSERT INTO players (id, tenant_id, email, display_name, password_hash) VALUES ($1, $2, $3, $4, $5)
+         ON CONFLICT ON CONSTRAINT players_tenant_email_key DO NOTHING RETURNING id",
+    )
+    .bind(Uuid::new_v4())
+    .bind(tenant.id)
+    .bind(&email)
+    .bind(display_name.trim())
+    .bind(password_hash)
+    .fetch_optional(services.pool())
+    .await?;
+    let Some(id) = id else {
+        return Err(AppError {
+            field: Some("email".into()),
+            ..AppError::new(
+                ErrorCode::EmailTaken,
+                "An account with this email already exists. Log in instead.",
+            )
+        }
+        .into());
+    };
+    tracing::info!(tenant = %tenant.slug, player = %id, "player registered");
+    services
+        .start_session(ctx, &tenant, Subject::Player(id))
+        .await?;
+    Ok(services
+        .viewer_for(&tenant, Subject::Player(id))
+        .await?
+        .ok_or_else(AppError::internal)?)
+}
+
+async fn log_in(
+    services: &Services,
+    ctx: &RequestCtx,
+    tenant: Tenant,
+    realm: Realm,
+    email: String,
+    password: String,
+    second_factor: Option<String>,
+) -> ServerResult<Viewer> {
+    // The same shape rules as registration: an overlong or malformed address is a 422
+    // before anything is counted or hashed.
+    let email = app::auth::normalise_email(&email)?;
+    let realm_name = match realm {
+        Realm::Player => "player",
+        Realm::Staff => "staff",
+    };
+    let address = Services::client_address(ctx);
+    // Fixed order (most specific first) so that concurrent log-ins never lock in a cycle.
+    let keys = [
+        throttle::Key::login_account_address(tenant.id, realm_name, &email, &address),
+        throttle::Key::login_account(tenant.id, realm_name, &email),
+        throttle::Key::login_address(tenant.id, &address),
+    ];
+    let now = services.now();
+    if let Err(refusal) = throttle::acquire(services.pool(), &keys, now).await? {
+        tracing::info!(tenant = %tenant.slug, realm = realm_name, throttle = %refusal.scope, "log-in throttled");
+        return Err(refusal.into_error().into());
+    }
+    let query = match realm {
+        Realm::Player => {
+            "SELECT id, password_hash FROM players WHERE tenant_id = $1 AND email = $2"
+        }
+        Realm::Staff => "SELECT id, password_hash FROM staff WHERE tenant_id = $1 AND email = $2",
+    };
+    let account: Option<(Uuid, String)> = sqlx::query_as(query)
+        .bind(tenant.id)
+        .bind(&email)
+        .fetch_optional(services.pool())
+        .await?;
+    let (id, stored_hash) = account.map_or((None, None), |(id, hash)| (Some(id), Some(hash)));
+    let verified = password::verify(SecretString::from(password), stored_hash)
+        .await
+        .map_err(ServerError::internal)?;
+    // The attempt was counted by `acquire`; a failure leaves it counted.
+    let Some(id) = id.filter(|_| verified) else {
+        tracing::info!(tenant = %tenant.slug, realm = realm_name, "failed log-in");
+        return Err(AppError::new(ErrorCode::InvalidCredentials, INVALID_CREDENTIALS).into());
+    };
+    // The password is proven: its attempt is taken back before the second factor, which
+    // counts wrong codes on its own key.
+    let [account_from_address, account, from_address] = &keys;
+    for key in [account_from_address, account] {
+        throttle::forgive(services.pool(), key).await?;
+    }
+    throttle::refund(services.pool(), from_address).await?;
+    // Staff: no session until the second factor is proven (or set up, where it must be).
+    if realm == Realm::Staff {
+        services
+            .second_factor_gate(ctx, &tenant, id, second_factor)
+            .await?;
+    }
+    let subject = match realm {
+        Realm::Player => Subject::Player(id),
+        Realm::Staff => Subject::Staff(id),
+    };
+    services.start_session(ctx, &tenant, subject).await?;
+    if realm == Realm::Staff {
+        let event = crate::audit::staff_session_event(ctx, tenant.id, id, "staff.logged_in", now);
+        crate::audit::record_alone(services.pool(), &event).await?;
+    }
+    tracing::info!(tenant = %tenant.slug, realm = realm_name, subject = %id, "logged in");
+    Ok(services
+        .viewer_for(&tenant, subject)
+        .await?
+        .ok_or_else(AppError::internal)?)
+}
+
+async fn log_out(services: &Services, ctx: &RequestCtx) -> ServerResult<()> {
+    if let Ok(Some((tenant, Subject::Staff(id)))) = services.authenticate(ctx).await {
+        let event = crate::audit::staff_session_event(
+            ctx,
+            tenant.id,
+            id,
+            "staff.logged_out",
+            services.now(),
+        );
+        crate::audit::record_alone(services.pool(), &event).await?;
+    }
+    if let Some(token) = services.session_token(ctx) {
+        services.sessions().delete(&token).await?;
+    }
+    services.set_session_cookie(ctx, "", 0);
+    Ok(())
 }

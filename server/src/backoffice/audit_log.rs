@@ -10,7 +10,7 @@ use uuid::Uuid;
 
 use super::{filter_text, parse_day};
 use crate::audit;
-use crate::services::internal;
+use crate::error::ServerError;
 
 /// An audit filter resolved against the tenant: emails turned into actor ids, days into instants.
 #[derive(Debug, Clone, Default)]
@@ -29,7 +29,7 @@ impl AuditSearch {
         pool: &PgPool,
         tenant_id: Uuid,
         filter: &AuditFilter,
-    ) -> Result<AuditSearch, AppError> {
+    ) -> Result<AuditSearch, ServerError> {
         let actor_ids = match filter_text(&filter.actor) {
             None => None,
             Some(actor) if actor.contains('@') => Some(
@@ -41,8 +41,7 @@ impl AuditSearch {
                 .bind(tenant_id)
                 .bind(actor.to_lowercase())
                 .fetch_all(pool)
-                .await
-                .map_err(internal)?,
+                .await?,
             ),
             Some(actor) => Some(vec![actor]),
         };
@@ -118,7 +117,7 @@ pub async fn events(
     search: &AuditSearch,
     before: Option<i64>,
     limit: i64,
-) -> Result<Vec<AuditEventRow>, AppError> {
+) -> Result<Vec<AuditEventRow>, ServerError> {
     let rows: Vec<EventRow> = sqlx::query_as(
         "SELECT e.seq, e.id, e.at, e.actor_type, e.actor_id, coalesce(s.email, p.email) AS actor_label,
                 e.action, e.target_type, e.target_id, e.before, e.after, e.reason, e.request_id,
@@ -149,8 +148,7 @@ pub async fn events(
     .bind(before)
     .bind(limit)
     .fetch_all(pool)
-    .await
-    .map_err(internal)?;
+    .await?;
     Ok(rows.into_iter().map(EventRow::into_view).collect())
 }
 
@@ -160,7 +158,7 @@ pub async fn page(
     tenant_id: Uuid,
     search: &AuditSearch,
     before: Option<i64>,
-) -> Result<AuditEventPage, AppError> {
+) -> Result<AuditEventPage, ServerError> {
     let events = events(pool, tenant_id, search, before, AUDIT_PAGE_SIZE).await?;
     let next_before = if events.len() as i64 == AUDIT_PAGE_SIZE {
         events.last().map(|event| event.seq)
@@ -174,10 +172,8 @@ pub async fn page(
 }
 
 /// Recomputes the tenant's chain for the back office.
-pub async fn verify(pool: &PgPool, tenant_id: Uuid) -> Result<ChainCheck, AppError> {
-    let report = audit::verify_chain(pool, Some(tenant_id))
-        .await
-        .map_err(internal)?;
+pub async fn verify(pool: &PgPool, tenant_id: Uuid) -> Result<ChainCheck, ServerError> {
+    let report = audit::verify_chain(pool, Some(tenant_id)).await?;
     let chain = report
         .tenants
         .into_iter()

@@ -19,8 +19,9 @@ use uuid::Uuid;
 use super::filter_text;
 use crate::audit::{self, Actor, AuditEvent};
 use crate::auth::StaffMember;
+use crate::error::ServerError;
 use crate::ledger::{self, AccountRef, IdempotencyKey, JournalKind, NewJournal, NewTransfer};
-use crate::services::{Services, internal};
+use crate::services::Services;
 
 /// Deepest page offered.
 const OFFSET_MAX: i64 = 10_000;
@@ -100,8 +101,8 @@ pub async fn existing_request(
     tenant_id: Uuid,
     staff_id: Uuid,
     idempotency_key: &str,
-) -> Result<Option<(Uuid, Vec<u8>)>, AppError> {
-    sqlx::query_as(
+) -> Result<Option<(Uuid, Vec<u8>)>, ServerError> {
+    Ok(sqlx::query_as(
         "SELECT id, request_sha256 FROM credit_requests
           WHERE tenant_id = $1 AND requested_by = $2 AND idempotency_key = $3",
     )
@@ -109,8 +110,7 @@ pub async fn existing_request(
     .bind(staff_id)
     .bind(idempotency_key)
     .fetch_optional(&mut *conn)
-    .await
-    .map_err(internal)
+    .await?)
 }
 
 /// Asks for a credit inside the caller's transaction, with its audit event. The same key with
@@ -123,7 +123,7 @@ pub async fn request(
     staff: &StaffMember,
     new: &NewCreditRequest<'_>,
     now: DateTime<Utc>,
-) -> Result<Requested, AppError> {
+) -> Result<Requested, ServerError> {
     let hash = new.sha256();
     let id = Uuid::new_v4();
     let link = new.finding.as_ref();
@@ -150,25 +150,14 @@ pub async fn request(
     .bind(&new.idempotency_key)
     .bind(&hash)
     .fetch_optional(&mut *tx)
-    .await
-    .map_err(|error| match &error {
-        sqlx::Error::Database(db)
-            if db.constraint() == Some("credit_requests_one_pending_per_finding") =>
-        {
-            AppError::new(
-                ErrorCode::InvalidStateTransition,
-                "A correction of this finding already waits for approval.",
-            )
-        }
-        _ => internal(error),
-    })?;
+    .await?;
     let Some(id) = inserted else {
         let (existing, existing_hash) =
             existing_request(tx, tenant_id, staff.id, &new.idempotency_key)
                 .await?
                 .ok_or_else(AppError::internal)?;
         if existing_hash != hash {
-            return Err(key_reused());
+            return Err(key_reused().into());
         }
         return Ok(Requested {
             id: existing,
@@ -198,7 +187,7 @@ pub async fn request(
         ip: audit::client_ip(ctx),
         at: now,
     };
-    audit::record(tx, &event).await.map_err(internal)?;
+    audit::record(tx, &event).await?;
     tracing::info!(tenant = %tenant_id, staff = %staff.id, request = %id, "credit requested");
     Ok(Requested {
         id,
@@ -241,12 +230,12 @@ const REQUEST_SELECT: &str = "SELECT c.id, c.state, c.source, c.player_id, p.ema
    LEFT JOIN staff d ON d.tenant_id = c.tenant_id AND d.id = c.decided_by";
 
 impl RequestSqlRow {
-    fn amount(&self) -> Result<Money, AppError> {
-        let currency = Currency::parse(&self.currency).map_err(internal)?;
-        Money::from_minor_units(self.amount_minor, currency).map_err(internal)
+    fn amount(&self) -> Result<Money, ServerError> {
+        let currency = Currency::parse(&self.currency)?;
+        Ok(Money::from_minor_units(self.amount_minor, currency)?)
     }
 
-    fn into_row(self, viewer: Option<&StaffMember>) -> Result<CreditRequestRow, AppError> {
+    fn into_row(self, viewer: Option<&StaffMember>) -> Result<CreditRequestRow, ServerError> {
         let may_decide = viewer.is_some_and(|viewer| {
             viewer.role >= app::auth::StaffRole::Finance
                 && viewer.id != self.requested_by_id
@@ -279,17 +268,16 @@ async fn request_row(
     tenant_id: Uuid,
     request_id: Uuid,
     lock: bool,
-) -> Result<RequestSqlRow, AppError> {
-    sqlx::query_as(&format!(
+) -> Result<RequestSqlRow, ServerError> {
+    Ok(sqlx::query_as(&format!(
         "{REQUEST_SELECT} WHERE c.tenant_id = $1 AND c.id = $2{}",
         if lock { " FOR UPDATE OF c" } else { "" }
     ))
     .bind(tenant_id)
     .bind(request_id)
     .fetch_optional(&mut *conn)
-    .await
-    .map_err(internal)?
-    .ok_or_else(|| AppError::not_found("Credit request"))
+    .await?
+    .ok_or_else(|| AppError::not_found("Credit request"))?)
 }
 
 /// The queue: this brand's requests, pending first, newest first.
@@ -298,16 +286,13 @@ pub async fn page(
     tenant_id: Uuid,
     viewer: &StaffMember,
     filter: &CreditRequestFilter,
-) -> Result<CreditRequestPage, AppError> {
+) -> Result<CreditRequestPage, ServerError> {
     let state = filter_text(&filter.state);
     if state
         .as_ref()
         .is_some_and(|state| !CREDIT_REQUEST_STATES.contains(&state.as_str()))
     {
-        return Err(AppError::invalid(
-            "state",
-            "Choose pending, approved or declined.",
-        ));
+        return Err(AppError::invalid("state", "Choose pending, approved or declined.").into());
     }
     let offset = filter.offset.unwrap_or(0).clamp(0, OFFSET_MAX);
     let rows: Vec<RequestSqlRow> = sqlx::query_as(&format!(
@@ -321,8 +306,7 @@ pub async fn page(
     .bind(CREDIT_REQUEST_PAGE_SIZE)
     .bind(offset)
     .fetch_all(pool)
-    .await
-    .map_err(internal)?;
+    .await?;
     let next_offset = (rows.len() as i64 == CREDIT_REQUEST_PAGE_SIZE
         && offset + CREDIT_REQUEST_PAGE_SIZE <= OFFSET_MAX)
         .then_some(offset + CREDIT_REQUEST_PAGE_SIZE);
@@ -342,8 +326,8 @@ pub async fn row(
     tenant_id: Uuid,
     request_id: Uuid,
     viewer: Option<&StaffMember>,
-) -> Result<CreditRequestRow, AppError> {
-    let mut conn = pool.acquire().await.map_err(internal)?;
+) -> Result<CreditRequestRow, ServerError> {
+    let mut conn = pool.acquire().await?;
     request_row(&mut conn, tenant_id, request_id, false)
         .await?
         .into_row(viewer)
@@ -363,39 +347,41 @@ pub async fn decide(
     decision: CreditDecision,
     note: Option<&str>,
     idempotency_key: &str,
-) -> Result<CreditDecisionReceipt, AppError> {
+) -> Result<CreditDecisionReceipt, ServerError> {
     let note = note.map(str::trim).filter(|note| !note.is_empty());
     if note.is_some_and(|note| note.chars().count() > DECISION_NOTE_LENGTH_MAX) {
         return Err(AppError::invalid(
             "note",
             format!("Write a note of at most {DECISION_NOTE_LENGTH_MAX} characters."),
-        ));
+        )
+        .into());
     }
     let idempotency_key = idempotency_key.trim();
     if idempotency_key.is_empty() || idempotency_key.len() > DECISION_KEY_LENGTH_MAX {
         return Err(AppError::invalid(
             "idempotency_key",
             "The request has no valid idempotency key.",
-        ));
+        )
+        .into());
     }
     let now = services.now();
     let pool = services.pool();
-    let mut tx = pool.begin().await.map_err(internal)?;
+    let mut tx = pool.begin().await?;
     let request = request_row(&mut tx, tenant_id, request_id, true).await?;
     if decision == CreditDecision::Decline && note.is_none() {
-        return Err(AppError::invalid("note", "Say why the credit is declined."));
+        return Err(AppError::invalid("note", "Say why the credit is declined.").into());
     }
     let decided_state = match decision {
         CreditDecision::Approve => "approved",
         CreditDecision::Decline => "declined",
     };
     if request.state != "pending" {
-        tx.commit().await.map_err(internal)?;
+        tx.commit().await?;
         if request.decided_by_id == Some(staff.id)
             && request.decision_key.as_deref() == Some(idempotency_key)
         {
             if request.state != decided_state || request.decision_note.as_deref() != note {
-                return Err(key_reused());
+                return Err(key_reused().into());
             }
             return Ok(CreditDecisionReceipt {
                 request: row(pool, tenant_id, request_id, Some(staff)).await?,
@@ -405,13 +391,15 @@ pub async fn decide(
         return Err(AppError::new(
             ErrorCode::InvalidStateTransition,
             format!("This credit request was already {}.", request.state),
-        ));
+        )
+        .into());
     }
     if request.requested_by_id == staff.id {
         return Err(AppError::new(
             ErrorCode::Forbidden,
             "You asked for this credit: a different staff member must approve or decline it.",
-        ));
+        )
+        .into());
     }
     let amount = request.amount()?;
     let journal_id = match decision {
@@ -435,8 +423,7 @@ pub async fn decide(
     .bind(idempotency_key)
     .bind(journal_id)
     .execute(&mut *tx)
-    .await
-    .map_err(internal)?;
+    .await?;
     let event = AuditEvent {
         tenant_id,
         actor: Actor::Staff(staff.id),
@@ -460,7 +447,7 @@ pub async fn decide(
         ip: audit::client_ip(ctx),
         at: now,
     };
-    audit::record(&mut tx, &event).await.map_err(internal)?;
+    audit::record(&mut tx, &event).await?;
     // The player's own trail names every adjustment posted to them, credits and debits alike (a
     // correction that captured a deposit is that deposit's `deposit.captured` instead).
     let captured_deposit = request.object_type.as_deref() == Some("deposit")
@@ -473,8 +460,7 @@ pub async fn decide(
         .bind(request.object_id)
         .bind(journal_id)
         .fetch_one(&mut *tx)
-        .await
-        .map_err(internal)?;
+        .await?;
     if let Some(journal_id) = journal_id.filter(|_| !captured_deposit) {
         let posted = AuditEvent {
             tenant_id,
@@ -497,7 +483,7 @@ pub async fn decide(
             ip: audit::client_ip(ctx),
             at: now,
         };
-        audit::record(&mut tx, &posted).await.map_err(internal)?;
+        audit::record(&mut tx, &posted).await?;
     }
     if let (Some(finding_id), Some(journal_id)) = (request.finding_id, journal_id) {
         resolve_finding(
@@ -505,7 +491,7 @@ pub async fn decide(
         )
         .await?;
     }
-    tx.commit().await.map_err(internal)?;
+    tx.commit().await?;
     tracing::info!(
         tenant = %tenant_id, staff = %staff.id, request = %request_id, decision = decided_state,
         journal = ?journal_id, "credit request decided"
@@ -527,7 +513,7 @@ async fn post_credit(
     request: &RequestSqlRow,
     amount: Money,
     now: DateTime<Utc>,
-) -> Result<Uuid, AppError> {
+) -> Result<Uuid, ServerError> {
     let idempotency_key = IdempotencyKey::parse(format!("credit-request:{}", request.id))?;
     if let (Some("deposit"), Some(deposit_id)) = (request.object_type.as_deref(), request.object_id)
     {
@@ -555,7 +541,7 @@ async fn post_credit(
                     "The deposit was credited meanwhile: {} is left to credit for this finding. Decline this request.",
                     app::money::SignedMoney::from_minor_units(owed.max(0), amount.currency())
                 ),
-            ));
+            ).into());
         }
     }
     let journal = NewJournal {
@@ -592,8 +578,8 @@ async fn owed_now(
     tenant_id: Uuid,
     finding_id: Uuid,
     deposit_id: Uuid,
-) -> Result<i64, AppError> {
-    sqlx::query_scalar(
+) -> Result<i64, ServerError> {
+    Ok(sqlx::query_scalar(
         "SELECT (CASE WHEN f.psp_status = 'paid' THEN coalesce(f.psp_amount_minor, 0) ELSE 0 END)
                 - (SELECT coalesce(sum(t.amount_minor), 0)::bigint
                      FROM ledger_journals j JOIN ledger_transfers t ON t.journal_id = j.id
@@ -608,8 +594,7 @@ async fn owed_now(
     .bind(finding_id)
     .bind(deposit_id)
     .fetch_one(&mut *tx)
-    .await
-    .map_err(internal)
+    .await?)
 }
 
 /// An approved correction resolves its finding, with the requester's note and the journal.
@@ -621,7 +606,7 @@ async fn resolve_finding(
     finding_id: Uuid,
     journal_id: Uuid,
     now: DateTime<Utc>,
-) -> Result<(), AppError> {
+) -> Result<(), ServerError> {
     let resolved = sqlx::query(
         "UPDATE reconciliation_findings
             SET status = 'resolved', resolved_at = $3, resolved_by = $4, resolution_note = $5,
@@ -635,8 +620,7 @@ async fn resolve_finding(
     .bind(&request.reason)
     .bind(journal_id)
     .execute(&mut *tx)
-    .await
-    .map_err(internal)?;
+    .await?;
     if resolved.rows_affected() == 1 {
         let event = AuditEvent {
             tenant_id,
@@ -657,7 +641,7 @@ async fn resolve_finding(
             ip: None,
             at: now,
         };
-        audit::record(tx, &event).await.map_err(internal)?;
+        audit::record(tx, &event).await?;
     }
     Ok(())
 }

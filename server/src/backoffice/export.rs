@@ -28,7 +28,8 @@ use uuid::Uuid;
 
 use super::{audit_log, filter_text, findings, parse_day};
 use crate::audit::{self, Actor, AuditEvent};
-use crate::services::{Services, internal};
+use crate::error::ServerError;
+use crate::services::Services;
 
 /// Rows fetched per query while streaming.
 const EXPORT_BATCH_ROWS: i64 = 500;
@@ -193,7 +194,7 @@ async fn check_filter(
     tenant_id: Uuid,
     list: List,
     query: &HashMap<String, String>,
-) -> Result<Filter, AppError> {
+) -> Result<Filter, ServerError> {
     let values: HashMap<String, String> = list
         .filter_names()
         .iter()
@@ -333,7 +334,7 @@ async fn batch(
     list: List,
     filter: &Filter,
     cursor: Cursor,
-) -> Result<Batch, AppError> {
+) -> Result<Batch, ServerError> {
     let (time_cursor, id_cursor) = match cursor {
         Cursor::Time(at, id) => (Some(at), Some(id)),
         _ => (None, None),
@@ -393,8 +394,7 @@ async fn batch(
             .bind(id_cursor)
             .bind(EXPORT_BATCH_ROWS)
             .fetch_all(pool)
-            .await
-            .map_err(internal)?;
+            .await?;
             let next = rows.last().map(|row| Cursor::Time(row.1, row.0));
             let rows = rows
                 .into_iter()
@@ -450,8 +450,7 @@ async fn batch(
             .bind(id_cursor)
             .bind(EXPORT_BATCH_ROWS)
             .fetch_all(pool)
-            .await
-            .map_err(internal)?;
+            .await?;
             let next = rows.last().map(|row| Cursor::Time(row.1, row.0));
             let rows = rows
                 .into_iter()
@@ -518,8 +517,7 @@ async fn batch(
             .bind(id_cursor)
             .bind(EXPORT_BATCH_ROWS)
             .fetch_all(pool)
-            .await
-            .map_err(internal)?;
+            .await?;
             let next = rows.last().map(|row| Cursor::Time(row.1, row.0));
             let rows = rows
                 .into_iter()
@@ -575,8 +573,7 @@ async fn batch(
             .bind(id_cursor)
             .bind(EXPORT_BATCH_ROWS)
             .fetch_all(pool)
-            .await
-            .map_err(internal)?;
+            .await?;
             let next = rows
                 .last()
                 .map(|row| Cursor::Time(row.last_seen_at, row.id));
@@ -700,7 +697,7 @@ async fn export(
     };
     match start(&services, &ctx, list, &query).await {
         Ok(response) => response,
-        Err(error) => error_response(error),
+        Err(error) => error_response(error.into()),
     }
 }
 
@@ -709,7 +706,7 @@ async fn start(
     ctx: &RequestCtx,
     list: List,
     query: &HashMap<String, String>,
-) -> Result<Response, AppError> {
+) -> Result<Response, ServerError> {
     let (tenant, staff) = services.require_staff(ctx, StaffRole::Support).await?;
     let pool = services.pool().clone();
     let filter = check_filter(&pool, tenant.id, list, query).await?;
@@ -731,7 +728,7 @@ async fn start(
         ip: audit::client_ip(ctx),
         at: services.now(),
     };
-    audit::record_alone(&pool, &event).await.map_err(internal)?;
+    audit::record_alone(&pool, &event).await?;
     let header = csv_line(list.header());
     let tenant_id = tenant.id;
     let first =
@@ -752,7 +749,10 @@ async fn start(
                     Some((Ok(Bytes::from(chunk)), (next, sent + taken)))
                 }
                 Ok(_) => None,
-                Err(error) => Some((Err(std::io::Error::other(error.message)), (None, sent))),
+                Err(error) => Some((
+                    Err(std::io::Error::other(AppError::from(error).message)),
+                    (None, sent),
+                )),
             }
         }
     });

@@ -11,8 +11,9 @@ use uuid::Uuid;
 
 use super::{filter_text, parse_day};
 use crate::audit::{self, Actor, AuditEvent};
+use crate::error::ServerError;
 use crate::ledger;
-use crate::services::{Services, internal};
+use crate::services::Services;
 
 /// The audit action that records an integrity check run from the back office.
 const INTEGRITY_ACTION: &str = "ledger.integrity_checked";
@@ -24,7 +25,7 @@ struct Period {
     until: DateTime<Utc>,
 }
 
-fn resolve_period(query: &FiguresQuery, now: DateTime<Utc>) -> Result<Period, AppError> {
+fn resolve_period(query: &FiguresQuery, now: DateTime<Utc>) -> Result<Period, ServerError> {
     let name = filter_text(&query.period).unwrap_or_else(|| "7d".to_owned());
     let today = now.date_naive();
     let start = |day: NaiveDate| day.and_time(chrono::NaiveTime::MIN).and_utc();
@@ -43,16 +44,14 @@ fn resolve_period(query: &FiguresQuery, now: DateTime<Utc>) -> Result<Period, Ap
             let until = parse_day("until", query.until.as_deref(), true)?
                 .ok_or_else(|| AppError::invalid("until", "Give the last day of the period."))?;
             if until <= from {
-                return Err(AppError::invalid(
-                    "until",
-                    "The period ends before it starts.",
-                ));
+                return Err(AppError::invalid("until", "The period ends before it starts.").into());
             }
             if (until - from).num_days() > PERIOD_DAYS_MAX {
                 return Err(AppError::invalid(
                     "until",
                     format!("A period is at most {PERIOD_DAYS_MAX} days."),
-                ));
+                )
+                .into());
             }
             Period {
                 name: name.clone(),
@@ -61,10 +60,7 @@ fn resolve_period(query: &FiguresQuery, now: DateTime<Utc>) -> Result<Period, Ap
             }
         }
         _ => {
-            return Err(AppError::invalid(
-                "period",
-                "Choose one of the periods offered.",
-            ));
+            return Err(AppError::invalid("period", "Choose one of the periods offered.").into());
         }
     };
     Ok(period)
@@ -75,14 +71,13 @@ async fn currencies(
     pool: &PgPool,
     tenant_id: Uuid,
     requested: Option<String>,
-) -> Result<(Vec<Currency>, Currency), AppError> {
+) -> Result<(Vec<Currency>, Currency), ServerError> {
     let codes: Vec<String> = sqlx::query_scalar(
         "SELECT DISTINCT currency::text FROM ledger_accounts WHERE tenant_id = $1 ORDER BY 1",
     )
     .bind(tenant_id)
     .fetch_all(pool)
-    .await
-    .map_err(internal)?;
+    .await?;
     let mut known: Vec<Currency> = codes
         .iter()
         .filter_map(|code| Currency::parse(code).ok())
@@ -108,7 +103,7 @@ pub async fn figures(
     services: &Services,
     tenant_id: Uuid,
     query: &FiguresQuery,
-) -> Result<Figures, AppError> {
+) -> Result<Figures, ServerError> {
     let pool = services.pool();
     let now = services.now();
     let period = resolve_period(query, now)?;
@@ -136,8 +131,7 @@ pub async fn figures(
     .bind(period.from)
     .bind(period.until)
     .fetch_one(pool)
-    .await
-    .map_err(internal)?;
+    .await?;
 
     let (pending_count, pending_minor, pending_oldest_at): (i64, i64, Option<DateTime<Utc>>) =
         sqlx::query_as(
@@ -152,8 +146,7 @@ pub async fn figures(
         .bind(tenant_id)
         .bind(code)
         .fetch_one(pool)
-        .await
-        .map_err(internal)?;
+        .await?;
 
     let liabilities = ledger::player_liabilities(pool, tenant_id).await?;
     let (available, held) = liabilities
@@ -192,7 +185,7 @@ async fn daily_flows(
     tenant_id: Uuid,
     currency: &str,
     period: &Period,
-) -> Result<Vec<DailyFlow>, AppError> {
+) -> Result<Vec<DailyFlow>, ServerError> {
     let rows: Vec<(NaiveDate, i64, i64)> = sqlx::query_as(
         "SELECT (j.created_at AT TIME ZONE 'UTC')::date,
                 coalesce(sum(t.amount_minor) FILTER (WHERE j.kind = 'deposit_capture'), 0)::bigint,
@@ -208,8 +201,7 @@ async fn daily_flows(
     .bind(period.from)
     .bind(period.until)
     .fetch_all(pool)
-    .await
-    .map_err(internal)?;
+    .await?;
     let mut day = period.from.date_naive();
     let last = (period.until - chrono::Duration::microseconds(1)).date_naive();
     let mut flows = Vec::new();
@@ -232,7 +224,7 @@ async fn daily_flows(
 async fn last_integrity_check(
     pool: &PgPool,
     tenant_id: Uuid,
-) -> Result<Option<IntegrityRun>, AppError> {
+) -> Result<Option<IntegrityRun>, ServerError> {
     let row: Option<(DateTime<Utc>, Option<serde_json::Value>, Option<String>)> = sqlx::query_as(
         "SELECT e.at, e.after, s.email
            FROM audit_events e
@@ -243,8 +235,7 @@ async fn last_integrity_check(
     .bind(tenant_id)
     .bind(INTEGRITY_ACTION)
     .fetch_optional(pool)
-    .await
-    .map_err(internal)?;
+    .await?;
     Ok(row.map(|(at, after, by)| {
         let after = after.unwrap_or_default();
         IntegrityRun {
@@ -262,7 +253,7 @@ pub async fn check_integrity(
     ctx: &app::api::RequestCtx,
     tenant_id: Uuid,
     staff_id: Uuid,
-) -> Result<IntegritySummary, AppError> {
+) -> Result<IntegritySummary, ServerError> {
     services
         .limit_staff_operation(tenant_id, staff_id, "integrity_check")
         .await?;
@@ -294,9 +285,7 @@ pub async fn check_integrity(
         ip: audit::client_ip(ctx),
         at: services.now(),
     };
-    audit::record_alone(services.pool(), &event)
-        .await
-        .map_err(internal)?;
+    audit::record_alone(services.pool(), &event).await?;
     Ok(IntegritySummary {
         ok: report.ok,
         checked_at: report.checked_at,

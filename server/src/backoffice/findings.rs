@@ -17,10 +17,11 @@ use super::filter_text;
 use super::reconciliation::{self, RunScope};
 use crate::audit::{self, Actor, AuditEvent};
 use crate::auth::StaffMember;
+use crate::error::ServerError;
 use crate::ledger::{self, AccountRef, IdempotencyKey, JournalKind, NewJournal, NewTransfer};
-use crate::payments::{ApplyError, EventStatus};
+use crate::payments::EventStatus;
 use crate::psp::ProviderUpdate;
-use crate::services::{Services, internal};
+use crate::services::Services;
 
 /// Deepest page offered.
 const OFFSET_MAX: i64 = 10_000;
@@ -112,23 +113,20 @@ pub struct CheckedFilter {
     pub provider: Option<String>,
 }
 
-pub fn checked_filter(filter: &FindingFilter) -> Result<CheckedFilter, AppError> {
+pub fn checked_filter(filter: &FindingFilter) -> Result<CheckedFilter, ServerError> {
     let status = filter_text(&filter.status);
     if status
         .as_ref()
         .is_some_and(|status| !FINDING_STATUSES.contains(&status.as_str()))
     {
-        return Err(AppError::invalid("status", "Choose open or resolved."));
+        return Err(AppError::invalid("status", "Choose open or resolved.").into());
     }
     let kind = filter_text(&filter.kind);
     if kind
         .as_ref()
         .is_some_and(|kind| !FINDING_KINDS.contains(&kind.as_str()))
     {
-        return Err(AppError::invalid(
-            "kind",
-            "Choose one of the finding kinds offered.",
-        ));
+        return Err(AppError::invalid("kind", "Choose one of the finding kinds offered.").into());
     }
     Ok(CheckedFilter {
         status,
@@ -142,7 +140,7 @@ pub async fn page(
     tenant_id: Uuid,
     filter: &FindingFilter,
     can_act: bool,
-) -> Result<FindingPage, AppError> {
+) -> Result<FindingPage, ServerError> {
     let checked = checked_filter(filter)?;
     let offset = filter.offset.unwrap_or(0).clamp(0, OFFSET_MAX);
     let rows: Vec<FindingSqlRow> = sqlx::query_as(&format!(
@@ -159,8 +157,7 @@ pub async fn page(
     .bind(FINDING_PAGE_SIZE)
     .bind(offset)
     .fetch_all(pool)
-    .await
-    .map_err(internal)?;
+    .await?;
     let next_offset = (rows.len() as i64 == FINDING_PAGE_SIZE
         && offset + FINDING_PAGE_SIZE <= OFFSET_MAX)
         .then_some(offset + FINDING_PAGE_SIZE);
@@ -189,7 +186,7 @@ async fn run_summary(
     pool: &PgPool,
     tenant_id: Uuid,
     run_id: Option<Uuid>,
-) -> Result<Option<RunSummary>, AppError> {
+) -> Result<Option<RunSummary>, ServerError> {
     let row: Option<RunRow> = sqlx::query_as(
         "SELECT r.id, r.started_at, r.finished_at, coalesce(s.email, r.actor), r.records_checked,
                 r.findings_new, r.findings_seen, r.error
@@ -201,8 +198,7 @@ async fn run_summary(
     .bind(tenant_id)
     .bind(run_id)
     .fetch_optional(pool)
-    .await
-    .map_err(internal)?;
+    .await?;
     Ok(row.map(
         |(
             id,
@@ -235,7 +231,7 @@ pub async fn run_for_tenant(
     tenant_id: Uuid,
     staff: &StaffMember,
     idempotency_key: &str,
-) -> Result<RunSummary, AppError> {
+) -> Result<RunSummary, ServerError> {
     let scope = RunScope {
         tenant_id: Some(tenant_id),
         ..RunScope::default()
@@ -261,12 +257,10 @@ pub async fn run_for_tenant(
         ip: audit::client_ip(ctx),
         at: services.now(),
     };
-    audit::record_alone(services.pool(), &event)
-        .await
-        .map_err(internal)?;
-    run_summary(services.pool(), tenant_id, report.run_id)
+    audit::record_alone(services.pool(), &event).await?;
+    Ok(run_summary(services.pool(), tenant_id, report.run_id)
         .await?
-        .ok_or_else(AppError::internal)
+        .ok_or_else(AppError::internal)?)
 }
 
 /// How a resolution fixes the money.
@@ -279,16 +273,13 @@ enum Correction {
 }
 
 impl Correction {
-    fn parse(value: Option<&str>) -> Result<Correction, AppError> {
+    fn parse(value: Option<&str>) -> Result<Correction, ServerError> {
         match value.map(str::trim).unwrap_or("none") {
             "" | "none" => Ok(Correction::None),
             "apply_psp" => Ok(Correction::ApplyPsp),
             "credit" => Ok(Correction::Credit),
             "debit" => Ok(Correction::Debit),
-            _ => Err(AppError::invalid(
-                "correction",
-                "Choose one of the fixes offered.",
-            )),
+            _ => Err(AppError::invalid("correction", "Choose one of the fixes offered.").into()),
         }
     }
 
@@ -319,7 +310,7 @@ async fn finding_key(
     tenant_id: Uuid,
     finding_id: Uuid,
     lock: bool,
-) -> Result<FindingKey, AppError> {
+) -> Result<FindingKey, ServerError> {
     let sql = format!(
         "SELECT status, provider::text, reference, object_type, object_id, player_id, currency::text
            FROM reconciliation_findings WHERE tenant_id = $1 AND id = $2{}",
@@ -329,24 +320,22 @@ async fn finding_key(
         .bind(tenant_id)
         .bind(finding_id)
         .fetch_optional(&mut *conn)
-        .await
-        .map_err(internal)?
-        .ok_or_else(|| AppError::not_found("Finding"))
+        .await?
+        .ok_or_else(|| AppError::not_found("Finding").into())
 }
 
 async fn finding_row(
     pool: &PgPool,
     tenant_id: Uuid,
     finding_id: Uuid,
-) -> Result<FindingRow, AppError> {
+) -> Result<FindingRow, ServerError> {
     let row: FindingSqlRow = sqlx::query_as(&format!(
         "{FINDING_SELECT} WHERE f.tenant_id = $1 AND f.id = $2"
     ))
     .bind(tenant_id)
     .bind(finding_id)
     .fetch_optional(pool)
-    .await
-    .map_err(internal)?
+    .await?
     .ok_or_else(|| AppError::not_found("Finding"))?;
     Ok(row.into_row())
 }
@@ -356,7 +345,7 @@ async fn psp_update(
     services: &Services,
     conn: &mut sqlx::PgConnection,
     key: &FindingKey,
-) -> Result<ProviderUpdate, AppError> {
+) -> Result<ProviderUpdate, ServerError> {
     let (_, provider_name, reference, object_type, object_id, _, _) = key;
     let provider = services.providers().get(provider_name).ok_or_else(|| {
         AppError::new(
@@ -382,8 +371,7 @@ async fn psp_update(
                 sqlx::query_scalar("SELECT idempotency_key FROM payout_attempts WHERE id = $1")
                     .bind(object_id)
                     .fetch_one(&mut *conn)
-                    .await
-                    .map_err(internal)?;
+                    .await?;
             Ok(ProviderUpdate::Payout(
                 provider
                     .read_payout(&attempt_key)
@@ -394,7 +382,8 @@ async fn psp_update(
         _ => Err(AppError::invalid(
             "correction",
             "This finding has no deposit or payout of ours to apply the PSP's word to.",
-        )),
+        )
+        .into()),
     }
 }
 
@@ -402,7 +391,7 @@ async fn psp_update(
 async fn object_journal(
     conn: &mut sqlx::PgConnection,
     key: &FindingKey,
-) -> Result<Option<Uuid>, AppError> {
+) -> Result<Option<Uuid>, ServerError> {
     let (_, _, _, object_type, object_id, _, _) = key;
     let sql = match object_type.as_deref() {
         Some("deposit") => "SELECT capture_journal_id FROM deposits WHERE id = $1",
@@ -412,20 +401,11 @@ async fn object_journal(
         }
         _ => return Ok(None),
     };
-    sqlx::query_scalar::<_, Option<Uuid>>(sql)
+    Ok(sqlx::query_scalar::<_, Option<Uuid>>(sql)
         .bind(object_id)
         .fetch_optional(&mut *conn)
         .await
-        .map(Option::flatten)
-        .map_err(internal)
-}
-
-fn apply_error(error: ApplyError) -> AppError {
-    match error {
-        ApplyError::Database(error) => internal(error),
-        ApplyError::Ledger(error) => error.into(),
-        ApplyError::Mismatch(message) => AppError::new(ErrorCode::InvalidStateTransition, message),
-    }
+        .map(Option::flatten)?)
 }
 
 /// Resolves an open finding: the fix (if any), the resolution and its audit event commit
@@ -445,13 +425,14 @@ pub async fn resolve(
     correction: Option<&str>,
     amount: Option<&str>,
     idempotency_key: &str,
-) -> Result<FindingRow, AppError> {
+) -> Result<FindingRow, ServerError> {
     let note = note.trim();
     if note.is_empty() || note.chars().count() > RESOLUTION_NOTE_LENGTH_MAX {
         return Err(AppError::invalid(
             "note",
             format!("Write a note of 1 to {RESOLUTION_NOTE_LENGTH_MAX} characters."),
-        ));
+        )
+        .into());
     }
     let correction = Correction::parse(correction)?;
     let amount_text = amount.map(str::trim).unwrap_or_default();
@@ -460,12 +441,13 @@ pub async fn resolve(
         return Err(AppError::invalid(
             "idempotency_key",
             "The request has no valid idempotency key.",
-        ));
+        )
+        .into());
     }
     let scoped_key = format!("finding-resolve:{idempotency_key}");
     let pool = services.pool();
     // The PSP is asked before the transaction: no lock is held across the network call.
-    let mut conn = pool.acquire().await.map_err(internal)?;
+    let mut conn = pool.acquire().await?;
     let key = finding_key(&mut conn, tenant_id, finding_id, false).await?;
     let update = match correction {
         Correction::ApplyPsp if key.0 == "open" => {
@@ -476,7 +458,7 @@ pub async fn resolve(
     drop(conn);
 
     let now = services.now();
-    let mut tx = pool.begin().await.map_err(internal)?;
+    let mut tx = pool.begin().await?;
     let key = finding_key(&mut tx, tenant_id, finding_id, true).await?;
     // This key already asked for a credit: the same resolution again, or a reused key.
     if let Some((_, hash)) =
@@ -485,9 +467,9 @@ pub async fn resolve(
         let same = correction == Correction::Credit
             && credit_request(&key, finding_id, amount_text, note, &scoped_key)
                 .is_ok_and(|request| request.sha256() == hash);
-        tx.commit().await.map_err(internal)?;
+        tx.commit().await?;
         if !same {
-            return Err(key_reused());
+            return Err(key_reused().into());
         }
         return finding_row(pool, tenant_id, finding_id).await;
     }
@@ -504,23 +486,23 @@ pub async fn resolve(
         .bind(&scoped_key)
         .bind(finding_id.to_string())
         .fetch_optional(&mut *tx)
-        .await
-        .map_err(internal)?;
-        tx.commit().await.map_err(internal)?;
+        .await?;
+        tx.commit().await?;
         if let Some((reason, after)) = earlier {
             let after = after.unwrap_or_default();
             let same = reason.as_deref() == Some(note)
                 && after["correction"].as_str() == Some(correction.as_str())
                 && after["amount"].as_str().unwrap_or_default() == amount_text;
             if !same {
-                return Err(key_reused());
+                return Err(key_reused().into());
             }
             return finding_row(pool, tenant_id, finding_id).await;
         }
         return Err(AppError::new(
             ErrorCode::InvalidStateTransition,
             "This finding is already resolved.",
-        ));
+        )
+        .into());
     }
     let waiting: bool = sqlx::query_scalar(
         "SELECT EXISTS (SELECT 1 FROM credit_requests
@@ -529,22 +511,19 @@ pub async fn resolve(
     .bind(tenant_id)
     .bind(finding_id)
     .fetch_one(&mut *tx)
-    .await
-    .map_err(internal)?;
+    .await?;
     if waiting {
         return Err(AppError::new(
             ErrorCode::InvalidStateTransition,
             "A correction of this finding waits for approval (Credit approvals): decide it first.",
-        ));
+        )
+        .into());
     }
     let journal_id = match correction {
         Correction::None => None,
         Correction::ApplyPsp => {
             let update = update.ok_or_else(AppError::internal)?;
-            let outcome = services
-                .apply_update(&mut tx, &key.1, &update, now)
-                .await
-                .map_err(apply_error)?;
+            let outcome = services.apply_update(&mut tx, &key.1, &update, now).await?;
             if outcome.status != EventStatus::Applied {
                 return Err(AppError::new(
                     ErrorCode::InvalidStateTransition,
@@ -552,7 +531,7 @@ pub async fn resolve(
                         "What the PSP reports changes nothing here ({}); resolve with a note or an adjustment.",
                         outcome.note.unwrap_or_default()
                     ),
-                ));
+                ).into());
             }
             object_journal(&mut tx, &key).await?
         }
@@ -579,7 +558,7 @@ pub async fn resolve(
             .await?;
             credits::request(&mut tx, ctx, tenant_id, staff, &request, now).await?;
             // The finding stays open until a second staff member approves the credit.
-            tx.commit().await.map_err(internal)?;
+            tx.commit().await?;
             return finding_row(pool, tenant_id, finding_id).await;
         }
     };
@@ -596,8 +575,7 @@ pub async fn resolve(
     .bind(note)
     .bind(journal_id)
     .execute(&mut *tx)
-    .await
-    .map_err(internal)?;
+    .await?;
     let event = AuditEvent {
         tenant_id,
         actor: Actor::Staff(staff.id),
@@ -617,8 +595,8 @@ pub async fn resolve(
         ip: audit::client_ip(ctx),
         at: now,
     };
-    audit::record(&mut tx, &event).await.map_err(internal)?;
-    tx.commit().await.map_err(internal)?;
+    audit::record(&mut tx, &event).await?;
+    tx.commit().await?;
     finding_row(pool, tenant_id, finding_id).await
 }
 
@@ -630,7 +608,7 @@ fn key_reused() -> AppError {
 }
 
 /// The player and amount of a correcting adjustment, in the finding's currency.
-fn correction_amount(key: &FindingKey, amount: &str) -> Result<(Uuid, Money), AppError> {
+fn correction_amount(key: &FindingKey, amount: &str) -> Result<(Uuid, Money), ServerError> {
     let (_, _, _, _, _, player_id, currency) = key;
     let player_id = player_id.ok_or_else(|| {
         AppError::invalid("correction", "This finding names no player to adjust.")
@@ -656,7 +634,7 @@ fn credit_request<'a>(
     amount: &str,
     note: &'a str,
     scoped_key: &str,
-) -> Result<NewCreditRequest<'a>, AppError> {
+) -> Result<NewCreditRequest<'a>, ServerError> {
     let (player_id, amount) = correction_amount(key, amount)?;
     let (_, _, _, object_type, object_id, _, _) = key;
     Ok(NewCreditRequest {
@@ -686,7 +664,7 @@ async fn check_cap(
     key: &FindingKey,
     correction: Correction,
     amount: Money,
-) -> Result<(), AppError> {
+) -> Result<(), ServerError> {
     // What the finding says the player is owed (positive) or holds too much (negative): for a
     // checkout, what the PSP took less what the ledger credited; for a payout, what the ledger
     // paid out less what the PSP paid.
@@ -702,8 +680,7 @@ async fn check_cap(
     .bind(tenant_id)
     .bind(finding_id)
     .fetch_one(&mut *tx)
-    .await
-    .map_err(internal)?;
+    .await?;
     let allowed = match correction {
         Correction::Credit => owed.max(0),
         _ => owed.saturating_neg().max(0),
@@ -718,14 +695,16 @@ async fn check_cap(
             "This finding's discrepancy is not fixed by a {}: nothing to {} here.",
             correction.as_str(),
             correction.as_str()
-        )));
+        ))
+        .into());
     }
     if amount.to_minor_units() > allowed {
         return Err(too_much(format!(
             "A {} fixing this finding is at most its discrepancy, {}.",
             correction.as_str(),
             SignedMoney::from_minor_units(allowed, currency)
-        )));
+        ))
+        .into());
     }
     let (_, _, _, object_type, object_id, _, _) = key;
     if correction == Correction::Credit && object_type.as_deref() == Some("deposit") {
@@ -735,8 +714,7 @@ async fn check_cap(
         .bind(tenant_id)
         .bind(object_id)
         .fetch_optional(&mut *tx)
-        .await
-        .map_err(internal)?;
+        .await?;
         if let Some((state, deposit_minor)) = deposit
             && state != "captured"
             && deposit_minor != amount.to_minor_units()
@@ -744,7 +722,7 @@ async fn check_cap(
             return Err(too_much(format!(
                 "A credit for a deposit that was never captured captures it with its whole amount, {}.",
                 SignedMoney::from_minor_units(deposit_minor, currency)
-            )));
+            )).into());
         }
     }
     Ok(())
@@ -760,7 +738,7 @@ async fn debit(
     player_id: Uuid,
     amount: Money,
     note: &str,
-) -> Result<Uuid, AppError> {
+) -> Result<Uuid, ServerError> {
     let journal = NewJournal {
         idempotency_key: IdempotencyKey::parse(format!("reconciliation:{finding_id}:correction"))?,
         kind: JournalKind::ADJUSTMENT,

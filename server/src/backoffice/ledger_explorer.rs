@@ -12,8 +12,8 @@ use sqlx::PgPool;
 use uuid::Uuid;
 
 use super::filter_text;
+use crate::error::ServerError;
 use crate::ledger::{self, JournalId};
-use crate::services::internal;
 
 /// Deepest page of accounts offered.
 const OFFSET_MAX: i64 = 10_000;
@@ -32,8 +32,8 @@ struct AccountSqlRow {
 }
 
 impl AccountSqlRow {
-    fn into_row(self) -> Result<AccountRow, AppError> {
-        let currency = Currency::parse(&self.currency).map_err(internal)?;
+    fn into_row(self) -> Result<AccountRow, ServerError> {
+        let currency = Currency::parse(&self.currency)?;
         let money = |minor| SignedMoney::from_minor_units(minor, currency);
         Ok(AccountRow {
             id: self.id,
@@ -60,16 +60,13 @@ pub async fn accounts(
     kind: Option<String>,
     currency: Option<String>,
     offset: Option<i64>,
-) -> Result<AccountPage, AppError> {
+) -> Result<AccountPage, ServerError> {
     let kind = filter_text(&kind);
     if kind
         .as_ref()
         .is_some_and(|kind| !ACCOUNT_KINDS.contains(&kind.as_str()))
     {
-        return Err(AppError::invalid(
-            "kind",
-            "Choose one of the account kinds offered.",
-        ));
+        return Err(AppError::invalid("kind", "Choose one of the account kinds offered.").into());
     }
     let currency = filter_text(&currency)
         .map(|code| {
@@ -92,8 +89,7 @@ pub async fn accounts(
     .bind(ACCOUNT_PAGE_SIZE)
     .bind(offset)
     .fetch_all(pool)
-    .await
-    .map_err(internal)?;
+    .await?;
     let next_offset = (rows.len() as i64 == ACCOUNT_PAGE_SIZE
         && offset + ACCOUNT_PAGE_SIZE <= OFFSET_MAX)
         .then_some(offset + ACCOUNT_PAGE_SIZE);
@@ -106,15 +102,18 @@ pub async fn accounts(
     })
 }
 
-async fn account(pool: &PgPool, tenant_id: Uuid, account_id: Uuid) -> Result<AccountRow, AppError> {
+async fn account(
+    pool: &PgPool,
+    tenant_id: Uuid,
+    account_id: Uuid,
+) -> Result<AccountRow, ServerError> {
     let row: Option<AccountSqlRow> = sqlx::query_as(&format!(
         "{ACCOUNT_SELECT} WHERE b.tenant_id = $1 AND b.id = $2"
     ))
     .bind(tenant_id)
     .bind(account_id)
     .fetch_optional(pool)
-    .await
-    .map_err(internal)?;
+    .await?;
     row.ok_or_else(|| AppError::not_found("Account"))?
         .into_row()
 }
@@ -163,7 +162,7 @@ pub async fn transfers(
     tenant_id: Uuid,
     account_id: Uuid,
     before: Option<i64>,
-) -> Result<AccountTransfers, AppError> {
+) -> Result<AccountTransfers, ServerError> {
     let account = account(pool, tenant_id, account_id).await?;
     let player_account = account.player_id.is_some();
     let sql = format!(
@@ -177,8 +176,7 @@ pub async fn transfers(
         .bind(before)
         .bind(TRANSFER_PAGE_SIZE)
         .fetch_all(pool)
-        .await
-        .map_err(internal)?;
+        .await?;
     let currency = account.currency;
     let next_before = (rows.len() as i64 == TRANSFER_PAGE_SIZE)
         .then(|| rows.last().map(|row| row.sequence))
@@ -222,7 +220,7 @@ pub async fn journal(
     pool: &PgPool,
     tenant_id: Uuid,
     journal_id: Uuid,
-) -> Result<JournalDetail, AppError> {
+) -> Result<JournalDetail, ServerError> {
     let journal = ledger::journal(pool, tenant_id, JournalId(journal_id))
         .await?
         .ok_or_else(|| AppError::not_found("Journal"))?;
@@ -240,8 +238,7 @@ pub async fn journal(
     .bind(tenant_id)
     .bind(&ids)
     .fetch_all(pool)
-    .await
-    .map_err(internal)?;
+    .await?;
     let label_of = |id: Uuid| {
         labels
             .iter()
@@ -285,7 +282,7 @@ async fn business_object(
     pool: &PgPool,
     tenant_id: Uuid,
     reference: &str,
-) -> Result<Option<BusinessObject>, AppError> {
+) -> Result<Option<BusinessObject>, ServerError> {
     let Some((kind, id)) = reference.split_once(':') else {
         return Ok(None);
     };
@@ -314,8 +311,7 @@ async fn business_object(
             .bind(tenant_id)
             .bind(object_id)
             .fetch_optional(pool)
-            .await
-            .map_err(internal)?;
+            .await?;
             row.map(
                 |(state, provider, amount, currency, session, email, player, created, captured)| {
                     BusinessObject {
@@ -344,8 +340,7 @@ async fn business_object(
             .bind(tenant_id)
             .bind(object_id)
             .fetch_optional(pool)
-            .await
-            .map_err(internal)?;
+            .await?;
             row.map(
                 |(state, amount, currency, email, created, paid)| BusinessObject {
                     kind: kind.to_owned(),
@@ -368,8 +363,7 @@ async fn business_object(
             .bind(tenant_id)
             .bind(object_id)
             .fetch_optional(pool)
-            .await
-            .map_err(internal)?;
+            .await?;
             row.map(|(email, name)| BusinessObject {
                 kind: kind.to_owned(),
                 id: id.to_owned(),

@@ -30,7 +30,8 @@ use app::error::AppError;
 use chrono::{DateTime, NaiveDate, Utc};
 use uuid::Uuid;
 
-use crate::services::{Services, internal};
+use crate::error::ServerError;
+use crate::services::Services;
 
 /// Most slowed-down log-ins listed on the players page.
 const THROTTLED_LOG_INS_SHOWN: i64 = 100;
@@ -44,14 +45,14 @@ impl BackofficeApi for Services {
     ) -> Result<AuditEventPage, AppError> {
         let (tenant, _staff) = self.require_staff(ctx, StaffRole::Support).await?;
         let search = audit_log::AuditSearch::resolve(self.pool(), tenant.id, &filter).await?;
-        audit_log::page(self.pool(), tenant.id, &search, filter.before).await
+        Ok(audit_log::page(self.pool(), tenant.id, &search, filter.before).await?)
     }
 
     async fn verify_audit_chain(&self, ctx: &RequestCtx) -> Result<ChainCheck, AppError> {
         let (tenant, staff) = self.require_staff(ctx, StaffRole::Support).await?;
         self.limit_staff_operation(tenant.id, staff.id, "audit_verification")
             .await?;
-        audit_log::verify(self.pool(), tenant.id).await
+        Ok(audit_log::verify(self.pool(), tenant.id).await?)
     }
 
     async fn webhook_events(
@@ -60,13 +61,13 @@ impl BackofficeApi for Services {
         filter: WebhookFilter,
     ) -> Result<WebhookEventPage, AppError> {
         let (tenant, staff) = self.require_staff(ctx, StaffRole::Support).await?;
-        webhooks::page(
+        Ok(webhooks::page(
             self.pool(),
             tenant.id,
             &filter,
             staff.role >= StaffRole::Finance,
         )
-        .await
+        .await?)
     }
 
     async fn reapply_webhook_event(
@@ -76,17 +77,17 @@ impl BackofficeApi for Services {
         idempotency_key: String,
     ) -> Result<ReapplyOutcome, AppError> {
         let (tenant, staff) = self.require_staff(ctx, StaffRole::Finance).await?;
-        webhooks::reapply(self, ctx, tenant.id, staff.id, event, &idempotency_key).await
+        Ok(webhooks::reapply(self, ctx, tenant.id, staff.id, event, &idempotency_key).await?)
     }
 
     async fn figures(&self, ctx: &RequestCtx, query: FiguresQuery) -> Result<Figures, AppError> {
         let (tenant, _staff) = self.require_staff(ctx, StaffRole::Support).await?;
-        figures::figures(self, tenant.id, &query).await
+        Ok(figures::figures(self, tenant.id, &query).await?)
     }
 
     async fn check_ledger_integrity(&self, ctx: &RequestCtx) -> Result<IntegritySummary, AppError> {
         let (tenant, staff) = self.require_staff(ctx, StaffRole::Support).await?;
-        figures::check_integrity(self, ctx, tenant.id, staff.id).await
+        Ok(figures::check_integrity(self, ctx, tenant.id, staff.id).await?)
     }
 
     async fn search_players(
@@ -96,19 +97,19 @@ impl BackofficeApi for Services {
         offset: Option<i64>,
     ) -> Result<PlayerSearchPage, AppError> {
         let (tenant, _staff) = self.require_staff(ctx, StaffRole::Support).await?;
-        players::search(self.pool(), tenant.id, q, offset).await
+        Ok(players::search(self.pool(), tenant.id, q, offset).await?)
     }
 
     async fn throttled_log_ins(&self, ctx: &RequestCtx) -> Result<Vec<ThrottledLogIn>, AppError> {
         let (tenant, _staff) = self.require_staff(ctx, StaffRole::Support).await?;
-        crate::auth::throttle::throttled_accounts(
+        Ok(crate::auth::throttle::throttled_accounts(
             self.pool(),
             tenant.id,
             self.now(),
             THROTTLED_LOG_INS_SHOWN,
         )
         .await
-        .map_err(internal)
+        .map_err(ServerError::from)?)
     }
 
     async fn player_detail(
@@ -117,7 +118,7 @@ impl BackofficeApi for Services {
         player: Uuid,
     ) -> Result<PlayerDetail, AppError> {
         let (tenant, staff) = self.require_staff(ctx, StaffRole::Support).await?;
-        players::detail(self, tenant.id, player, staff.role >= StaffRole::Finance).await
+        Ok(players::detail(self, tenant.id, player, staff.role >= StaffRole::Finance).await?)
     }
 
     async fn add_staff_note(
@@ -128,7 +129,7 @@ impl BackofficeApi for Services {
         idempotency_key: String,
     ) -> Result<StaffNote, AppError> {
         let (tenant, staff) = self.require_staff(ctx, StaffRole::Finance).await?;
-        players::add_note(
+        Ok(players::add_note(
             self,
             ctx,
             tenant.id,
@@ -137,7 +138,7 @@ impl BackofficeApi for Services {
             &body,
             &idempotency_key,
         )
-        .await
+        .await?)
     }
 
     async fn ledger_accounts(
@@ -148,7 +149,7 @@ impl BackofficeApi for Services {
         offset: Option<i64>,
     ) -> Result<AccountPage, AppError> {
         let (tenant, _staff) = self.require_staff(ctx, StaffRole::Support).await?;
-        ledger_explorer::accounts(self.pool(), tenant.id, kind, currency, offset).await
+        Ok(ledger_explorer::accounts(self.pool(), tenant.id, kind, currency, offset).await?)
     }
 
     async fn account_transfers(
@@ -158,7 +159,7 @@ impl BackofficeApi for Services {
         before: Option<i64>,
     ) -> Result<AccountTransfers, AppError> {
         let (tenant, _staff) = self.require_staff(ctx, StaffRole::Support).await?;
-        ledger_explorer::transfers(self.pool(), tenant.id, account, before).await
+        Ok(ledger_explorer::transfers(self.pool(), tenant.id, account, before).await?)
     }
 
     async fn journal_detail(
@@ -167,7 +168,7 @@ impl BackofficeApi for Services {
         journal: Uuid,
     ) -> Result<JournalDetail, AppError> {
         let (tenant, _staff) = self.require_staff(ctx, StaffRole::Support).await?;
-        ledger_explorer::journal(self.pool(), tenant.id, journal).await
+        Ok(ledger_explorer::journal(self.pool(), tenant.id, journal).await?)
     }
 
     async fn findings(
@@ -176,13 +177,13 @@ impl BackofficeApi for Services {
         filter: FindingFilter,
     ) -> Result<FindingPage, AppError> {
         let (tenant, staff) = self.require_staff(ctx, StaffRole::Support).await?;
-        findings::page(
+        Ok(findings::page(
             self.pool(),
             tenant.id,
             &filter,
             staff.role >= StaffRole::Finance,
         )
-        .await
+        .await?)
     }
 
     async fn run_reconciliation(
@@ -193,7 +194,7 @@ impl BackofficeApi for Services {
         let (tenant, staff) = self.require_staff(ctx, StaffRole::Finance).await?;
         self.limit_staff_operation(tenant.id, staff.id, "reconciliation")
             .await?;
-        findings::run_for_tenant(self, ctx, tenant.id, &staff, &idempotency_key).await
+        Ok(findings::run_for_tenant(self, ctx, tenant.id, &staff, &idempotency_key).await?)
     }
 
     async fn resolve_finding(
@@ -206,7 +207,7 @@ impl BackofficeApi for Services {
         idempotency_key: String,
     ) -> Result<FindingRow, AppError> {
         let (tenant, staff) = self.require_staff(ctx, StaffRole::Finance).await?;
-        findings::resolve(
+        Ok(findings::resolve(
             self,
             ctx,
             tenant.id,
@@ -217,7 +218,7 @@ impl BackofficeApi for Services {
             amount.as_deref(),
             &idempotency_key,
         )
-        .await
+        .await?)
     }
 
     async fn credit_requests(
@@ -226,7 +227,7 @@ impl BackofficeApi for Services {
         filter: CreditRequestFilter,
     ) -> Result<CreditRequestPage, AppError> {
         let (tenant, staff) = self.require_staff(ctx, StaffRole::Support).await?;
-        credits::page(self.pool(), tenant.id, &staff, &filter).await
+        Ok(credits::page(self.pool(), tenant.id, &staff, &filter).await?)
     }
 
     async fn decide_credit_request(
@@ -238,7 +239,7 @@ impl BackofficeApi for Services {
         idempotency_key: String,
     ) -> Result<CreditDecisionReceipt, AppError> {
         let (tenant, staff) = self.require_staff(ctx, StaffRole::Finance).await?;
-        credits::decide(
+        Ok(credits::decide(
             self,
             ctx,
             tenant.id,
@@ -248,7 +249,7 @@ impl BackofficeApi for Services {
             note.as_deref(),
             &idempotency_key,
         )
-        .await
+        .await?)
     }
 }
 
@@ -258,7 +259,7 @@ pub fn parse_day(
     field: &str,
     value: Option<&str>,
     end_of_day: bool,
-) -> Result<Option<DateTime<Utc>>, AppError> {
+) -> Result<Option<DateTime<Utc>>, ServerError> {
     let Some(value) = value.map(str::trim).filter(|value| !value.is_empty()) else {
         return Ok(None);
     };

@@ -13,8 +13,9 @@ use sqlx::PgPool;
 use uuid::Uuid;
 
 use crate::audit::{self, Actor, AuditEvent};
+use crate::error::ServerError;
 use crate::ledger::{self, AccountKind, HistoryQuery};
-use crate::services::{Services, internal};
+use crate::services::Services;
 
 /// Deepest search page offered.
 const OFFSET_MAX: i64 = 10_000;
@@ -25,10 +26,10 @@ pub async fn search(
     tenant_id: Uuid,
     q: Option<String>,
     offset: Option<i64>,
-) -> Result<PlayerSearchPage, AppError> {
+) -> Result<PlayerSearchPage, ServerError> {
     let q = q.map(|q| q.trim().to_owned()).filter(|q| !q.is_empty());
     if q.as_ref().is_some_and(|q| q.chars().count() > 254) {
-        return Err(AppError::invalid("q", "Search for at most 254 characters."));
+        return Err(AppError::invalid("q", "Search for at most 254 characters.").into());
     }
     let id = q.as_deref().and_then(|q| Uuid::parse_str(q).ok());
     // The fragment is matched literally: LIKE's wildcards in it are escaped.
@@ -56,8 +57,7 @@ pub async fn search(
     .bind(PLAYER_PAGE_SIZE)
     .bind(offset)
     .fetch_all(pool)
-    .await
-    .map_err(internal)?;
+    .await?;
     let next_offset = (players.len() as i64 == PLAYER_PAGE_SIZE
         && offset + PLAYER_PAGE_SIZE <= OFFSET_MAX)
         .then_some(offset + PLAYER_PAGE_SIZE);
@@ -75,8 +75,8 @@ pub async fn search(
     })
 }
 
-fn money(minor: i64, currency: &str) -> Result<SignedMoney, AppError> {
-    let currency = Currency::parse(currency).map_err(internal)?;
+fn money(minor: i64, currency: &str) -> Result<SignedMoney, ServerError> {
+    let currency = Currency::parse(currency)?;
     Ok(SignedMoney::from_minor_units(minor, currency))
 }
 
@@ -95,7 +95,7 @@ type PaymentRow = (
 /// A deposit limit: (period, currency, amount, pending amount, pending from).
 type LimitRow = (String, String, i64, Option<i64>, Option<DateTime<Utc>>);
 
-fn payments(rows: Vec<PaymentRow>) -> Result<Vec<PlayerPayment>, AppError> {
+fn payments(rows: Vec<PaymentRow>) -> Result<Vec<PlayerPayment>, ServerError> {
     rows.into_iter()
         .map(
             |(id, provider, amount_minor, currency, state, created_at, completed_at)| {
@@ -117,7 +117,7 @@ pub async fn detail(
     tenant_id: Uuid,
     player_id: Uuid,
     can_act: bool,
-) -> Result<PlayerDetail, AppError> {
+) -> Result<PlayerDetail, ServerError> {
     let pool = services.pool();
     let (email, display_name, created_at): (String, String, DateTime<Utc>) = sqlx::query_as(
         "SELECT email, display_name, created_at FROM players WHERE tenant_id = $1 AND id = $2",
@@ -125,8 +125,7 @@ pub async fn detail(
     .bind(tenant_id)
     .bind(player_id)
     .fetch_optional(pool)
-    .await
-    .map_err(internal)?
+    .await?
     .ok_or_else(|| AppError::not_found("Player"))?;
     let funds = ledger::player_balances(pool, tenant_id, player_id)
         .await?
@@ -166,8 +165,7 @@ pub async fn detail(
     .bind(tenant_id)
     .bind(player_id)
     .fetch_optional(pool)
-    .await
-    .map_err(internal)?;
+    .await?;
     let limits: Vec<LimitRow> = sqlx::query_as(
         "SELECT period, currency::text, amount_minor, pending_amount_minor, pending_effective_at
            FROM deposit_limits WHERE tenant_id = $1 AND player_id = $2
@@ -176,8 +174,7 @@ pub async fn detail(
     .bind(tenant_id)
     .bind(player_id)
     .fetch_all(pool)
-    .await
-    .map_err(internal)?;
+    .await?;
     let mut deposit_limits = Vec::with_capacity(limits.len());
     for (period, currency, amount_minor, pending_minor, pending_effective_at) in limits {
         deposit_limits.push(DepositLimitRow {
@@ -198,8 +195,7 @@ pub async fn detail(
     .bind(player_id)
     .bind(services.now())
     .fetch_optional(pool)
-    .await
-    .map_err(internal)?;
+    .await?;
     let deposits: Vec<PaymentRow> = sqlx::query_as(
         "SELECT id, provider::text, amount_minor, currency::text, state, created_at, captured_at
            FROM deposits WHERE tenant_id = $1 AND player_id = $2
@@ -209,8 +205,7 @@ pub async fn detail(
     .bind(player_id)
     .bind(PLAYER_RECENT_ROWS)
     .fetch_all(pool)
-    .await
-    .map_err(internal)?;
+    .await?;
     let withdrawals: Vec<PaymentRow> = sqlx::query_as(
         "SELECT w.id,
                 (SELECT a.provider::text FROM payout_attempts a WHERE a.withdrawal_id = w.id
@@ -223,8 +218,7 @@ pub async fn detail(
     .bind(player_id)
     .bind(PLAYER_RECENT_ROWS)
     .fetch_all(pool)
-    .await
-    .map_err(internal)?;
+    .await?;
     let notes: Vec<(Uuid, String, String, DateTime<Utc>)> = sqlx::query_as(
         "SELECT n.id, n.body, s.email, n.created_at
            FROM staff_notes n JOIN staff s ON s.tenant_id = n.tenant_id AND s.id = n.staff_id
@@ -234,8 +228,7 @@ pub async fn detail(
     .bind(tenant_id)
     .bind(player_id)
     .fetch_all(pool)
-    .await
-    .map_err(internal)?;
+    .await?;
     Ok(PlayerDetail {
         id: player_id,
         email,
@@ -274,23 +267,25 @@ pub async fn add_note(
     player_id: Uuid,
     body: &str,
     idempotency_key: &str,
-) -> Result<StaffNote, AppError> {
+) -> Result<StaffNote, ServerError> {
     let body = body.trim();
     if body.is_empty() || body.chars().count() > NOTE_LENGTH_MAX {
         return Err(AppError::invalid(
             "body",
             format!("Write a note of 1 to {NOTE_LENGTH_MAX} characters."),
-        ));
+        )
+        .into());
     }
     let idempotency_key = idempotency_key.trim();
     if idempotency_key.is_empty() || idempotency_key.len() > 200 {
         return Err(AppError::invalid(
             "idempotency_key",
             "The request has no valid idempotency key.",
-        ));
+        )
+        .into());
     }
     let scoped_key = format!("staff-note:{idempotency_key}");
-    let mut tx = services.pool().begin().await.map_err(internal)?;
+    let mut tx = services.pool().begin().await?;
     crate::protection::lock_player(&mut tx, tenant_id, player_id).await?;
     let earlier: Option<String> = sqlx::query_scalar(
         "SELECT e.after ->> 'note_id' FROM audit_events e
@@ -301,11 +296,10 @@ pub async fn add_note(
     .bind(staff.id.to_string())
     .bind(&scoped_key)
     .fetch_optional(&mut *tx)
-    .await
-    .map_err(internal)?;
+    .await?;
     if let Some(earlier) = earlier {
-        tx.commit().await.map_err(internal)?;
-        let note_id = Uuid::parse_str(&earlier).map_err(internal)?;
+        tx.commit().await?;
+        let note_id = Uuid::parse_str(&earlier).map_err(ServerError::internal)?;
         return note(services.pool(), tenant_id, note_id).await;
     }
     let note_id = Uuid::new_v4();
@@ -321,8 +315,7 @@ pub async fn add_note(
     .bind(body)
     .bind(now)
     .execute(&mut *tx)
-    .await
-    .map_err(internal)?;
+    .await?;
     let event = AuditEvent {
         tenant_id,
         actor: Actor::Staff(staff.id),
@@ -338,8 +331,8 @@ pub async fn add_note(
         ip: audit::client_ip(ctx),
         at: now,
     };
-    audit::record(&mut tx, &event).await.map_err(internal)?;
-    tx.commit().await.map_err(internal)?;
+    audit::record(&mut tx, &event).await?;
+    tx.commit().await?;
     Ok(StaffNote {
         id: note_id,
         body: body.to_owned(),
@@ -348,7 +341,7 @@ pub async fn add_note(
     })
 }
 
-async fn note(pool: &PgPool, tenant_id: Uuid, note_id: Uuid) -> Result<StaffNote, AppError> {
+async fn note(pool: &PgPool, tenant_id: Uuid, note_id: Uuid) -> Result<StaffNote, ServerError> {
     let (body, staff_email, created_at): (String, String, DateTime<Utc>) = sqlx::query_as(
         "SELECT n.body, s.email, n.created_at
            FROM staff_notes n JOIN staff s ON s.tenant_id = n.tenant_id AND s.id = n.staff_id
@@ -357,8 +350,7 @@ async fn note(pool: &PgPool, tenant_id: Uuid, note_id: Uuid) -> Result<StaffNote
     .bind(tenant_id)
     .bind(note_id)
     .fetch_one(pool)
-    .await
-    .map_err(internal)?;
+    .await?;
     Ok(StaffNote {
         id: note_id,
         body,

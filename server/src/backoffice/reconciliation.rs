@@ -20,8 +20,9 @@ use serde_json::json;
 use sqlx::PgPool;
 use uuid::Uuid;
 
+use crate::error::ServerError;
 use crate::psp::{CheckoutOutcome, PspError};
-use crate::services::{Services, internal};
+use crate::services::Services;
 
 /// Most Stripe checkout sessions one run reads back (each is an API call).
 pub const STRIPE_SESSIONS_PER_RUN_MAX: i64 = 500;
@@ -411,7 +412,7 @@ pub async fn run(
     scope: &RunScope,
     actor: &str,
     dry_run: bool,
-) -> Result<RunReport, AppError> {
+) -> Result<RunReport, ServerError> {
     let pool = services.pool();
     let started_at = services.now();
     let mut findings = Vec::new();
@@ -447,7 +448,7 @@ pub async fn run(
         });
     }
     let run_id = Uuid::new_v4();
-    let mut tx = pool.begin().await.map_err(internal)?;
+    let mut tx = pool.begin().await?;
     sqlx::query(
         "INSERT INTO reconciliation_runs (id, tenant_id, provider, since, started_at, actor)
          VALUES ($1, $2, $3, $4, $5, $6)",
@@ -459,8 +460,7 @@ pub async fn run(
     .bind(started_at)
     .bind(actor)
     .execute(&mut *tx)
-    .await
-    .map_err(internal)?;
+    .await?;
     let mut new = 0;
     for finding in &findings {
         if store(&mut tx, run_id, finding, started_at).await? {
@@ -481,9 +481,8 @@ pub async fn run(
     .bind(seen as i32)
     .bind((!errors.is_empty()).then(|| errors.join("; ")))
     .execute(&mut *tx)
-    .await
-    .map_err(internal)?;
-    tx.commit().await.map_err(internal)?;
+    .await?;
+    tx.commit().await?;
     tracing::info!(run = %run_id, checked, new, seen, "reconciliation run finished");
     Ok(RunReport {
         run_id: Some(run_id),
@@ -502,7 +501,7 @@ async fn store(
     run_id: Uuid,
     finding: &Finding,
     now: DateTime<Utc>,
-) -> Result<bool, AppError> {
+) -> Result<bool, ServerError> {
     let inserted: bool = sqlx::query_scalar(
         "INSERT INTO reconciliation_findings
              (id, tenant_id, provider, reference, kind, severity, object_type, object_id, player_id,
@@ -537,8 +536,7 @@ async fn store(
     .bind(now)
     .bind(run_id)
     .fetch_one(&mut *tx)
-    .await
-    .map_err(internal)?;
+    .await?;
     Ok(inserted)
 }
 
@@ -564,7 +562,10 @@ struct MockCheckoutRow {
 }
 
 /// The mock PSP's checkouts against our deposits, and our mock deposits it does not know.
-async fn mock_checkouts(pool: &PgPool, scope: &RunScope) -> Result<(i64, Vec<Finding>), AppError> {
+async fn mock_checkouts(
+    pool: &PgPool,
+    scope: &RunScope,
+) -> Result<(i64, Vec<Finding>), ServerError> {
     let provider = crate::psp::mock::NAME;
     let rows: Vec<MockCheckoutRow> = sqlx::query_as(&format!(
         "SELECT c.id AS reference, c.tenant_id, c.status, c.amount_minor AS psp_amount_minor,
@@ -578,8 +579,7 @@ async fn mock_checkouts(pool: &PgPool, scope: &RunScope) -> Result<(i64, Vec<Fin
     .bind(scope.tenant_id)
     .bind(scope.since)
     .fetch_all(pool)
-    .await
-    .map_err(internal)?;
+    .await?;
     let mut findings = Vec::new();
     let checked = rows.len() as i64;
     for row in rows {
@@ -629,8 +629,7 @@ async fn mock_checkouts(pool: &PgPool, scope: &RunScope) -> Result<(i64, Vec<Fin
     .bind(scope.tenant_id)
     .bind(scope.since)
     .fetch_all(pool)
-    .await
-    .map_err(internal)?
+    .await?
     .into_iter()
     .map(OrphanDepositRow::split)
     .collect();
@@ -665,7 +664,7 @@ async fn provider_checkouts(
     pool: &PgPool,
     scope: &RunScope,
     provider: &dyn crate::psp::PaymentProvider,
-) -> Result<(i64, Vec<Finding>), AppError> {
+) -> Result<(i64, Vec<Finding>), ServerError> {
     let deposits: Vec<OrphanDepositRow> = sqlx::query_as(&format!(
         "SELECT d.provider_session_id AS reference, d.id, d.tenant_id, d.player_id, d.amount_minor,
                 d.currency::text AS currency, d.state, {CREDITED} AS credited_minor
@@ -679,8 +678,7 @@ async fn provider_checkouts(
     .bind(provider.name())
     .bind(STRIPE_SESSIONS_PER_RUN_MAX)
     .fetch_all(pool)
-    .await
-    .map_err(internal)?;
+    .await?;
     let mut findings = Vec::new();
     for row in &deposits {
         let psp = match provider.read_checkout(&row.reference).await {
@@ -704,7 +702,8 @@ async fn provider_checkouts(
                 return Err(AppError::new(
                     app::error::ErrorCode::ProviderUnavailable,
                     format!("{} could not be read: {error}", provider.name()),
-                ));
+                )
+                .into());
             }
         };
         findings.extend(compare_checkout(
@@ -767,7 +766,7 @@ const PAID_OUT: &str = "(SELECT coalesce(sum(t.amount_minor), 0)::bigint
 
 /// The mock PSP's payouts against our payout attempts, and our succeeded mock attempts it does
 /// not know.
-async fn mock_payouts(pool: &PgPool, scope: &RunScope) -> Result<(i64, Vec<Finding>), AppError> {
+async fn mock_payouts(pool: &PgPool, scope: &RunScope) -> Result<(i64, Vec<Finding>), ServerError> {
     let provider = crate::psp::mock::NAME;
     let rows: Vec<MockPayoutRow> = sqlx::query_as(&format!(
         "SELECT p.id AS reference, p.tenant_id, p.status, p.amount_minor AS psp_amount_minor,
@@ -784,8 +783,7 @@ async fn mock_payouts(pool: &PgPool, scope: &RunScope) -> Result<(i64, Vec<Findi
     .bind(scope.tenant_id)
     .bind(scope.since)
     .fetch_all(pool)
-    .await
-    .map_err(internal)?;
+    .await?;
     let checked = rows.len() as i64;
     let mut findings = Vec::new();
     for row in rows {
@@ -817,8 +815,7 @@ async fn mock_payouts(pool: &PgPool, scope: &RunScope) -> Result<(i64, Vec<Findi
     .bind(scope.tenant_id)
     .bind(scope.since)
     .fetch_all(pool)
-    .await
-    .map_err(internal)?;
+    .await?;
     for attempt in &orphans {
         findings.extend(compare_payout(
             attempt.tenant_id,
@@ -871,7 +868,7 @@ pub async fn command(
     };
     let report = run(&services, &scope, "system:cli", dry_run)
         .await
-        .map_err(|error| anyhow::anyhow!("{}", error.message))?;
+        .map_err(|error| anyhow::anyhow!("{}", AppError::from(error).message))?;
     println!("{}", serde_json::to_string_pretty(&report)?);
     eprintln!(
         "kasa: {} record(s) checked, {} finding(s){}",

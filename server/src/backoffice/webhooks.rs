@@ -18,8 +18,9 @@ use uuid::Uuid;
 
 use super::filter_text;
 use crate::audit::{self, Actor, AuditEvent};
+use crate::error::ServerError;
 use crate::payments::ApplyError;
-use crate::services::{Services, internal};
+use crate::services::Services;
 
 /// Deepest page offered (paging further is a sign the filter is too wide).
 const OFFSET_MAX: i64 = 10_000;
@@ -85,16 +86,13 @@ pub async fn page(
     tenant_id: Uuid,
     filter: &WebhookFilter,
     can_act: bool,
-) -> Result<WebhookEventPage, AppError> {
+) -> Result<WebhookEventPage, ServerError> {
     let provider = filter_text(&filter.provider);
     let status = filter_text(&filter.status);
     if let Some(status) = &status
         && !WEBHOOK_STATUSES.contains(&status.as_str())
     {
-        return Err(AppError::invalid(
-            "status",
-            "Choose one of the statuses offered.",
-        ));
+        return Err(AppError::invalid("status", "Choose one of the statuses offered.").into());
     }
     let offset = filter.offset.unwrap_or(0).clamp(0, OFFSET_MAX);
     let counts: Vec<(String, String, i64)> = sqlx::query_as(&format!(
@@ -104,8 +102,7 @@ pub async fn page(
     ))
     .bind(tenant_id)
     .fetch_all(pool)
-    .await
-    .map_err(internal)?;
+    .await?;
     let rows: Vec<EventRow> = sqlx::query_as(&format!(
         "SELECT w.id, w.provider, w.event_id, w.event_type, w.status, w.attempts, w.deliveries,
                 w.last_error, w.object_type, w.object_id, w.received_at, w.last_delivery_at,
@@ -123,8 +120,7 @@ pub async fn page(
     .bind(WEBHOOK_PAGE_SIZE)
     .bind(offset)
     .fetch_all(pool)
-    .await
-    .map_err(internal)?;
+    .await?;
     let next_offset = (rows.len() as i64 == WEBHOOK_PAGE_SIZE
         && offset + WEBHOOK_PAGE_SIZE <= OFFSET_MAX)
         .then_some(offset + WEBHOOK_PAGE_SIZE);
@@ -148,16 +144,15 @@ async fn visible_event(
     pool: &PgPool,
     tenant_id: Uuid,
     event_id: Uuid,
-) -> Result<Option<(String, i32)>, AppError> {
-    sqlx::query_as(&format!(
+) -> Result<Option<(String, i32)>, ServerError> {
+    Ok(sqlx::query_as(&format!(
         "SELECT w.status, w.attempts FROM psp_webhook_events w
           WHERE {VISIBLE_TO_TENANT} AND w.id = $2"
     ))
     .bind(tenant_id)
     .bind(event_id)
     .fetch_optional(pool)
-    .await
-    .map_err(internal)
+    .await?)
 }
 
 /// Applies the event again for a staff member and audits the action. The same click (same key)
@@ -169,13 +164,14 @@ pub async fn reapply(
     staff_id: Uuid,
     event_id: Uuid,
     idempotency_key: &str,
-) -> Result<ReapplyOutcome, AppError> {
+) -> Result<ReapplyOutcome, ServerError> {
     let idempotency_key = idempotency_key.trim();
     if idempotency_key.is_empty() || idempotency_key.len() > 200 {
         return Err(AppError::invalid(
             "idempotency_key",
             "The request has no valid idempotency key.",
-        ));
+        )
+        .into());
     }
     let pool = services.pool();
     let (status_before, attempts_before) = visible_event(pool, tenant_id, event_id)
@@ -191,8 +187,7 @@ pub async fn reapply(
     .bind(staff_id.to_string())
     .bind(&scoped_key)
     .fetch_one(pool)
-    .await
-    .map_err(internal)?;
+    .await?;
     if already {
         return Ok(ReapplyOutcome {
             event_id,
@@ -204,7 +199,8 @@ pub async fn reapply(
         return Err(AppError::new(
             ErrorCode::InvalidStateTransition,
             format!("This event is already {status_before}; there is nothing to apply again."),
-        ));
+        )
+        .into());
     }
     let error = match services.apply_webhook_event(event_id).await {
         Ok(_) => None,
@@ -231,7 +227,7 @@ pub async fn reapply(
         ip: audit::client_ip(ctx),
         at: services.now(),
     };
-    audit::record_alone(pool, &event).await.map_err(internal)?;
+    audit::record_alone(pool, &event).await?;
     tracing::info!(event = %event_id, staff = %staff_id, %status, "webhook event re-applied by staff");
     Ok(ReapplyOutcome {
         event_id,

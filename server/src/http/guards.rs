@@ -66,7 +66,7 @@ pub async fn tenant(
             ErrorCode::NotFound,
             "No casino is served at this address.",
         )),
-        Err(error) => error_response(crate::services::internal(error)),
+        Err(error) => error_response(AppError::from(crate::error::ServerError::from(error))),
     }
 }
 

@@ -12,6 +12,7 @@ pub mod routes;
 
 use std::time::Duration;
 
+use app::error::{AppError, ErrorCode};
 use chrono::{DateTime, Utc};
 use http::HeaderMap;
 use uuid::Uuid;
@@ -100,6 +101,19 @@ pub enum ApplyError {
     /// The PSP reports something that contradicts our records (another amount or currency).
     #[error("{0}")]
     Mismatch(String),
+}
+
+/// A PSP's contradiction is refused as a state the records do not allow.
+impl From<ApplyError> for crate::error::ServerError {
+    fn from(error: ApplyError) -> crate::error::ServerError {
+        match error {
+            ApplyError::Database(error) => error.into(),
+            ApplyError::Ledger(error) => error.into(),
+            ApplyError::Mismatch(message) => {
+                AppError::new(ErrorCode::InvalidStateTransition, message).into()
+            }
+        }
+    }
 }
 
 /// The answer to a webhook delivery.

@@ -53,7 +53,9 @@ async fn webhook(
             tracing::warn!(%provider, %error, "webhook stored, apply failed");
             json_error(AppError::internal())
         }
-        Err(ReceiveError::Database(error)) => json_error(crate::services::internal(error)),
+        Err(ReceiveError::Database(error)) => {
+            json_error(AppError::from(crate::error::ServerError::from(error)))
+        }
     }
 }
 
@@ -77,7 +79,7 @@ async fn find_checkout<'a>(
     let checkout = mock
         .checkout(id)
         .await
-        .map_err(|error| json_error(crate::services::internal(error)))?
+        .map_err(|error| json_error(AppError::from(crate::error::ServerError::from(error))))?
         .filter(|checkout| tenant.is_some_and(|tenant| tenant.id == checkout.tenant_id))
         .ok_or_else(not_found)?;
     Ok((mock, checkout))
@@ -186,7 +188,7 @@ async fn mock_checkout_submit(
         Ok(false) => {
             return Redirect::to(&format!("/mock-psp/checkout/{}", checkout.id)).into_response();
         }
-        Err(error) => return json_error(crate::services::internal(error)),
+        Err(error) => return json_error(AppError::from(crate::error::ServerError::from(error))),
     }
     let mode = DeliveryMode::parse(choice.delivery.as_deref().unwrap_or("normal"));
     mock.send(

@@ -7,7 +7,7 @@ use app::error::{AppError, ErrorCode};
 use chrono::{DateTime, Utc};
 use uuid::Uuid;
 
-use crate::services::internal;
+use crate::error::ServerError;
 
 /// The exclusion in force at `now`, if any.
 pub async fn active(
@@ -42,12 +42,9 @@ pub async fn add(
     player_id: Uuid,
     period: ExclusionPeriod,
     now: DateTime<Utc>,
-) -> Result<SelfExclusion, AppError> {
+) -> Result<SelfExclusion, ServerError> {
     let ends_at = period.ends_at(now);
-    if let Some(current) = active(conn, tenant_id, player_id, now)
-        .await
-        .map_err(internal)?
-    {
+    if let Some(current) = active(conn, tenant_id, player_id, now).await? {
         let extends = match (current.ends_at, ends_at) {
             (None, _) => false,
             (Some(_), None) => true,
@@ -60,7 +57,7 @@ pub async fn add(
                     "You are already excluded {}. An exclusion can only be extended, never shortened.",
                     current.until_text()
                 ),
-            ));
+            ).into());
         }
     }
     sqlx::query(
@@ -74,8 +71,7 @@ pub async fn add(
     .bind(now)
     .bind(ends_at)
     .execute(conn)
-    .await
-    .map_err(internal)?;
+    .await?;
     Ok(SelfExclusion {
         period,
         started_at: now,

@@ -13,7 +13,7 @@ use chrono::{DateTime, Duration, Utc};
 use uuid::Uuid;
 
 use super::COUNTED_DEPOSIT_STATES;
-use crate::services::internal;
+use crate::error::ServerError;
 
 /// The largest limit a player may set, in major units.
 pub const LIMIT_AMOUNT_MAX_MAJOR: i64 = 1_000_000;
@@ -44,12 +44,12 @@ impl LimitRow {
             .map(|effective_at| (self.pending_amount_minor, effective_at))
     }
 
-    fn period(&self) -> Result<LimitPeriod, AppError> {
-        LimitPeriod::parse(&self.period).ok_or_else(AppError::internal)
+    fn period(&self) -> Result<LimitPeriod, ServerError> {
+        Ok(LimitPeriod::parse(&self.period).ok_or_else(AppError::internal)?)
     }
 
-    fn currency(&self) -> Result<Currency, AppError> {
-        Currency::parse(&self.currency).map_err(internal)
+    fn currency(&self) -> Result<Currency, ServerError> {
+        Ok(Currency::parse(&self.currency)?)
     }
 
     /// Whether this row still limits anything (a removal that took effect leaves a dead row).
@@ -85,8 +85,8 @@ async fn used_minor(
     currency: Currency,
     period: LimitPeriod,
     now: DateTime<Utc>,
-) -> Result<i64, AppError> {
-    sqlx::query_scalar(&format!(
+) -> Result<i64, ServerError> {
+    Ok(sqlx::query_scalar(&format!(
         "SELECT COALESCE(SUM(amount_minor), 0)::bigint FROM deposits
           WHERE tenant_id = $1 AND player_id = $2 AND currency = $3
             AND state IN {COUNTED_DEPOSIT_STATES}
@@ -97,8 +97,7 @@ async fn used_minor(
     .bind(currency.code())
     .bind(now - period.window())
     .fetch_one(conn)
-    .await
-    .map_err(internal)
+    .await?)
 }
 
 /// The player's limits in force or waiting at `now`, with their use, and the limits' currency.
@@ -107,8 +106,8 @@ pub async fn views(
     tenant_id: Uuid,
     player_id: Uuid,
     now: DateTime<Utc>,
-) -> Result<(Option<Currency>, Vec<DepositLimitView>), AppError> {
-    let rows = rows(conn, tenant_id, player_id).await.map_err(internal)?;
+) -> Result<(Option<Currency>, Vec<DepositLimitView>), ServerError> {
+    let rows = rows(conn, tenant_id, player_id).await?;
     let mut currency_in_use = None;
     let mut views = Vec::new();
     for row in rows.iter().filter(|row| row.in_use(now)) {
@@ -123,15 +122,14 @@ pub async fn views(
             Some((amount_minor, effective_at)) => Some(PendingLimitChange {
                 amount: amount_minor
                     .map(|minor| Money::from_minor_units(minor, currency))
-                    .transpose()
-                    .map_err(internal)?,
+                    .transpose()?,
                 effective_at,
             }),
             None => None,
         };
         views.push(DepositLimitView {
             period,
-            limit: Money::from_minor_units(limit_minor, currency).map_err(internal)?,
+            limit: Money::from_minor_units(limit_minor, currency)?,
             used: SignedMoney::from_minor_units(used, currency),
             remaining: SignedMoney::from_minor_units((limit_minor - used).max(0), currency),
             pending,
@@ -148,7 +146,7 @@ pub async fn check(
     player_id: Uuid,
     amount: &Money,
     now: DateTime<Utc>,
-) -> Result<(), AppError> {
+) -> Result<(), ServerError> {
     let (currency, limits) = views(conn, tenant_id, player_id, now).await?;
     let Some(currency) = currency.filter(|_| !limits.is_empty()) else {
         return Ok(());
@@ -157,7 +155,7 @@ pub async fn check(
         return Err(refusal(format!(
             "Your deposit limits are in {currency}, so deposits in {} are not possible while they apply. Please deposit in {currency}.",
             amount.currency()
-        )));
+        )).into());
     }
     let tightest = limits
         .iter()
@@ -171,7 +169,7 @@ pub async fn check(
             limit.limit,
             limit.remaining,
             limit.period.window_label()
-        ))),
+        )).into()),
     }
 }
 
@@ -210,13 +208,13 @@ pub async fn set(
     request: LimitRequest,
     cooldown: Duration,
     now: DateTime<Utc>,
-) -> Result<LimitChange, AppError> {
+) -> Result<LimitChange, ServerError> {
     let LimitRequest {
         period,
         currency,
         amount,
     } = request;
-    let rows = rows(conn, tenant_id, player_id).await.map_err(internal)?;
+    let rows = rows(conn, tenant_id, player_id).await?;
     if amount.is_some()
         && let Some(other) = rows
             .iter()
@@ -228,7 +226,7 @@ pub async fn set(
                 "Your deposit limits are in {0}: set this one in {0} too, or remove them first to use another currency.",
                 other.currency
             ),
-        ));
+        ).into());
     }
     let this = rows
         .into_iter()
@@ -293,7 +291,7 @@ async fn write(
     amount_minor: i64,
     pending: Option<(Option<i64>, DateTime<Utc>)>,
     now: DateTime<Utc>,
-) -> Result<(), AppError> {
+) -> Result<(), ServerError> {
     let (pending_minor, pending_at) = pending.map_or((None, None), |(minor, at)| (minor, Some(at)));
     sqlx::query(
         "INSERT INTO deposit_limits (tenant_id, player_id, period, currency, amount_minor,
@@ -314,8 +312,7 @@ async fn write(
     .bind(pending_at)
     .bind(now)
     .execute(conn)
-    .await
-    .map_err(internal)?;
+    .await?;
     Ok(())
 }
 
@@ -324,7 +321,7 @@ async fn delete(
     tenant_id: Uuid,
     player_id: Uuid,
     period: LimitPeriod,
-) -> Result<(), AppError> {
+) -> Result<(), ServerError> {
     sqlx::query(
         "DELETE FROM deposit_limits WHERE tenant_id = $1 AND player_id = $2 AND period = $3",
     )
@@ -332,7 +329,6 @@ async fn delete(
     .bind(player_id)
     .bind(period.as_str())
     .execute(conn)
-    .await
-    .map_err(internal)?;
+    .await?;
     Ok(())
 }

@@ -18,7 +18,7 @@ use uuid::Uuid;
 
 pub use policy::ProtectionPolicy;
 
-use crate::services::internal;
+use crate::error::ServerError;
 
 /// Locks the player's row for the rest of the caller's transaction; the money flows take it
 /// before their checks, and every change here takes it too. Another tenant's or an unknown id is
@@ -27,17 +27,16 @@ pub async fn lock_player(
     conn: &mut sqlx::PgConnection,
     tenant_id: Uuid,
     player_id: Uuid,
-) -> Result<(), AppError> {
+) -> Result<(), ServerError> {
     let found: Option<i32> =
         sqlx::query_scalar("SELECT 1 FROM players WHERE tenant_id = $1 AND id = $2 FOR UPDATE")
             .bind(tenant_id)
             .bind(player_id)
             .fetch_optional(conn)
-            .await
-            .map_err(internal)?;
-    found
+            .await?;
+    Ok(found
         .map(|_| ())
-        .ok_or_else(|| AppError::not_found("Player"))
+        .ok_or_else(|| AppError::not_found("Player"))?)
 }
 
 /// Deposit states that count towards limits and the KYC threshold: the money is on its way or
@@ -54,20 +53,16 @@ pub async fn check_deposit(
     player_id: Uuid,
     amount: &Money,
     now: DateTime<Utc>,
-) -> Result<(), AppError> {
+) -> Result<(), ServerError> {
     refuse_if_excluded(conn, tenant_id, player_id, now, "Deposits").await?;
     limits::check(conn, tenant_id, player_id, amount, now).await?;
-    let policy = ProtectionPolicy::load(conn, tenant_id)
-        .await
-        .map_err(internal)?;
+    let policy = ProtectionPolicy::load(conn, tenant_id).await?;
     let threshold_minor = policy.kyc_deposit_threshold_minor(amount.currency());
     let deposited_minor = deposited_total_minor(conn, tenant_id, player_id, amount).await?;
     if deposited_minor.saturating_add(amount.to_minor_units()) <= threshold_minor {
         return Ok(());
     }
-    let state = kyc::state(conn, tenant_id, player_id)
-        .await
-        .map_err(internal)?;
+    let state = kyc::state(conn, tenant_id, player_id).await?;
     if state == KycState::Verified {
         return Ok(());
     }
@@ -83,7 +78,7 @@ pub async fn check_deposit(
                 kyc_next_step(state)
             ),
         )
-    })
+    }.into())
 }
 
 /// May this player request a withdrawal of `amount` now? Needs a verified identity when the
@@ -96,16 +91,12 @@ pub async fn check_withdrawal(
     player_id: Uuid,
     _amount: &Money,
     _now: DateTime<Utc>,
-) -> Result<(), AppError> {
-    let policy = ProtectionPolicy::load(conn, tenant_id)
-        .await
-        .map_err(internal)?;
+) -> Result<(), ServerError> {
+    let policy = ProtectionPolicy::load(conn, tenant_id).await?;
     if !policy.kyc_required_for_withdrawal {
         return Ok(());
     }
-    let state = kyc::state(conn, tenant_id, player_id)
-        .await
-        .map_err(internal)?;
+    let state = kyc::state(conn, tenant_id, player_id).await?;
     if state == KycState::Verified {
         return Ok(());
     }
@@ -115,7 +106,8 @@ pub async fn check_withdrawal(
             "Withdrawals need a verified identity. {}",
             kyc_next_step(state)
         ),
-    ))
+    )
+    .into())
 }
 
 /// May this player place a bet now? For the game provider API: refused while self-excluded.
@@ -124,7 +116,7 @@ pub async fn check_play(
     tenant_id: Uuid,
     player_id: Uuid,
     now: DateTime<Utc>,
-) -> Result<(), AppError> {
+) -> Result<(), ServerError> {
     refuse_if_excluded(conn, tenant_id, player_id, now, "Play").await
 }
 
@@ -134,12 +126,9 @@ async fn refuse_if_excluded(
     player_id: Uuid,
     now: DateTime<Utc>,
     what: &str,
-) -> Result<(), AppError> {
-    match exclusion::active(conn, tenant_id, player_id, now)
-        .await
-        .map_err(internal)?
-    {
-        Some(exclusion) => Err(self_excluded(&exclusion, what)),
+) -> Result<(), ServerError> {
+    match exclusion::active(conn, tenant_id, player_id, now).await? {
+        Some(exclusion) => Err(self_excluded(&exclusion, what).into()),
         None => Ok(()),
     }
 }
@@ -174,8 +163,8 @@ async fn deposited_total_minor(
     tenant_id: Uuid,
     player_id: Uuid,
     amount: &Money,
-) -> Result<i64, AppError> {
-    sqlx::query_scalar(&format!(
+) -> Result<i64, ServerError> {
+    Ok(sqlx::query_scalar(&format!(
         "SELECT COALESCE(SUM(amount_minor), 0)::bigint FROM deposits
           WHERE tenant_id = $1 AND player_id = $2 AND currency = $3
             AND state IN {COUNTED_DEPOSIT_STATES}"
@@ -184,6 +173,5 @@ async fn deposited_total_minor(
     .bind(player_id)
     .bind(amount.currency().code())
     .fetch_one(conn)
-    .await
-    .map_err(internal)
+    .await?)
 }

@@ -16,26 +16,23 @@ use uuid::Uuid;
 use super::limits::{self, LIMIT_AMOUNT_MAX_MAJOR, LimitChange, LimitRequest};
 use super::{ProtectionPolicy, exclusion, kyc, lock_player};
 use crate::audit::{self, Actor, AuditEvent, request_id};
-use crate::services::{Services, internal};
+use crate::auth::StaffMember;
+use crate::error::{ServerError, ServerResult};
+use crate::services::Services;
+use crate::tenants::Tenant;
 
 impl Services {
     async fn account_overview(
         &self,
         tenant_id: Uuid,
         player_id: Uuid,
-    ) -> Result<AccountOverview, AppError> {
+    ) -> Result<AccountOverview, ServerError> {
         let now = self.now();
-        let mut conn = self.pool().acquire().await.map_err(internal)?;
-        let policy = ProtectionPolicy::load(&mut conn, tenant_id)
-            .await
-            .map_err(internal)?;
-        let kyc = kyc::state(&mut conn, tenant_id, player_id)
-            .await
-            .map_err(internal)?;
+        let mut conn = self.pool().acquire().await?;
+        let policy = ProtectionPolicy::load(&mut conn, tenant_id).await?;
+        let kyc = kyc::state(&mut conn, tenant_id, player_id).await?;
         let (limit_currency, limits) = limits::views(&mut conn, tenant_id, player_id, now).await?;
-        let self_exclusion = exclusion::active(&mut conn, tenant_id, player_id, now)
-            .await
-            .map_err(internal)?;
+        let self_exclusion = exclusion::active(&mut conn, tenant_id, player_id, now).await?;
         Ok(AccountOverview {
             kyc,
             limit_currency,
@@ -49,57 +46,52 @@ impl Services {
         &self,
         tenant_id: Uuid,
         player_id: Uuid,
-    ) -> Result<PlayerProtectionView, AppError> {
+    ) -> Result<PlayerProtectionView, ServerError> {
         let now = self.now();
-        let mut conn = self.pool().acquire().await.map_err(internal)?;
+        let mut conn = self.pool().acquire().await?;
         let player: Option<(String, String)> = sqlx::query_as(
             "SELECT email, display_name FROM players WHERE tenant_id = $1 AND id = $2",
         )
         .bind(tenant_id)
         .bind(player_id)
         .fetch_optional(&mut *conn)
-        .await
-        .map_err(internal)?;
+        .await?;
         let (email, display_name) = player.ok_or_else(|| AppError::not_found("Player"))?;
         Ok(PlayerProtectionView {
             player_id,
             email,
             display_name,
-            kyc: kyc::state(&mut conn, tenant_id, player_id)
-                .await
-                .map_err(internal)?,
-            kyc_history: kyc::history(&mut conn, tenant_id, player_id)
-                .await
-                .map_err(internal)?,
+            kyc: kyc::state(&mut conn, tenant_id, player_id).await?,
+            kyc_history: kyc::history(&mut conn, tenant_id, player_id).await?,
             limits: limits::views(&mut conn, tenant_id, player_id, now).await?.1,
-            self_exclusion: exclusion::active(&mut conn, tenant_id, player_id, now)
-                .await
-                .map_err(internal)?,
+            self_exclusion: exclusion::active(&mut conn, tenant_id, player_id, now).await?,
         })
     }
 }
 
-fn parse_limit_amount(amount: &str, currency: Currency) -> Result<Option<Money>, AppError> {
+fn parse_limit_amount(amount: &str, currency: Currency) -> Result<Option<Money>, ServerError> {
     let amount = amount.trim();
     if amount.is_empty() {
         return Ok(None);
     }
-    Money::parse_with_max(amount, currency, Decimal::from(LIMIT_AMOUNT_MAX_MAJOR))
-        .map(Some)
-        .map_err(|error| AppError {
-            field: Some("amount".into()),
-            ..AppError::new(
-                ErrorCode::InvalidAmount,
-                format!("Enter a limit as a plain amount: {error}."),
-            )
-        })
+    Ok(
+        Money::parse_with_max(amount, currency, Decimal::from(LIMIT_AMOUNT_MAX_MAJOR))
+            .map(Some)
+            .map_err(|error| AppError {
+                field: Some("amount".into()),
+                ..AppError::new(
+                    ErrorCode::InvalidAmount,
+                    format!("Enter a limit as a plain amount: {error}."),
+                )
+            })?,
+    )
 }
 
 #[async_trait::async_trait]
 impl AccountApi for Services {
     async fn overview(&self, ctx: &RequestCtx) -> Result<AccountOverview, AppError> {
         let (tenant, player_id) = self.require_player(ctx).await?;
-        self.account_overview(tenant.id, player_id).await
+        Ok(self.account_overview(tenant.id, player_id).await?)
     }
 
     async fn set_deposit_limit(
@@ -110,59 +102,7 @@ impl AccountApi for Services {
         amount: String,
     ) -> Result<AccountOverview, AppError> {
         let (tenant, player_id) = self.require_player(ctx).await?;
-        let currency = Currency::parse(currency.trim())
-            .map_err(|_| AppError::invalid("currency", "Choose one of the currencies offered."))?;
-        let amount = parse_limit_amount(&amount, currency)?;
-        let now = self.now();
-        let mut tx = self.pool().begin().await.map_err(internal)?;
-        lock_player(&mut tx, tenant.id, player_id).await?;
-        let policy = ProtectionPolicy::load(&mut tx, tenant.id)
-            .await
-            .map_err(internal)?;
-        let request = LimitRequest {
-            period,
-            currency,
-            amount,
-        };
-        let cooldown = policy.limit_increase_cooldown();
-        let change = limits::set(&mut tx, tenant.id, player_id, request, cooldown, now).await?;
-        let action = match change {
-            LimitChange::Applied => Some("deposit_limit.applied"),
-            LimitChange::Scheduled(_) => Some("deposit_limit.scheduled"),
-            LimitChange::Unchanged => None,
-        };
-        if let Some(action) = action {
-            let effective_at = match change {
-                LimitChange::Scheduled(at) => at,
-                _ => now,
-            };
-            audit::record(
-                &mut tx,
-                &AuditEvent {
-                    tenant_id: tenant.id,
-                    actor: Actor::Player(player_id),
-                    action: action.into(),
-                    target_type: "player".into(),
-                    target_id: player_id.to_string(),
-                    before: None,
-                    after: Some(serde_json::json!({
-                        "period": period.as_str(),
-                        "amount_minor": amount.map(|amount| amount.to_minor_units()),
-                        "currency": currency.code(),
-                        "effective_at": effective_at,
-                    })),
-                    reason: None,
-                    request_id: request_id(ctx),
-                    idempotency_key: None,
-                    ip: None,
-                    at: now,
-                },
-            )
-            .await
-            .map_err(internal)?;
-        }
-        tx.commit().await.map_err(internal)?;
-        self.account_overview(tenant.id, player_id).await
+        Ok(set_deposit_limit(self, ctx, tenant, player_id, period, currency, amount).await?)
     }
 
     async fn exclude(
@@ -172,42 +112,7 @@ impl AccountApi for Services {
         confirmed: bool,
     ) -> Result<AccountOverview, AppError> {
         let (tenant, player_id) = self.require_player(ctx).await?;
-        if !confirmed {
-            return Err(AppError::invalid(
-                "confirm",
-                "Please confirm: a self-exclusion cannot be undone or shortened.",
-            ));
-        }
-        let now = self.now();
-        let mut tx = self.pool().begin().await.map_err(internal)?;
-        lock_player(&mut tx, tenant.id, player_id).await?;
-        let exclusion = exclusion::add(&mut tx, tenant.id, player_id, period, now).await?;
-        audit::record(
-            &mut tx,
-            &AuditEvent {
-                tenant_id: tenant.id,
-                actor: Actor::Player(player_id),
-                action: "self_exclusion.started".into(),
-                target_type: "player".into(),
-                target_id: player_id.to_string(),
-                before: None,
-                after: Some(serde_json::json!({
-                    "period": period.as_str(),
-                    "starts_at": exclusion.started_at,
-                    "ends_at": exclusion.ends_at,
-                })),
-                reason: None,
-                request_id: request_id(ctx),
-                idempotency_key: None,
-                ip: None,
-                at: now,
-            },
-        )
-        .await
-        .map_err(internal)?;
-        tx.commit().await.map_err(internal)?;
-        tracing::info!(tenant = %tenant.slug, player = %player_id, period = period.as_str(), "self-exclusion");
-        self.account_overview(tenant.id, player_id).await
+        Ok(exclude(self, ctx, tenant, player_id, period, confirmed).await?)
     }
 
     async fn find_player(
@@ -216,16 +121,7 @@ impl AccountApi for Services {
         email: String,
     ) -> Result<PlayerProtectionView, AppError> {
         let (tenant, _) = self.require_staff(ctx, StaffRole::Support).await?;
-        let email = app::auth::normalise_email(&email)?;
-        let player_id: Option<Uuid> =
-            sqlx::query_scalar("SELECT id FROM players WHERE tenant_id = $1 AND email = $2")
-                .bind(tenant.id)
-                .bind(&email)
-                .fetch_optional(self.pool())
-                .await
-                .map_err(internal)?;
-        let player_id = player_id.ok_or_else(|| AppError::not_found("Player"))?;
-        self.player_protection(tenant.id, player_id).await
+        Ok(find_player(self, tenant, email).await?)
     }
 
     async fn set_kyc_state(
@@ -236,69 +132,202 @@ impl AccountApi for Services {
         note: String,
     ) -> Result<PlayerProtectionView, AppError> {
         let (tenant, staff) = self.require_staff(ctx, StaffRole::Support).await?;
-        let note = note.trim();
-        if note.is_empty() || note.chars().count() > KYC_NOTE_LENGTH_MAX {
-            return Err(AppError::invalid(
-                "note",
-                format!("Write a note of 1 to {KYC_NOTE_LENGTH_MAX} characters."),
-            ));
-        }
-        let now = self.now();
-        let mut tx = self.pool().begin().await.map_err(internal)?;
-        lock_player(&mut tx, tenant.id, player_id).await?;
-        let from = kyc::state(&mut tx, tenant.id, player_id)
-            .await
-            .map_err(internal)?;
-        // The state asked for is already there (a double click, a second tab): nothing to do.
-        if from == state {
-            tx.commit().await.map_err(internal)?;
-            return self.player_protection(tenant.id, player_id).await;
-        }
-        if !from.can_move_to(state) {
-            return Err(AppError::new(
-                ErrorCode::InvalidStateTransition,
-                format!(
-                    "KYC cannot move from {} to {}.",
-                    from.as_str(),
-                    state.as_str()
-                ),
-            ));
-        }
-        kyc::record(
-            &mut tx,
-            &kyc::Decision {
-                tenant_id: tenant.id,
-                player_id,
-                staff_id: staff.id,
-                from,
-                to: state,
-                note,
-                at: now,
-            },
-        )
-        .await
-        .map_err(internal)?;
+        Ok(set_kyc_state(self, ctx, tenant, staff, player_id, state, note).await?)
+    }
+}
+
+async fn set_deposit_limit(
+    services: &Services,
+    ctx: &RequestCtx,
+    tenant: Tenant,
+    player_id: Uuid,
+    period: LimitPeriod,
+    currency: String,
+    amount: String,
+) -> ServerResult<AccountOverview> {
+    let currency = Currency::parse(currency.trim())
+        .map_err(|_| AppError::invalid("currency", "Choose one of the currencies offered."))?;
+    let amount = parse_limit_amount(&amount, currency)?;
+    let now = services.now();
+    let mut tx = services.pool().begin().await?;
+    lock_player(&mut tx, tenant.id, player_id).await?;
+    let policy = ProtectionPolicy::load(&mut tx, tenant.id).await?;
+    let request = LimitRequest {
+        period,
+        currency,
+        amount,
+    };
+    let cooldown = policy.limit_increase_cooldown();
+    let change = limits::set(&mut tx, tenant.id, player_id, request, cooldown, now).await?;
+    let action = match change {
+        LimitChange::Applied => Some("deposit_limit.applied"),
+        LimitChange::Scheduled(_) => Some("deposit_limit.scheduled"),
+        LimitChange::Unchanged => None,
+    };
+    if let Some(action) = action {
+        let effective_at = match change {
+            LimitChange::Scheduled(at) => at,
+            _ => now,
+        };
         audit::record(
             &mut tx,
             &AuditEvent {
                 tenant_id: tenant.id,
-                actor: Actor::Staff(staff.id),
-                action: format!("kyc.{}", state.as_str()),
+                actor: Actor::Player(player_id),
+                action: action.into(),
                 target_type: "player".into(),
                 target_id: player_id.to_string(),
-                before: Some(serde_json::json!({ "kyc": from.as_str() })),
-                after: Some(serde_json::json!({ "kyc": state.as_str() })),
-                reason: Some(note.to_owned()),
+                before: None,
+                after: Some(serde_json::json!({
+                    "period": period.as_str(),
+                    "amount_minor": amount.map(|amount| amount.to_minor_units()),
+                    "currency": currency.code(),
+                    "effective_at": effective_at,
+                })),
+                reason: None,
                 request_id: request_id(ctx),
                 idempotency_key: None,
                 ip: None,
                 at: now,
             },
         )
-        .await
-        .map_err(internal)?;
-        tx.commit().await.map_err(internal)?;
-        tracing::info!(tenant = %tenant.slug, player = %player_id, staff = %staff.id, kyc = state.as_str(), "KYC decision");
-        self.player_protection(tenant.id, player_id).await
+        .await?;
     }
+    tx.commit().await?;
+    services.account_overview(tenant.id, player_id).await
+}
+
+async fn exclude(
+    services: &Services,
+    ctx: &RequestCtx,
+    tenant: Tenant,
+    player_id: Uuid,
+    period: ExclusionPeriod,
+    confirmed: bool,
+) -> ServerResult<AccountOverview> {
+    if !confirmed {
+        return Err(AppError::invalid(
+            "confirm",
+            "Please confirm: a services-exclusion cannot be undone or shortened.",
+        )
+        .into());
+    }
+    let now = services.now();
+    let mut tx = services.pool().begin().await?;
+    lock_player(&mut tx, tenant.id, player_id).await?;
+    let exclusion = exclusion::add(&mut tx, tenant.id, player_id, period, now).await?;
+    audit::record(
+        &mut tx,
+        &AuditEvent {
+            tenant_id: tenant.id,
+            actor: Actor::Player(player_id),
+            action: "self_exclusion.started".into(),
+            target_type: "player".into(),
+            target_id: player_id.to_string(),
+            before: None,
+            after: Some(serde_json::json!({
+                "period": period.as_str(),
+                "starts_at": exclusion.started_at,
+                "ends_at": exclusion.ends_at,
+            })),
+            reason: None,
+            request_id: request_id(ctx),
+            idempotency_key: None,
+            ip: None,
+            at: now,
+        },
+    )
+    .await?;
+    tx.commit().await?;
+    tracing::info!(tenant = %tenant.slug, player = %player_id, period = period.as_str(), "services-exclusion");
+    services.account_overview(tenant.id, player_id).await
+}
+
+async fn find_player(
+    services: &Services,
+    tenant: Tenant,
+    email: String,
+) -> ServerResult<PlayerProtectionView> {
+    let email = app::auth::normalise_email(&email)?;
+    let player_id: Option<Uuid> =
+        sqlx::query_scalar("SELECT id FROM players WHERE tenant_id = $1 AND email = $2")
+            .bind(tenant.id)
+            .bind(&email)
+            .fetch_optional(services.pool())
+            .await?;
+    let player_id = player_id.ok_or_else(|| AppError::not_found("Player"))?;
+    services.player_protection(tenant.id, player_id).await
+}
+
+async fn set_kyc_state(
+    services: &Services,
+    ctx: &RequestCtx,
+    tenant: Tenant,
+    staff: StaffMember,
+    player_id: Uuid,
+    state: KycState,
+    note: String,
+) -> ServerResult<PlayerProtectionView> {
+    let note = note.trim();
+    if note.is_empty() || note.chars().count() > KYC_NOTE_LENGTH_MAX {
+        return Err(AppError::invalid(
+            "note",
+            format!("Write a note of 1 to {KYC_NOTE_LENGTH_MAX} characters."),
+        )
+        .into());
+    }
+    let now = services.now();
+    let mut tx = services.pool().begin().await?;
+    lock_player(&mut tx, tenant.id, player_id).await?;
+    let from = kyc::state(&mut tx, tenant.id, player_id).await?;
+    // The state asked for is already there (a double click, a second tab): nothing to do.
+    if from == state {
+        tx.commit().await?;
+        return services.player_protection(tenant.id, player_id).await;
+    }
+    if !from.can_move_to(state) {
+        return Err(AppError::new(
+            ErrorCode::InvalidStateTransition,
+            format!(
+                "KYC cannot move from {} to {}.",
+                from.as_str(),
+                state.as_str()
+            ),
+        )
+        .into());
+    }
+    kyc::record(
+        &mut tx,
+        &kyc::Decision {
+            tenant_id: tenant.id,
+            player_id,
+            staff_id: staff.id,
+            from,
+            to: state,
+            note,
+            at: now,
+        },
+    )
+    .await?;
+    audit::record(
+        &mut tx,
+        &AuditEvent {
+            tenant_id: tenant.id,
+            actor: Actor::Staff(staff.id),
+            action: format!("kyc.{}", state.as_str()),
+            target_type: "player".into(),
+            target_id: player_id.to_string(),
+            before: Some(serde_json::json!({ "kyc": from.as_str() })),
+            after: Some(serde_json::json!({ "kyc": state.as_str() })),
+            reason: Some(note.to_owned()),
+            request_id: request_id(ctx),
+            idempotency_key: None,
+            ip: None,
+            at: now,
+        },
+    )
+    .await?;
+    tx.commit().await?;
+    tracing::info!(tenant = %tenant.slug, player = %player_id, staff = %staff.id, kyc = state.as_str(), "KYC decision");
+    services.player_protection(tenant.id, player_id).await
 }

@@ -30,7 +30,7 @@ use crate::audit::request_id;
 #[async_trait::async_trait]
 impl WithdrawalsApi for Services {
     async fn options(&self, ctx: &RequestCtx) -> Result<WithdrawOptions, AppError> {
-        self.withdraw_options(ctx).await
+        Ok(self.withdraw_options(ctx).await?)
     }
 
     async fn request(
@@ -40,12 +40,13 @@ impl WithdrawalsApi for Services {
         currency: String,
         idempotency_key: String,
     ) -> Result<WithdrawalView, AppError> {
-        self.request_withdrawal(ctx, amount, currency, idempotency_key)
-            .await
+        Ok(self
+            .request_withdrawal(ctx, amount, currency, idempotency_key)
+            .await?)
     }
 
     async fn mine(&self, ctx: &RequestCtx) -> Result<Vec<WithdrawalView>, AppError> {
-        self.my_withdrawals(ctx).await
+        Ok(self.my_withdrawals(ctx).await?)
     }
 
     async fn queue(
@@ -53,7 +54,7 @@ impl WithdrawalsApi for Services {
         ctx: &RequestCtx,
         filter: QueueFilter,
     ) -> Result<Vec<WithdrawalSummary>, AppError> {
-        self.withdrawal_queue(ctx, filter).await
+        Ok(self.withdrawal_queue(ctx, filter).await?)
     }
 
     async fn detail(
@@ -61,7 +62,7 @@ impl WithdrawalsApi for Services {
         ctx: &RequestCtx,
         withdrawal_id: Uuid,
     ) -> Result<WithdrawalDetail, AppError> {
-        self.withdrawal_detail(ctx, withdrawal_id).await
+        Ok(self.withdrawal_detail(ctx, withdrawal_id).await?)
     }
 
     async fn act(
@@ -71,8 +72,9 @@ impl WithdrawalsApi for Services {
         action: StaffAction,
         idempotency_key: String,
     ) -> Result<WithdrawalReceipt, AppError> {
-        self.withdrawal_action(ctx, withdrawal_id, action, idempotency_key)
-            .await
+        Ok(self
+            .withdrawal_action(ctx, withdrawal_id, action, idempotency_key)
+            .await?)
     }
 
     async fn recheck(
@@ -80,7 +82,7 @@ impl WithdrawalsApi for Services {
         ctx: &RequestCtx,
         withdrawal_id: Uuid,
     ) -> Result<WithdrawalReceipt, AppError> {
-        self.staff_recheck(ctx, withdrawal_id).await
+        Ok(self.staff_recheck(ctx, withdrawal_id).await?)
     }
 
     async fn script_mock_payout(
@@ -90,12 +92,13 @@ impl WithdrawalsApi for Services {
         outcome: String,
         failure_code: Option<String>,
     ) -> Result<WithdrawalReceipt, AppError> {
-        self.script_mock(ctx, withdrawal_id, outcome, failure_code)
-            .await
+        Ok(self
+            .script_mock(ctx, withdrawal_id, outcome, failure_code)
+            .await?)
     }
 
     async fn policy(&self, ctx: &RequestCtx) -> Result<WithdrawalPolicy, AppError> {
-        self.policy_view(ctx).await
+        Ok(self.policy_view(ctx).await?)
     }
 
     async fn save_policy(
@@ -103,6 +106,6 @@ impl WithdrawalsApi for Services {
         ctx: &RequestCtx,
         update: PolicyUpdate,
     ) -> Result<WithdrawalPolicy, AppError> {
-        self.save_withdrawal_policy(ctx, update).await
+        Ok(self.save_withdrawal_policy(ctx, update).await?)
     }
 }

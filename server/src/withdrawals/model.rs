@@ -1,14 +1,13 @@
 //! The withdrawal and payout attempt rows, and the one way a change is recorded: a timeline row
 //! for staff and an audit event, in the transaction that makes the change.
 
-use app::error::AppError;
 use app::money::{Currency, Money};
 use app::withdrawals::{AttemptState, PayoutAttemptView, WithdrawalState, WithdrawalView};
 use chrono::{DateTime, Utc};
 use uuid::Uuid;
 
 use crate::audit::{self, Actor, AuditEvent};
-use crate::services::internal;
+use crate::error::ServerError;
 
 #[derive(Debug, Clone, sqlx::FromRow)]
 pub struct WithdrawalRow {
@@ -32,9 +31,9 @@ pub const WITHDRAWAL_COLUMNS: &str = "id, tenant_id, player_id, amount_minor, cu
     created_at";
 
 impl WithdrawalRow {
-    pub fn amount(&self) -> Result<Money, AppError> {
-        let currency = Currency::parse(&self.currency).map_err(internal)?;
-        Money::from_minor_units(self.amount_minor, currency).map_err(internal)
+    pub fn amount(&self) -> Result<Money, ServerError> {
+        let currency = Currency::parse(&self.currency)?;
+        Ok(Money::from_minor_units(self.amount_minor, currency)?)
     }
 
     pub fn state(&self) -> WithdrawalState {
@@ -42,7 +41,7 @@ impl WithdrawalRow {
         WithdrawalState::parse(&self.state).unwrap_or(WithdrawalState::Requested)
     }
 
-    pub fn view(&self) -> Result<WithdrawalView, AppError> {
+    pub fn view(&self) -> Result<WithdrawalView, ServerError> {
         Ok(WithdrawalView {
             id: self.id,
             amount: self.amount()?,

@@ -23,12 +23,13 @@ use super::model::{
 };
 use super::policy;
 use crate::audit::Actor;
+use crate::error::ServerError;
 use crate::ledger::{
     self, AccountRef, IdempotencyKey, JournalKind, NewJournal, NewTransfer, ProviderName,
 };
 use crate::payments::{ApplyError, Outcome};
 use crate::psp::{PayoutOutcome, PayoutRequest, PayoutStatus, PspError};
-use crate::services::{Services, internal};
+use crate::services::Services;
 use app::money::Money;
 
 /// How long Kasa waits for a PSP to answer a payout call before the attempt becomes `unknown`.
@@ -650,7 +651,7 @@ impl Services {
     /// Sends a committed `pending` attempt to its PSP and applies the answer through the same path
     /// as a webhook. No answer (timeout, connection error) leaves the attempt `unknown`, for a
     /// recheck: it is never retried blind.
-    pub async fn send_payout(&self, new: &NewAttempt) -> Result<(), AppError> {
+    pub async fn send_payout(&self, new: &NewAttempt) -> Result<(), ServerError> {
         let attempt = &new.attempt;
         let provider = self.providers().get(&attempt.provider).ok_or_else(|| {
             AppError::new(
@@ -671,8 +672,7 @@ impl Services {
             .bind(attempt.id)
             .bind(self.now())
             .execute(self.pool())
-            .await
-            .map_err(internal)?;
+            .await?;
         let answer = tokio::time::timeout(PAYOUT_CALL_TIMEOUT, provider.create_payout(&request))
             .await
             .unwrap_or_else(|_| {
@@ -702,27 +702,24 @@ impl Services {
         &self,
         attempt: &AttemptRow,
         mut status: PayoutStatus,
-    ) -> Result<Outcome, AppError> {
+    ) -> Result<Outcome, ServerError> {
         status.idempotency_key = attempt.idempotency_key.clone();
-        let mut tx = self.pool().begin().await.map_err(internal)?;
-        let outcome = apply_payout_status(&mut tx, &attempt.provider, &status, self.now())
-            .await
-            .map_err(internal)?;
-        tx.commit().await.map_err(internal)?;
+        let mut tx = self.pool().begin().await?;
+        let outcome = apply_payout_status(&mut tx, &attempt.provider, &status, self.now()).await?;
+        tx.commit().await?;
         Ok(outcome)
     }
 
     /// No usable answer: a `pending` attempt becomes `unknown` (if nothing settled it meanwhile).
-    async fn mark_unknown(&self, attempt: &AttemptRow, message: &str) -> Result<(), AppError> {
+    async fn mark_unknown(&self, attempt: &AttemptRow, message: &str) -> Result<(), ServerError> {
         let now = self.now();
-        let mut tx = self.pool().begin().await.map_err(internal)?;
+        let mut tx = self.pool().begin().await?;
         let withdrawal: WithdrawalRow = sqlx::query_as(&format!(
             "SELECT {WITHDRAWAL_COLUMNS} FROM withdrawals WHERE id = $1 FOR UPDATE"
         ))
         .bind(attempt.withdrawal_id)
         .fetch_one(&mut *tx)
-        .await
-        .map_err(internal)?;
+        .await?;
         let updated = sqlx::query(
             "UPDATE payout_attempts SET state = 'unknown', error_message = $2, updated_at = $3
               WHERE id = $1 AND state = 'pending'",
@@ -731,8 +728,7 @@ impl Services {
         .bind(message)
         .bind(now)
         .execute(&mut *tx)
-        .await
-        .map_err(internal)?;
+        .await?;
         if updated.rows_affected() == 1 {
             record(
                 &mut tx,
@@ -751,10 +747,9 @@ impl Services {
                     at: now,
                 },
             )
-            .await
-            .map_err(internal)?;
+            .await?;
         }
-        tx.commit().await.map_err(internal)
+        Ok(tx.commit().await?)
     }
 
     /// Asks the PSP for `attempt`'s real state and applies it through the same path as a
@@ -762,7 +757,7 @@ impl Services {
     /// certainly ended (its start plus the call timeout) and the tenant's grace period has
     /// passed too (a create may still be on its way, or the PSP's books behind its API); then
     /// the attempt failed by inference, which a later `pending` reopens.
-    pub async fn recheck_attempt(&self, attempt: &AttemptRow) -> Result<Outcome, AppError> {
+    pub async fn recheck_attempt(&self, attempt: &AttemptRow) -> Result<Outcome, ServerError> {
         let provider = self.providers().get(&attempt.provider).ok_or_else(|| {
             AppError::new(
                 ErrorCode::ProviderUnavailable,
@@ -787,15 +782,12 @@ impl Services {
         .bind(attempt.id)
         .bind(now)
         .execute(self.pool())
-        .await
-        .map_err(internal)?;
+        .await?;
         match answer {
             Ok(status) => self.apply_answer(attempt, status).await,
             Err(PspError::NotFound { .. }) => {
-                let mut conn = self.pool().acquire().await.map_err(internal)?;
-                let policy = policy::load(&mut conn, attempt.tenant_id)
-                    .await
-                    .map_err(internal)?;
+                let mut conn = self.pool().acquire().await?;
+                let policy = policy::load(&mut conn, attempt.tenant_id).await?;
                 drop(conn);
                 let believed_from = not_found_believed_from(attempt, &policy);
                 if now < believed_from {
@@ -806,7 +798,7 @@ impl Services {
                             attempt.attempt_number,
                             believed_from.format("%Y-%m-%d %H:%M:%S")
                         ),
-                    ));
+                    ).into());
                 }
                 let status = failed_status(
                     attempt,
@@ -820,7 +812,8 @@ impl Services {
                 Err(AppError::new(
                     ErrorCode::ProviderUnavailable,
                     "The payout provider could not be reached; nothing changed. Try again later.",
-                ))
+                )
+                .into())
             }
         }
     }

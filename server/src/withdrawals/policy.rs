@@ -4,6 +4,7 @@
 use std::collections::BTreeMap;
 use std::str::FromStr;
 
+use crate::error::ServerError;
 use app::error::AppError;
 use app::money::Currency;
 use app::withdrawals::PolicyUpdate;
@@ -65,14 +66,15 @@ impl Policy {
     }
 
     /// Validates the settings form; `providers` are the names that may pay out here.
-    pub fn from_update(update: &PolicyUpdate, providers: &[String]) -> Result<Policy, AppError> {
+    pub fn from_update(update: &PolicyUpdate, providers: &[String]) -> Result<Policy, ServerError> {
         let amount_min = policy_amount("amount_min", &update.amount_min)?;
         let amount_max = policy_amount("amount_max", &update.amount_max)?;
         if amount_max < amount_min {
             return Err(AppError::invalid(
                 "amount_max",
                 "The maximum must be at least the minimum.",
-            ));
+            )
+            .into());
         }
         let approval_threshold = policy_amount("approval_threshold", &update.approval_threshold)?;
         let approval_thresholds = currency_thresholds(&update.approval_thresholds)?;
@@ -81,7 +83,8 @@ impl Policy {
             return Err(AppError::invalid(
                 "payout_provider",
                 "Choose one of the enabled payment providers.",
-            ));
+            )
+            .into());
         }
         Ok(Policy {
             amount_min,
@@ -130,7 +133,7 @@ impl Policy {
 
 /// Per-currency thresholds as typed on the settings page: `JPY 150000, TRY 40000` (a comma,
 /// semicolon or line between entries; `=` or a space between code and amount).
-pub fn currency_thresholds(text: &str) -> Result<BTreeMap<Currency, Decimal>, AppError> {
+pub fn currency_thresholds(text: &str) -> Result<BTreeMap<Currency, Decimal>, ServerError> {
     const FIELD: &str = "approval_thresholds";
     let mut thresholds = BTreeMap::new();
     for entry in text
@@ -152,10 +155,7 @@ pub fn currency_thresholds(text: &str) -> Result<BTreeMap<Currency, Decimal>, Ap
         })?;
         let amount = policy_amount(FIELD, amount.trim_start_matches(['=', ':']).trim())?;
         if thresholds.insert(currency, amount).is_some() {
-            return Err(AppError::invalid(
-                FIELD,
-                format!("{currency} is given twice."),
-            ));
+            return Err(AppError::invalid(FIELD, format!("{currency} is given twice.")).into());
         }
     }
     Ok(thresholds)
@@ -170,7 +170,7 @@ pub fn thresholds_text(thresholds: &BTreeMap<Currency, Decimal>) -> String {
         .join(", ")
 }
 
-fn policy_amount(field: &str, text: &str) -> Result<Decimal, AppError> {
+fn policy_amount(field: &str, text: &str) -> Result<Decimal, ServerError> {
     let amount = Decimal::from_str(text.trim())
         .ok()
         .filter(|amount| {
@@ -187,14 +187,15 @@ fn policy_amount(field: &str, text: &str) -> Result<Decimal, AppError> {
     Ok(amount.normalize())
 }
 
-fn whole_number(field: &str, text: &str, min: u32, max: u32) -> Result<u32, AppError> {
-    text.trim()
+fn whole_number(field: &str, text: &str, min: u32, max: u32) -> Result<u32, ServerError> {
+    Ok(text
+        .trim()
         .parse::<u32>()
         .ok()
         .filter(|value| (min..=max).contains(value))
         .ok_or_else(|| {
             AppError::invalid(field, format!("Enter a whole number from {min} to {max}."))
-        })
+        })?)
 }
 
 type PolicyRecord = (

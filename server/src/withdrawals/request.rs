@@ -13,10 +13,11 @@ use uuid::Uuid;
 use super::model::{Change, WITHDRAWAL_COLUMNS, WithdrawalRow, record};
 use super::{policy, request_id};
 use crate::audit::Actor;
+use crate::error::ServerError;
 use crate::ledger::{
     self, AccountRef, IdempotencyKey, JournalKind, LedgerError, NewJournal, NewTransfer,
 };
-use crate::services::{Services, internal};
+use crate::services::Services;
 
 /// Longest idempotency key a client may send.
 const CLIENT_KEY_LENGTH_MAX: usize = 200;
@@ -48,13 +49,14 @@ fn insufficient(available: SignedMoney) -> AppError {
 }
 
 /// Checks a client's key and scopes nothing: withdrawals are unique per (tenant, player, key).
-pub fn client_key(key: &str) -> Result<String, AppError> {
+pub fn client_key(key: &str) -> Result<String, ServerError> {
     let key = key.trim();
     if key.is_empty() || key.len() > CLIENT_KEY_LENGTH_MAX {
         return Err(AppError::invalid(
             "idempotency_key",
             "The request has no valid idempotency key.",
-        ));
+        )
+        .into());
     }
     Ok(key.to_owned())
 }
@@ -63,10 +65,10 @@ impl Services {
     pub(super) async fn withdraw_options(
         &self,
         ctx: &RequestCtx,
-    ) -> Result<WithdrawOptions, AppError> {
+    ) -> Result<WithdrawOptions, ServerError> {
         let (tenant, player_id) = self.require_player(ctx).await?;
-        let mut conn = self.pool().acquire().await.map_err(internal)?;
-        let policy = policy::load(&mut conn, tenant.id).await.map_err(internal)?;
+        let mut conn = self.pool().acquire().await?;
+        let policy = policy::load(&mut conn, tenant.id).await?;
         let balances = ledger::player_balances(&mut *conn, tenant.id, player_id).await?;
         Ok(WithdrawOptions {
             balances: balances
@@ -88,7 +90,7 @@ impl Services {
         amount: String,
         currency: String,
         idempotency_key: String,
-    ) -> Result<WithdrawalView, AppError> {
+    ) -> Result<WithdrawalView, ServerError> {
         let (tenant, player_id) = self.require_player(ctx).await?;
         let currency = Currency::parse(currency.trim())
             .map_err(|_| AppError::invalid("currency", "Choose one of your currencies."))?;
@@ -98,7 +100,7 @@ impl Services {
         let hash = request_hash(&amount);
         let now = self.now();
 
-        let mut tx = self.pool().begin().await.map_err(internal)?;
+        let mut tx = self.pool().begin().await?;
         // One withdrawal decision at a time per player: the checks below see every earlier one.
         crate::protection::lock_player(&mut tx, tenant.id, player_id).await?;
         let existing: Option<WithdrawalRow> = sqlx::query_as(&format!(
@@ -109,31 +111,32 @@ impl Services {
         .bind(player_id)
         .bind(&idempotency_key)
         .fetch_optional(&mut *tx)
-        .await
-        .map_err(internal)?;
+        .await?;
         if let Some(existing) = existing {
-            tx.commit().await.map_err(internal)?;
+            tx.commit().await?;
             if existing.request_sha256 != hash {
                 return Err(AppError::new(
                     ErrorCode::IdempotencyKeyReused,
                     "This request's key was already used for a different withdrawal; nothing was changed.",
-                ));
+                ).into());
             }
             return existing.view();
         }
         crate::protection::check_withdrawal(&mut tx, tenant.id, player_id, &amount, now).await?;
-        let policy = policy::load(&mut tx, tenant.id).await.map_err(internal)?;
+        let policy = policy::load(&mut tx, tenant.id).await?;
         if amount.amount() < policy.amount_min {
             return Err(invalid_amount(format!(
                 "The smallest withdrawal is {} {currency}.",
                 policy.amount_min
-            )));
+            ))
+            .into());
         }
         if amount.amount() > policy.amount_max {
             return Err(invalid_amount(format!(
                 "The largest withdrawal is {} {currency}.",
                 policy.amount_max
-            )));
+            ))
+            .into());
         }
         let available = ledger::player_balances(&mut *tx, tenant.id, player_id)
             .await?
@@ -142,7 +145,7 @@ impl Services {
             .map(|balance| balance.available)
             .unwrap_or(SignedMoney::zero(currency));
         if available.minor_units() < amount.to_minor_units() {
-            return Err(insufficient(available));
+            return Err(insufficient(available).into());
         }
         let id = Uuid::new_v4();
         let journal = NewJournal {
@@ -182,8 +185,7 @@ impl Services {
         .bind(posted.journal_id.0)
         .bind(now)
         .fetch_one(&mut *tx)
-        .await
-        .map_err(internal)?;
+        .await?;
         record(
             &mut tx,
             Change {
@@ -201,9 +203,8 @@ impl Services {
                 at: now,
             },
         )
-        .await
-        .map_err(internal)?;
-        tx.commit().await.map_err(internal)?;
+        .await?;
+        tx.commit().await?;
         tracing::info!(withdrawal = %id, player = %player_id, %amount, "withdrawal requested");
         withdrawal.view()
     }
@@ -211,7 +212,7 @@ impl Services {
     pub(super) async fn my_withdrawals(
         &self,
         ctx: &RequestCtx,
-    ) -> Result<Vec<WithdrawalView>, AppError> {
+    ) -> Result<Vec<WithdrawalView>, ServerError> {
         let (tenant, player_id) = self.require_player(ctx).await?;
         let rows: Vec<WithdrawalRow> = sqlx::query_as(&format!(
             "SELECT {WITHDRAWAL_COLUMNS} FROM withdrawals
@@ -222,8 +223,7 @@ impl Services {
         .bind(player_id)
         .bind(i64::from(WITHDRAWALS_LISTED_MAX))
         .fetch_all(self.pool())
-        .await
-        .map_err(internal)?;
+        .await?;
         rows.iter().map(WithdrawalRow::view).collect()
     }
 }

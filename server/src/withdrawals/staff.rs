@@ -27,9 +27,10 @@ use super::request::client_key;
 use super::request_id;
 use crate::audit::{self, Actor, AuditEvent};
 use crate::auth::StaffMember;
+use crate::error::ServerError;
 use crate::ledger::{self, AccountRef, IdempotencyKey, JournalKind, NewJournal, NewTransfer};
 use crate::psp::{PayoutOutcome, PayoutStatus};
-use crate::services::{Services, internal};
+use crate::services::Services;
 use crate::tenants::Tenant;
 
 /// The mock outcomes staff may script; `crash` only with test endpoints.
@@ -82,13 +83,12 @@ fn state_refusal(action: &StaffAction, state: WithdrawalState) -> AppError {
     refused(message)
 }
 
-fn reason_text(field: &str, text: &str, length_max: usize) -> Result<String, AppError> {
+fn reason_text(field: &str, text: &str, length_max: usize) -> Result<String, ServerError> {
     let text = text.trim();
     if text.is_empty() || text.chars().count() > length_max {
-        return Err(AppError::invalid(
-            field,
-            format!("Enter 1 to {length_max} characters."),
-        ));
+        return Err(
+            AppError::invalid(field, format!("Enter 1 to {length_max} characters.")).into(),
+        );
     }
     Ok(text.to_owned())
 }
@@ -115,7 +115,7 @@ impl Services {
         &self,
         ctx: &RequestCtx,
         filter: QueueFilter,
-    ) -> Result<Vec<WithdrawalSummary>, AppError> {
+    ) -> Result<Vec<WithdrawalSummary>, ServerError> {
         let (tenant, _staff) = self.require_staff(ctx, StaffRole::Support).await?;
         let state_filter = filter.state.as_deref().map(str::trim).unwrap_or("");
         let (states, oldest_first): (Vec<&str>, bool) = match state_filter {
@@ -139,19 +139,19 @@ impl Services {
                 false,
             ),
         };
-        let amount = |field: &str, text: &Option<String>| -> Result<Option<Decimal>, AppError> {
+        let amount = |field: &str, text: &Option<String>| -> Result<Option<Decimal>, ServerError> {
             match text
                 .as_deref()
                 .map(str::trim)
                 .filter(|text| !text.is_empty())
             {
                 None => Ok(None),
-                Some(text) => text
+                Some(text) => Ok(text
                     .parse::<Decimal>()
                     .ok()
                     .filter(|amount| *amount >= Decimal::ZERO)
                     .map(Some)
-                    .ok_or_else(|| AppError::invalid(field, "Enter an amount such as 100.00.")),
+                    .ok_or_else(|| AppError::invalid(field, "Enter an amount such as 100.00."))?),
             }
         };
         let amount_min = amount("amount_min", &filter.amount_min)?;
@@ -202,8 +202,7 @@ impl Services {
         .bind(created_before)
         .bind(i64::from(WITHDRAWALS_LISTED_MAX))
         .fetch_all(self.pool())
-        .await
-        .map_err(internal)?;
+        .await?;
         let now = self.now();
         rows.into_iter().map(|row| row.summary(now)).collect()
     }
@@ -212,34 +211,31 @@ impl Services {
         &self,
         ctx: &RequestCtx,
         withdrawal_id: Uuid,
-    ) -> Result<WithdrawalDetail, AppError> {
+    ) -> Result<WithdrawalDetail, ServerError> {
         let (tenant, staff) = self.require_staff(ctx, StaffRole::Support).await?;
-        let mut conn = self.pool().acquire().await.map_err(internal)?;
+        let mut conn = self.pool().acquire().await?;
         let withdrawal: WithdrawalRow = sqlx::query_as(&format!(
             "SELECT {WITHDRAWAL_COLUMNS} FROM withdrawals WHERE tenant_id = $1 AND id = $2"
         ))
         .bind(tenant.id)
         .bind(withdrawal_id)
         .fetch_optional(&mut *conn)
-        .await
-        .map_err(internal)?
+        .await?
         .ok_or_else(not_found)?;
-        let policy = policy::load(&mut conn, tenant.id).await.map_err(internal)?;
+        let policy = policy::load(&mut conn, tenant.id).await?;
         let player_email: String =
             sqlx::query_scalar("SELECT email FROM players WHERE tenant_id = $1 AND id = $2")
                 .bind(tenant.id)
                 .bind(withdrawal.player_id)
                 .fetch_one(&mut *conn)
-                .await
-                .map_err(internal)?;
+                .await?;
         let attempts: Vec<AttemptRow> = sqlx::query_as(&format!(
             "SELECT {ATTEMPT_COLUMNS} FROM payout_attempts WHERE withdrawal_id = $1
               ORDER BY attempt_number"
         ))
         .bind(withdrawal.id)
         .fetch_all(&mut *conn)
-        .await
-        .map_err(internal)?;
+        .await?;
         let timeline: Vec<TimelineRecord> = sqlx::query_as(
             "SELECT e.at, e.action, e.from_state, e.to_state, e.actor_type, e.actor_id,
                     s.display_name, e.attempt_number, e.reason, e.detail
@@ -252,8 +248,7 @@ impl Services {
         .bind(tenant.id)
         .bind(withdrawal.id)
         .fetch_all(&mut *conn)
-        .await
-        .map_err(internal)?;
+        .await?;
         let pending_scripts: Vec<String> = if self.mock_psp().is_some() {
             sqlx::query_scalar(
                 "SELECT outcome || COALESCE(' (' || failure_code || ')', '')
@@ -263,8 +258,7 @@ impl Services {
             .bind(tenant.id)
             .bind(withdrawal.id)
             .fetch_all(&mut *conn)
-            .await
-            .map_err(internal)?
+            .await?
         } else {
             Vec::new()
         };
@@ -346,7 +340,7 @@ impl Services {
         withdrawal_id: Uuid,
         action: StaffAction,
         idempotency_key: String,
-    ) -> Result<WithdrawalReceipt, AppError> {
+    ) -> Result<WithdrawalReceipt, ServerError> {
         let (tenant, staff) = self.require_staff(ctx, StaffRole::Finance).await?;
         let acting = Acting {
             tenant,
@@ -377,18 +371,15 @@ impl Services {
         {
             return Ok(settled);
         }
-        let mut tx = self.pool().begin().await.map_err(internal)?;
+        let mut tx = self.pool().begin().await?;
         let withdrawal = lock_withdrawal(&mut tx, acting.tenant.id, withdrawal_id)
-            .await
-            .map_err(internal)?
+            .await?
             .ok_or_else(not_found)?;
         if let Some(replayed) = replay(&mut tx, &acting, &withdrawal, &action).await? {
-            tx.commit().await.map_err(internal)?;
+            tx.commit().await?;
             return Ok(replayed);
         }
-        let policy = policy::load(&mut tx, acting.tenant.id)
-            .await
-            .map_err(internal)?;
+        let policy = policy::load(&mut tx, acting.tenant.id).await?;
         let now = self.now();
         let result = match &action {
             StaffAction::Approve => approve(&mut tx, &acting, &withdrawal, &policy, now).await,
@@ -421,7 +412,7 @@ impl Services {
                     now,
                 )
                 .await?;
-                tx.commit().await.map_err(internal)?;
+                tx.commit().await?;
                 // The PSP is called outside any transaction; a crash from here on leaves a
                 // pending attempt that the recheck job resolves.
                 self.send_payout(&new).await?;
@@ -429,7 +420,7 @@ impl Services {
             }
         };
         let receipt = result?;
-        tx.commit().await.map_err(internal)?;
+        tx.commit().await?;
         Ok(receipt)
     }
 }
@@ -441,22 +432,20 @@ impl Services {
         &self,
         acting: &Acting,
         withdrawal_id: Uuid,
-    ) -> Result<Option<WithdrawalReceipt>, AppError> {
-        let mut conn = self.pool().acquire().await.map_err(internal)?;
+    ) -> Result<Option<WithdrawalReceipt>, ServerError> {
+        let mut conn = self.pool().acquire().await?;
         let state: String =
             sqlx::query_scalar("SELECT state FROM withdrawals WHERE tenant_id = $1 AND id = $2")
                 .bind(acting.tenant.id)
                 .bind(withdrawal_id)
                 .fetch_optional(&mut *conn)
-                .await
-                .map_err(internal)?
+                .await?
                 .ok_or_else(not_found)?;
         if state != WithdrawalState::Paying.as_str() {
             return Ok(None);
         }
         let attempt = latest_attempt(&mut conn, withdrawal_id)
-            .await
-            .map_err(internal)?
+            .await?
             .filter(|attempt| attempt.state().is_open());
         drop(conn);
         let Some(attempt) = attempt else {
@@ -466,8 +455,7 @@ impl Services {
         let state: String = sqlx::query_scalar("SELECT state FROM withdrawals WHERE id = $1")
             .bind(withdrawal_id)
             .fetch_one(self.pool())
-            .await
-            .map_err(internal)?;
+            .await?;
         Ok((state == WithdrawalState::Paid.as_str()).then(|| {
             receipt(
                 withdrawal_id,
@@ -481,23 +469,19 @@ impl Services {
     }
 
     /// What a payout action ended in, for the person who clicked.
-    async fn payout_receipt(&self, new: &NewAttempt) -> Result<WithdrawalReceipt, AppError> {
-        let mut conn = self.pool().acquire().await.map_err(internal)?;
+    async fn payout_receipt(&self, new: &NewAttempt) -> Result<WithdrawalReceipt, ServerError> {
+        let mut conn = self.pool().acquire().await?;
         let state: String = sqlx::query_scalar("SELECT state FROM withdrawals WHERE id = $1")
             .bind(new.withdrawal.id)
             .fetch_one(&mut *conn)
-            .await
-            .map_err(internal)?;
+            .await?;
         let attempt: AttemptRow = sqlx::query_as(&format!(
             "SELECT {ATTEMPT_COLUMNS} FROM payout_attempts WHERE id = $1"
         ))
         .bind(new.attempt.id)
         .fetch_one(&mut *conn)
-        .await
-        .map_err(internal)?;
-        let policy = policy::load(&mut conn, new.withdrawal.tenant_id)
-            .await
-            .map_err(internal)?;
+        .await?;
+        let policy = policy::load(&mut conn, new.withdrawal.tenant_id).await?;
         let state = WithdrawalState::parse(&state).unwrap_or(WithdrawalState::Paying);
         let number = attempt.attempt_number;
         let message = match (state, attempt.state()) {
@@ -524,42 +508,39 @@ impl Services {
         &self,
         ctx: &RequestCtx,
         withdrawal_id: Uuid,
-    ) -> Result<WithdrawalReceipt, AppError> {
+    ) -> Result<WithdrawalReceipt, ServerError> {
         let (tenant, staff) = self.require_staff(ctx, StaffRole::Finance).await?;
-        let mut conn = self.pool().acquire().await.map_err(internal)?;
+        let mut conn = self.pool().acquire().await?;
         let exists: Option<Uuid> =
             sqlx::query_scalar("SELECT id FROM withdrawals WHERE tenant_id = $1 AND id = $2")
                 .bind(tenant.id)
                 .bind(withdrawal_id)
                 .fetch_optional(&mut *conn)
-                .await
-                .map_err(internal)?;
+                .await?;
         exists.ok_or_else(not_found)?;
         let attempt = latest_attempt(&mut conn, withdrawal_id)
-            .await
-            .map_err(internal)?
+            .await?
             .ok_or_else(|| refused("No payout was attempted yet: there is nothing to recheck."))?;
         drop(conn);
         if !attempt.state().is_open() {
             return Err(refused(format!(
                 "Attempt {} has already {}: there is nothing to recheck.",
                 attempt.attempt_number, attempt.state
-            )));
+            ))
+            .into());
         }
         let outcome = self.recheck_attempt(&attempt).await?;
         let now = self.now();
-        let mut tx = self.pool().begin().await.map_err(internal)?;
+        let mut tx = self.pool().begin().await?;
         let withdrawal = lock_withdrawal(&mut tx, tenant.id, withdrawal_id)
-            .await
-            .map_err(internal)?
+            .await?
             .ok_or_else(not_found)?;
         let after: AttemptRow = sqlx::query_as(&format!(
             "SELECT {ATTEMPT_COLUMNS} FROM payout_attempts WHERE id = $1"
         ))
         .bind(attempt.id)
         .fetch_one(&mut *tx)
-        .await
-        .map_err(internal)?;
+        .await?;
         record(
             &mut tx,
             Change {
@@ -581,9 +562,8 @@ impl Services {
                 at: now,
             },
         )
-        .await
-        .map_err(internal)?;
-        tx.commit().await.map_err(internal)?;
+        .await?;
+        tx.commit().await?;
         let message = match after.state() {
             AttemptState::Succeeded => format!(
                 "The provider says attempt {} succeeded: the withdrawal is {}.",
@@ -613,19 +593,16 @@ impl Services {
         withdrawal_id: Uuid,
         outcome: String,
         failure_code: Option<String>,
-    ) -> Result<WithdrawalReceipt, AppError> {
+    ) -> Result<WithdrawalReceipt, ServerError> {
         let (tenant, staff) = self.require_staff(ctx, StaffRole::Finance).await?;
         if self.mock_psp().is_none() {
-            return Err(AppError::not_found("Mock PSP"));
+            return Err(AppError::not_found("Mock PSP").into());
         }
         let outcome = outcome.trim();
         let allowed = MOCK_OUTCOMES.contains(&outcome)
             || (outcome == MOCK_CRASH_OUTCOME && self.config().scripted_crash_allowed());
         if !allowed {
-            return Err(AppError::invalid(
-                "outcome",
-                "Choose one of the outcomes offered.",
-            ));
+            return Err(AppError::invalid("outcome", "Choose one of the outcomes offered.").into());
         }
         let failure_code = failure_code
             .map(|code| code.trim().to_owned())
@@ -640,13 +617,13 @@ impl Services {
             return Err(AppError::invalid(
                 "failure_code",
                 "Use lower-case letters, digits and underscores.",
-            ));
+            )
+            .into());
         }
         let now = self.now();
-        let mut tx = self.pool().begin().await.map_err(internal)?;
+        let mut tx = self.pool().begin().await?;
         let withdrawal = lock_withdrawal(&mut tx, tenant.id, withdrawal_id)
-            .await
-            .map_err(internal)?
+            .await?
             .ok_or_else(not_found)?;
         sqlx::query(
             "INSERT INTO mock_psp_payout_scripts (tenant_id, withdrawal_id, outcome, failure_code, created_at)
@@ -658,8 +635,7 @@ impl Services {
         .bind(&failure_code)
         .bind(now)
         .execute(&mut *tx)
-        .await
-        .map_err(internal)?;
+        .await?;
         record(
             &mut tx,
             Change {
@@ -677,9 +653,8 @@ impl Services {
                 at: now,
             },
         )
-        .await
-        .map_err(internal)?;
-        tx.commit().await.map_err(internal)?;
+        .await?;
+        tx.commit().await?;
         Ok(receipt(
             withdrawal.id,
             withdrawal.state(),
@@ -716,10 +691,13 @@ impl Services {
             .collect()
     }
 
-    pub(super) async fn policy_view(&self, ctx: &RequestCtx) -> Result<WithdrawalPolicy, AppError> {
+    pub(super) async fn policy_view(
+        &self,
+        ctx: &RequestCtx,
+    ) -> Result<WithdrawalPolicy, ServerError> {
         let (tenant, staff) = self.require_staff(ctx, StaffRole::Support).await?;
-        let mut conn = self.pool().acquire().await.map_err(internal)?;
-        let policy = policy::load(&mut conn, tenant.id).await.map_err(internal)?;
+        let mut conn = self.pool().acquire().await?;
+        let policy = policy::load(&mut conn, tenant.id).await?;
         Ok(self.policy_out(policy, staff.role == StaffRole::Owner))
     }
 
@@ -727,15 +705,13 @@ impl Services {
         &self,
         ctx: &RequestCtx,
         update: app::withdrawals::PolicyUpdate,
-    ) -> Result<WithdrawalPolicy, AppError> {
+    ) -> Result<WithdrawalPolicy, ServerError> {
         let (tenant, staff) = self.require_staff(ctx, StaffRole::Owner).await?;
         let policy = Policy::from_update(&update, &self.payout_provider_names())?;
         let now = self.now();
-        let mut tx = self.pool().begin().await.map_err(internal)?;
-        let before = policy::load(&mut tx, tenant.id).await.map_err(internal)?;
-        policy::save(&mut tx, tenant.id, &policy, staff.id, now)
-            .await
-            .map_err(internal)?;
+        let mut tx = self.pool().begin().await?;
+        let before = policy::load(&mut tx, tenant.id).await?;
+        policy::save(&mut tx, tenant.id, &policy, staff.id, now).await?;
         audit::record(
             &mut tx,
             &AuditEvent {
@@ -753,9 +729,8 @@ impl Services {
                 at: now,
             },
         )
-        .await
-        .map_err(internal)?;
-        tx.commit().await.map_err(internal)?;
+        .await?;
+        tx.commit().await?;
         tracing::info!(tenant = %tenant.slug, staff = %staff.id, "withdrawal policy updated");
         Ok(self.policy_out(
             Policy {
@@ -777,7 +752,7 @@ async fn replay(
     acting: &Acting,
     withdrawal: &WithdrawalRow,
     action: &StaffAction,
-) -> Result<Option<WithdrawalReceipt>, AppError> {
+) -> Result<Option<WithdrawalReceipt>, ServerError> {
     let found: Option<RecordedAction> = sqlx::query_as(
         "SELECT withdrawal_id, staff_action, reason, detail ->> 'external_reference'
            FROM withdrawal_events
@@ -787,8 +762,7 @@ async fn replay(
     .bind(actor_id(&acting.actor()))
     .bind(&acting.key)
     .fetch_optional(&mut *tx)
-    .await
-    .map_err(internal)?;
+    .await?;
     match found {
         None => Ok(None),
         Some((id, Some(name), reason, reference))
@@ -810,7 +784,8 @@ async fn replay(
         Some(_) => Err(AppError::new(
             ErrorCode::IdempotencyKeyReused,
             "This request's key was already used for a different action; nothing was changed.",
-        )),
+        )
+        .into()),
     }
 }
 
@@ -859,10 +834,10 @@ async fn approve(
     withdrawal: &WithdrawalRow,
     policy: &Policy,
     now: DateTime<Utc>,
-) -> Result<WithdrawalReceipt, AppError> {
+) -> Result<WithdrawalReceipt, ServerError> {
     let state = withdrawal.state();
     if state != WithdrawalState::Requested {
-        return Err(state_refusal(&StaffAction::Approve, state));
+        return Err(state_refusal(&StaffAction::Approve, state).into());
     }
     let amount = withdrawal.amount()?;
     let threshold = policy.approval_threshold_for(amount.currency());
@@ -877,8 +852,7 @@ async fn approve(
         .bind(staff_id)
         .bind(now)
         .execute(&mut *tx)
-        .await
-        .map_err(internal)?;
+        .await?;
         (
             "first_approval",
             WithdrawalState::Requested,
@@ -892,7 +866,7 @@ async fn approve(
             return Err(AppError::new(
                 ErrorCode::Forbidden,
                 "You gave the first approval of this withdrawal: a different staff member must give the second.",
-            ));
+            ).into());
         }
         sqlx::query(
             "UPDATE withdrawals SET state = 'approved', approved_by = $2, approved_at = $3,
@@ -903,8 +877,7 @@ async fn approve(
         .bind(staff_id)
         .bind(now)
         .execute(&mut *tx)
-        .await
-        .map_err(internal)?;
+        .await?;
         let message = if withdrawal.first_approved_by.is_some() {
             "Second approval given: approved."
         } else {
@@ -923,8 +896,7 @@ async fn approve(
             now,
         ),
     )
-    .await
-    .map_err(internal)?;
+    .await?;
     Ok(receipt(withdrawal.id, to_state, message))
 }
 
@@ -937,7 +909,7 @@ async fn reject(
     withdrawal: &WithdrawalRow,
     reason: &str,
     now: DateTime<Utc>,
-) -> Result<WithdrawalReceipt, AppError> {
+) -> Result<WithdrawalReceipt, ServerError> {
     let action = StaffAction::Reject {
         reason: reason.to_owned(),
     };
@@ -946,7 +918,7 @@ async fn reject(
         state,
         WithdrawalState::Requested | WithdrawalState::PayoutFailed
     ) {
-        return Err(state_refusal(&action, state));
+        return Err(state_refusal(&action, state).into());
     }
     refuse_while_open(tx, withdrawal).await?;
     let amount = withdrawal.amount()?;
@@ -981,8 +953,7 @@ async fn reject(
     .bind(reason)
     .bind(posted.journal_id.0)
     .execute(&mut *tx)
-    .await
-    .map_err(internal)?;
+    .await?;
     record(
         tx,
         Change {
@@ -997,8 +968,7 @@ async fn reject(
             )
         },
     )
-    .await
-    .map_err(internal)?;
+    .await?;
     Ok(receipt(
         withdrawal.id,
         WithdrawalState::Rejected,
@@ -1015,7 +985,7 @@ async fn mark_paid(
     reason: &str,
     external_reference: &str,
     now: DateTime<Utc>,
-) -> Result<WithdrawalReceipt, AppError> {
+) -> Result<WithdrawalReceipt, ServerError> {
     let action = StaffAction::MarkPaid {
         reason: reason.to_owned(),
         external_reference: external_reference.to_owned(),
@@ -1025,27 +995,22 @@ async fn mark_paid(
         state,
         WithdrawalState::Approved | WithdrawalState::PayoutFailed
     ) {
-        return Err(state_refusal(&action, state));
+        return Err(state_refusal(&action, state).into());
     }
     refuse_while_open(tx, withdrawal).await?;
-    let attempt = insert_attempt(tx, withdrawal, MANUAL_PROVIDER, acting.staff.id, 1, now)
-        .await
-        .map_err(internal)?;
+    let attempt = insert_attempt(tx, withdrawal, MANUAL_PROVIDER, acting.staff.id, 1, now).await?;
     sqlx::query("UPDATE withdrawals SET external_reference = $2 WHERE id = $1")
         .bind(withdrawal.id)
         .bind(external_reference)
         .execute(&mut *tx)
-        .await
-        .map_err(internal)?;
+        .await?;
     let status = PayoutStatus {
         provider_reference: Some(external_reference.to_owned()),
         idempotency_key: attempt.idempotency_key.clone(),
         outcome: PayoutOutcome::Succeeded,
         amount: Some(withdrawal.amount()?),
     };
-    apply_payout_status(tx, MANUAL_PROVIDER, &status, now)
-        .await
-        .map_err(internal)?;
+    apply_payout_status(tx, MANUAL_PROVIDER, &status, now).await?;
     record(
         tx,
         Change {
@@ -1062,8 +1027,7 @@ async fn mark_paid(
             )
         },
     )
-    .await
-    .map_err(internal)?;
+    .await?;
     Ok(receipt(
         withdrawal.id,
         WithdrawalState::Paid,
@@ -1076,7 +1040,7 @@ async fn mark_paid(
 async fn refuse_while_open(
     tx: &mut sqlx::PgConnection,
     withdrawal: &WithdrawalRow,
-) -> Result<(), AppError> {
+) -> Result<(), ServerError> {
     let open: Option<i32> = sqlx::query_scalar(
         "SELECT attempt_number FROM payout_attempts
           WHERE withdrawal_id = $1 AND state IN ('pending', 'unknown')
@@ -1084,13 +1048,12 @@ async fn refuse_while_open(
     )
     .bind(withdrawal.id)
     .fetch_optional(&mut *tx)
-    .await
-    .map_err(internal)?;
+    .await?;
     match open {
         None => Ok(()),
         Some(number) => Err(refused(format!(
             "Payout attempt {number} is still open at the provider: recheck it or wait for its answer. Nothing was changed."
-        ))),
+        )).into()),
     }
 }
 
@@ -1120,7 +1083,7 @@ async fn begin_attempt(
     policy: &Policy,
     provider_enabled: bool,
     now: DateTime<Utc>,
-) -> Result<NewAttempt, AppError> {
+) -> Result<NewAttempt, ServerError> {
     let state = withdrawal.state();
     let expected = if *action == StaffAction::StartPayout {
         WithdrawalState::Approved
@@ -1128,9 +1091,9 @@ async fn begin_attempt(
         WithdrawalState::PayoutFailed
     };
     if state != expected {
-        return Err(state_refusal(action, state));
+        return Err(state_refusal(action, state).into());
     }
-    let latest = latest_attempt(tx, withdrawal.id).await.map_err(internal)?;
+    let latest = latest_attempt(tx, withdrawal.id).await?;
     // The PSP may have that payout after all: a new key could pay twice, the same one cannot.
     let resend = latest.as_ref().filter(|latest| latest.failure_inferred());
     let attempts: i64 = sqlx::query_scalar(
@@ -1139,15 +1102,14 @@ async fn begin_attempt(
     .bind(withdrawal.id)
     .bind(MANUAL_PROVIDER)
     .fetch_one(&mut *tx)
-    .await
-    .map_err(internal)?;
+    .await?;
     if resend.is_none() && attempts >= i64::from(policy.payout_attempts_max) {
         return Err(AppError::new(
             ErrorCode::RetryLimitReached,
             format!(
                 "This withdrawal has had {attempts} payout attempts, the most the policy allows: mark it paid manually or reject it."
             ),
-        ));
+        ).into());
     }
     if let Some(latest) = &latest {
         let allowed_at = cooldown_end(latest, policy);
@@ -1164,7 +1126,7 @@ async fn begin_attempt(
                         app::withdrawals::duration_words(wait_s.max(1))
                     ),
                 )
-            });
+            }.into());
         }
     }
     // Checked before an attempt exists: an attempt no provider can send would stay pending.
@@ -1175,29 +1137,27 @@ async fn begin_attempt(
                 "The payout provider {} is not enabled here: choose another in the withdrawal settings.",
                 policy.payout_provider
             ),
-        ));
+        ).into());
     }
     let attempt = match resend {
-        Some(latest) => reopen_for_resend(tx, latest, acting.staff.id, policy, now)
-            .await
-            .map_err(internal)?,
-        None => insert_attempt(
-            tx,
-            &withdrawal,
-            &policy.payout_provider,
-            acting.staff.id,
-            policy.recheck_age_s,
-            now,
-        )
-        .await
-        .map_err(internal)?,
+        Some(latest) => reopen_for_resend(tx, latest, acting.staff.id, policy, now).await?,
+        None => {
+            insert_attempt(
+                tx,
+                &withdrawal,
+                &policy.payout_provider,
+                acting.staff.id,
+                policy.recheck_age_s,
+                now,
+            )
+            .await?
+        }
     };
     sqlx::query("UPDATE withdrawals SET state = 'paying', updated_at = $2 WHERE id = $1")
         .bind(withdrawal.id)
         .bind(now)
         .execute(&mut *tx)
-        .await
-        .map_err(internal)?;
+        .await?;
     let verb = match (action, resend) {
         (StaffAction::StartPayout, _) => "payout_started",
         (_, Some(_)) => "payout_resent",
@@ -1221,8 +1181,7 @@ async fn begin_attempt(
             )
         },
     )
-    .await
-    .map_err(internal)?;
+    .await?;
     Ok(NewAttempt {
         withdrawal,
         attempt,
@@ -1234,7 +1193,7 @@ async fn begin_attempt(
 async fn duplicate_payouts(
     conn: &mut sqlx::PgConnection,
     withdrawal: &WithdrawalRow,
-) -> Result<Vec<DuplicatePayout>, AppError> {
+) -> Result<Vec<DuplicatePayout>, ServerError> {
     let rows: Vec<(i32, Uuid, DateTime<Utc>, i64, i64)> = sqlx::query_as(
         "SELECT a.attempt_number, j.id, j.created_at,
                 coalesce(sum(t.amount_minor) FILTER (WHERE d.kind = 'player_cash'), 0)::bigint,
@@ -1249,8 +1208,7 @@ async fn duplicate_payouts(
     )
     .bind(withdrawal.id)
     .fetch_all(&mut *conn)
-    .await
-    .map_err(internal)?;
+    .await?;
     let currency = withdrawal.amount()?.currency();
     let money = |minor: i64| SignedMoney::from_minor_units(minor, currency);
     Ok(rows
@@ -1296,18 +1254,17 @@ async fn staff_names(
     conn: &mut sqlx::PgConnection,
     tenant_id: Uuid,
     withdrawal: &WithdrawalRow,
-) -> Result<(Option<String>, Option<String>), AppError> {
-    let mut name = async |id: Option<Uuid>| -> Result<Option<String>, AppError> {
+) -> Result<(Option<String>, Option<String>), ServerError> {
+    let mut name = async |id: Option<Uuid>| -> Result<Option<String>, ServerError> {
         match id {
             None => Ok(None),
-            Some(id) => sqlx::query_scalar(
+            Some(id) => Ok(sqlx::query_scalar(
                 "SELECT display_name FROM staff WHERE tenant_id = $1 AND id = $2",
             )
             .bind(tenant_id)
             .bind(id)
             .fetch_optional(&mut *conn)
-            .await
-            .map_err(internal),
+            .await?),
         }
     };
     let first = name(withdrawal.first_approved_by).await?;
@@ -1328,13 +1285,12 @@ struct SummaryRecord {
 }
 
 impl SummaryRecord {
-    fn summary(self, now: DateTime<Utc>) -> Result<WithdrawalSummary, AppError> {
-        let currency = Currency::parse(&self.currency).map_err(internal)?;
+    fn summary(self, now: DateTime<Utc>) -> Result<WithdrawalSummary, ServerError> {
+        let currency = Currency::parse(&self.currency)?;
         Ok(WithdrawalSummary {
             id: self.id,
             player_email: self.email,
-            amount: app::money::Money::from_minor_units(self.amount_minor, currency)
-                .map_err(internal)?,
+            amount: app::money::Money::from_minor_units(self.amount_minor, currency)?,
             state: WithdrawalState::parse(&self.state).unwrap_or(WithdrawalState::Requested),
             awaiting_second_approval: self.awaiting_second_approval,
             created_at: self.created_at,
