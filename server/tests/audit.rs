@@ -116,7 +116,9 @@ async fn appended_events_form_a_verified_chain(pool: PgPool) {
     assert!(report.ok, "{report:?}");
     assert_eq!(report.events_checked, 4);
     assert_eq!(
-        audit::verify_command(&pool, None, None).await.unwrap(),
+        kasa_server::cli::audit::verify_command(&pool, None, None)
+            .await
+            .unwrap(),
         std::process::ExitCode::SUCCESS
     );
 }
@@ -178,7 +180,7 @@ async fn an_edited_event_is_reported_at_that_event(pool: PgPool) {
     let report = audit::verify_chain(&pool, Some(tenant_id)).await.unwrap();
     assert!(!report.ok);
     assert_eq!(
-        audit::verify_command(&pool, Some("edited"), None)
+        kasa_server::cli::audit::verify_command(&pool, Some("edited"), None)
             .await
             .unwrap(),
         std::process::ExitCode::from(3),
@@ -560,7 +562,7 @@ async fn a_removed_tail_is_caught_by_the_checkpoint(pool: PgPool) {
         Some(5)
     );
     assert_eq!(
-        audit::verify_command(&pool, Some("shortened"), Some(&checkpoints))
+        kasa_server::cli::audit::verify_command(&pool, Some("shortened"), Some(&checkpoints))
             .await
             .unwrap(),
         std::process::ExitCode::from(3)

@@ -136,7 +136,7 @@ async fn corruption_is_caught_and_rebuild_repairs_it(pool: PgPool) {
         "the other tenant is untouched"
     );
     assert_eq!(
-        ledger::cli::integrity_check(&pool, Some("damaged"))
+        kasa_server::cli::ledger::integrity_check(&pool, Some("damaged"))
             .await
             .unwrap(),
         ExitCode::from(3),
@@ -150,7 +150,7 @@ async fn corruption_is_caught_and_rebuild_repairs_it(pool: PgPool) {
     assert_eq!(dry_run.corrections.len(), 2);
     assert_eq!(dry_run.accounts_rewritten, 0);
     assert_eq!(
-        ledger::cli::rebuild_balances(&pool, Some("damaged"), true)
+        kasa_server::cli::ledger::rebuild_balances(&pool, Some("damaged"), true)
             .await
             .unwrap(),
         ExitCode::SUCCESS
@@ -210,7 +210,7 @@ async fn corruption_is_caught_and_rebuild_repairs_it(pool: PgPool) {
         "the rebuild folded the tenant's deltas"
     );
     assert_eq!(
-        ledger::cli::integrity_check(&pool, None).await.unwrap(),
+        kasa_server::cli::ledger::integrity_check(&pool, None).await.unwrap(),
         ExitCode::SUCCESS
     );
 }

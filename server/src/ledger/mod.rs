@@ -26,7 +26,6 @@
 //! - One post is one SQL function call (`ledger_post_journal`): one round trip.
 
 pub mod bench;
-pub mod cli;
 mod error;
 mod fold;
 pub mod integrity;

@@ -1,6 +1,9 @@
 //! Command-line entry point: parses `kasa <subcommand>` and runs it on a Tokio runtime.
 //! Every subcommand uses the same configuration and database as `kasa serve`.
 
+pub mod audit;
+pub mod ledger;
+
 use std::process::ExitCode;
 
 use crate::config::Config;
@@ -189,14 +192,14 @@ async fn run(command: Command, config: Config) -> anyhow::Result<ExitCode> {
         }
         Command::IntegrityCheck { tenant } => {
             let db = open_migrated(&config).await?;
-            let code = crate::ledger::cli::integrity_check(db.pool(), tenant.as_deref()).await;
+            let code = ledger::integrity_check(db.pool(), tenant.as_deref()).await;
             db.close().await;
             code
         }
         Command::RebuildBalances { tenant, dry_run } => {
             let db = open_migrated(&config).await?;
             let code =
-                crate::ledger::cli::rebuild_balances(db.pool(), tenant.as_deref(), dry_run).await;
+                ledger::rebuild_balances(db.pool(), tenant.as_deref(), dry_run).await;
             db.close().await;
             code
         }
@@ -210,15 +213,14 @@ async fn run(command: Command, config: Config) -> anyhow::Result<ExitCode> {
             let checkpoints = crate::audit::checkpoint::Checkpoints::from_config(&config)?;
             let db = open_migrated(&config).await?;
             let code =
-                crate::audit::verify_command(db.pool(), tenant.as_deref(), Some(&checkpoints))
-                    .await;
+                audit::verify_command(db.pool(), tenant.as_deref(), Some(&checkpoints)).await;
             db.close().await;
             code
         }
         Command::AuditCheckpoint => {
             let checkpoints = crate::audit::checkpoint::Checkpoints::from_config(&config)?;
             let db = open_migrated(&config).await?;
-            let code = crate::audit::checkpoint_command(db.pool(), &checkpoints).await;
+            let code = audit::checkpoint_command(db.pool(), &checkpoints).await;
             db.close().await;
             code
         }

@@ -13,7 +13,7 @@ const EXIT_VIOLATIONS_FOUND: u8 = 3;
 /// `kasa integrity-check [--tenant SLUG]`.
 pub async fn integrity_check(pool: &PgPool, tenant_slug: Option<&str>) -> anyhow::Result<ExitCode> {
     let tenant_id = resolve_tenant(pool, tenant_slug).await?;
-    let report = super::check_integrity(pool, tenant_id)
+    let report = crate::ledger::check_integrity(pool, tenant_id)
         .await
         .context("running the integrity check")?;
     println!("{}", serde_json::to_string_pretty(&report)?);
@@ -35,7 +35,7 @@ pub async fn rebuild_balances(
     dry_run: bool,
 ) -> anyhow::Result<ExitCode> {
     let tenant_id = resolve_tenant(pool, tenant_slug).await?;
-    let report = super::rebuild_balances(pool, tenant_id, dry_run)
+    let report = crate::ledger::rebuild_balances(pool, tenant_id, dry_run)
         .await
         .context("rebuilding balances")?;
     println!("{}", serde_json::to_string_pretty(&report)?);
