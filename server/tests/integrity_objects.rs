@@ -406,7 +406,9 @@ async fn withdrawal_journal_rule_names_the_withdrawal(pool: PgPool) {
     expected.sort_by_key(|violation| format!("{violation:?}"));
     assert_eq!(found, expected);
     assert_eq!(
-        kasa_server::cli::ledger::integrity_check(&pool, None).await.unwrap(),
+        kasa_server::cli::ledger::integrity_check(&pool, None)
+            .await
+            .unwrap(),
         ExitCode::from(3),
         "`kasa integrity-check` fails on it"
     );

@@ -210,7 +210,9 @@ async fn corruption_is_caught_and_rebuild_repairs_it(pool: PgPool) {
         "the rebuild folded the tenant's deltas"
     );
     assert_eq!(
-        kasa_server::cli::ledger::integrity_check(&pool, None).await.unwrap(),
+        kasa_server::cli::ledger::integrity_check(&pool, None)
+            .await
+            .unwrap(),
         ExitCode::SUCCESS
     );
 }

@@ -198,8 +198,7 @@ async fn run(command: Command, config: Config) -> anyhow::Result<ExitCode> {
         }
         Command::RebuildBalances { tenant, dry_run } => {
             let db = open_migrated(&config).await?;
-            let code =
-                ledger::rebuild_balances(db.pool(), tenant.as_deref(), dry_run).await;
+            let code = ledger::rebuild_balances(db.pool(), tenant.as_deref(), dry_run).await;
             db.close().await;
             code
         }
