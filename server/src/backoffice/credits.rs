@@ -518,7 +518,7 @@ async fn post_credit(
     if let (Some("deposit"), Some(deposit_id)) = (request.object_type.as_deref(), request.object_id)
     {
         let finding_id = request.finding_id.ok_or_else(AppError::internal)?;
-        let settled = crate::payments::deposits::capture_by_correction(
+        let settled = crate::deposits::capture_by_correction(
             tx,
             tenant_id,
             deposit_id,

@@ -19,8 +19,8 @@ use crate::audit::{self, Actor, AuditEvent};
 use crate::auth::StaffMember;
 use crate::error::ServerError;
 use crate::ledger::{self, AccountRef, IdempotencyKey, JournalKind, NewJournal, NewTransfer};
-use crate::payments::EventStatus;
 use crate::psp::ProviderUpdate;
+use crate::psp::webhooks::EventStatus;
 use crate::services::Services;
 
 /// Deepest page offered.

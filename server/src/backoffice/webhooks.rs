@@ -19,7 +19,7 @@ use uuid::Uuid;
 use super::filter_text;
 use crate::audit::{self, Actor, AuditEvent};
 use crate::error::ServerError;
-use crate::payments::ApplyError;
+use crate::psp::webhooks::ApplyError;
 use crate::services::Services;
 
 /// Deepest page offered (paging further is a sign the filter is too wide).

@@ -121,7 +121,7 @@ pub fn router(services: Services, config: &Config) -> Router {
     Router::new()
         .route("/api/health", get(health).with_state(services.clone()))
         .merge(crate::backoffice::export::routes(services.clone()))
-        .merge(crate::payments::routes::routes(services))
+        .merge(crate::psp::routes::routes(services))
         .merge(pages)
         .layer(axum::middleware::from_fn(guards::error_status))
         .layer(axum::middleware::from_fn_with_state(guard_state.clone(), guards::csrf))

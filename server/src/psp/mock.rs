@@ -1,6 +1,6 @@
 //! The built-in mock PSP, for development, demos and tests (never enabled in production): it
 //! keeps its own books in `mock_psp_*` tables like a real PSP, serves a hosted checkout page
-//! (`payments::mock_pages`), and sends webhooks signed like Stripe's (`Kasa-Mock-Signature`)
+//! (`psp::routes`), and sends webhooks signed like Stripe's (`Kasa-Mock-Signature`)
 //! through an outbox that the server delivers to its own webhook pipeline.
 //!
 //! Event JSON: `{"id":"mevt_…","type":"checkout.paid","created":<unix>,"data":{"object":{…}}}`
@@ -263,7 +263,7 @@ struct CheckoutObject {
     id: String,
     deposit_id: Option<Uuid>,
     /// Optional here, as in Stripe's sessions: only a capture needs them, and applying refuses
-    /// a payment reported without them (`payments::deposits::apply_checkout_status`).
+    /// a payment reported without them (`deposits::apply_checkout_status`).
     amount_minor: Option<i64>,
     currency: Option<String>,
     failure_code: Option<String>,

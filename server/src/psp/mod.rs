@@ -6,8 +6,10 @@
 
 pub mod mock;
 mod mock_payouts;
+pub mod routes;
 pub mod signature;
 pub mod stripe;
+pub mod webhooks;
 
 use std::collections::BTreeMap;
 use std::sync::Arc;

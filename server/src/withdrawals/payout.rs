@@ -27,7 +27,7 @@ use crate::error::ServerError;
 use crate::ledger::{
     self, AccountRef, IdempotencyKey, JournalKind, NewJournal, NewTransfer, ProviderName,
 };
-use crate::payments::{ApplyError, Outcome};
+use crate::psp::webhooks::{ApplyError, Outcome};
 use crate::psp::{PayoutOutcome, PayoutRequest, PayoutStatus, PspError};
 use crate::services::Services;
 use app::money::Money;

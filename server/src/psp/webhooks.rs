@@ -1,14 +1,12 @@
-//! Money in and out through PSPs: deposits (`deposits`), the webhook pipeline shared by every
-//! provider (here), the HTTP routes for webhooks and the mock PSP's hosted page (`routes`), and
-//! the background workers that deliver the mock's webhooks and retry what did not apply.
+//! The webhook pipeline shared by every provider, and the background workers that deliver the
+//! mock's webhooks, retry what did not apply and sweep deposits (`crate::deposits`) whose
+//! outcome is overdue. The HTTP routes for webhooks and the mock PSP's hosted page are in
+//! `psp::routes`.
 //!
 //! The pipeline: verify the signature over the raw body → store the event under its unique
 //! `(provider, event_id)` → apply it in its own transaction, where the object's state change,
 //! its ledger journal, its audit event and the event's `applied` mark commit together. A replay
 //! finds the stored row and changes nothing; an apply that fails is marked `failed` and retried.
-
-pub mod deposits;
-pub mod routes;
 
 use std::time::Duration;
 
@@ -295,7 +293,7 @@ impl Services {
     ) -> Result<Outcome, ApplyError> {
         match update {
             ProviderUpdate::Checkout(status) => {
-                deposits::apply_checkout_status(tx, provider, status, now).await
+                crate::deposits::apply_checkout_status(tx, provider, status, now).await
             }
             ProviderUpdate::Payout(status) => {
                 crate::withdrawals::apply_payout_status(tx, provider, status, now).await

@@ -10,7 +10,7 @@ use axum::response::{Html, IntoResponse, Redirect, Response};
 use axum::routing::{get, post};
 use serde::Deserialize;
 
-use super::ReceiveError;
+use super::webhooks::ReceiveError;
 use crate::psp::mock::{DeliveryMode, MockCheckout, MockPsp};
 use crate::services::Services;
 use crate::tenants::Tenant;
