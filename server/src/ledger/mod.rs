@@ -33,13 +33,11 @@ mod integrity_objects;
 mod model;
 mod post;
 pub mod read;
+mod rebuild;
 
 pub use error::LedgerError;
 pub use fold::{BALANCE_FOLD_INTERVAL, FoldSummary, fold_balance_deltas, spawn_balance_folder};
-pub use integrity::{
-    BalanceCorrection, IntegrityReport, IntegrityViolation, RebuildReport, check_integrity,
-    rebuild_balances,
-};
+pub use integrity::{IntegrityReport, IntegrityViolation, check_integrity};
 pub use integrity_objects::{BusinessObject, JOURNAL_KIND_RULES, JournalKindRule};
 pub use model::{
     AccountId, AccountKind, AccountRef, IDEMPOTENCY_KEY_LENGTH_MAX, IdempotencyKey, JournalId,
@@ -52,3 +50,4 @@ pub use read::{
     JournalSummary, JournalView, PlayerBalance, TransferView, account_balance, journal,
     journals_by_reference, operator_balances, player_balances, player_history, player_liabilities,
 };
+pub use rebuild::{BalanceCorrection, RebuildReport, rebuild_balances};
