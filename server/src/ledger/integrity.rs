@@ -234,14 +234,6 @@ async fn run_check(pool: &PgPool, tenant_id: Option<Uuid>) -> Result<IntegrityRe
         .execute(&mut *transaction)
         .await?;
     let limit = VIOLATIONS_REPORTED_MAX + 1;
-    let mut violations = Vec::new();
-    let mut truncated = false;
-    let mut keep = |found: Vec<IntegrityViolation>, violations: &mut Vec<IntegrityViolation>| {
-        if found.len() as i64 > VIOLATIONS_REPORTED_MAX {
-            truncated = true;
-        }
-        violations.extend(found.into_iter().take(VIOLATIONS_REPORTED_MAX as usize));
-    };
 
     let (accounts_checked, journals_checked, transfers_checked): (i64, i64, i64) = sqlx::query_as(
         "SELECT (SELECT count(*) FROM ledger_accounts WHERE $1::uuid IS NULL OR tenant_id = $1),
@@ -252,27 +244,24 @@ async fn run_check(pool: &PgPool, tenant_id: Option<Uuid>) -> Result<IntegrityRe
     .fetch_one(&mut *transaction)
     .await?;
 
-    let empty: Vec<(Uuid,)> = sqlx::query_as(
+    let mut scan = Scan {
+        conn: &mut transaction,
+        tenant_id,
+        violations: Vec::new(),
+        truncated: false,
+    };
+    scan.find(
         "SELECT j.id FROM ledger_journals j
          WHERE ($1::uuid IS NULL OR j.tenant_id = $1)
            AND NOT EXISTS (SELECT 1 FROM ledger_transfers t WHERE t.journal_id = j.id)
          ORDER BY j.id LIMIT $2",
+        |(id,): (Uuid,)| IntegrityViolation::JournalWithoutTransfers {
+            journal_id: JournalId(id),
+        },
     )
-    .bind(tenant_id)
-    .bind(limit)
-    .fetch_all(&mut *transaction)
     .await?;
-    keep(
-        empty
-            .into_iter()
-            .map(|(id,)| IntegrityViolation::JournalWithoutTransfers {
-                journal_id: JournalId(id),
-            })
-            .collect(),
-        &mut violations,
-    );
 
-    let misplaced: Vec<(Uuid, i16, String)> = sqlx::query_as(
+    scan.find(
         "SELECT t.journal_id, t.ordinal, p.problem
          FROM ledger_transfers t
          LEFT JOIN ledger_journals j ON j.id = t.journal_id
@@ -290,29 +279,20 @@ async fn run_check(pool: &PgPool, tenant_id: Option<Uuid>) -> Result<IntegrityRe
          ) AS p (problem)
          WHERE p.problem IS NOT NULL AND ($1::uuid IS NULL OR t.tenant_id = $1)
          ORDER BY 1, 2, 3 LIMIT $2",
+        |(journal_id, ordinal, problem): (Uuid, i16, String)| {
+            IntegrityViolation::TransferMisplaced {
+                journal_id: JournalId(journal_id),
+                ordinal,
+                problem,
+            }
+        },
     )
-    .bind(tenant_id)
-    .bind(limit)
-    .fetch_all(&mut *transaction)
     .await?;
-    keep(
-        misplaced
-            .into_iter()
-            .map(
-                |(journal_id, ordinal, problem)| IntegrityViolation::TransferMisplaced {
-                    journal_id: JournalId(journal_id),
-                    ordinal,
-                    problem,
-                },
-            )
-            .collect(),
-        &mut violations,
-    );
 
     // Legs are valued in their account's currency, so a transfer joining two currencies, or an
     // account missing altogether ('???'), shows up here as an unbalanced journal.
-    let unbalanced: Vec<(Uuid, String, i64)> = sqlx::query_as(
-        "SELECT legs.journal_id, coalesce(a.currency, '???') AS currency, sum(legs.signed_minor)::bigint
+    scan.find(
+"SELECT legs.journal_id, coalesce(a.currency, '???') AS currency, sum(legs.signed_minor)::bigint
          FROM (
              SELECT t.journal_id, t.debit_account_id AS account_id, -t.amount_minor::numeric AS signed_minor
              FROM ledger_transfers t WHERE ($1::uuid IS NULL OR t.tenant_id = $1)
@@ -324,152 +304,105 @@ async fn run_check(pool: &PgPool, tenant_id: Option<Uuid>) -> Result<IntegrityRe
          GROUP BY legs.journal_id, coalesce(a.currency, '???')
          HAVING sum(legs.signed_minor) <> 0
          ORDER BY 1, 2 LIMIT $2",
-    )
-    .bind(tenant_id)
-    .bind(limit)
-    .fetch_all(&mut *transaction)
-    .await?;
-    keep(
-        unbalanced
-            .into_iter()
-            .map(
-                |(journal_id, currency, net_minor)| IntegrityViolation::JournalUnbalanced {
+|(journal_id, currency, net_minor): (Uuid, String, i64)| IntegrityViolation::JournalUnbalanced {
                     journal_id: JournalId(journal_id),
                     currency,
                     net_minor,
                 },
-            )
-            .collect(),
-        &mut violations,
-    );
+).await?;
 
-    let currencies: Vec<(Uuid, String, i64)> = sqlx::query_as(
+    scan.find(
         "SELECT tenant_id, currency, sum(balance_minor)::bigint
          FROM ledger_account_balances
          WHERE ($1::uuid IS NULL OR tenant_id = $1)
          GROUP BY tenant_id, currency
          HAVING sum(balance_minor) <> 0
          ORDER BY 1, 2 LIMIT $2",
+        |(tenant_id, currency, net_minor): (Uuid, String, i64)| {
+            IntegrityViolation::CurrencyUnbalanced {
+                tenant_id,
+                currency,
+                net_minor,
+            }
+        },
     )
-    .bind(tenant_id)
-    .bind(limit)
-    .fetch_all(&mut *transaction)
     .await?;
-    keep(
-        currencies
-            .into_iter()
-            .map(
-                |(tenant_id, currency, net_minor)| IntegrityViolation::CurrencyUnbalanced {
-                    tenant_id,
-                    currency,
-                    net_minor,
-                },
-            )
-            .collect(),
-        &mut violations,
-    );
 
-    let mismatches: Vec<SnapshotRow> = sqlx::query_as(&format!("{ACCOUNT_SUMS_SQL} LIMIT $2"))
-        .bind(tenant_id)
-        .bind(limit)
-        .fetch_all(&mut *transaction)
-        .await?;
-    keep(
-        mismatches
-            .into_iter()
-            .map(|row| IntegrityViolation::SnapshotMismatch {
-                account_id: AccountId(row.account_id),
-                tenant_id: row.tenant_id,
-                kind: row.kind,
-                currency: row.currency,
-                snapshot_debits_minor: row.snapshot_debits_minor,
-                snapshot_credits_minor: row.snapshot_credits_minor,
-                unfolded_debits_minor: row.unfolded_debits_minor,
-                unfolded_credits_minor: row.unfolded_credits_minor,
-                transfer_debits_minor: row.transfer_debits_minor,
-                transfer_credits_minor: row.transfer_credits_minor,
-            })
-            .collect(),
-        &mut violations,
-    );
+    scan.find(
+        &format!("{ACCOUNT_SUMS_SQL} LIMIT $2"),
+        |row: SnapshotRow| IntegrityViolation::SnapshotMismatch {
+            account_id: AccountId(row.account_id),
+            tenant_id: row.tenant_id,
+            kind: row.kind,
+            currency: row.currency,
+            snapshot_debits_minor: row.snapshot_debits_minor,
+            snapshot_credits_minor: row.snapshot_credits_minor,
+            unfolded_debits_minor: row.unfolded_debits_minor,
+            unfolded_credits_minor: row.unfolded_credits_minor,
+            transfer_debits_minor: row.transfer_debits_minor,
+            transfer_credits_minor: row.transfer_credits_minor,
+        },
+    )
+    .await?;
 
-    let limited_with_deltas: Vec<(Uuid, Uuid)> = sqlx::query_as(
+    scan.find(
         "SELECT DISTINCT a.id, a.tenant_id
          FROM ledger_balance_deltas d JOIN ledger_accounts a ON a.id = d.account_id
          WHERE NOT a.allow_negative AND ($1::uuid IS NULL OR a.tenant_id = $1)
          ORDER BY a.id LIMIT $2",
+        |(account_id, tenant_id): (Uuid, Uuid)| IntegrityViolation::DeltasOnLimitedAccount {
+            account_id: AccountId(account_id),
+            tenant_id,
+        },
     )
-    .bind(tenant_id)
-    .bind(limit)
-    .fetch_all(&mut *transaction)
     .await?;
-    keep(
-        limited_with_deltas
-            .into_iter()
-            .map(
-                |(account_id, tenant_id)| IntegrityViolation::DeltasOnLimitedAccount {
-                    account_id: AccountId(account_id),
-                    tenant_id,
-                },
-            )
-            .collect(),
-        &mut violations,
-    );
 
     // Orphan deltas belong to no tenant, so only the all-tenants check can see them.
     if tenant_id.is_none() {
-        let orphans: Vec<(Uuid,)> = sqlx::query_as(
+        scan.find(
             "SELECT DISTINCT d.account_id FROM ledger_balance_deltas d
-             WHERE NOT EXISTS (SELECT 1 FROM ledger_accounts a WHERE a.id = d.account_id)
-             ORDER BY 1 LIMIT $1",
+             WHERE $1::uuid IS NULL
+               AND NOT EXISTS (SELECT 1 FROM ledger_accounts a WHERE a.id = d.account_id)
+             ORDER BY 1 LIMIT $2",
+            |(account_id,): (Uuid,)| IntegrityViolation::OrphanDeltas {
+                account_id: AccountId(account_id),
+            },
         )
-        .bind(limit)
-        .fetch_all(&mut *transaction)
         .await?;
-        keep(
-            orphans
-                .into_iter()
-                .map(|(account_id,)| IntegrityViolation::OrphanDeltas {
-                    account_id: AccountId(account_id),
-                })
-                .collect(),
-            &mut violations,
-        );
     }
 
-    let negative: Vec<(Uuid, Uuid, Option<Uuid>, String, i64)> = sqlx::query_as(
+    scan.find(
         "SELECT id, tenant_id, player_id, currency, balance_minor
          FROM ledger_account_balances
          WHERE ($1::uuid IS NULL OR tenant_id = $1)
            AND NOT allow_negative AND balance_minor < 0
          ORDER BY id LIMIT $2",
+        |(account_id, tenant_id, player_id, currency, balance_minor): (
+            Uuid,
+            Uuid,
+            Option<Uuid>,
+            String,
+            i64,
+        )| {
+            IntegrityViolation::NegativePlayerBalance {
+                account_id: AccountId(account_id),
+                tenant_id,
+                player_id,
+                currency,
+                balance_minor,
+            }
+        },
     )
-    .bind(tenant_id)
-    .bind(limit)
-    .fetch_all(&mut *transaction)
     .await?;
-    keep(
-        negative
-            .into_iter()
-            .map(
-                |(account_id, tenant_id, player_id, currency, balance_minor)| {
-                    IntegrityViolation::NegativePlayerBalance {
-                        account_id: AccountId(account_id),
-                        tenant_id,
-                        player_id,
-                        currency,
-                        balance_minor,
-                    }
-                },
-            )
-            .collect(),
-        &mut violations,
-    );
 
-    for found in super::integrity_objects::check_objects(&mut transaction, tenant_id, limit).await?
-    {
-        keep(found, &mut violations);
+    for found in super::integrity_objects::check_objects(scan.conn, tenant_id, limit).await? {
+        scan.keep(found);
     }
+    let Scan {
+        violations,
+        truncated,
+        ..
+    } = scan;
 
     transaction.commit().await?;
     Ok(IntegrityReport {
@@ -482,4 +415,42 @@ async fn run_check(pool: &PgPool, tenant_id: Option<Uuid>) -> Result<IntegrityRe
         violations,
         violations_truncated: truncated,
     })
+}
+
+/// The checks' shared scope inside the snapshot: each reads at most one row more than a report
+/// lists, so a cut list is noticed and said.
+struct Scan<'c> {
+    conn: &'c mut sqlx::PgConnection,
+    tenant_id: Option<Uuid>,
+    violations: Vec<IntegrityViolation>,
+    truncated: bool,
+}
+
+impl Scan<'_> {
+    /// Runs one check's query (`$1` the tenant or NULL for all, `$2` the row limit) and keeps
+    /// what it found.
+    async fn find<T>(
+        &mut self,
+        sql: &str,
+        violation: impl Fn(T) -> IntegrityViolation,
+    ) -> Result<(), sqlx::Error>
+    where
+        T: for<'r> FromRow<'r, sqlx::postgres::PgRow> + Send + Unpin,
+    {
+        let rows: Vec<T> = sqlx::query_as(sql)
+            .bind(self.tenant_id)
+            .bind(VIOLATIONS_REPORTED_MAX + 1)
+            .fetch_all(&mut *self.conn)
+            .await?;
+        self.keep(rows.into_iter().map(violation).collect());
+        Ok(())
+    }
+
+    fn keep(&mut self, found: Vec<IntegrityViolation>) {
+        if found.len() as i64 > VIOLATIONS_REPORTED_MAX {
+            self.truncated = true;
+        }
+        self.violations
+            .extend(found.into_iter().take(VIOLATIONS_REPORTED_MAX as usize));
+    }
 }
