@@ -1,10 +1,9 @@
 //! Kasa's pages, components and server functions, compiled to WASM for the browser (`hydrate`)
-//! and into the server binary (`ssr`). Organised by feature: `auth/`, `wallet/`, `admin/`.
+//! and into the server binary (`ssr`). Organised by feature: `auth/`, `wallet/`, `backoffice/`, …
 // Deep view types (the back office's tables) need more than the default 128 in the WASM build.
 #![recursion_limit = "256"]
 
 pub mod account;
-pub mod admin;
 #[cfg(feature = "ssr")]
 pub mod api;
 pub mod auth;
@@ -76,7 +75,7 @@ pub fn App() -> impl IntoView {
                             <Route path=path!("/admin/settings") view=withdrawals::WithdrawalSettingsPage/>
                             <Route path=path!("/admin/security") view=auth::second_factor::SecurityPage/>
                             // Async: the page's HTTP status (401/403) is known before the first byte.
-                            <Route path=path!("/admin") view=admin::AdminDashboardPage ssr=SsrMode::Async/>
+                            <Route path=path!("/admin") view=backoffice::dashboard::AdminDashboardPage ssr=SsrMode::Async/>
                             <Route path=path!("/admin/figures") view=backoffice::FiguresPage ssr=SsrMode::Async/>
                             <Route path=path!("/admin/players") view=backoffice::PlayersPage ssr=SsrMode::Async/>
                             <Route path=path!("/admin/players/:id") view=backoffice::PlayerPage ssr=SsrMode::Async/>

@@ -1,11 +1,12 @@
 //! The back office's server side; each function checks the staff role itself.
 
-use app::admin::{
-    ADJUSTMENT_REASON_LENGTH_MAX, AdjustmentDirection, AdjustmentReceipt, AdminApi,
-    IntegritySummary, StaffOverview,
-};
 use app::api::RequestCtx;
 use app::auth::StaffRole;
+use app::backoffice::IntegritySummary;
+use app::backoffice::dashboard::{
+    ADJUSTMENT_REASON_LENGTH_MAX, AdjustmentDirection, AdjustmentReceipt, DashboardApi,
+    StaffOverview,
+};
 use app::error::{AppError, ErrorCode};
 use app::money::{Currency, Money, SignedMoney};
 use uuid::Uuid;
@@ -15,7 +16,7 @@ use crate::ledger::{self, AccountRef, IdempotencyKey, JournalKind, NewJournal, N
 use crate::services::{Services, internal};
 
 #[async_trait::async_trait]
-impl AdminApi for Services {
+impl DashboardApi for Services {
     async fn overview(&self, ctx: &RequestCtx) -> Result<StaffOverview, AppError> {
         let (tenant, staff) = self.require_staff(ctx, StaffRole::Support).await?;
         let player_count: i64 =

@@ -9,8 +9,8 @@ use leptos_router::components::Form;
 use leptos_router::hooks::use_query_map;
 use serde::{Deserialize, Serialize};
 
+use super::IntegritySummary;
 use super::nav::{BackofficeNav, page_error, query_text};
-use crate::admin::IntegritySummary;
 use crate::error::AppError;
 use crate::money::{Currency, SignedMoney};
 

@@ -1,11 +1,12 @@
-//! The finance back office beyond the dashboard, under `/admin/…`: the audit log, the webhook
-//! log, the figures, players, the ledger explorer, reconciliation and the credit approvals. Each feature keeps its
+//! The finance back office under `/admin/…`: the dashboard, the audit log, the webhook log, the
+//! figures, players, the ledger explorer, reconciliation and the credit approvals. Each feature keeps its
 //! types, server functions and page in its own file; the server implements [`BackofficeApi`].
 //! Every server function checks the staff role on the server: support reads, finance and owner
 //! act.
 
 pub mod audit;
 pub mod credits;
+pub mod dashboard;
 mod exports;
 pub mod figures;
 pub mod ledger;
@@ -23,8 +24,23 @@ pub use players::{PlayerPage, PlayersPage};
 pub use reconciliation::ReconciliationPage;
 pub use webhooks::WebhookLogPage;
 
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+
 #[cfg(feature = "ssr")]
 use crate::error::AppError;
+
+/// The ledger integrity check's result, for people.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct IntegritySummary {
+    pub ok: bool,
+    pub checked_at: DateTime<Utc>,
+    pub accounts_checked: i64,
+    pub journals_checked: i64,
+    pub transfers_checked: i64,
+    /// One line per violation (kind and ids).
+    pub violations: Vec<String>,
+}
 
 /// What the server provides for the back office. Each method checks the session and role.
 #[cfg(feature = "ssr")]
@@ -58,7 +74,7 @@ pub trait BackofficeApi: Send + Sync {
     async fn check_ledger_integrity(
         &self,
         ctx: &crate::api::RequestCtx,
-    ) -> Result<crate::admin::IntegritySummary, AppError>;
+    ) -> Result<IntegritySummary, AppError>;
     async fn search_players(
         &self,
         ctx: &crate::api::RequestCtx,

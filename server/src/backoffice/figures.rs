@@ -1,7 +1,7 @@
 //! The figures page: every number is a sum over the ledger's journals and transfers (or its
 //! balance view) for one tenant and currency, never a counter kept elsewhere.
 
-use app::admin::IntegritySummary;
+use app::backoffice::IntegritySummary;
 use app::backoffice::figures::{DailyFlow, Figures, FiguresQuery, IntegrityRun, PERIOD_DAYS_MAX};
 use app::error::AppError;
 use app::money::{Currency, SignedMoney};
