@@ -3,7 +3,6 @@
 // Deep view types (the back office's tables) need more than the default 128 in the WASM build.
 #![recursion_limit = "256"]
 
-pub mod account;
 #[cfg(feature = "ssr")]
 pub mod api;
 pub mod auth;
@@ -12,6 +11,7 @@ pub mod components;
 pub mod deposits;
 pub mod error;
 pub mod money;
+pub mod protection;
 pub mod wallet;
 pub mod withdrawals;
 
@@ -67,9 +67,9 @@ pub fn App() -> impl IntoView {
                             <Route path=path!("/deposit/return") view=deposits::DepositReturnPage/>
                             <Route path=path!("/deposit/cancelled") view=deposits::DepositCancelledPage/>
                             <Route path=path!("/withdraw") view=withdrawals::WithdrawPage/>
-                            <Route path=path!("/account") view=account::AccountPage/>
+                            <Route path=path!("/account") view=protection::AccountPage/>
                             <Route path=path!("/admin/login") view=StaffLoginPage/>
-                            <Route path=path!("/admin/kyc") view=account::StaffKycPage/>
+                            <Route path=path!("/admin/kyc") view=protection::StaffKycPage/>
                             <Route path=path!("/admin/withdrawals") view=withdrawals::WithdrawalQueuePage/>
                             <Route path=path!("/admin/withdrawals/:id") view=withdrawals::WithdrawalDetailPage/>
                             <Route path=path!("/admin/settings") view=withdrawals::WithdrawalSettingsPage/>

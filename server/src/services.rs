@@ -90,7 +90,7 @@ impl Services {
         let services = Arc::new(self.clone());
         provide_context::<Arc<dyn app::auth::AuthApi>>(services.clone());
         provide_context::<Arc<dyn app::auth::second_factor::SecondFactorApi>>(services.clone());
-        provide_context::<Arc<dyn app::account::AccountApi>>(services.clone());
+        provide_context::<Arc<dyn app::protection::ProtectionApi>>(services.clone());
         provide_context::<Arc<dyn app::backoffice::dashboard::DashboardApi>>(services.clone());
         provide_context::<Arc<dyn app::backoffice::BackofficeApi>>(services.clone());
         provide_context::<Arc<dyn app::wallet::WalletApi>>(services.clone());

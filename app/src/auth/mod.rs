@@ -59,7 +59,7 @@ pub struct Viewer {
     pub tenant_name: String,
     /// A player's self-exclusion in force: every page shows it; deposits and play are refused.
     #[serde(default)]
-    pub self_exclusion: Option<crate::account::SelfExclusion>,
+    pub self_exclusion: Option<crate::protection::SelfExclusion>,
 }
 
 impl Viewer {

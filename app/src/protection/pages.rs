@@ -7,11 +7,11 @@ use super::{
     AccountOverview, DepositLimitView, ExcludeMyself, ExclusionPeriod, LimitPeriod,
     SetDepositLimit, load_account,
 };
-use crate::account::staff::KycBadge;
 use crate::auth::{ViewerKind, player_resource, use_auth};
 use crate::components::{ErrorPanel, FieldError, FormError, action_error};
 use crate::error::{AppError, ErrorCode};
 use crate::money::Currency;
+use crate::protection::staff::KycBadge;
 
 /// The currencies a limit may be set in before the first one fixes it.
 const LIMIT_CURRENCIES: [Currency; 5] = [

@@ -6,7 +6,7 @@ use leptos::prelude::*;
 use uuid::Uuid;
 
 #[cfg(feature = "ssr")]
-use super::AccountApi;
+use super::ProtectionApi;
 use super::{KYC_NOTE_LENGTH_MAX, KycState, PlayerProtectionView};
 use crate::auth::use_auth;
 use crate::components::{ErrorPanel, FieldError, FormError, action_error};
@@ -15,7 +15,7 @@ use crate::error::{AppError, ErrorCode};
 /// Support or above: a player's protection state, found by email in this tenant.
 #[server(endpoint = "admin/kyc/find")]
 pub async fn find_player_kyc(email: String) -> Result<PlayerProtectionView, AppError> {
-    crate::api::call::<dyn AccountApi, _, _, _>(|api, ctx| async move {
+    crate::api::call::<dyn ProtectionApi, _, _, _>(|api, ctx| async move {
         api.find_player(&ctx, email).await
     })
     .await
@@ -29,7 +29,7 @@ pub async fn set_kyc_state(
     state: KycState,
     note: String,
 ) -> Result<PlayerProtectionView, AppError> {
-    crate::api::call::<dyn AccountApi, _, _, _>(|api, ctx| async move {
+    crate::api::call::<dyn ProtectionApi, _, _, _>(|api, ctx| async move {
         api.set_kyc_state(&ctx, player_id, state, note).await
     })
     .await

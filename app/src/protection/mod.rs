@@ -269,7 +269,7 @@ pub struct PlayerProtectionView {
 
 #[cfg(feature = "ssr")]
 #[async_trait::async_trait]
-pub trait AccountApi: Send + Sync {
+pub trait ProtectionApi: Send + Sync {
     async fn overview(&self, ctx: &crate::api::RequestCtx) -> Result<AccountOverview, AppError>;
     async fn set_deposit_limit(
         &self,
@@ -301,8 +301,10 @@ pub trait AccountApi: Send + Sync {
 /// The logged-in player's KYC state, deposit limits and self-exclusion.
 #[server(endpoint = "account/overview")]
 pub async fn load_account() -> Result<AccountOverview, AppError> {
-    crate::api::call::<dyn AccountApi, _, _, _>(|api, ctx| async move { api.overview(&ctx).await })
-        .await
+    crate::api::call::<dyn ProtectionApi, _, _, _>(
+        |api, ctx| async move { api.overview(&ctx).await },
+    )
+    .await
 }
 
 /// Sets, lowers, raises or (with an empty amount) removes one deposit limit. Lowering applies at
@@ -313,7 +315,7 @@ pub async fn set_deposit_limit(
     currency: String,
     amount: String,
 ) -> Result<AccountOverview, AppError> {
-    crate::api::call::<dyn AccountApi, _, _, _>(|api, ctx| async move {
+    crate::api::call::<dyn ProtectionApi, _, _, _>(|api, ctx| async move {
         api.set_deposit_limit(&ctx, period, currency, amount).await
     })
     .await
@@ -327,7 +329,7 @@ pub async fn exclude_myself(
     confirm: Option<String>,
 ) -> Result<AccountOverview, AppError> {
     let confirmed = confirm.as_deref() == Some("yes");
-    crate::api::call::<dyn AccountApi, _, _, _>(|api, ctx| async move {
+    crate::api::call::<dyn ProtectionApi, _, _, _>(|api, ctx| async move {
         api.exclude(&ctx, period, confirmed).await
     })
     .await
