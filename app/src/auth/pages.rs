@@ -4,7 +4,8 @@
 use leptos::prelude::*;
 use leptos_router::hooks::use_navigate;
 
-use super::{LogIn, LogOut, Register, StaffLogIn, Viewer, ViewerKind, current_viewer};
+use super::api::{LogIn, LogOut, Register, StaffLogIn, current_viewer};
+use super::{Viewer, ViewerKind};
 use crate::components::{FieldError, FormError, action_error};
 use crate::error::{AppError, ErrorCode};
 
@@ -183,7 +184,7 @@ pub fn StaffLoginPage() -> impl IntoView {
                 <p role="status" data-testid="enrolment-required">
                     "Your role logs in with a second factor, and your account has none yet. Set it up now; your log-in finishes when the app's first code is confirmed."
                 </p>
-                <super::second_factor::EnrolmentFlow during_log_in=true/>
+                <super::second_factor::pages::EnrolmentFlow during_log_in=true/>
             </Show>
         </section>
     }

@@ -5,7 +5,8 @@
 use leptos::prelude::*;
 use serde::{Deserialize, Serialize};
 
-use super::{BackofficeNav, IntegritySummary};
+use super::IntegritySummary;
+use super::pages::BackofficeNav;
 use crate::auth::StaffRole;
 use crate::components::{ErrorPanel, FieldError, FormError, action_error, action_idempotency_key};
 use crate::error::AppError;

@@ -4,11 +4,10 @@ use leptos::prelude::*;
 use leptos_router::hooks::use_query_map;
 use uuid::Uuid;
 
-use super::{
-    DepositOptions, DepositState, DepositView, StartDeposit, deposit_choices, deposit_status,
-    recent_deposits,
-};
-use crate::auth::{ViewerKind, player_resource, use_auth};
+use super::api::{StartDeposit, deposit_choices, deposit_status, recent_deposits};
+use super::{DepositOptions, DepositState, DepositView};
+use crate::auth::ViewerKind;
+use crate::auth::pages::{player_resource, use_auth};
 use crate::components::{ErrorPanel, FieldError, FormError, action_error, action_idempotency_key};
 use crate::error::{AppError, ErrorCode};
 

@@ -3,9 +3,9 @@
 //! captured).
 
 use app::api::RequestCtx;
+use app::deposits::api::DepositsApi;
 use app::deposits::{
-    DepositOptions, DepositStarted, DepositState, DepositView, DepositsApi, ProviderChoice,
-    RECENT_DEPOSITS,
+    DepositOptions, DepositStarted, DepositState, DepositView, ProviderChoice, RECENT_DEPOSITS,
 };
 use app::error::{AppError, ErrorCode};
 use app::money::{Currency, Money};

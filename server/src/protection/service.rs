@@ -1,4 +1,4 @@
-//! The Account page's and the staff KYC page's server functions (`app::protection::ProtectionApi`).
+//! The Account page's and the staff KYC page's server functions (`app::protection::api::ProtectionApi`).
 //! Every change locks the player's row first (the lock the money flows take before their
 //! checks), writes its rows and its audit event, and commits them together.
 
@@ -6,9 +6,10 @@ use app::api::RequestCtx;
 use app::auth::StaffRole;
 use app::error::{AppError, ErrorCode};
 use app::money::{Currency, Money};
+use app::protection::api::ProtectionApi;
 use app::protection::{
     AccountOverview, ExclusionPeriod, KYC_NOTE_LENGTH_MAX, KycState, LimitPeriod,
-    PlayerProtectionView, ProtectionApi,
+    PlayerProtectionView,
 };
 use rust_decimal::Decimal;
 use uuid::Uuid;

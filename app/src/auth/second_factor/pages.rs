@@ -5,13 +5,14 @@
 
 use leptos::prelude::*;
 
-use super::{
-    ConfirmEnrolment, DisableSecondFactor, EnrolmentDone, EnrolmentStart, ResetSecondFactor,
-    SaveSecondFactorPolicy, SecondFactorPolicy, StaffSecondFactor, StartEnrolment,
-    load_second_factor_policy, load_second_factor_status, staff_second_factors,
+use super::api::{
+    ConfirmEnrolment, DisableSecondFactor, ResetSecondFactor, SaveSecondFactorPolicy,
+    StartEnrolment, load_second_factor_policy, load_second_factor_status, staff_second_factors,
 };
-use crate::auth::{StaffRole, use_auth};
-use crate::backoffice::{BackofficeNav, page_error};
+use super::{EnrolmentDone, EnrolmentStart, SecondFactorPolicy, StaffSecondFactor};
+use crate::auth::StaffRole;
+use crate::auth::pages::use_auth;
+use crate::backoffice::pages::{BackofficeNav, page_error};
 use crate::components::{FormError, action_error};
 
 /// Where an enrolment is.

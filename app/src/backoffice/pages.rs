@@ -1,0 +1,58 @@
+//! What every back-office page shows around its content: the section navigation, and the answer to
+//! a viewer who may not see the page.
+
+use leptos::prelude::*;
+
+use crate::components::ErrorPanel;
+use crate::error::{AppError, ErrorCode};
+
+/// The back office's sections, as (path, label).
+const SECTIONS: [(&str, &str); 12] = [
+    ("/admin", "Overview"),
+    ("/admin/figures", "Figures"),
+    ("/admin/withdrawals", "Withdrawals"),
+    ("/admin/players", "Players"),
+    ("/admin/kyc", "KYC"),
+    ("/admin/ledger", "Ledger"),
+    ("/admin/reconciliation", "Reconciliation"),
+    ("/admin/credits", "Credit approvals"),
+    ("/admin/webhooks", "Webhooks"),
+    ("/admin/audit", "Audit log"),
+    ("/admin/settings", "Settings"),
+    ("/admin/security", "Security"),
+];
+
+/// Links to every back-office section; `current` is the path of the page showing it.
+#[component]
+pub fn BackofficeNav(current: &'static str) -> impl IntoView {
+    view! {
+        <nav class="backoffice-nav" aria-label="Back office">
+            <ul>
+                {SECTIONS.iter().map(|(path, label)| {
+                    let here = *path == current;
+                    view! {
+                        <li>
+                            <a href=*path aria-current=here.then_some("page") class:current=here>{*label}</a>
+                        </li>
+                    }
+                }).collect_view()}
+            </ul>
+        </nav>
+    }
+}
+
+/// A back-office page's answer to an error loading it: a log-in link for anonymous viewers,
+/// else the error panel.
+pub fn page_error(error: AppError) -> AnyView {
+    if error.code == ErrorCode::Unauthenticated {
+        view! {
+            <section class="card narrow">
+                <h1>"Back office"</h1>
+                <p>"Please " <a href="/admin/login">"log in with your staff account"</a> "."</p>
+            </section>
+        }
+        .into_any()
+    } else {
+        view! { <ErrorPanel error/> }.into_any()
+    }
+}
