@@ -7,8 +7,8 @@ use app::backoffice::dashboard::{
     ADJUSTMENT_REASON_LENGTH_MAX, AdjustmentDirection, AdjustmentReceipt, DashboardApi,
     StaffOverview,
 };
+use app::domain::money::{Currency, Money, SignedMoney};
 use app::error::{AppError, ErrorCode};
-use app::money::{Currency, Money, SignedMoney};
 use uuid::Uuid;
 
 use crate::audit::{self, Actor, AuditEvent};

@@ -9,8 +9,8 @@ use super::IntegritySummary;
 use super::pages::BackofficeNav;
 use crate::auth::StaffRole;
 use crate::components::{ErrorPanel, FieldError, FormError, action_error, action_idempotency_key};
+use crate::domain::money::SignedMoney;
 use crate::error::AppError;
-use crate::money::SignedMoney;
 
 /// The dashboard's header facts for the logged-in staff member.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]

@@ -9,7 +9,7 @@ use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
-use crate::money::{Currency, Money, SignedMoney};
+use crate::domain::money::{Currency, Money, SignedMoney};
 
 /// Longest note staff may write with a KYC decision.
 pub const KYC_NOTE_LENGTH_MAX: usize = 1000;

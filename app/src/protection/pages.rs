@@ -13,8 +13,8 @@ use super::{
 use crate::auth::ViewerKind;
 use crate::auth::pages::{player_resource, use_auth};
 use crate::components::{ErrorPanel, FieldError, FormError, action_error};
+use crate::domain::money::Currency;
 use crate::error::{AppError, ErrorCode};
-use crate::money::Currency;
 
 /// The currencies a limit may be set in before the first one fixes it.
 const LIMIT_CURRENCIES: [Currency; 5] = [

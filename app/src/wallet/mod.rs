@@ -7,7 +7,7 @@ pub mod pages;
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
-use crate::money::{Currency, SignedMoney};
+use crate::domain::money::{Currency, SignedMoney};
 
 /// History rows per page on the wallet screen.
 pub const HISTORY_PAGE_SIZE: u32 = 20;

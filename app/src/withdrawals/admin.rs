@@ -488,7 +488,9 @@ pub fn WithdrawalSettingsPage() -> impl IntoView {
 }
 
 /// Per-currency thresholds as the settings form writes them.
-fn thresholds_text(thresholds: &[(crate::money::Currency, rust_decimal::Decimal)]) -> String {
+fn thresholds_text(
+    thresholds: &[(crate::domain::money::Currency, rust_decimal::Decimal)],
+) -> String {
     if thresholds.is_empty() {
         return String::new();
     }

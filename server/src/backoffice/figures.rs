@@ -3,8 +3,8 @@
 
 use app::backoffice::IntegritySummary;
 use app::backoffice::figures::{DailyFlow, Figures, FiguresQuery, IntegrityRun, PERIOD_DAYS_MAX};
+use app::domain::money::{Currency, SignedMoney};
 use app::error::AppError;
-use app::money::{Currency, SignedMoney};
 use chrono::{DateTime, Days, NaiveDate, Utc};
 use sqlx::PgPool;
 use uuid::Uuid;

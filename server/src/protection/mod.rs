@@ -10,8 +10,8 @@ pub mod limits;
 pub mod policy;
 mod service;
 
+use app::domain::money::{Money, SignedMoney};
 use app::error::{AppError, ErrorCode};
-use app::money::{Money, SignedMoney};
 use app::protection::{KycState, SelfExclusion};
 use chrono::{DateTime, Utc};
 use uuid::Uuid;

@@ -4,8 +4,8 @@
 
 use app::api::RequestCtx;
 use app::auth::StaffRole;
+use app::domain::money::{Currency, Money};
 use app::error::{AppError, ErrorCode};
-use app::money::{Currency, Money};
 use app::protection::api::ProtectionApi;
 use app::protection::{
     AccountOverview, ExclusionPeriod, KYC_NOTE_LENGTH_MAX, KycState, LimitPeriod,

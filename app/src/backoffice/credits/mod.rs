@@ -10,7 +10,7 @@ use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
-use crate::money::Money;
+use crate::domain::money::Money;
 
 /// Requests per page.
 pub const CREDIT_REQUEST_PAGE_SIZE: i64 = 50;

@@ -9,7 +9,7 @@ pub mod pages;
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
-use crate::money::{Currency, SignedMoney};
+use crate::domain::money::{Currency, SignedMoney};
 
 /// The periods offered, as (query value, label).
 pub const PERIODS: [(&str, &str); 4] = [

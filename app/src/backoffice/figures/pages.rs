@@ -10,7 +10,7 @@ use super::api::{CheckLedgerIntegrity, load_figures};
 use super::{DailyFlow, Figures, FiguresQuery, IntegrityRun, PERIODS, human_age};
 use crate::backoffice::pages::{BackofficeNav, page_error};
 use crate::backoffice::query_text;
-use crate::money::{Currency, SignedMoney};
+use crate::domain::money::{Currency, SignedMoney};
 
 /// Chart geometry, in SVG user units.
 const CHART_WIDTH: i64 = 720;

@@ -9,7 +9,7 @@ use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
-use crate::money::{Currency, SignedMoney};
+use crate::domain::money::{Currency, SignedMoney};
 
 /// Accounts per page.
 pub const ACCOUNT_PAGE_SIZE: i64 = 50;

@@ -9,7 +9,7 @@ use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
-use crate::money::SignedMoney;
+use crate::domain::money::SignedMoney;
 
 /// Players per search page.
 pub const PLAYER_PAGE_SIZE: i64 = 25;

@@ -10,7 +10,7 @@ use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
-use crate::money::SignedMoney;
+use crate::domain::money::SignedMoney;
 
 /// Findings per page.
 pub const FINDING_PAGE_SIZE: i64 = 50;

@@ -13,7 +13,7 @@ use super::{
 use crate::backoffice::pages::{BackofficeNav, page_error};
 use crate::backoffice::{query_string, query_text};
 use crate::components::{FieldError, FormError, action_error, action_idempotency_key};
-use crate::money::SignedMoney;
+use crate::domain::money::SignedMoney;
 
 #[component]
 pub fn ReconciliationPage() -> impl IntoView {
