@@ -6,9 +6,9 @@ use leptos::prelude::*;
 use serde::{Deserialize, Serialize};
 
 use super::IntegritySummary;
-use super::pages::BackofficeNav;
+use super::pages::{BackofficeNav, staff_section};
 use crate::auth::StaffRole;
-use crate::components::{ErrorPanel, FieldError, FormError, action_error, action_idempotency_key};
+use crate::components::{FieldError, FormError, action_error, action_idempotency_key};
 use crate::domain::money::SignedMoney;
 use crate::error::AppError;
 
@@ -114,39 +114,25 @@ pub async fn run_integrity_check() -> Result<IntegritySummary, AppError> {
 #[component]
 pub fn AdminDashboardPage() -> impl IntoView {
     let overview = Resource::new(|| (), |_| admin_overview());
-    view! {
-        <Suspense fallback=|| view! { <p class="loading" aria-busy="true">"Loading…"</p> }>
-            {move || Suspend::new(async move {
-                match overview.await {
-                    Ok(overview) => {
-                        let may_adjust = overview.role >= StaffRole::Finance;
-                        view! {
-                            <BackofficeNav current="/admin"/>
-                            <section class="card" data-testid="admin-dashboard">
-                                <h1>"Back office"</h1>
-                                <p>{overview.tenant_name.clone()}</p>
-                                <dl class="facts">
-                                    <dt>"Signed in as"</dt><dd>{overview.display_name.clone()}</dd>
-                                    <dt>"Role"</dt>
-                                    <dd><span class="badge" data-testid="staff-role">{overview.role.as_str()}</span></dd>
-                                    <dt>"Players"</dt><dd>{overview.player_count}</dd>
-                                </dl>
-                            </section>
-                            <IntegrityCard/>
-                            {may_adjust.then(|| view! { <AdjustmentCard/> })}
-                        }.into_any()
-                    }
-                    Err(error) if error.code == crate::error::ErrorCode::Unauthenticated => view! {
-                        <section class="card narrow">
-                            <h1>"Back office"</h1>
-                            <p>"Please " <a href="/admin/login">"log in with your staff account"</a> "."</p>
-                        </section>
-                    }.into_any(),
-                    Err(error) => view! { <ErrorPanel error/> }.into_any(),
-                }
-            })}
-        </Suspense>
-    }
+    // An anonymous viewer is shown the staff log-in link (see `page_error`).
+    staff_section(overview, |overview| {
+        let may_adjust = overview.role >= StaffRole::Finance;
+        view! {
+            <BackofficeNav current="/admin"/>
+            <section class="card" data-testid="admin-dashboard">
+                <h1>"Back office"</h1>
+                <p>{overview.tenant_name.clone()}</p>
+                <dl class="facts">
+                    <dt>"Signed in as"</dt><dd>{overview.display_name.clone()}</dd>
+                    <dt>"Role"</dt>
+                    <dd><span class="badge" data-testid="staff-role">{overview.role.as_str()}</span></dd>
+                    <dt>"Players"</dt><dd>{overview.player_count}</dd>
+                </dl>
+            </section>
+            <IntegrityCard/>
+            {may_adjust.then(|| view! { <AdjustmentCard/> })}
+        }
+    })
 }
 
 #[component]

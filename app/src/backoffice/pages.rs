@@ -3,7 +3,7 @@
 
 use leptos::prelude::*;
 
-use crate::components::ErrorPanel;
+use crate::components::{ErrorPanel, Wait, load_view};
 use crate::error::{AppError, ErrorCode};
 
 /// The back office's sections, as (path, label).
@@ -55,4 +55,17 @@ pub fn page_error(error: AppError) -> AnyView {
     } else {
         view! { <ErrorPanel error/> }.into_any()
     }
+}
+
+/// A back-office section that loads `resource`: `Loading…` meanwhile, then `view` of the value,
+/// or [`page_error`] of the error.
+pub fn staff_section<T, V>(
+    resource: Resource<Result<T, AppError>>,
+    view: impl Fn(T) -> V + Clone + Send + Sync + 'static,
+) -> AnyView
+where
+    T: Clone + Send + Sync + 'static,
+    V: IntoView + 'static,
+{
+    load_view(resource, Wait::Suspense, "Loading…", page_error, view)
 }

@@ -10,11 +10,10 @@ use super::{
     AccountOverview, DepositLimitView, ExclusionPeriod, KYC_NOTE_LENGTH_MAX, KycState, LimitPeriod,
     PlayerProtectionView,
 };
-use crate::auth::ViewerKind;
-use crate::auth::pages::{player_resource, use_auth};
-use crate::components::{ErrorPanel, FieldError, FormError, action_error};
+use crate::auth::pages::{Gate, gated_page, player_resource};
+use crate::components::{FieldError, FormError, Wait, action_error, error_panel, load_view};
 use crate::domain::money::Currency;
-use crate::error::{AppError, ErrorCode};
+use crate::error::AppError;
 
 /// The currencies a limit may be set in before the first one fixes it.
 const LIMIT_CURRENCIES: [Currency; 5] = [
@@ -27,7 +26,6 @@ const LIMIT_CURRENCIES: [Currency; 5] = [
 
 #[component]
 pub fn AccountPage() -> impl IntoView {
-    let auth = use_auth();
     // Created here, once, not in the Suspend below (see `player_resource`).
     let set_limit = ServerAction::<SetDepositLimit>::new();
     let exclude = ServerAction::<ExcludeMyself>::new();
@@ -36,25 +34,15 @@ pub fn AccountPage() -> impl IntoView {
         move || (set_limit.version().get(), exclude.version().get()),
         |_| load_account(),
     );
-    view! {
-        <Transition fallback=|| view! { <p class="loading" aria-busy="true">"Loading your account…"</p> }>
-            {move || Suspend::new(async move {
-                match auth.viewer.await {
-                    Ok(Some(viewer)) if viewer.kind == ViewerKind::Player => view! { <Account account set_limit exclude/> }.into_any(),
-                    Ok(Some(_)) => view! {
-                        <ErrorPanel error=AppError::new(ErrorCode::Forbidden, "The account page is for player accounts; staff use the back office.")/>
-                    }.into_any(),
-                    Ok(None) => view! {
-                        <section class="card narrow">
-                            <h1>"Your account"</h1>
-                            <p>"Please " <a href="/login">"log in"</a> " to see your account."</p>
-                        </section>
-                    }.into_any(),
-                    Err(error) => view! { <ErrorPanel error/> }.into_any(),
-                }
-            })}
-        </Transition>
-    }
+    gated_page(
+        Gate::player(
+            "Loading your account…",
+            "The account page is for player accounts; staff use the back office.",
+            "Your account",
+            " to see your account.",
+        ),
+        move |_| view! { <Account account set_limit exclude/> },
+    )
 }
 
 #[component]
@@ -63,20 +51,19 @@ fn Account(
     set_limit: ServerAction<SetDepositLimit>,
     exclude: ServerAction<ExcludeMyself>,
 ) -> impl IntoView {
-    view! {
-        <Transition fallback=|| view! { <p class="loading" aria-busy="true">"Loading…"</p> }>
-            {move || Suspend::new(async move {
-                match account.await {
-                    Ok(account) => view! {
-                        <Verification account=account.clone()/>
-                        <Limits account=account.clone() action=set_limit/>
-                        <Exclusion account action=exclude/>
-                    }.into_any(),
-                    Err(error) => view! { <ErrorPanel error/> }.into_any(),
-                }
-            })}
-        </Transition>
-    }
+    load_view(
+        account,
+        Wait::Transition,
+        "Loading…",
+        error_panel,
+        move |account| {
+            view! {
+                <Verification account=account.clone()/>
+                <Limits account=account.clone() action=set_limit/>
+                <Exclusion account action=exclude/>
+            }
+        },
+    )
 }
 
 #[component]
@@ -246,26 +233,18 @@ fn Exclusion(account: AccountOverview, action: ServerAction<ExcludeMyself>) -> i
 
 #[component]
 pub fn StaffKycPage() -> impl IntoView {
-    let auth = use_auth();
     view! {
         <crate::backoffice::pages::BackofficeNav current="/admin/kyc"/>
-        <Transition fallback=|| view! { <p class="loading" aria-busy="true">"Loading…"</p> }>
-            {move || Suspend::new(async move {
-                match auth.viewer.await {
-                    Ok(Some(viewer)) if viewer.staff_role().is_some() => view! { <KycSearch/> }.into_any(),
-                    Ok(Some(_)) => view! {
-                        <ErrorPanel error=AppError::new(ErrorCode::Forbidden, "This page is for staff accounts.")/>
-                    }.into_any(),
-                    Ok(None) => view! {
-                        <section class="card narrow">
-                            <h1>"Identity verification"</h1>
-                            <p>"Please " <a href="/admin/login">"log in with your staff account"</a> "."</p>
-                        </section>
-                    }.into_any(),
-                    Err(error) => view! { <ErrorPanel error/> }.into_any(),
-                }
-            })}
-        </Transition>
+        {gated_page(
+        Gate {
+            admits: |viewer| viewer.staff_role().is_some(),
+            loading: "Loading…",
+            forbidden: "This page is for staff accounts.",
+            title: "Identity verification",
+            log_in: ("/admin/login", "log in with your staff account", "."),
+        },
+        move |_| view! { <KycSearch/> },
+    )}
     }
 }
 

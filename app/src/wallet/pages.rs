@@ -4,81 +4,74 @@ use leptos::prelude::*;
 
 use super::api::{wallet_balances, wallet_history};
 use super::{MovementPage, WalletBalance, describe_kind};
-use crate::auth::ViewerKind;
-use crate::auth::pages::{player_resource, use_auth};
-use crate::components::ErrorPanel;
-use crate::error::{AppError, ErrorCode};
+use crate::auth::pages::{Gate, gated_page, player_resource};
+use crate::components::{Wait, error_line, load_view};
+use crate::error::AppError;
 
 #[component]
 pub fn WalletPage() -> impl IntoView {
-    let auth = use_auth();
     // Created here, once, not in the Suspend below (see `player_resource`); older history pages
     // are loaded in the browser when asked for.
     let balances = player_resource(|| (), |_| wallet_balances());
     let first_history_page = player_resource(|| (), |_| wallet_history(None, None));
-    view! {
-        <Transition fallback=|| view! { <p class="loading" aria-busy="true">"Loading your wallet…"</p> }>
-            {move || Suspend::new(async move {
-                match auth.viewer.await {
-                    Ok(Some(viewer)) if viewer.kind == ViewerKind::Player => view! {
-                        <section class="card" data-testid="wallet">
-                            <h1>"Your wallet"</h1>
-                            <p class="muted">
-                                "Signed in as " <strong data-testid="viewer-email">{viewer.email.clone()}</strong>
-                                " at " {viewer.tenant_name.clone()} "."
-                            </p>
-                            <p class="actions">
-                                <a class="button primary" href="/deposit" data-testid="deposit-link">"Deposit"</a>
-                                <a class="button" href="/withdraw" data-testid="withdraw-link">"Withdraw"</a>
-                                <a class="button ghost" href="/account" data-testid="account-link">"Limits and account"</a>
-                            </p>
-                            <Balances balances/>
-                        </section>
-                        <History first_page=first_history_page/>
-                    }.into_any(),
-                    Ok(Some(_)) => view! {
-                        <ErrorPanel error=AppError::new(ErrorCode::Forbidden, "The wallet is for player accounts; staff use the back office.")/>
-                    }.into_any(),
-                    Ok(None) => view! {
-                        <section class="card narrow">
-                            <h1>"Your wallet"</h1>
-                            <p>"Please " <a href="/login">"log in"</a> " to see your wallet."</p>
-                        </section>
-                    }.into_any(),
-                    Err(error) => view! { <ErrorPanel error/> }.into_any(),
-                }
-            })}
-        </Transition>
-    }
+    gated_page(
+        Gate::player(
+            "Loading your wallet…",
+            "The wallet is for player accounts; staff use the back office.",
+            "Your wallet",
+            " to see your wallet.",
+        ),
+        move |viewer| {
+            view! {
+                <section class="card" data-testid="wallet">
+                    <h1>"Your wallet"</h1>
+                    <p class="muted">
+                        "Signed in as " <strong data-testid="viewer-email">{viewer.email.clone()}</strong>
+                        " at " {viewer.tenant_name.clone()} "."
+                    </p>
+                    <p class="actions">
+                        <a class="button primary" href="/deposit" data-testid="deposit-link">"Deposit"</a>
+                        <a class="button" href="/withdraw" data-testid="withdraw-link">"Withdraw"</a>
+                        <a class="button ghost" href="/account" data-testid="account-link">"Limits and account"</a>
+                    </p>
+                    <Balances balances/>
+                </section>
+                <History first_page=first_history_page/>
+            }
+        },
+    )
 }
 
 #[component]
 fn Balances(balances: Resource<Result<Vec<WalletBalance>, AppError>>) -> impl IntoView {
-    view! {
-        <Suspense fallback=|| view! { <p class="loading" aria-busy="true">"Loading balances…"</p> }>
-            {move || Suspend::new(async move {
-                match balances.await {
-                    Ok(balances) if balances.is_empty() => view! {
-                        <p class="empty" data-testid="balances-empty">"No money here yet. Your balance appears after your first deposit."</p>
-                    }.into_any(),
-                    Ok(balances) => view! {
-                        <div class="balances">
-                            {balances.into_iter().map(|balance| view! {
-                                <div class="balance" data-testid=format!("balance-{}", balance.currency)>
-                                    <span class="balance-currency">{balance.currency.to_string()}</span>
-                                    <span class="balance-label">"Available"</span>
-                                    <strong class="balance-amount" data-testid="available">{balance.available.format_amount()}</strong>
-                                    <span class="balance-label">"Held for withdrawals"</span>
-                                    <span class="balance-amount" data-testid="held">{balance.held.format_amount()}</span>
-                                </div>
-                            }).collect_view()}
-                        </div>
-                    }.into_any(),
-                    Err(error) => view! { <p class="form-error" role="alert">{error.message}</p> }.into_any(),
-                }
-            })}
-        </Suspense>
-    }
+    load_view(
+        balances,
+        Wait::Suspense,
+        "Loading balances…",
+        error_line,
+        |balances| {
+            if balances.is_empty() {
+                return view! {
+                <p class="empty" data-testid="balances-empty">"No money here yet. Your balance appears after your first deposit."</p>
+            }
+            .into_any();
+            }
+            view! {
+            <div class="balances">
+                {balances.into_iter().map(|balance| view! {
+                    <div class="balance" data-testid=format!("balance-{}", balance.currency)>
+                        <span class="balance-currency">{balance.currency.to_string()}</span>
+                        <span class="balance-label">"Available"</span>
+                        <strong class="balance-amount" data-testid="available">{balance.available.format_amount()}</strong>
+                        <span class="balance-label">"Held for withdrawals"</span>
+                        <span class="balance-amount" data-testid="held">{balance.held.format_amount()}</span>
+                    </div>
+                }).collect_view()}
+            </div>
+        }
+        .into_any()
+        },
+    )
 }
 
 #[component]

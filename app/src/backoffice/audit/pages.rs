@@ -6,7 +6,7 @@ use leptos_router::hooks::use_query_map;
 
 use super::api::{VerifyAuditChain, list_audit_events};
 use super::{AuditEventPage, AuditEventRow, AuditFilter, ChainCheck};
-use crate::backoffice::pages::{BackofficeNav, page_error};
+use crate::backoffice::pages::{BackofficeNav, staff_section};
 use crate::backoffice::{query_string, query_text};
 
 #[component]
@@ -52,14 +52,7 @@ pub fn AuditLogPage() -> impl IntoView {
                 <button class="button" type="submit">"Search"</button>
                 <a class="button ghost" href="/admin/audit">"Clear"</a>
             </Form>
-            <Suspense fallback=|| view! { <p class="loading" aria-busy="true">"Loading…"</p> }>
-                {move || Suspend::new(async move {
-                    match events.await {
-                        Ok(page) => view! { <AuditTable page filter=filter.get_untracked()/> }.into_any(),
-                        Err(error) => page_error(error),
-                    }
-                })}
-            </Suspense>
+            {staff_section(events, move |page| view! { <AuditTable page filter=filter.get_untracked()/> })}
         </section>
         <ChainCard/>
     }

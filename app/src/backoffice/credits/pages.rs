@@ -10,7 +10,7 @@ use super::{
     CREDIT_REQUEST_STATES, CreditRequestFilter, CreditRequestPage, CreditRequestRow,
     DECISION_NOTE_LENGTH_MAX,
 };
-use crate::backoffice::pages::{BackofficeNav, page_error};
+use crate::backoffice::pages::{BackofficeNav, staff_section};
 use crate::backoffice::{query_string, query_text};
 use crate::components::{FormError, action_error, action_idempotency_key};
 
@@ -46,14 +46,7 @@ pub fn CreditRequestsPage() -> impl IntoView {
                 </label>
                 <button class="button" type="submit">"Show"</button>
             </Form>
-            <Suspense fallback=|| view! { <p class="loading" aria-busy="true">"Loading…"</p> }>
-                {move || Suspend::new(async move {
-                    match requests.await {
-                        Ok(page) => view! { <CreditRequestsView page filter=filter.get_untracked()/> }.into_any(),
-                        Err(error) => page_error(error),
-                    }
-                })}
-            </Suspense>
+            {staff_section(requests, move |page| view! { <CreditRequestsView page filter=filter.get_untracked()/> })}
         </section>
     }
 }

@@ -8,7 +8,7 @@ use leptos_router::hooks::use_query_map;
 
 use super::api::{CheckLedgerIntegrity, load_figures};
 use super::{DailyFlow, Figures, FiguresQuery, IntegrityRun, PERIODS, human_age};
-use crate::backoffice::pages::{BackofficeNav, page_error};
+use crate::backoffice::pages::{BackofficeNav, staff_section};
 use crate::backoffice::query_text;
 use crate::domain::money::{Currency, SignedMoney};
 
@@ -34,14 +34,7 @@ pub fn FiguresPage() -> impl IntoView {
     );
     view! {
         <BackofficeNav current="/admin/figures"/>
-        <Suspense fallback=|| view! { <p class="loading" aria-busy="true">"Loading…"</p> }>
-            {move || Suspend::new(async move {
-                match figures.await {
-                    Ok(figures) => view! { <FiguresView figures query=figures_query.get_untracked()/> }.into_any(),
-                    Err(error) => page_error(error),
-                }
-            })}
-        </Suspense>
+        {staff_section(figures, move |figures| view! { <FiguresView figures query=figures_query.get_untracked()/> })}
     }
 }
 

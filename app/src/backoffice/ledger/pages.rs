@@ -2,14 +2,13 @@
 
 use leptos::prelude::*;
 use leptos_router::components::Form;
-use leptos_router::hooks::{use_params_map, use_query_map};
-use uuid::Uuid;
+use leptos_router::hooks::use_query_map;
 
 use super::api::{list_ledger_accounts, load_account_transfers, load_journal};
 use super::{ACCOUNT_KINDS, AccountPage, AccountTransfers, EXPLORER_CURRENCIES, JournalDetail};
-use crate::backoffice::pages::{BackofficeNav, page_error};
+use crate::backoffice::pages::{BackofficeNav, staff_section};
 use crate::backoffice::{query_string, query_text};
-use crate::error::AppError;
+use crate::components::route_resource;
 
 #[component]
 pub fn LedgerAccountsPage() -> impl IntoView {
@@ -53,17 +52,10 @@ pub fn LedgerAccountsPage() -> impl IntoView {
                 </label>
                 <button class="button" type="submit">"Show"</button>
             </Form>
-            <Suspense fallback=|| view! { <p class="loading" aria-busy="true">"Loading…"</p> }>
-                {move || Suspend::new(async move {
-                    match accounts.await {
-                        Ok(page) => {
-                            let (kind, currency, _) = filter.get_untracked();
-                            view! { <AccountTable page kind currency/> }.into_any()
-                        }
-                        Err(error) => page_error(error),
-                    }
-                })}
-            </Suspense>
+            {staff_section(accounts, move |page| {
+                let (kind, currency, _) = filter.get_untracked();
+                view! { <AccountTable page kind currency/> }
+            })}
         </section>
     }
 }
@@ -112,35 +104,14 @@ fn AccountTable(
 
 #[component]
 pub fn LedgerAccountPage() -> impl IntoView {
-    let params = use_params_map();
     let query = use_query_map();
-    let key = Memo::new(move |_| {
-        (
-            params.with(|params| params.get("id").and_then(|id| Uuid::parse_str(&id).ok())),
-            query.with(|query| {
-                query_text(query, "before").and_then(|value| value.parse::<i64>().ok())
-            }),
-        )
+    let before = Memo::new(move |_| {
+        query.with(|query| query_text(query, "before").and_then(|value| value.parse::<i64>().ok()))
     });
-    let transfers = Resource::new(
-        move || key.get(),
-        |(account, before)| async move {
-            match account {
-                Some(account) => load_account_transfers(account, before).await,
-                None => Err(AppError::not_found("Account")),
-            }
-        },
-    );
+    let transfers = route_resource("Account", move || before.get(), load_account_transfers);
     view! {
         <BackofficeNav current="/admin/ledger"/>
-        <Suspense fallback=|| view! { <p class="loading" aria-busy="true">"Loading…"</p> }>
-            {move || Suspend::new(async move {
-                match transfers.await {
-                    Ok(page) => view! { <AccountView page/> }.into_any(),
-                    Err(error) => page_error(error),
-                }
-            })}
-        </Suspense>
+        {staff_section(transfers, move |page| view! { <AccountView page/> })}
     }
 }
 
@@ -193,29 +164,10 @@ fn AccountView(page: AccountTransfers) -> impl IntoView {
 
 #[component]
 pub fn LedgerJournalPage() -> impl IntoView {
-    let params = use_params_map();
-    let journal = Memo::new(move |_| {
-        params.with(|params| params.get("id").and_then(|id| Uuid::parse_str(&id).ok()))
-    });
-    let detail = Resource::new(
-        move || journal.get(),
-        |journal| async move {
-            match journal {
-                Some(journal) => load_journal(journal).await,
-                None => Err(AppError::not_found("Journal")),
-            }
-        },
-    );
+    let detail = route_resource("Journal", || (), |journal, ()| load_journal(journal));
     view! {
         <BackofficeNav current="/admin/ledger"/>
-        <Suspense fallback=|| view! { <p class="loading" aria-busy="true">"Loading…"</p> }>
-            {move || Suspend::new(async move {
-                match detail.await {
-                    Ok(detail) => view! { <JournalView detail/> }.into_any(),
-                    Err(error) => page_error(error),
-                }
-            })}
-        </Suspense>
+        {staff_section(detail, move |detail| view! { <JournalView detail/> })}
     }
 }
 

@@ -3,15 +3,16 @@
 
 use leptos::prelude::*;
 use leptos_router::components::Form;
-use leptos_router::hooks::{use_params_map, use_query_map};
+use leptos_router::hooks::use_query_map;
 use uuid::Uuid;
 
 use super::api::{AddStaffNote, load_player, search_players, throttled_log_ins};
 use super::{NOTE_LENGTH_MAX, PlayerDetail, PlayerPayment, PlayerSearchPage, StaffNote};
-use crate::backoffice::pages::{BackofficeNav, page_error};
+use crate::backoffice::pages::{BackofficeNav, staff_section};
 use crate::backoffice::{query_string, query_text};
-use crate::components::{FieldError, FormError, action_error, action_idempotency_key};
-use crate::error::AppError;
+use crate::components::{
+    FieldError, FormError, action_error, action_idempotency_key, route_resource,
+};
 
 #[component]
 pub fn PlayersPage() -> impl IntoView {
@@ -39,14 +40,7 @@ pub fn PlayersPage() -> impl IntoView {
                 </label>
                 <button class="button primary" type="submit" data-testid="player-search-submit">"Search"</button>
             </Form>
-            <Suspense fallback=|| view! { <p class="loading" aria-busy="true">"Loading…"</p> }>
-                {move || Suspend::new(async move {
-                    match results.await {
-                        Ok(page) => view! { <PlayerTable page q=search.get_untracked().0/> }.into_any(),
-                        Err(error) => page_error(error),
-                    }
-                })}
-            </Suspense>
+            {staff_section(results, move |page| view! { <PlayerTable page q=search.get_untracked().0/> })}
         </section>
         <ThrottledLogIns/>
     }
@@ -131,29 +125,10 @@ fn PlayerTable(page: PlayerSearchPage, q: Option<String>) -> impl IntoView {
 
 #[component]
 pub fn PlayerPage() -> impl IntoView {
-    let params = use_params_map();
-    let player = Memo::new(move |_| {
-        params.with(|params| params.get("id").and_then(|id| Uuid::parse_str(&id).ok()))
-    });
-    let detail = Resource::new(
-        move || player.get(),
-        |player| async move {
-            match player {
-                Some(player) => load_player(player).await,
-                None => Err(AppError::not_found("Player")),
-            }
-        },
-    );
+    let detail = route_resource("Player", || (), |player, ()| load_player(player));
     view! {
         <BackofficeNav current="/admin/players"/>
-        <Suspense fallback=|| view! { <p class="loading" aria-busy="true">"Loading…"</p> }>
-            {move || Suspend::new(async move {
-                match detail.await {
-                    Ok(detail) => view! { <PlayerView detail/> }.into_any(),
-                    Err(error) => page_error(error),
-                }
-            })}
-        </Suspense>
+        {staff_section(detail, move |detail| view! { <PlayerView detail/> })}
     }
 }
 

@@ -10,7 +10,7 @@ use super::{
     CORRECTIONS, FINDING_KINDS, FINDING_STATUSES, FindingFilter, FindingPage, FindingRow,
     RESOLUTION_NOTE_LENGTH_MAX,
 };
-use crate::backoffice::pages::{BackofficeNav, page_error};
+use crate::backoffice::pages::{BackofficeNav, staff_section};
 use crate::backoffice::{query_string, query_text};
 use crate::components::{FieldError, FormError, action_error, action_idempotency_key};
 use crate::domain::money::SignedMoney;
@@ -65,14 +65,7 @@ pub fn ReconciliationPage() -> impl IntoView {
                 </label>
                 <button class="button" type="submit">"Show"</button>
             </Form>
-            <Suspense fallback=|| view! { <p class="loading" aria-busy="true">"Loading…"</p> }>
-                {move || Suspend::new(async move {
-                    match findings.await {
-                        Ok(page) => view! { <FindingsView page filter=filter.get_untracked() run/> }.into_any(),
-                        Err(error) => page_error(error),
-                    }
-                })}
-            </Suspense>
+            {staff_section(findings, move |page| view! { <FindingsView page filter=filter.get_untracked() run/> })}
         </section>
     }
 }

@@ -7,7 +7,7 @@ use uuid::Uuid;
 
 use super::api::{ReapplyWebhookEvent, list_webhook_events};
 use super::{WEBHOOK_STATUSES, WebhookEventPage, WebhookEventRow, WebhookFilter};
-use crate::backoffice::pages::{BackofficeNav, page_error};
+use crate::backoffice::pages::{BackofficeNav, staff_section};
 use crate::backoffice::{query_string, query_text};
 use crate::components::action_idempotency_key;
 
@@ -51,14 +51,7 @@ pub fn WebhookLogPage() -> impl IntoView {
                 </label>
                 <button class="button" type="submit">"Show"</button>
             </Form>
-            <Suspense fallback=|| view! { <p class="loading" aria-busy="true">"Loading…"</p> }>
-                {move || Suspend::new(async move {
-                    match events.await {
-                        Ok(page) => view! { <WebhookTables page filter=filter.get_untracked()/> }.into_any(),
-                        Err(error) => page_error(error),
-                    }
-                })}
-            </Suspense>
+            {staff_section(events, move |page| view! { <WebhookTables page filter=filter.get_untracked()/> })}
         </section>
     }
 }
