@@ -20,6 +20,9 @@ pub mod webhooks;
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
+/// The payment providers a list can be filtered by.
+pub const PROVIDERS: [&str; 2] = ["mock", "stripe"];
+
 /// The ledger integrity check's result, for people.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct IntegritySummary {

@@ -2,7 +2,9 @@
 //! a viewer who may not see the page.
 
 use leptos::prelude::*;
+use leptos_router::hooks::use_query_map;
 
+use super::query_text;
 use crate::components::{ErrorPanel, Wait, load_view};
 use crate::error::{AppError, ErrorCode};
 
@@ -68,4 +70,33 @@ where
     V: IntoView + 'static,
 {
     load_view(resource, Wait::Suspense, "Loading…", page_error, view)
+}
+
+/// One filter of a back-office list: a select named `name` offering "Any" and `options`, with
+/// the option the query string names selected.
+#[component]
+pub fn FilterSelect(
+    label: &'static str,
+    name: &'static str,
+    options: &'static [&'static str],
+) -> impl IntoView {
+    let query = use_query_map();
+    let selected = move |value: &'static str| {
+        move || query.with(|query| query_text(query, name).as_deref() == Some(value))
+    };
+    view! {
+        <label>{label}
+            <select name=name>
+                <option value="">"Any"</option>
+                {options.iter().map(|option| view! {
+                    <option value=*option selected=selected(option)>{*option}</option>
+                }).collect_view()}
+            </select>
+        </label>
+    }
+}
+
+/// The link to a list's next page.
+pub fn pager(href: String, label: &'static str) -> impl IntoView {
+    view! { <p class="pager"><a class="button small" href=href>{label}</a></p> }
 }

@@ -10,7 +10,7 @@ use super::{
     CREDIT_REQUEST_STATES, CreditRequestFilter, CreditRequestPage, CreditRequestRow,
     DECISION_NOTE_LENGTH_MAX,
 };
-use crate::backoffice::pages::{BackofficeNav, staff_section};
+use crate::backoffice::pages::{BackofficeNav, FilterSelect, pager, staff_section};
 use crate::backoffice::{query_string, query_text};
 use crate::components::{FormError, action_error, action_idempotency_key};
 
@@ -27,23 +27,13 @@ pub fn CreditRequestsPage() -> impl IntoView {
         move || filter.get(),
         |filter| list_credit_requests(filter.state, filter.offset),
     );
-    let selected = move |value: &'static str| {
-        move || query.with(|query| query_text(query, "state").as_deref() == Some(value))
-    };
     view! {
         <BackofficeNav current="/admin/credits"/>
         <section class="card" data-testid="credit-requests">
             <h1>"Credit approvals"</h1>
             <p class="muted">"Money that staff give a player (a manual credit or a reconciliation correction) posts only when a second, different finance or owner staff member approves it."</p>
             <Form method="GET" action="/admin/credits" attr:class="filters" attr:aria-label="Filter credit requests">
-                <label>"State"
-                    <select name="state">
-                        <option value="">"Any"</option>
-                        {CREDIT_REQUEST_STATES.iter().map(|state| view! {
-                            <option value=*state selected=selected(state)>{*state}</option>
-                        }).collect_view()}
-                    </select>
-                </label>
+                <FilterSelect label="State" name="state" options=&CREDIT_REQUEST_STATES/>
                 <button class="button" type="submit">"Show"</button>
             </Form>
             {staff_section(requests, move |page| view! { <CreditRequestsView page filter=filter.get_untracked()/> })}
@@ -61,7 +51,7 @@ fn CreditRequestsView(page: CreditRequestPage, filter: CreditRequestFilter) -> i
                 ("offset", Some(offset.to_string())),
             ])
         );
-        view! { <p class="pager"><a class="button small" href=href>"More requests"</a></p> }
+        pager(href, "More requests")
     });
     if page.requests.is_empty() {
         return view! { <p class="empty" data-testid="credit-requests-empty">"No credit requests match."</p> }.into_any();

@@ -6,7 +6,7 @@ use leptos_router::hooks::use_query_map;
 
 use super::api::{list_ledger_accounts, load_account_transfers, load_journal};
 use super::{ACCOUNT_KINDS, AccountPage, AccountTransfers, EXPLORER_CURRENCIES, JournalDetail};
-use crate::backoffice::pages::{BackofficeNav, staff_section};
+use crate::backoffice::pages::{BackofficeNav, FilterSelect, pager, staff_section};
 use crate::backoffice::{query_string, query_text};
 use crate::components::route_resource;
 
@@ -26,30 +26,13 @@ pub fn LedgerAccountsPage() -> impl IntoView {
         move || filter.get(),
         |(kind, currency, offset)| list_ledger_accounts(kind, currency, offset),
     );
-    let selected = move |name: &'static str, value: &'static str| {
-        move || query.with(|query| query_text(query, name).as_deref() == Some(value))
-    };
     view! {
         <BackofficeNav current="/admin/ledger"/>
         <section class="card" data-testid="ledger-accounts">
             <h1>"Ledger accounts"</h1>
             <Form method="GET" action="/admin/ledger" attr:class="filters" attr:aria-label="Filter accounts">
-                <label>"Kind"
-                    <select name="kind">
-                        <option value="">"Any"</option>
-                        {ACCOUNT_KINDS.iter().map(|kind| view! {
-                            <option value=*kind selected=selected("kind", kind)>{*kind}</option>
-                        }).collect_view()}
-                    </select>
-                </label>
-                <label>"Currency"
-                    <select name="currency">
-                        <option value="">"Any"</option>
-                        {EXPLORER_CURRENCIES.iter().map(|code| view! {
-                            <option value=*code selected=selected("currency", code)>{*code}</option>
-                        }).collect_view()}
-                    </select>
-                </label>
+                <FilterSelect label="Kind" name="kind" options=&ACCOUNT_KINDS/>
+                <FilterSelect label="Currency" name="currency" options=&EXPLORER_CURRENCIES/>
                 <button class="button" type="submit">"Show"</button>
             </Form>
             {staff_section(accounts, move |page| {
@@ -78,7 +61,7 @@ fn AccountTable(
                 ("offset", Some(offset.to_string()))
             ])
         );
-        view! { <p class="pager"><a class="button small" href=href>"More accounts"</a></p> }
+        pager(href, "More accounts")
     });
     view! {
         <div class="table-wrap">
@@ -120,7 +103,7 @@ fn AccountView(page: AccountTransfers) -> impl IntoView {
     let account = page.account.clone();
     let next = page.next_before.map(|before| {
         let href = format!("/admin/ledger/accounts/{}?before={before}", account.id);
-        view! { <p class="pager"><a class="button small" href=href>"Older transfers"</a></p> }
+        pager(href, "Older transfers")
     });
     view! {
         <section class="card" data-testid="ledger-account">

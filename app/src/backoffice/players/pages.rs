@@ -8,7 +8,7 @@ use uuid::Uuid;
 
 use super::api::{AddStaffNote, load_player, search_players, throttled_log_ins};
 use super::{NOTE_LENGTH_MAX, PlayerDetail, PlayerPayment, PlayerSearchPage, StaffNote};
-use crate::backoffice::pages::{BackofficeNav, staff_section};
+use crate::backoffice::pages::{BackofficeNav, pager, staff_section};
 use crate::backoffice::{query_string, query_text};
 use crate::components::{
     FieldError, FormError, action_error, action_idempotency_key, route_resource,
@@ -100,7 +100,7 @@ fn PlayerTable(page: PlayerSearchPage, q: Option<String>) -> impl IntoView {
             "/admin/players{}",
             query_string(&[("q", q), ("offset", Some(offset.to_string()))])
         );
-        view! { <p class="pager"><a class="button small" href=href>"More players"</a></p> }
+        pager(href, "More players")
     });
     view! {
         <div class="table-wrap">

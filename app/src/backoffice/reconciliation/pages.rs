@@ -10,8 +10,8 @@ use super::{
     CORRECTIONS, FINDING_KINDS, FINDING_STATUSES, FindingFilter, FindingPage, FindingRow,
     RESOLUTION_NOTE_LENGTH_MAX,
 };
-use crate::backoffice::pages::{BackofficeNav, staff_section};
-use crate::backoffice::{query_string, query_text};
+use crate::backoffice::pages::{BackofficeNav, FilterSelect, pager, staff_section};
+use crate::backoffice::{PROVIDERS, query_string, query_text};
 use crate::components::{FieldError, FormError, action_error, action_idempotency_key};
 use crate::domain::money::SignedMoney;
 
@@ -31,38 +31,15 @@ pub fn ReconciliationPage() -> impl IntoView {
         move || (filter.get(), run.version().get()),
         |(filter, _)| list_findings(filter.status, filter.kind, filter.provider, filter.offset),
     );
-    let selected = move |name: &'static str, value: &'static str| {
-        move || query.with(|query| query_text(query, name).as_deref() == Some(value))
-    };
     view! {
         <BackofficeNav current="/admin/reconciliation"/>
         <section class="card" data-testid="reconciliation">
             <h1>"Reconciliation"</h1>
             <p class="muted">"What each PSP reports, compared with our deposits, payout attempts and journals. A re-run refreshes what it finds again; it never adds a finding twice."</p>
             <Form method="GET" action="/admin/reconciliation" attr:class="filters" attr:aria-label="Filter findings">
-                <label>"Status"
-                    <select name="status">
-                        <option value="">"Any"</option>
-                        {FINDING_STATUSES.iter().map(|status| view! {
-                            <option value=*status selected=selected("status", status)>{*status}</option>
-                        }).collect_view()}
-                    </select>
-                </label>
-                <label>"Kind"
-                    <select name="kind">
-                        <option value="">"Any"</option>
-                        {FINDING_KINDS.iter().map(|kind| view! {
-                            <option value=*kind selected=selected("kind", kind)>{*kind}</option>
-                        }).collect_view()}
-                    </select>
-                </label>
-                <label>"Provider"
-                    <select name="provider">
-                        <option value="">"Any"</option>
-                        <option value="mock" selected=selected("provider", "mock")>"mock"</option>
-                        <option value="stripe" selected=selected("provider", "stripe")>"stripe"</option>
-                    </select>
-                </label>
+                <FilterSelect label="Status" name="status" options=&FINDING_STATUSES/>
+                <FilterSelect label="Kind" name="kind" options=&FINDING_KINDS/>
+                <FilterSelect label="Provider" name="provider" options=&PROVIDERS/>
                 <button class="button" type="submit">"Show"</button>
             </Form>
             {staff_section(findings, move |page| view! { <FindingsView page filter=filter.get_untracked() run/> })}
@@ -101,7 +78,7 @@ fn FindingsView(
                 ("offset", Some(offset.to_string())),
             ])
         );
-        view! { <p class="pager"><a class="button small" href=href>"More findings"</a></p> }
+        pager(href, "More findings")
     });
     let export = format!(
         "/admin/export/findings.csv{}",

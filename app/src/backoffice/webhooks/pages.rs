@@ -7,8 +7,8 @@ use uuid::Uuid;
 
 use super::api::{ReapplyWebhookEvent, list_webhook_events};
 use super::{WEBHOOK_STATUSES, WebhookEventPage, WebhookEventRow, WebhookFilter};
-use crate::backoffice::pages::{BackofficeNav, staff_section};
-use crate::backoffice::{query_string, query_text};
+use crate::backoffice::pages::{BackofficeNav, FilterSelect, pager, staff_section};
+use crate::backoffice::{PROVIDERS, query_string, query_text};
 use crate::components::action_idempotency_key;
 
 #[component]
@@ -25,30 +25,14 @@ pub fn WebhookLogPage() -> impl IntoView {
         move || filter.get(),
         |filter| list_webhook_events(filter.provider, filter.status, filter.offset),
     );
-    let selected = move |name: &'static str, value: &'static str| {
-        move || query.with(|query| query_text(query, name).as_deref() == Some(value))
-    };
     view! {
         <BackofficeNav current="/admin/webhooks"/>
         <section class="card" data-testid="webhook-log">
             <h1>"Webhook log"</h1>
             <p class="muted">"PSP events whose signature verified, stored before anything was applied. Refused deliveries are answered 400 and not kept."</p>
             <Form method="GET" action="/admin/webhooks" attr:class="filters" attr:aria-label="Filter the webhook log">
-                <label>"Provider"
-                    <select name="provider">
-                        <option value="">"Any"</option>
-                        <option value="mock" selected=selected("provider", "mock")>"mock"</option>
-                        <option value="stripe" selected=selected("provider", "stripe")>"stripe"</option>
-                    </select>
-                </label>
-                <label>"Status"
-                    <select name="status">
-                        <option value="">"Any"</option>
-                        {WEBHOOK_STATUSES.iter().map(|status| view! {
-                            <option value=*status selected=selected("status", status)>{*status}</option>
-                        }).collect_view()}
-                    </select>
-                </label>
+                <FilterSelect label="Provider" name="provider" options=&PROVIDERS/>
+                <FilterSelect label="Status" name="status" options=&WEBHOOK_STATUSES/>
                 <button class="button" type="submit">"Show"</button>
             </Form>
             {staff_section(events, move |page| view! { <WebhookTables page filter=filter.get_untracked()/> })}
@@ -68,7 +52,7 @@ fn WebhookTables(page: WebhookEventPage, filter: WebhookFilter) -> impl IntoView
                 ("offset", Some(offset.to_string())),
             ])
         );
-        view! { <p class="pager"><a class="button small" href=href>"Older events"</a></p> }
+        pager(href, "Older events")
     });
     view! {
         <h2>"By provider and status"</h2>
