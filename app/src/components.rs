@@ -1,6 +1,14 @@
-//! Small building blocks shared by every page: form errors, badges, the hydration marker.
+//! Small building blocks shared by every page: form errors, the error panel, idempotency keys,
+//! and the page scaffold: a resource loaded behind a `Suspense` (or `Transition`), answered with
+//! its view or its error, and the resource of the thing a route's `:id` names.
+
+use std::future::Future;
 
 use leptos::prelude::*;
+use leptos_router::hooks::use_params_map;
+use serde::Serialize;
+use serde::de::DeserializeOwned;
+use uuid::Uuid;
 
 use crate::error::AppError;
 
@@ -89,4 +97,97 @@ where
         }
     });
     key
+}
+
+/// What a section shows while its data loads.
+pub fn loading(text: &'static str) -> impl IntoView {
+    view! { <p class="loading" aria-busy="true">{text}</p> }
+}
+
+/// How a section waits for its resource: `Suspense` shows the loading line every time it loads,
+/// `Transition` only the first time (later loads keep the old view until the new one is there).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Wait {
+    Suspense,
+    Transition,
+}
+
+/// The page scaffold: waits for `resource` (showing `loading` meanwhile), then shows `view` of
+/// its value or `on_error` of its error. Create the resource where the page component starts,
+/// never inside the view (see the README on resources).
+pub fn load_view<T, V>(
+    resource: Resource<Result<T, AppError>>,
+    wait: Wait,
+    loading_text: &'static str,
+    on_error: fn(AppError) -> AnyView,
+    view: impl Fn(T) -> V + Clone + Send + Sync + 'static,
+) -> AnyView
+where
+    T: Clone + Send + Sync + 'static,
+    V: IntoView + 'static,
+{
+    let content = move || {
+        let view = view.clone();
+        Suspend::new(async move {
+            match resource.await {
+                Ok(value) => view(value).into_any(),
+                Err(error) => on_error(error),
+            }
+        })
+    };
+    match wait {
+        Wait::Suspense => {
+            view! { <Suspense fallback=move || loading(loading_text)>{content}</Suspense> }
+                .into_any()
+        }
+        Wait::Transition => {
+            view! { <Transition fallback=move || loading(loading_text)>{content}</Transition> }
+                .into_any()
+        }
+    }
+}
+
+/// An error as a section shows it inside a page that stands: the error panel.
+pub fn error_panel(error: AppError) -> AnyView {
+    view! { <ErrorPanel error/> }.into_any()
+}
+
+/// An error as a part of a page shows it, below what already stands: one line.
+pub fn error_line(error: AppError) -> AnyView {
+    view! { <p class="form-error" role="alert">{error.message}</p> }.into_any()
+}
+
+/// The route's `:id`, when it is a UUID.
+pub fn route_id() -> Memo<Option<Uuid>> {
+    let params = use_params_map();
+    Memo::new(move |_| {
+        params.with(|params| params.get("id").and_then(|id| Uuid::parse_str(&id).ok()))
+    })
+}
+
+/// The resource of the thing the route's `:id` names, loaded again when `key` changes; a missing
+/// or malformed id is `what` not found, without asking the server.
+pub fn route_resource<K, T, Fut>(
+    what: &'static str,
+    key: impl Fn() -> K + Send + Sync + 'static,
+    load: impl Fn(Uuid, K) -> Fut + Send + Sync + 'static,
+) -> Resource<Result<T, AppError>>
+where
+    K: Clone + PartialEq + Send + Sync + 'static,
+    T: Serialize + DeserializeOwned + Send + Sync + 'static,
+    Fut: Future<Output = Result<T, AppError>> + Send + 'static,
+{
+    let id = route_id();
+    Resource::new(
+        move || (id.get(), key()),
+        move |(id, key)| {
+            let loading = id.map(|id| load(id, key));
+            async move {
+                match loading {
+                    Some(loading) => loading.await,
+                    None => Err(AppError::not_found(what)),
+                }
+            }
+        },
+    )
 }

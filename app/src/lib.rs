@@ -1,18 +1,17 @@
 //! Kasa's pages, components and server functions, compiled to WASM for the browser (`hydrate`)
-//! and into the server binary (`ssr`). Organised by feature: `auth/`, `wallet/`, `admin/`.
+//! and into the server binary (`ssr`). Organised by feature: `auth/`, `wallet/`, `backoffice/`, …
 // Deep view types (the back office's tables) need more than the default 128 in the WASM build.
 #![recursion_limit = "256"]
 
-pub mod account;
-pub mod admin;
 #[cfg(feature = "ssr")]
 pub mod api;
 pub mod auth;
 pub mod backoffice;
 pub mod components;
 pub mod deposits;
+pub mod domain;
 pub mod error;
-pub mod money;
+pub mod protection;
 pub mod wallet;
 pub mod withdrawals;
 
@@ -21,8 +20,12 @@ use leptos_meta::{MetaTags, Stylesheet, Title, provide_meta_context};
 use leptos_router::components::{A, Route, Router, Routes};
 use leptos_router::{SsrMode, path};
 
-use crate::auth::{
-    AuthProvider, LoginPage, LogoutButton, RegisterPage, StaffLoginPage, ViewerKind, use_auth,
+use crate::auth::ViewerKind;
+use crate::auth::pages::{
+    AuthProvider, LoginPage, LogoutButton, RegisterPage, StaffLoginPage, use_auth,
+};
+use crate::backoffice::{
+    audit, credits, dashboard, figures, ledger, players, reconciliation, webhooks,
 };
 
 /// The HTML document around the app, rendered on the server.
@@ -63,30 +66,30 @@ pub fn App() -> impl IntoView {
                             <Route path=path!("/") view=HomePage/>
                             <Route path=path!("/login") view=LoginPage/>
                             <Route path=path!("/register") view=RegisterPage/>
-                            <Route path=path!("/wallet") view=wallet::WalletPage/>
-                            <Route path=path!("/deposit") view=deposits::DepositPage/>
-                            <Route path=path!("/deposit/return") view=deposits::DepositReturnPage/>
-                            <Route path=path!("/deposit/cancelled") view=deposits::DepositCancelledPage/>
+                            <Route path=path!("/wallet") view=wallet::pages::WalletPage/>
+                            <Route path=path!("/deposit") view=deposits::pages::DepositPage/>
+                            <Route path=path!("/deposit/return") view=deposits::pages::DepositReturnPage/>
+                            <Route path=path!("/deposit/cancelled") view=deposits::pages::DepositCancelledPage/>
                             <Route path=path!("/withdraw") view=withdrawals::WithdrawPage/>
-                            <Route path=path!("/account") view=account::AccountPage/>
+                            <Route path=path!("/account") view=protection::pages::AccountPage/>
                             <Route path=path!("/admin/login") view=StaffLoginPage/>
-                            <Route path=path!("/admin/kyc") view=account::StaffKycPage/>
+                            <Route path=path!("/admin/kyc") view=protection::pages::StaffKycPage/>
                             <Route path=path!("/admin/withdrawals") view=withdrawals::WithdrawalQueuePage/>
                             <Route path=path!("/admin/withdrawals/:id") view=withdrawals::WithdrawalDetailPage/>
                             <Route path=path!("/admin/settings") view=withdrawals::WithdrawalSettingsPage/>
-                            <Route path=path!("/admin/security") view=auth::second_factor::SecurityPage/>
+                            <Route path=path!("/admin/security") view=auth::second_factor::pages::SecurityPage/>
                             // Async: the page's HTTP status (401/403) is known before the first byte.
-                            <Route path=path!("/admin") view=admin::AdminDashboardPage ssr=SsrMode::Async/>
-                            <Route path=path!("/admin/figures") view=backoffice::FiguresPage ssr=SsrMode::Async/>
-                            <Route path=path!("/admin/players") view=backoffice::PlayersPage ssr=SsrMode::Async/>
-                            <Route path=path!("/admin/players/:id") view=backoffice::PlayerPage ssr=SsrMode::Async/>
-                            <Route path=path!("/admin/ledger") view=backoffice::LedgerAccountsPage ssr=SsrMode::Async/>
-                            <Route path=path!("/admin/ledger/accounts/:id") view=backoffice::LedgerAccountPage ssr=SsrMode::Async/>
-                            <Route path=path!("/admin/ledger/journals/:id") view=backoffice::LedgerJournalPage ssr=SsrMode::Async/>
-                            <Route path=path!("/admin/reconciliation") view=backoffice::ReconciliationPage ssr=SsrMode::Async/>
-                            <Route path=path!("/admin/credits") view=backoffice::CreditRequestsPage ssr=SsrMode::Async/>
-                            <Route path=path!("/admin/audit") view=backoffice::AuditLogPage ssr=SsrMode::Async/>
-                            <Route path=path!("/admin/webhooks") view=backoffice::WebhookLogPage ssr=SsrMode::Async/>
+                            <Route path=path!("/admin") view=dashboard::AdminDashboardPage ssr=SsrMode::Async/>
+                            <Route path=path!("/admin/figures") view=figures::pages::FiguresPage ssr=SsrMode::Async/>
+                            <Route path=path!("/admin/players") view=players::pages::PlayersPage ssr=SsrMode::Async/>
+                            <Route path=path!("/admin/players/:id") view=players::pages::PlayerPage ssr=SsrMode::Async/>
+                            <Route path=path!("/admin/ledger") view=ledger::pages::LedgerAccountsPage ssr=SsrMode::Async/>
+                            <Route path=path!("/admin/ledger/accounts/:id") view=ledger::pages::LedgerAccountPage ssr=SsrMode::Async/>
+                            <Route path=path!("/admin/ledger/journals/:id") view=ledger::pages::LedgerJournalPage ssr=SsrMode::Async/>
+                            <Route path=path!("/admin/reconciliation") view=reconciliation::pages::ReconciliationPage ssr=SsrMode::Async/>
+                            <Route path=path!("/admin/credits") view=credits::pages::CreditRequestsPage ssr=SsrMode::Async/>
+                            <Route path=path!("/admin/audit") view=audit::pages::AuditLogPage ssr=SsrMode::Async/>
+                            <Route path=path!("/admin/webhooks") view=webhooks::pages::WebhookLogPage ssr=SsrMode::Async/>
                         </Routes>
                     </main>
                 </div>

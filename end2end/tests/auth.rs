@@ -5,7 +5,7 @@ mod common;
 
 use common::{
     Chromium, DEMO_PASSWORD, KasaServer, click, document_is_marked, expect_text, expect_visible,
-    fill, mark_document, open,
+    fill, log_in_player, mark_document, open, submit_log_in,
 };
 
 // Proves a new player can register, lands on the wallet showing who is logged in (changed by a
@@ -65,10 +65,7 @@ async fn staff_member_logs_in_to_the_back_office() {
     let chromium = Chromium::launch().await;
     let page = chromium.new_page().await;
 
-    open(&page, &server.url("/admin/login")).await;
-    fill(&page, "#email", "finance@demo.kasa.test").await;
-    fill(&page, "#password", DEMO_PASSWORD).await;
-    click(&page, "button[type=submit]").await;
+    submit_log_in(&page, &server, "/admin/login", "finance@demo.kasa.test").await;
     expect_text(&page, "[data-testid=staff-role]", "finance").await;
     assert!(page.url().ends_with("/admin"), "{}", page.url());
     expect_text(&page, "[data-testid=admin-dashboard]", "Kasa Demo Casino").await;
@@ -99,10 +96,7 @@ async fn staff_member_sets_up_two_factor_log_in_and_logs_in_with_a_code() {
     let chromium = Chromium::launch().await;
     let page = chromium.new_page().await;
 
-    open(&page, &server.url("/admin/login")).await;
-    fill(&page, "#email", "support@demo.kasa.test").await;
-    fill(&page, "#password", DEMO_PASSWORD).await;
-    click(&page, "button[type=submit]").await;
+    submit_log_in(&page, &server, "/admin/login", "support@demo.kasa.test").await;
     expect_text(&page, "[data-testid=staff-role]", "support").await;
 
     open(&page, &server.url("/admin/security")).await;
@@ -161,11 +155,7 @@ async fn player_cannot_open_admin_pages_or_call_staff_functions() {
     let chromium = Chromium::launch().await;
     let page = chromium.new_page().await;
 
-    open(&page, &server.url("/login")).await;
-    fill(&page, "#email", "player@demo.kasa.test").await;
-    fill(&page, "#password", DEMO_PASSWORD).await;
-    click(&page, "button[type=submit]").await;
-    expect_visible(&page, "[data-testid=wallet]").await;
+    log_in_player(&page, &server).await;
 
     let response = page
         .goto(&server.url("/admin"), None)
@@ -232,10 +222,7 @@ async fn slowed_down_log_ins_are_explained_and_shown_to_staff() {
     .await;
 
     let staff = chromium.new_page().await;
-    open(&staff, &server.url("/admin/login")).await;
-    fill(&staff, "#email", "support@demo.kasa.test").await;
-    fill(&staff, "#password", DEMO_PASSWORD).await;
-    click(&staff, "button[type=submit]").await;
+    submit_log_in(&staff, &server, "/admin/login", "support@demo.kasa.test").await;
     expect_text(&staff, "[data-testid=staff-role]", "support").await;
     open(&staff, &server.url("/admin/players")).await;
     expect_text(

@@ -3,25 +3,10 @@
 
 mod common;
 
-use common::{Chromium, KasaServer, click, expect_text, expect_visible, fill, log_in, open};
-use playwright_rs::Page;
-
-/// The owner verifies the player's identity: withdrawals need it.
-async fn verify_player(owner: &Page, server: &KasaServer) {
-    open(owner, &server.url("/admin/kyc")).await;
-    fill(owner, "#kyc-email", "player@demo.kasa.test").await;
-    click(owner, "[data-testid=kyc-find]").await;
-    for state in ["pending", "verified"] {
-        click(owner, &format!("[data-testid=kyc-state-{state}]")).await;
-        fill(owner, "#kyc-note", "documents checked").await;
-        click(owner, "[data-testid=kyc-submit]").await;
-        expect_visible(
-            owner,
-            &format!("[data-testid=kyc-state][data-state={state}]"),
-        )
-        .await;
-    }
-}
+use common::{
+    Chromium, KasaServer, click, deposit_paid, expect_text, expect_visible, fill, log_in_player,
+    log_in_staff, open, submit_withdrawal, verify_player,
+};
 
 // Proves the back office end to end: after the player deposits 100.00 at the mock PSP and asks
 // to withdraw 30.00, finance finds the player by email, opens the player's page and sees the
@@ -36,43 +21,15 @@ async fn finance_finds_the_player_checks_integrity_and_exports() {
     let player = chromium.new_page().await;
     let finance = chromium.new_page().await;
 
-    log_in(
-        &owner,
-        &server,
-        "/admin/login",
-        "owner@demo.kasa.test",
-        "[data-testid=admin-dashboard]",
-    )
-    .await;
-    verify_player(&owner, &server).await;
+    log_in_staff(&owner, &server, "owner@demo.kasa.test").await;
+    verify_player(&owner, &server, "documents checked").await;
 
-    log_in(
-        &player,
-        &server,
-        "/login",
-        "player@demo.kasa.test",
-        "[data-testid=wallet]",
-    )
-    .await;
-    open(&player, &server.url("/deposit")).await;
-    fill(&player, "#amount", "100.00").await;
-    click(&player, "[data-testid=deposit-submit]").await;
-    expect_text(&player, "[data-testid=mock-amount]", "100.00 EUR").await;
-    click(&player, "button[value=pay]").await;
-    expect_visible(&player, "[data-testid=deposit-state][data-state=captured]").await;
+    log_in_player(&player, &server).await;
+    deposit_paid(&player, &server, "100.00").await;
     open(&player, &server.url("/withdraw")).await;
-    fill(&player, "#amount", "30.00").await;
-    click(&player, "[data-testid=withdraw-submit]").await;
-    expect_text(&player, "[data-testid=withdraw-result]", "30.00 EUR").await;
+    submit_withdrawal(&player, "30.00").await;
 
-    log_in(
-        &finance,
-        &server,
-        "/admin/login",
-        "finance@demo.kasa.test",
-        "[data-testid=admin-dashboard]",
-    )
-    .await;
+    log_in_staff(&finance, &server, "finance@demo.kasa.test").await;
     open(&finance, &server.url("/admin/players")).await;
     fill(
         &finance,

@@ -4,26 +4,9 @@
 mod common;
 
 use common::{
-    Chromium, DEMO_PASSWORD, KasaServer, click, document_is_marked, expect_text, expect_visible,
-    fill, mark_document, open,
+    Chromium, KasaServer, click, document_is_marked, expect_text, expect_visible, log_in_player,
+    mark_document, open, start_deposit,
 };
-use playwright_rs::Page;
-
-async fn log_in_player(page: &Page, server: &KasaServer) {
-    open(page, &server.url("/login")).await;
-    fill(page, "#email", "player@demo.kasa.test").await;
-    fill(page, "#password", DEMO_PASSWORD).await;
-    click(page, "button[type=submit]").await;
-    expect_visible(page, "[data-testid=wallet]").await;
-}
-
-/// Fills the deposit form and lands on the mock PSP's checkout page.
-async fn start_deposit(page: &Page, server: &KasaServer, amount: &str) {
-    open(page, &server.url("/deposit")).await;
-    fill(page, "#amount", amount).await;
-    click(page, "[data-testid=deposit-submit]").await;
-    expect_text(page, "[data-testid=mock-amount]", &format!("{amount} EUR")).await;
-}
 
 // Proves a 25.00 payment at the mock PSP returns to a page that waits for the webhook and then
 // shows the credit, and the wallet shows 25.00 available with the deposit in its history.

@@ -6,7 +6,10 @@ mod common;
 
 use std::time::Duration;
 
-use common::{Chromium, KasaServer, click, expect_text, expect_visible, fill, log_in, open};
+use common::{
+    Chromium, KasaServer, click, deposit_paid, expect_text, expect_visible, fill, log_in_player,
+    log_in_staff, open, submit_withdrawal, verify_player,
+};
 use playwright_rs::Page;
 
 /// The retry cooldown this test sets: long enough to see it refuse a retry, short enough to wait.
@@ -19,19 +22,7 @@ async fn expect_balance(page: &Page, scope: &str, available: &str, held: &str) {
 
 /// The owner verifies the player's identity (withdrawals need it) and sets the retry cooldown.
 async fn prepare_tenant(owner: &Page, server: &KasaServer) {
-    open(owner, &server.url("/admin/kyc")).await;
-    fill(owner, "#kyc-email", "player@demo.kasa.test").await;
-    click(owner, "[data-testid=kyc-find]").await;
-    for state in ["pending", "verified"] {
-        click(owner, &format!("[data-testid=kyc-state-{state}]")).await;
-        fill(owner, "#kyc-note", "passport and proof of address checked").await;
-        click(owner, "[data-testid=kyc-submit]").await;
-        expect_visible(
-            owner,
-            &format!("[data-testid=kyc-state][data-state={state}]"),
-        )
-        .await;
-    }
+    verify_player(owner, server, "passport and proof of address checked").await;
     open(owner, &server.url("/admin/settings")).await;
     fill(owner, "#retry_cooldown_s", &COOLDOWN_S.to_string()).await;
     click(owner, "[data-testid=settings-save]").await;
@@ -50,36 +41,15 @@ async fn deposit_withdraw_fail_retry_paid() {
     let owner = chromium.new_page().await;
     let finance = chromium.new_page().await;
 
-    log_in(
-        &owner,
-        &server,
-        "/admin/login",
-        "owner@demo.kasa.test",
-        "[data-testid=admin-dashboard]",
-    )
-    .await;
+    log_in_staff(&owner, &server, "owner@demo.kasa.test").await;
     prepare_tenant(&owner, &server).await;
 
-    log_in(
-        &player,
-        &server,
-        "/login",
-        "player@demo.kasa.test",
-        "[data-testid=wallet]",
-    )
-    .await;
-    open(&player, &server.url("/deposit")).await;
-    fill(&player, "#amount", "100.00").await;
-    click(&player, "[data-testid=deposit-submit]").await;
-    expect_text(&player, "[data-testid=mock-amount]", "100.00 EUR").await;
-    click(&player, "button[value=pay]").await;
-    expect_visible(&player, "[data-testid=deposit-state][data-state=captured]").await;
+    log_in_player(&player, &server).await;
+    deposit_paid(&player, &server, "100.00").await;
 
     open(&player, &server.url("/withdraw")).await;
     expect_balance(&player, "[data-testid=withdrawable-EUR]", "100.00", "0.00").await;
-    fill(&player, "#amount", "60.00").await;
-    click(&player, "[data-testid=withdraw-submit]").await;
-    expect_text(&player, "[data-testid=withdraw-result]", "60.00 EUR").await;
+    submit_withdrawal(&player, "60.00").await;
     expect_balance(&player, "[data-testid=withdrawable-EUR]", "40.00", "60.00").await;
     expect_visible(
         &player,
@@ -87,14 +57,7 @@ async fn deposit_withdraw_fail_retry_paid() {
     )
     .await;
 
-    log_in(
-        &finance,
-        &server,
-        "/admin/login",
-        "finance@demo.kasa.test",
-        "[data-testid=admin-dashboard]",
-    )
-    .await;
+    log_in_staff(&finance, &server, "finance@demo.kasa.test").await;
     open(&finance, &server.url("/admin/withdrawals")).await;
     expect_text(&finance, "[data-testid=queue-row]", "60.00 EUR").await;
     click(&finance, "[data-testid=queue-row] a").await;

@@ -8,7 +8,10 @@ mod common;
 use std::collections::BTreeSet;
 use std::time::Duration;
 
-use common::{Chromium, DEMO_PASSWORD, KasaServer, csp_violations, expect_visible, log_in, open};
+use common::{
+    Chromium, DEMO_PASSWORD, KasaServer, csp_violations, expect_visible, log_in_player,
+    log_in_staff, open,
+};
 use playwright_rs::Page;
 use sqlx::Connection;
 
@@ -243,23 +246,9 @@ async fn every_page_hydrates_under_the_policy() {
     let chromium = Chromium::launch().await;
     let anonymous = chromium.new_page().await;
     let player = chromium.new_page().await;
-    log_in(
-        &player,
-        &server,
-        "/login",
-        "player@demo.kasa.test",
-        "[data-testid=wallet]",
-    )
-    .await;
+    log_in_player(&player, &server).await;
     let staff = chromium.new_page().await;
-    log_in(
-        &staff,
-        &server,
-        "/admin/login",
-        "owner@demo.kasa.test",
-        "[data-testid=admin-dashboard]",
-    )
-    .await;
+    log_in_staff(&staff, &server, "owner@demo.kasa.test").await;
 
     for (route, viewer) in PAGES {
         let page = match viewer {

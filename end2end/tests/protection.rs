@@ -5,26 +5,10 @@
 
 mod common;
 
-use common::{Chromium, KasaServer, click, expect_text, expect_visible, fill, log_in, open};
-use playwright_rs::Page;
-
-async fn log_in_player(page: &Page, server: &KasaServer) {
-    log_in(
-        page,
-        server,
-        "/login",
-        "player@demo.kasa.test",
-        "[data-testid=wallet]",
-    )
-    .await;
-}
-
-/// Fills the deposit form with `amount` EUR and submits it.
-async fn submit_deposit(page: &Page, server: &KasaServer, amount: &str) {
-    open(page, &server.url("/deposit")).await;
-    fill(page, "#amount", amount).await;
-    click(page, "[data-testid=deposit-submit]").await;
-}
+use common::{
+    Chromium, KasaServer, click, deposit_paid, expect_text, expect_visible, fill, find_player_kyc,
+    log_in_player, log_in_staff, open, submit_deposit, submit_withdrawal, verify_found_player,
+};
 
 // Proves a player's daily limit of 50.00 set on the Account page shows there, a 60.00 deposit is
 // then refused next to the amount with the 50.00 room left, and after a confirmed 7-day
@@ -93,10 +77,7 @@ async fn withdrawal_goes_through_once_staff_verify_identity() {
     let support = chromium.new_page().await;
 
     log_in_player(&player, &server).await;
-    submit_deposit(&player, &server, "100.00").await;
-    expect_text(&player, "[data-testid=mock-amount]", "100.00 EUR").await;
-    click(&player, "button[value=pay]").await;
-    expect_visible(&player, "[data-testid=deposit-state][data-state=captured]").await;
+    deposit_paid(&player, &server, "100.00").await;
 
     open(&player, &server.url("/withdraw")).await;
     fill(&player, "#amount", "30.00").await;
@@ -108,33 +89,10 @@ async fn withdrawal_goes_through_once_staff_verify_identity() {
     )
     .await;
 
-    log_in(
-        &support,
-        &server,
-        "/admin/login",
-        "support@demo.kasa.test",
-        "[data-testid=admin-dashboard]",
-    )
-    .await;
-    open(&support, &server.url("/admin/kyc")).await;
-    fill(&support, "#kyc-email", "player@demo.kasa.test").await;
-    click(&support, "[data-testid=kyc-find]").await;
+    log_in_staff(&support, &server, "support@demo.kasa.test").await;
+    find_player_kyc(&support, &server).await;
     expect_visible(&support, "[data-testid=kyc-state][data-state=unverified]").await;
-    for state in ["pending", "verified"] {
-        click(&support, &format!("[data-testid=kyc-state-{state}]")).await;
-        fill(
-            &support,
-            "#kyc-note",
-            "passport and proof of address checked",
-        )
-        .await;
-        click(&support, "[data-testid=kyc-submit]").await;
-        expect_visible(
-            &support,
-            &format!("[data-testid=kyc-state][data-state={state}]"),
-        )
-        .await;
-    }
+    verify_found_player(&support, "passport and proof of address checked").await;
     expect_text(
         &support,
         "[data-testid=kyc-history]",
@@ -145,9 +103,7 @@ async fn withdrawal_goes_through_once_staff_verify_identity() {
     open(&player, &server.url("/account")).await;
     expect_visible(&player, "[data-testid=kyc-state][data-state=verified]").await;
     open(&player, &server.url("/withdraw")).await;
-    fill(&player, "#amount", "30.00").await;
-    click(&player, "[data-testid=withdraw-submit]").await;
-    expect_text(&player, "[data-testid=withdraw-result]", "30.00 EUR").await;
+    submit_withdrawal(&player, "30.00").await;
     expect_text(
         &player,
         "[data-testid=withdrawable-EUR] [data-testid=available]",

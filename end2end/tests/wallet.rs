@@ -4,7 +4,10 @@
 
 mod common;
 
-use common::{Chromium, DEMO_PASSWORD, KasaServer, click, expect_text, expect_visible, fill, open};
+use common::{
+    Chromium, KasaServer, click, expect_text, expect_visible, fill, log_in_staff, open,
+    submit_log_in,
+};
 
 // Proves the wallet's empty state, then a 25.00 EUR credit asked through the back office form
 // (with the browser's idempotency key) posts nothing until a second staff member approves it,
@@ -15,18 +18,12 @@ async fn staff_adjustment_reaches_the_player_wallet() {
     let chromium = Chromium::launch().await;
 
     let player = chromium.new_page().await;
-    open(&player, &server.url("/login")).await;
-    fill(&player, "#email", "player@demo.kasa.test").await;
-    fill(&player, "#password", DEMO_PASSWORD).await;
-    click(&player, "button[type=submit]").await;
+    submit_log_in(&player, &server, "/login", "player@demo.kasa.test").await;
     expect_visible(&player, "[data-testid=balances-empty]").await;
     expect_visible(&player, "[data-testid=history-empty]").await;
 
     let staff = chromium.new_page().await;
-    open(&staff, &server.url("/admin/login")).await;
-    fill(&staff, "#email", "finance@demo.kasa.test").await;
-    fill(&staff, "#password", DEMO_PASSWORD).await;
-    click(&staff, "button[type=submit]").await;
+    submit_log_in(&staff, &server, "/admin/login", "finance@demo.kasa.test").await;
     expect_visible(&staff, "[data-testid=adjustment]").await;
     fill(&staff, "#player_email", "player@demo.kasa.test").await;
     fill(&staff, "#amount", "25.00").await;
@@ -36,11 +33,7 @@ async fn staff_adjustment_reaches_the_player_wallet() {
     expect_text(&staff, "[data-testid=adjustment-result]", "0.00 EUR").await;
 
     let owner = chromium.new_page().await;
-    open(&owner, &server.url("/admin/login")).await;
-    fill(&owner, "#email", "owner@demo.kasa.test").await;
-    fill(&owner, "#password", DEMO_PASSWORD).await;
-    click(&owner, "button[type=submit]").await;
-    expect_visible(&owner, "[data-testid=admin-dashboard]").await;
+    log_in_staff(&owner, &server, "owner@demo.kasa.test").await;
     open(&owner, &server.url("/admin/credits")).await;
     expect_text(
         &owner,

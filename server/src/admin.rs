@@ -1,13 +1,14 @@
 //! The back office's server side; each function checks the staff role itself.
 
-use app::admin::{
-    ADJUSTMENT_REASON_LENGTH_MAX, AdjustmentDirection, AdjustmentReceipt, AdminApi,
-    IntegritySummary, StaffOverview,
-};
 use app::api::RequestCtx;
 use app::auth::StaffRole;
+use app::backoffice::IntegritySummary;
+use app::backoffice::dashboard::{
+    ADJUSTMENT_REASON_LENGTH_MAX, AdjustmentDirection, AdjustmentReceipt, DashboardApi,
+    StaffOverview,
+};
+use app::domain::money::{Currency, Money, SignedMoney};
 use app::error::{AppError, ErrorCode};
-use app::money::{Currency, Money, SignedMoney};
 use uuid::Uuid;
 
 use crate::audit::{self, Actor, AuditEvent};
@@ -18,7 +19,7 @@ use crate::services::Services;
 use crate::tenants::Tenant;
 
 #[async_trait::async_trait]
-impl AdminApi for Services {
+impl DashboardApi for Services {
     async fn overview(&self, ctx: &RequestCtx) -> Result<StaffOverview, AppError> {
         let (tenant, staff) = self.require_staff(ctx, StaffRole::Support).await?;
         Ok(overview(self, tenant, staff).await?)

@@ -28,8 +28,8 @@ pub type ServerResult<T> = Result<T, ServerError>;
 
 /// A money value that does not decode can only come from a stored row (user input is parsed
 /// with its own field error), so it is a defect, not an answer.
-impl From<app::money::MoneyError> for ServerError {
-    fn from(error: app::money::MoneyError) -> ServerError {
+impl From<app::domain::money::MoneyError> for ServerError {
+    fn from(error: app::domain::money::MoneyError) -> ServerError {
         ServerError::internal(error)
     }
 }

@@ -1,6 +1,6 @@
 //! The services behind the app's server functions: one value holding the pool, configuration,
 //! session store and clock, implementing every feature's service trait (`AuthApi` in `auth`,
-//! `AdminApi` in `admin`, …).
+//! `DashboardApi` in `admin`, …).
 
 use std::sync::{Arc, Mutex};
 
@@ -87,13 +87,15 @@ impl Services {
     /// Makes every service trait available to server functions and page rendering.
     pub fn provide(&self) {
         let services = Arc::new(self.clone());
-        provide_context::<Arc<dyn app::auth::AuthApi>>(services.clone());
-        provide_context::<Arc<dyn app::auth::second_factor::SecondFactorApi>>(services.clone());
-        provide_context::<Arc<dyn app::account::AccountApi>>(services.clone());
-        provide_context::<Arc<dyn app::admin::AdminApi>>(services.clone());
-        provide_context::<Arc<dyn app::backoffice::BackofficeApi>>(services.clone());
-        provide_context::<Arc<dyn app::wallet::WalletApi>>(services.clone());
+        provide_context::<Arc<dyn app::auth::api::AuthApi>>(services.clone());
+        provide_context::<Arc<dyn app::auth::second_factor::api::SecondFactorApi>>(
+            services.clone(),
+        );
+        provide_context::<Arc<dyn app::protection::api::ProtectionApi>>(services.clone());
+        provide_context::<Arc<dyn app::backoffice::dashboard::DashboardApi>>(services.clone());
+        provide_context::<Arc<dyn app::backoffice::api::BackofficeApi>>(services.clone());
+        provide_context::<Arc<dyn app::wallet::api::WalletApi>>(services.clone());
         provide_context::<Arc<dyn app::withdrawals::WithdrawalsApi>>(services.clone());
-        provide_context::<Arc<dyn app::deposits::DepositsApi>>(services);
+        provide_context::<Arc<dyn app::deposits::api::DepositsApi>>(services);
     }
 }

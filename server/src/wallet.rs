@@ -3,7 +3,8 @@
 
 use app::api::RequestCtx;
 use app::error::AppError;
-use app::wallet::{HISTORY_PAGE_SIZE, MovementPage, WalletApi, WalletBalance, WalletMovement};
+use app::wallet::api::WalletApi;
+use app::wallet::{HISTORY_PAGE_SIZE, MovementPage, WalletBalance, WalletMovement};
 
 use crate::ledger::{self, AccountKind, HistoryCursor, HistoryQuery, JournalKind};
 use crate::services::Services;

@@ -5,7 +5,7 @@
 mod common;
 
 use app::backoffice::figures::Figures;
-use app::money::{Currency, Money};
+use app::domain::money::{Currency, Money};
 use common::*;
 use kasa_server::ledger::{
     self, AccountRef, IdempotencyKey, JournalKind, NewJournal, NewTransfer, ProviderName,

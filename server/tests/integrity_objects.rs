@@ -10,7 +10,7 @@ use std::collections::BTreeSet;
 use std::process::ExitCode;
 use std::time::Duration;
 
-use app::money::{Currency, Money};
+use app::domain::money::{Currency, Money};
 use common::{PLAYER_EMAIL, TestApp, spawn_app};
 use kasa_server::ledger::{
     self, AccountRef, IdempotencyKey, IntegrityReport, IntegrityViolation, JournalId, JournalKind,

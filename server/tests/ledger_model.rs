@@ -8,7 +8,7 @@ mod ledger_support;
 use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicUsize, Ordering};
 
-use app::money::{Currency, Money};
+use app::domain::money::{Currency, Money};
 use kasa_server::ledger::{
     self, AccountKind, AccountRef, JournalId, JournalKind, NewJournal, ProviderName,
 };

@@ -6,7 +6,7 @@ mod ledger_support;
 
 use std::collections::BTreeSet;
 
-use app::money::{Currency, Money};
+use app::domain::money::{Currency, Money};
 use futures::future::join_all;
 use kasa_server::ledger::{
     self, AccountId, AccountKind, AccountRef, HistoryQuery, JournalKind, LedgerError, NewJournal,

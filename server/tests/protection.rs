@@ -10,8 +10,8 @@ use kasa_server::protection;
 use sqlx::PgPool;
 use uuid::Uuid;
 
+use app::domain::money::{Currency, Money};
 use app::error::{AppError, ErrorCode};
-use app::money::{Currency, Money};
 
 const SUPPORT_EMAIL: &str = "support@demo.kasa.test";
 

@@ -5,7 +5,7 @@
 mod common;
 mod stripe_support;
 
-use app::money::{Currency, Money};
+use app::domain::money::{Currency, Money};
 use chrono::{DateTime, Duration, Utc};
 use common::{PLAYER_EMAIL, TestApp, spawn_app_with};
 use kasa_server::psp::stripe::Stripe;

@@ -1,17 +1,14 @@
 //! Accounts and sessions: who is logged in, registration, log-in and log-out for players and
 //! staff. Sessions live server-side; the browser only holds an opaque HttpOnly cookie.
 
-mod pages;
+pub mod api;
+pub mod pages;
 pub mod second_factor;
-pub use pages::{
-    AuthProvider, LoginPage, LogoutButton, RegisterPage, StaffLoginPage, player_resource, use_auth,
-};
 
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
 use crate::error::AppError;
-use leptos::prelude::*;
 
 /// Staff roles, weakest first: a role may do everything the roles before it may.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
@@ -59,7 +56,7 @@ pub struct Viewer {
     pub tenant_name: String,
     /// A player's self-exclusion in force: every page shows it; deposits and play are refused.
     #[serde(default)]
-    pub self_exclusion: Option<crate::account::SelfExclusion>,
+    pub self_exclusion: Option<crate::protection::SelfExclusion>,
 }
 
 impl Viewer {
@@ -71,84 +68,12 @@ impl Viewer {
     }
 }
 
-/// What the server side provides for this feature.
-#[cfg(feature = "ssr")]
-#[async_trait::async_trait]
-pub trait AuthApi: Send + Sync {
-    async fn viewer(&self, ctx: &crate::api::RequestCtx) -> Result<Option<Viewer>, AppError>;
-    async fn register_player(
-        &self,
-        ctx: &crate::api::RequestCtx,
-        email: String,
-        display_name: String,
-        password: String,
-    ) -> Result<Viewer, AppError>;
-    /// `second_factor`: the staff member's authenticator or recovery code, once asked for.
-    async fn log_in(
-        &self,
-        ctx: &crate::api::RequestCtx,
-        realm: Realm,
-        email: String,
-        password: String,
-        second_factor: Option<String>,
-    ) -> Result<Viewer, AppError>;
-    async fn log_out(&self, ctx: &crate::api::RequestCtx) -> Result<(), AppError>;
-}
-
 /// Which kind of account a log-in form is for.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Realm {
     Player,
     Staff,
-}
-
-/// The logged-in viewer, or `None` when anonymous (never an error for anonymity).
-#[server(endpoint = "auth/me")]
-pub async fn current_viewer() -> Result<Option<Viewer>, AppError> {
-    crate::api::call::<dyn AuthApi, _, _, _>(|api, ctx| async move { api.viewer(&ctx).await }).await
-}
-
-#[server(endpoint = "auth/register")]
-pub async fn register(
-    email: String,
-    display_name: String,
-    password: String,
-) -> Result<Viewer, AppError> {
-    crate::api::call::<dyn AuthApi, _, _, _>(|api, ctx| async move {
-        api.register_player(&ctx, email, display_name, password)
-            .await
-    })
-    .await
-}
-
-#[server(endpoint = "auth/login")]
-pub async fn log_in(email: String, password: String) -> Result<Viewer, AppError> {
-    crate::api::call::<dyn AuthApi, _, _, _>(|api, ctx| async move {
-        api.log_in(&ctx, Realm::Player, email, password, None).await
-    })
-    .await
-}
-
-/// A staff log-in. A staff member with a second factor first gets `second_factor_required` and
-/// sends the form again with `code`; one whose role needs a second factor and has none gets
-/// `second_factor_enrolment_required` and an enrolment ticket instead of a session.
-#[server(endpoint = "admin/login")]
-pub async fn staff_log_in(
-    email: String,
-    password: String,
-    code: Option<String>,
-) -> Result<Viewer, AppError> {
-    crate::api::call::<dyn AuthApi, _, _, _>(|api, ctx| async move {
-        api.log_in(&ctx, Realm::Staff, email, password, code).await
-    })
-    .await
-}
-
-#[server(endpoint = "auth/logout")]
-pub async fn log_out() -> Result<(), AppError> {
-    crate::api::call::<dyn AuthApi, _, _, _>(|api, ctx| async move { api.log_out(&ctx).await })
-        .await
 }
 
 /// Rules a registration must meet, shared by the form (instant feedback) and the server (the
@@ -211,9 +136,12 @@ pub fn normalise_email(email: &str) -> Result<String, AppError> {
 }
 
 pub const PASSWORD_LENGTH_MIN: usize = 10;
+
 /// Argon2 hashes any length, but an unbounded input is free work for an attacker.
 pub const PASSWORD_LENGTH_MAX: usize = 128;
+
 pub const DISPLAY_NAME_LENGTH_MAX: usize = 100;
+
 pub const EMAIL_LENGTH_MAX: usize = 254;
 
 #[cfg(test)]

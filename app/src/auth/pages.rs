@@ -1,11 +1,14 @@
 //! Log-in, registration and log-out screens, and the context that tells every page who is
-//! logged in.
+//! logged in, and the gate in front of a page for one kind of viewer.
 
 use leptos::prelude::*;
 use leptos_router::hooks::use_navigate;
 
-use super::{LogIn, LogOut, Register, StaffLogIn, Viewer, ViewerKind, current_viewer};
-use crate::components::{FieldError, FormError, action_error};
+use super::api::{LogIn, LogOut, Register, StaffLogIn, current_viewer};
+use super::{Viewer, ViewerKind};
+use crate::components::{
+    ErrorPanel, FieldError, FormError, Wait, action_error, error_panel, load_view,
+};
 use crate::error::{AppError, ErrorCode};
 
 /// Who is logged in, refetched whenever a log-in or log-out action completes.
@@ -183,7 +186,7 @@ pub fn StaffLoginPage() -> impl IntoView {
                 <p role="status" data-testid="enrolment-required">
                     "Your role logs in with a second factor, and your account has none yet. Set it up now; your log-in finishes when the app's first code is confirmed."
                 </p>
-                <super::second_factor::EnrolmentFlow during_log_in=true/>
+                <super::second_factor::pages::EnrolmentFlow during_log_in=true/>
             </Show>
         </section>
     }
@@ -238,4 +241,69 @@ where
             navigate(destination, Default::default());
         }
     });
+}
+
+/// Who a page is for, and what it says to everyone else.
+#[derive(Clone, Copy)]
+pub struct Gate {
+    /// Whether the logged-in viewer may see the page.
+    pub admits: fn(&Viewer) -> bool,
+    /// Shown while the viewer is being asked for.
+    pub loading: &'static str,
+    /// Told to a logged-in viewer the page is not for.
+    pub forbidden: &'static str,
+    /// The heading shown to an anonymous viewer, above "Please log in …".
+    pub title: &'static str,
+    /// Where that viewer logs in, the link's words, and what follows them.
+    pub log_in: (&'static str, &'static str, &'static str),
+}
+
+impl Gate {
+    /// A player's page: staff are sent to the back office, anonymous viewers to the log-in page.
+    pub const fn player(
+        loading: &'static str,
+        forbidden: &'static str,
+        title: &'static str,
+        after_log_in: &'static str,
+    ) -> Gate {
+        Gate {
+            admits: |viewer| viewer.kind == ViewerKind::Player,
+            loading,
+            forbidden,
+            title,
+            log_in: ("/login", "log in", after_log_in),
+        }
+    }
+}
+
+/// A page behind a [`Gate`]: waits for the viewer, then shows `view` of a viewer it admits, or
+/// what the gate says to everyone else.
+pub fn gated_page<V: IntoView + 'static>(
+    gate: Gate,
+    view: impl Fn(Viewer) -> V + Clone + Send + Sync + 'static,
+) -> AnyView {
+    let auth = use_auth();
+    load_view(
+        auth.viewer,
+        Wait::Transition,
+        gate.loading,
+        error_panel,
+        move |viewer| match viewer {
+            Some(viewer) if (gate.admits)(&viewer) => view(viewer).into_any(),
+            Some(_) => view! {
+                <ErrorPanel error=AppError::new(ErrorCode::Forbidden, gate.forbidden)/>
+            }
+            .into_any(),
+            None => {
+                let (href, link, after) = gate.log_in;
+                view! {
+                    <section class="card narrow">
+                        <h1>{gate.title}</h1>
+                        <p>"Please " <a href=href>{link}</a> {after}</p>
+                    </section>
+                }
+                .into_any()
+            }
+        },
+    )
 }

@@ -1,135 +1,93 @@
-//! The finance back office beyond the dashboard, under `/admin/…`: the audit log, the webhook
-//! log, the figures, players, the ledger explorer, reconciliation and the credit approvals. Each feature keeps its
-//! types, server functions and page in its own file; the server implements [`BackofficeApi`].
-//! Every server function checks the staff role on the server: support reads, finance and owner
-//! act.
+//! The finance back office under `/admin/…`: the dashboard, the figures, players, the ledger
+//! explorer, reconciliation, the credit approvals, the webhook log and the audit log. Each section
+//! keeps its types (`mod.rs`), server functions (`api.rs`) and pages (`pages.rs`) together; the
+//! server implements `api::BackofficeApi`. Every server function checks the staff role on the
+//! server: support reads, finance and owner act. Here: what the sections share.
 
+#[cfg(feature = "ssr")]
+pub mod api;
 pub mod audit;
 pub mod credits;
-mod exports;
+pub mod dashboard;
+pub mod exports;
 pub mod figures;
 pub mod ledger;
-mod nav;
+pub mod pages;
 pub mod players;
 pub mod reconciliation;
 pub mod webhooks;
 
-pub use audit::AuditLogPage;
-pub use credits::CreditRequestsPage;
-pub use figures::FiguresPage;
-pub use ledger::{LedgerAccountPage, LedgerAccountsPage, LedgerJournalPage};
-pub use nav::{BackofficeNav, page_error};
-pub use players::{PlayerPage, PlayersPage};
-pub use reconciliation::ReconciliationPage;
-pub use webhooks::WebhookLogPage;
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
 
-#[cfg(feature = "ssr")]
-use crate::error::AppError;
+/// The payment providers a list can be filtered by.
+pub const PROVIDERS: [&str; 2] = ["mock", "stripe"];
 
-/// What the server provides for the back office. Each method checks the session and role.
-#[cfg(feature = "ssr")]
-#[async_trait::async_trait]
-pub trait BackofficeApi: Send + Sync {
-    async fn audit_events(
-        &self,
-        ctx: &crate::api::RequestCtx,
-        filter: audit::AuditFilter,
-    ) -> Result<audit::AuditEventPage, AppError>;
-    async fn verify_audit_chain(
-        &self,
-        ctx: &crate::api::RequestCtx,
-    ) -> Result<audit::ChainCheck, AppError>;
-    async fn webhook_events(
-        &self,
-        ctx: &crate::api::RequestCtx,
-        filter: webhooks::WebhookFilter,
-    ) -> Result<webhooks::WebhookEventPage, AppError>;
-    async fn reapply_webhook_event(
-        &self,
-        ctx: &crate::api::RequestCtx,
-        event: uuid::Uuid,
-        idempotency_key: String,
-    ) -> Result<webhooks::ReapplyOutcome, AppError>;
-    async fn figures(
-        &self,
-        ctx: &crate::api::RequestCtx,
-        query: figures::FiguresQuery,
-    ) -> Result<figures::Figures, AppError>;
-    async fn check_ledger_integrity(
-        &self,
-        ctx: &crate::api::RequestCtx,
-    ) -> Result<crate::admin::IntegritySummary, AppError>;
-    async fn search_players(
-        &self,
-        ctx: &crate::api::RequestCtx,
-        q: Option<String>,
-        offset: Option<i64>,
-    ) -> Result<players::PlayerSearchPage, AppError>;
-    async fn throttled_log_ins(
-        &self,
-        ctx: &crate::api::RequestCtx,
-    ) -> Result<Vec<players::ThrottledLogIn>, AppError>;
-    async fn player_detail(
-        &self,
-        ctx: &crate::api::RequestCtx,
-        player: uuid::Uuid,
-    ) -> Result<players::PlayerDetail, AppError>;
-    async fn add_staff_note(
-        &self,
-        ctx: &crate::api::RequestCtx,
-        player: uuid::Uuid,
-        body: String,
-        idempotency_key: String,
-    ) -> Result<players::StaffNote, AppError>;
-    async fn ledger_accounts(
-        &self,
-        ctx: &crate::api::RequestCtx,
-        kind: Option<String>,
-        currency: Option<String>,
-        offset: Option<i64>,
-    ) -> Result<ledger::AccountPage, AppError>;
-    async fn account_transfers(
-        &self,
-        ctx: &crate::api::RequestCtx,
-        account: uuid::Uuid,
-        before: Option<i64>,
-    ) -> Result<ledger::AccountTransfers, AppError>;
-    async fn journal_detail(
-        &self,
-        ctx: &crate::api::RequestCtx,
-        journal: uuid::Uuid,
-    ) -> Result<ledger::JournalDetail, AppError>;
-    async fn findings(
-        &self,
-        ctx: &crate::api::RequestCtx,
-        filter: reconciliation::FindingFilter,
-    ) -> Result<reconciliation::FindingPage, AppError>;
-    async fn run_reconciliation(
-        &self,
-        ctx: &crate::api::RequestCtx,
-        idempotency_key: String,
-    ) -> Result<reconciliation::RunSummary, AppError>;
-    #[allow(clippy::too_many_arguments)]
-    async fn resolve_finding(
-        &self,
-        ctx: &crate::api::RequestCtx,
-        finding: uuid::Uuid,
-        note: String,
-        correction: Option<String>,
-        amount: Option<String>,
-        idempotency_key: String,
-    ) -> Result<reconciliation::FindingRow, AppError>;
-    async fn credit_requests(
-        &self,
-        ctx: &crate::api::RequestCtx,
-        filter: credits::CreditRequestFilter,
-    ) -> Result<credits::CreditRequestPage, AppError>;
-    async fn decide_credit_request(
-        &self,
-        ctx: &crate::api::RequestCtx,
-        request: uuid::Uuid,
-        decision: credits::CreditDecision,
-        note: Option<String>,
-        idempotency_key: String,
-    ) -> Result<credits::CreditDecisionReceipt, AppError>;
+/// The ledger integrity check's result, for people.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct IntegritySummary {
+    pub ok: bool,
+    pub checked_at: DateTime<Utc>,
+    pub accounts_checked: i64,
+    pub journals_checked: i64,
+    pub transfers_checked: i64,
+    /// One line per violation (kind and ids).
+    pub violations: Vec<String>,
+}
+
+/// A query-string parameter as a filter: trimmed, and absent when empty.
+pub fn query_text(query: &leptos_router::params::ParamsMap, name: &str) -> Option<String> {
+    query
+        .get(name)
+        .map(|value| value.trim().to_owned())
+        .filter(|value| !value.is_empty())
+}
+
+/// A query string from `(name, value)` pairs, leaving out absent values.
+pub fn query_string(pairs: &[(&str, Option<String>)]) -> String {
+    let encoded: Vec<String> = pairs
+        .iter()
+        .filter_map(|(name, value)| {
+            value
+                .as_ref()
+                .map(|value| format!("{name}={}", encode_component(value)))
+        })
+        .collect();
+    if encoded.is_empty() {
+        String::new()
+    } else {
+        format!("?{}", encoded.join("&"))
+    }
+}
+
+/// Percent-encodes everything but unreserved characters (RFC 3986).
+fn encode_component(value: &str) -> String {
+    let mut encoded = String::with_capacity(value.len());
+    for byte in value.bytes() {
+        if byte.is_ascii_alphanumeric() || matches!(byte, b'-' | b'_' | b'.' | b'~') {
+            encoded.push(byte as char);
+        } else {
+            encoded.push_str(&format!("%{byte:02X}"));
+        }
+    }
+    encoded
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    // Proves filter links keep every given filter, encoded, and drop absent ones.
+    #[test]
+    fn query_strings_encode_and_skip_absent_values() {
+        assert_eq!(
+            query_string(&[
+                ("actor", Some("finance@demo.kasa.test".into())),
+                ("action", None),
+                ("target", Some("deposit:1 2&3".into())),
+            ]),
+            "?actor=finance%40demo.kasa.test&target=deposit%3A1%202%263"
+        );
+        assert_eq!(query_string(&[("actor", None)]), "");
+    }
 }

@@ -2,17 +2,14 @@
 //! comes back to a page that shows the deposit's live state. Nothing here credits anything: only
 //! the PSP's verified webhook does, on the server.
 
-mod pages;
+pub mod api;
+pub mod pages;
 
 use chrono::{DateTime, Utc};
-use leptos::prelude::*;
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
-use crate::error::AppError;
-use crate::money::{Currency, Money};
-
-pub use pages::{DepositCancelledPage, DepositPage, DepositReturnPage};
+use crate::domain::money::{Currency, Money};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
@@ -99,62 +96,3 @@ pub struct DepositView {
 
 /// Most deposits the player's list shows.
 pub const RECENT_DEPOSITS: u32 = 10;
-
-#[cfg(feature = "ssr")]
-#[async_trait::async_trait]
-pub trait DepositsApi: Send + Sync {
-    async fn options(&self, ctx: &crate::api::RequestCtx) -> Result<DepositOptions, AppError>;
-    async fn start(
-        &self,
-        ctx: &crate::api::RequestCtx,
-        amount: String,
-        currency: String,
-        provider: String,
-        idempotency_key: String,
-    ) -> Result<DepositStarted, AppError>;
-    async fn status(
-        &self,
-        ctx: &crate::api::RequestCtx,
-        deposit_id: Uuid,
-    ) -> Result<DepositView, AppError>;
-    async fn recent(&self, ctx: &crate::api::RequestCtx) -> Result<Vec<DepositView>, AppError>;
-}
-
-/// The providers and currencies the logged-in player may deposit with.
-#[server(endpoint = "deposits/options")]
-pub async fn deposit_choices() -> Result<DepositOptions, AppError> {
-    crate::api::call::<dyn DepositsApi, _, _, _>(|api, ctx| async move { api.options(&ctx).await })
-        .await
-}
-
-/// Creates a deposit and its PSP checkout. The key is one per click intent: the same key
-/// returns the same deposit, so a double click makes one deposit.
-#[server(endpoint = "deposits/start")]
-pub async fn start_deposit(
-    amount: String,
-    currency: String,
-    provider: String,
-    idempotency_key: String,
-) -> Result<DepositStarted, AppError> {
-    crate::api::call::<dyn DepositsApi, _, _, _>(|api, ctx| async move {
-        api.start(&ctx, amount, currency, provider, idempotency_key)
-            .await
-    })
-    .await
-}
-
-/// One of the player's deposits (another player's or tenant's id is 404).
-#[server(endpoint = "deposits/status")]
-pub async fn deposit_status(deposit_id: Uuid) -> Result<DepositView, AppError> {
-    crate::api::call::<dyn DepositsApi, _, _, _>(|api, ctx| async move {
-        api.status(&ctx, deposit_id).await
-    })
-    .await
-}
-
-/// The player's latest deposits, newest first.
-#[server(endpoint = "deposits/recent")]
-pub async fn recent_deposits() -> Result<Vec<DepositView>, AppError> {
-    crate::api::call::<dyn DepositsApi, _, _, _>(|api, ctx| async move { api.recent(&ctx).await })
-        .await
-}

@@ -4,13 +4,11 @@ use leptos::prelude::*;
 use leptos_router::hooks::use_query_map;
 use uuid::Uuid;
 
-use super::{
-    DepositOptions, DepositState, DepositView, StartDeposit, deposit_choices, deposit_status,
-    recent_deposits,
-};
-use crate::auth::{ViewerKind, player_resource, use_auth};
-use crate::components::{ErrorPanel, FieldError, FormError, action_error, action_idempotency_key};
-use crate::error::{AppError, ErrorCode};
+use super::api::{StartDeposit, deposit_choices, deposit_status, recent_deposits};
+use super::{DepositOptions, DepositState, DepositView};
+use crate::auth::pages::{Gate, gated_page, player_resource};
+use crate::components::{FieldError, FormError, action_error, action_idempotency_key};
+use crate::error::AppError;
 
 /// How often the return page and the deposit list ask again while a deposit is not final.
 const POLL_INTERVAL_MS: u64 = 1000;
@@ -19,7 +17,6 @@ const LIST_POLLS_MAX: u32 = 300;
 
 #[component]
 pub fn DepositPage() -> impl IntoView {
-    let auth = use_auth();
     // Created here, once, not in the Suspend below (see `player_resource`).
     let options = player_resource(|| (), |_| deposit_choices());
     // The PSP's answer arrives by webhook, after the browser came back: while a listed deposit
@@ -37,38 +34,30 @@ pub fn DepositPage() -> impl IntoView {
             );
         }
     });
-    view! {
-        <Transition fallback=|| view! { <p class="loading" aria-busy="true">"Loading…"</p> }>
-            {move || Suspend::new(async move {
-                match auth.viewer.await {
-                    Ok(Some(viewer)) if viewer.kind == ViewerKind::Player => match viewer.self_exclusion {
-                        // The server refuses the deposit anyway; the page says so up front.
-                        Some(exclusion) => view! {
-                            <section class="card narrow" data-testid="deposits-excluded">
-                                <h1>"Deposit"</h1>
-                                <p>"You have excluded yourself " {exclusion.until_text()} ". Deposits are closed until then; you can still withdraw your balance."</p>
-                            </section>
-                            <RecentDeposits deposits/>
-                        }.into_any(),
-                        None => view! {
-                            <DepositForm options/>
-                            <RecentDeposits deposits/>
-                        }.into_any(),
-                    },
-                    Ok(Some(_)) => view! {
-                        <ErrorPanel error=AppError::new(ErrorCode::Forbidden, "Deposits are for player accounts.")/>
-                    }.into_any(),
-                    Ok(None) => view! {
-                        <section class="card narrow">
-                            <h1>"Deposit"</h1>
-                            <p>"Please " <a href="/login">"log in"</a> " to deposit."</p>
-                        </section>
-                    }.into_any(),
-                    Err(error) => view! { <ErrorPanel error/> }.into_any(),
-                }
-            })}
-        </Transition>
-    }
+    gated_page(
+        Gate::player(
+            "Loading…",
+            "Deposits are for player accounts.",
+            "Deposit",
+            " to deposit.",
+        ),
+        move |viewer| {
+            match viewer.self_exclusion {
+            // The server refuses the deposit anyway; the page says so up front.
+            Some(exclusion) => view! {
+                <section class="card narrow" data-testid="deposits-excluded">
+                    <h1>"Deposit"</h1>
+                    <p>"You have excluded yourself " {exclusion.until_text()} ". Deposits are closed until then; you can still withdraw your balance."</p>
+                </section>
+                <RecentDeposits deposits/>
+            }.into_any(),
+            None => view! {
+                <DepositForm options/>
+                <RecentDeposits deposits/>
+            }.into_any(),
+        }
+        },
+    )
 }
 
 #[component]

@@ -13,7 +13,7 @@ use super::{
     WithdrawalPolicy, WithdrawalReceipt, WithdrawalState, WithdrawalSummary, action_key,
     duration_words, list_withdrawals, load_withdrawal, load_withdrawal_policy,
 };
-use crate::backoffice::page_error;
+use crate::backoffice::pages::page_error;
 use crate::components::{FieldError, FormError, action_error};
 use crate::error::AppError;
 
@@ -44,7 +44,7 @@ pub fn WithdrawalQueuePage() -> impl IntoView {
     );
     let selected = move || field("state").unwrap_or_else(|| "open".to_owned());
     view! {
-        <crate::backoffice::BackofficeNav current="/admin/withdrawals"/>
+        <crate::backoffice::pages::BackofficeNav current="/admin/withdrawals"/>
         <section class="card" data-testid="withdrawal-queue">
             <h1>"Withdrawals"</h1>
             <Form method="GET" action="" attr:class="filters" attr:aria-label="Filter withdrawals">
@@ -189,7 +189,7 @@ pub fn WithdrawalDetailPage() -> impl IntoView {
         }
     });
     view! {
-        <crate::backoffice::BackofficeNav current="/admin/withdrawals"/>
+        <crate::backoffice::pages::BackofficeNav current="/admin/withdrawals"/>
         <ActionResults actions/>
         <Transition fallback=|| view! { <p class="loading" aria-busy="true">"Loading…"</p> }>
             {move || Suspend::new(async move {
@@ -467,7 +467,7 @@ pub fn WithdrawalSettingsPage() -> impl IntoView {
     let save = ServerAction::<SaveWithdrawalPolicy>::new();
     let policy = Resource::new(move || save.version().get(), |_| load_withdrawal_policy());
     view! {
-        <crate::backoffice::BackofficeNav current="/admin/settings"/>
+        <crate::backoffice::pages::BackofficeNav current="/admin/settings"/>
         <section class="card narrow" data-testid="withdrawal-settings">
             <h1>"Withdrawal settings"</h1>
             <Transition fallback=|| view! { <p class="loading" aria-busy="true">"Loading…"</p> }>
@@ -483,12 +483,14 @@ pub fn WithdrawalSettingsPage() -> impl IntoView {
                 <p class="result" role="status" data-testid="settings-saved">"Saved. The new policy applies from now on."</p>
             })}
         </section>
-        <crate::auth::second_factor::SecondFactorPolicyCard/>
+        <crate::auth::second_factor::pages::SecondFactorPolicyCard/>
     }
 }
 
 /// Per-currency thresholds as the settings form writes them.
-fn thresholds_text(thresholds: &[(crate::money::Currency, rust_decimal::Decimal)]) -> String {
+fn thresholds_text(
+    thresholds: &[(crate::domain::money::Currency, rust_decimal::Decimal)],
+) -> String {
     if thresholds.is_empty() {
         return String::new();
     }

@@ -12,8 +12,8 @@ use rust_decimal::Decimal;
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
+use crate::domain::money::{Currency, Money, SignedMoney};
 use crate::error::AppError;
-use crate::money::{Currency, Money, SignedMoney};
 
 pub use admin::{WithdrawalDetailPage, WithdrawalQueuePage, WithdrawalSettingsPage};
 pub use pages::WithdrawPage;
@@ -272,7 +272,7 @@ pub struct WithdrawalPolicy {
     /// Above this amount two different staff members must approve (currencies without their own).
     pub approval_threshold: Decimal,
     /// Currencies with their own two-approval threshold (major units of that currency).
-    pub approval_thresholds: Vec<(crate::money::Currency, Decimal)>,
+    pub approval_thresholds: Vec<(crate::domain::money::Currency, Decimal)>,
     pub payout_attempts_max: u32,
     pub retry_cooldown_s: u32,
     pub recheck_age_s: u32,

@@ -7,7 +7,8 @@ use leptos::prelude::*;
 use super::{
     RequestWithdrawal, WithdrawOptions, WithdrawalView, load_withdraw_options, my_withdrawals,
 };
-use crate::auth::{ViewerKind, player_resource, use_auth};
+use crate::auth::ViewerKind;
+use crate::auth::pages::{player_resource, use_auth};
 use crate::components::{ErrorPanel, FieldError, FormError, action_error, action_idempotency_key};
 use crate::error::{AppError, ErrorCode};
 

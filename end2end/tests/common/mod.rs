@@ -372,14 +372,102 @@ pub async fn click(page: &Page, selector: &str) {
         .unwrap_or_else(|error| panic!("clicking {selector}: {error}"));
 }
 
-/// Logs in at `path` (`/login` or `/admin/login`) with the demo password and waits for
-/// `landmark` on the page the log-in lands on.
-pub async fn log_in(page: &Page, server: &KasaServer, path: &str, email: &str, landmark: &str) {
+/// Types `email` and the demo password into the log-in form at `path` (`/login` or
+/// `/admin/login`) and submits it, without waiting for where it lands.
+pub async fn submit_log_in(page: &Page, server: &KasaServer, path: &str, email: &str) {
     open(page, &server.url(path)).await;
     fill(page, "#email", email).await;
     fill(page, "#password", DEMO_PASSWORD).await;
     click(page, "button[type=submit]").await;
+}
+
+/// Logs in at `path` (`/login` or `/admin/login`) with the demo password and waits for
+/// `landmark` on the page the log-in lands on.
+pub async fn log_in(page: &Page, server: &KasaServer, path: &str, email: &str, landmark: &str) {
+    submit_log_in(page, server, path, email).await;
     expect_visible(page, landmark).await;
+}
+
+/// The demo tenant's player.
+pub const PLAYER_EMAIL: &str = "player@demo.kasa.test";
+
+/// Logs the demo player in and waits for the wallet.
+pub async fn log_in_player(page: &Page, server: &KasaServer) {
+    log_in(page, server, "/login", PLAYER_EMAIL, "[data-testid=wallet]").await;
+}
+
+/// Logs a demo staff member in (`owner@demo.kasa.test`, …) and waits for the dashboard.
+pub async fn log_in_staff(page: &Page, server: &KasaServer, email: &str) {
+    log_in(
+        page,
+        server,
+        "/admin/login",
+        email,
+        "[data-testid=admin-dashboard]",
+    )
+    .await;
+}
+
+/// Fills the deposit form with `amount` EUR and submits it.
+pub async fn submit_deposit(page: &Page, server: &KasaServer, amount: &str) {
+    open(page, &server.url("/deposit")).await;
+    fill(page, "#amount", amount).await;
+    click(page, "[data-testid=deposit-submit]").await;
+}
+
+/// Fills the deposit form and lands on the mock PSP's checkout page.
+pub async fn start_deposit(page: &Page, server: &KasaServer, amount: &str) {
+    submit_deposit(page, server, amount).await;
+    expect_text(page, "[data-testid=mock-amount]", &format!("{amount} EUR")).await;
+}
+
+/// Deposits `amount` EUR: pays at the mock PSP's checkout and waits until the deposit is
+/// captured.
+pub async fn deposit_paid(page: &Page, server: &KasaServer, amount: &str) {
+    start_deposit(page, server, amount).await;
+    click(page, "button[value=pay]").await;
+    expect_visible(page, "[data-testid=deposit-state][data-state=captured]").await;
+}
+
+/// Asks to withdraw `amount` EUR on the withdraw page (already open) and waits for the receipt.
+pub async fn submit_withdrawal(page: &Page, amount: &str) {
+    fill(page, "#amount", amount).await;
+    click(page, "[data-testid=withdraw-submit]").await;
+    expect_text(
+        page,
+        "[data-testid=withdraw-result]",
+        &format!("{amount} EUR"),
+    )
+    .await;
+}
+
+/// A staff member on the KYC page moves the demo player through pending to verified, with
+/// `note`, and sees each state.
+pub async fn verify_player(staff: &Page, server: &KasaServer, note: &str) {
+    find_player_kyc(staff, server).await;
+    verify_found_player(staff, note).await;
+}
+
+/// A staff member opens the KYC page and finds the demo player.
+pub async fn find_player_kyc(staff: &Page, server: &KasaServer) {
+    open(staff, &server.url("/admin/kyc")).await;
+    fill(staff, "#kyc-email", PLAYER_EMAIL).await;
+    click(staff, "[data-testid=kyc-find]").await;
+}
+
+/// On the KYC page with the demo player found: moves them through pending to verified, with
+/// `note`, and sees each state.
+pub async fn verify_found_player(staff: &Page, note: &str) {
+    for state in ["pending", "verified"] {
+        click(staff, &format!("[data-testid=kyc-state-{state}]")).await;
+        fill(staff, "#kyc-note", note).await;
+        click(staff, "[data-testid=kyc-submit]").await;
+        expect_visible(
+            staff,
+            &format!("[data-testid=kyc-state][data-state={state}]"),
+        )
+        .await;
+    }
 }
 
 /// Marks the current document, to prove later that a change happened without a reload.

@@ -9,7 +9,8 @@ pub mod throttle;
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 
 use app::api::RequestCtx;
-use app::auth::{AuthApi, Realm, StaffRole, Viewer, ViewerKind};
+use app::auth::api::AuthApi;
+use app::auth::{Realm, StaffRole, Viewer, ViewerKind};
 use app::error::{AppError, ErrorCode};
 use axum::extract::ConnectInfo;
 use http::{HeaderValue, header};

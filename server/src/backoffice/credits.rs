@@ -9,8 +9,8 @@ use app::backoffice::credits::{
     CREDIT_REQUEST_PAGE_SIZE, CREDIT_REQUEST_STATES, CreditDecision, CreditDecisionReceipt,
     CreditRequestFilter, CreditRequestPage, CreditRequestRow, DECISION_NOTE_LENGTH_MAX,
 };
+use app::domain::money::{Currency, Money};
 use app::error::{AppError, ErrorCode};
-use app::money::{Currency, Money};
 use chrono::{DateTime, Utc};
 use sha2::{Digest, Sha256};
 use sqlx::PgPool;
@@ -539,7 +539,10 @@ async fn post_credit(
                 ErrorCode::InvalidStateTransition,
                 format!(
                     "The deposit was credited meanwhile: {} is left to credit for this finding. Decline this request.",
-                    app::money::SignedMoney::from_minor_units(owed.max(0), amount.currency())
+                    app::domain::money::SignedMoney::from_minor_units(
+                        owed.max(0),
+                        amount.currency()
+                    )
                 ),
             ).into());
         }

@@ -1,10 +1,10 @@
 //! The figures page: every number is a sum over the ledger's journals and transfers (or its
 //! balance view) for one tenant and currency, never a counter kept elsewhere.
 
-use app::admin::IntegritySummary;
+use app::backoffice::IntegritySummary;
 use app::backoffice::figures::{DailyFlow, Figures, FiguresQuery, IntegrityRun, PERIOD_DAYS_MAX};
+use app::domain::money::{Currency, SignedMoney};
 use app::error::AppError;
-use app::money::{Currency, SignedMoney};
 use chrono::{DateTime, Days, NaiveDate, Utc};
 use sqlx::PgPool;
 use uuid::Uuid;

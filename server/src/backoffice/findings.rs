@@ -6,8 +6,8 @@ use app::backoffice::reconciliation::{
     FINDING_KINDS, FINDING_PAGE_SIZE, FINDING_STATUSES, FindingFilter, FindingPage, FindingRow,
     RESOLUTION_NOTE_LENGTH_MAX, RunSummary,
 };
+use app::domain::money::{Currency, Money, SignedMoney};
 use app::error::{AppError, ErrorCode};
-use app::money::{Currency, Money, SignedMoney};
 use chrono::{DateTime, Utc};
 use sqlx::PgPool;
 use uuid::Uuid;

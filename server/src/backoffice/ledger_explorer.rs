@@ -5,8 +5,8 @@ use app::backoffice::ledger::{
     ACCOUNT_KINDS, ACCOUNT_PAGE_SIZE, AccountPage, AccountRow, AccountTransfer, AccountTransfers,
     BusinessObject, JournalDetail, JournalTransfer, TRANSFER_PAGE_SIZE,
 };
+use app::domain::money::{Currency, SignedMoney};
 use app::error::AppError;
-use app::money::{Currency, SignedMoney};
 use chrono::{DateTime, Utc};
 use sqlx::PgPool;
 use uuid::Uuid;

@@ -13,10 +13,10 @@ pub mod players;
 pub mod reconciliation;
 pub mod webhooks;
 
-use app::admin::IntegritySummary;
 use app::api::RequestCtx;
 use app::auth::StaffRole;
-use app::backoffice::BackofficeApi;
+use app::backoffice::IntegritySummary;
+use app::backoffice::api::BackofficeApi;
 use app::backoffice::audit::{AuditEventPage, AuditFilter, ChainCheck};
 use app::backoffice::credits::{
     CreditDecision, CreditDecisionReceipt, CreditRequestFilter, CreditRequestPage,

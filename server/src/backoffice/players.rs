@@ -6,8 +6,8 @@ use app::backoffice::players::{
     DepositLimitRow, NOTE_LENGTH_MAX, PLAYER_PAGE_SIZE, PLAYER_RECENT_ROWS, PlayerDetail,
     PlayerFunds, PlayerMovement, PlayerPayment, PlayerRow, PlayerSearchPage, StaffNote,
 };
+use app::domain::money::{Currency, SignedMoney};
 use app::error::AppError;
-use app::money::{Currency, SignedMoney};
 use chrono::{DateTime, Utc};
 use sqlx::PgPool;
 use uuid::Uuid;

@@ -2,8 +2,8 @@
 //! deposit by an approved correction.
 
 use app::deposits::DepositState;
+use app::domain::money::Money;
 use app::error::{AppError, ErrorCode};
-use app::money::Money;
 use chrono::{DateTime, Utc};
 use uuid::Uuid;
 

@@ -8,12 +8,12 @@ mod sweep;
 pub use apply::{apply_checkout_status, capture_by_correction};
 
 use app::api::RequestCtx;
+use app::deposits::api::DepositsApi;
 use app::deposits::{
-    DepositOptions, DepositStarted, DepositState, DepositView, DepositsApi, ProviderChoice,
-    RECENT_DEPOSITS,
+    DepositOptions, DepositStarted, DepositState, DepositView, ProviderChoice, RECENT_DEPOSITS,
 };
+use app::domain::money::{Currency, Money};
 use app::error::{AppError, ErrorCode};
-use app::money::{Currency, Money};
 use chrono::{DateTime, Duration, Utc};
 use rust_decimal::Decimal;
 use sha2::{Digest, Sha256};

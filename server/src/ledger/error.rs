@@ -1,7 +1,7 @@
 //! The ledger's one error type: what a caller can act on, each with a stable code, and the
 //! database failures that are none of the caller's business (logged whole, shown as `internal`).
 
-use app::money::MoneyError;
+use app::domain::money::MoneyError;
 
 use super::AccountId;
 

@@ -9,7 +9,7 @@
 //!   optional reference to the business object, transfers between [`AccountRef`]s (created on
 //!   first use) and metadata. Errors are [`LedgerError`], each with a stable `code()`.
 //! - Read balances and history only with the functions of [`read`]; show amounts as
-//!   `app::money::SignedMoney` / `Money`.
+//!   `app::domain::money::SignedMoney` / `Money`.
 //! - The server runs [`spawn_balance_folder`] at start-up (see below); the admin screen can call
 //!   [`check_integrity`] and show its [`IntegrityReport`].
 //!

@@ -4,7 +4,7 @@
 use std::borrow::Cow;
 use std::fmt;
 
-use app::money::Money;
+use app::domain::money::Money;
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;

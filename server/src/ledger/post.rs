@@ -6,7 +6,7 @@
 use std::collections::BTreeMap;
 use std::time::Duration;
 
-use app::money::Currency;
+use app::domain::money::Currency;
 use chrono::{DateTime, Utc};
 use sha2::{Digest, Sha256};
 use sqlx::{Acquire, PgExecutor, PgPool};
@@ -305,7 +305,7 @@ fn canonical_json(value: &serde_json::Value) -> serde_json::Value {
 
 #[cfg(test)]
 mod tests {
-    use app::money::Money;
+    use app::domain::money::Money;
 
     use super::*;
     use crate::ledger::{IdempotencyKey, JournalKind, NewTransfer};

@@ -2,7 +2,7 @@
 //! history and one journal with its transfers. Every balance comes from the view
 //! `ledger_account_balances` (snapshot plus unfolded deltas), and every query is scoped by tenant.
 
-use app::money::{Currency, Money, SignedMoney};
+use app::domain::money::{Currency, Money, SignedMoney};
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use sqlx::{FromRow, PgExecutor};

@@ -2,8 +2,8 @@
 //! last. A new choice is accepted only if it ends later, and the table refuses UPDATE and DELETE,
 //! so nothing (player, staff or a bug) can shorten an exclusion.
 
-use app::account::{ExclusionPeriod, SelfExclusion};
 use app::error::{AppError, ErrorCode};
+use app::protection::{ExclusionPeriod, SelfExclusion};
 use chrono::{DateTime, Utc};
 use uuid::Uuid;
 

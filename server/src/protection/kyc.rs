@@ -1,7 +1,7 @@
 //! KYC state per player: the current state (`player_kyc`, no row = unverified) and the history
 //! of staff decisions with their notes (`player_kyc_reviews`, append-only).
 
-use app::account::{KycReview, KycState};
+use app::protection::{KycReview, KycState};
 use chrono::{DateTime, Utc};
 use uuid::Uuid;
 

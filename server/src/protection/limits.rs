@@ -6,9 +6,9 @@
 //! only count deposits in its own currency, and deposits in another currency are refused while
 //! a limit applies (otherwise a second currency would be a way round the limit).
 
-use app::account::{DepositLimitView, LimitPeriod, PendingLimitChange};
+use app::domain::money::{Currency, Money, SignedMoney};
 use app::error::{AppError, ErrorCode};
-use app::money::{Currency, Money, SignedMoney};
+use app::protection::{DepositLimitView, LimitPeriod, PendingLimitChange};
 use chrono::{DateTime, Duration, Utc};
 use uuid::Uuid;
 

@@ -10,9 +10,9 @@ pub mod limits;
 pub mod policy;
 mod service;
 
-use app::account::{KycState, SelfExclusion};
+use app::domain::money::{Money, SignedMoney};
 use app::error::{AppError, ErrorCode};
-use app::money::{Money, SignedMoney};
+use app::protection::{KycState, SelfExclusion};
 use chrono::{DateTime, Utc};
 use uuid::Uuid;
 

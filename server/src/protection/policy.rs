@@ -1,8 +1,8 @@
 //! Each tenant's protection policy: the defaults below, overridden per tenant by a row in
 //! `protection_policies` (a NULL column keeps the default).
 
-use app::account::ProtectionRules;
-use app::money::Currency;
+use app::domain::money::Currency;
+use app::protection::ProtectionRules;
 use uuid::Uuid;
 
 /// Withdrawals need a verified identity unless the tenant turns it off.

@@ -1,15 +1,16 @@
-//! The Account page's and the staff KYC page's server functions (`app::account::AccountApi`).
+//! The Account page's and the staff KYC page's server functions (`app::protection::api::ProtectionApi`).
 //! Every change locks the player's row first (the lock the money flows take before their
 //! checks), writes its rows and its audit event, and commits them together.
 
-use app::account::{
-    AccountApi, AccountOverview, ExclusionPeriod, KYC_NOTE_LENGTH_MAX, KycState, LimitPeriod,
-    PlayerProtectionView,
-};
 use app::api::RequestCtx;
 use app::auth::StaffRole;
+use app::domain::money::{Currency, Money};
 use app::error::{AppError, ErrorCode};
-use app::money::{Currency, Money};
+use app::protection::api::ProtectionApi;
+use app::protection::{
+    AccountOverview, ExclusionPeriod, KYC_NOTE_LENGTH_MAX, KycState, LimitPeriod,
+    PlayerProtectionView,
+};
 use rust_decimal::Decimal;
 use uuid::Uuid;
 
@@ -88,7 +89,7 @@ fn parse_limit_amount(amount: &str, currency: Currency) -> Result<Option<Money>,
 }
 
 #[async_trait::async_trait]
-impl AccountApi for Services {
+impl ProtectionApi for Services {
     async fn overview(&self, ctx: &RequestCtx) -> Result<AccountOverview, AppError> {
         let (tenant, player_id) = self.require_player(ctx).await?;
         Ok(self.account_overview(tenant.id, player_id).await?)

@@ -10,7 +10,7 @@
 
 use std::time::Duration;
 
-use app::money::{Currency, Money};
+use app::domain::money::{Currency, Money};
 use serde_json::json;
 use uuid::Uuid;
 

@@ -14,7 +14,7 @@ pub mod webhooks;
 use std::collections::BTreeMap;
 use std::sync::Arc;
 
-use app::money::Money;
+use app::domain::money::Money;
 use chrono::{DateTime, Utc};
 use http::HeaderMap;
 use uuid::Uuid;

@@ -9,7 +9,7 @@
 
 use std::time::Duration;
 
-use app::money::{Currency, Money};
+use app::domain::money::{Currency, Money};
 use chrono::{DateTime, Utc};
 use http::HeaderMap;
 use reqwest::StatusCode;

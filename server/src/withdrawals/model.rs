@@ -1,7 +1,7 @@
 //! The withdrawal and payout attempt rows, and the one way a change is recorded: a timeline row
 //! for staff and an audit event, in the transaction that makes the change.
 
-use app::money::{Currency, Money};
+use app::domain::money::{Currency, Money};
 use app::withdrawals::{AttemptState, PayoutAttemptView, WithdrawalState, WithdrawalView};
 use chrono::{DateTime, Utc};
 use uuid::Uuid;

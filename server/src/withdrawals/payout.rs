@@ -30,7 +30,7 @@ use crate::ledger::{
 use crate::psp::webhooks::{ApplyError, Outcome};
 use crate::psp::{PayoutOutcome, PayoutRequest, PayoutStatus, PspError};
 use crate::services::Services;
-use app::money::Money;
+use app::domain::money::Money;
 
 /// How long Kasa waits for a PSP to answer a payout call before the attempt becomes `unknown`.
 pub const PAYOUT_CALL_TIMEOUT: Duration = Duration::from_secs(30);

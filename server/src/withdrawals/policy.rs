@@ -5,8 +5,8 @@ use std::collections::BTreeMap;
 use std::str::FromStr;
 
 use crate::error::ServerError;
+use app::domain::money::Currency;
 use app::error::AppError;
-use app::money::Currency;
 use app::withdrawals::PolicyUpdate;
 use chrono::{DateTime, Utc};
 use rust_decimal::Decimal;
@@ -176,7 +176,7 @@ fn policy_amount(field: &str, text: &str) -> Result<Decimal, ServerError> {
         .filter(|amount| {
             *amount > Decimal::ZERO
                 && amount.normalize().scale() <= POLICY_AMOUNT_SCALE_MAX
-                && *amount <= app::money::AMOUNT_MAX_MAJOR
+                && *amount <= app::domain::money::AMOUNT_MAX_MAJOR
         })
         .ok_or_else(|| {
             AppError::invalid(

@@ -2,8 +2,8 @@
 //! the withdrawal row), and the player's own withdrawals.
 
 use app::api::RequestCtx;
+use app::domain::money::{Currency, Money, SignedMoney};
 use app::error::{AppError, ErrorCode};
-use app::money::{Currency, Money, SignedMoney};
 use app::withdrawals::{
     WITHDRAWALS_LISTED_MAX, WithdrawOptions, WithdrawableBalance, WithdrawalState, WithdrawalView,
 };

@@ -6,8 +6,8 @@
 
 use app::api::RequestCtx;
 use app::auth::StaffRole;
+use app::domain::money::{Currency, SignedMoney};
 use app::error::{AppError, ErrorCode};
-use app::money::{Currency, SignedMoney};
 use app::withdrawals::{
     AllowedActions, AttemptState, DuplicatePayout, EXTERNAL_REFERENCE_LENGTH_MAX, QueueFilter,
     REASON_LENGTH_MAX, StaffAction, TimelineEntry, WITHDRAWALS_LISTED_MAX, WithdrawalDetail,
@@ -1290,7 +1290,7 @@ impl SummaryRecord {
         Ok(WithdrawalSummary {
             id: self.id,
             player_email: self.email,
-            amount: app::money::Money::from_minor_units(self.amount_minor, currency)?,
+            amount: app::domain::money::Money::from_minor_units(self.amount_minor, currency)?,
             state: WithdrawalState::parse(&self.state).unwrap_or(WithdrawalState::Requested),
             awaiting_second_approval: self.awaiting_second_approval,
             created_at: self.created_at,

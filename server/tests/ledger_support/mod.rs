@@ -2,7 +2,7 @@
 //! built from short descriptions, row counts, and the integrity check every test ends with.
 #![allow(dead_code)]
 
-use app::money::{Currency, Money};
+use app::domain::money::{Currency, Money};
 use kasa_server::ledger::{
     self, AccountRef, IdempotencyKey, JournalKind, LedgerError, NewJournal, NewTransfer,
     PostedJournal,

@@ -5,14 +5,15 @@
 
 use leptos::prelude::*;
 
-use super::{
-    ConfirmEnrolment, DisableSecondFactor, EnrolmentDone, EnrolmentStart, ResetSecondFactor,
-    SaveSecondFactorPolicy, SecondFactorPolicy, StaffSecondFactor, StartEnrolment,
-    load_second_factor_policy, load_second_factor_status, staff_second_factors,
+use super::api::{
+    ConfirmEnrolment, DisableSecondFactor, ResetSecondFactor, SaveSecondFactorPolicy,
+    StartEnrolment, load_second_factor_policy, load_second_factor_status, staff_second_factors,
 };
-use crate::auth::{StaffRole, use_auth};
-use crate::backoffice::{BackofficeNav, page_error};
-use crate::components::{FormError, action_error};
+use super::{EnrolmentDone, EnrolmentStart, SecondFactorPolicy, StaffSecondFactor};
+use crate::auth::StaffRole;
+use crate::auth::pages::use_auth;
+use crate::backoffice::pages::{BackofficeNav, page_error};
+use crate::components::{FormError, Wait, action_error, load_view};
 
 /// Where an enrolment is.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -134,10 +135,8 @@ pub fn SecurityPage() -> impl IntoView {
         <BackofficeNav current="/admin/security"/>
         <section class="card narrow" data-testid="second-factor">
             <h1>"Two-factor log-in"</h1>
-            <Transition fallback=|| view! { <p class="loading" aria-busy="true">"Loading…"</p> }>
-                {move || Suspend::new(async move {
-                    match status.await {
-                        Ok(status) => match status.enrolled_at {
+            {load_view(status, Wait::Transition, "Loading…", page_error, move |status| {
+                        match status.enrolled_at {
                             Some(enrolled_at) => view! {
                                 <p data-testid="second-factor-state" data-enrolled="true">
                                     {format!("On since {}. Log-ins ask for a code from your authenticator app.", enrolled_at.format("%Y-%m-%d %H:%M UTC"))}
@@ -171,11 +170,8 @@ pub fn SecurityPage() -> impl IntoView {
                                     <EnrolmentFlow during_log_in=false confirmed/>
                                 }.into_any()
                             }
-                        },
-                        Err(error) => page_error(error),
-                    }
-                })}
-            </Transition>
+                        }
+            })}
         </section>
         <Transition fallback=|| ()>
             {move || Suspend::new(async move {

@@ -22,9 +22,10 @@ use std::future::Future;
 
 use app::api::RequestCtx;
 use app::auth::StaffRole;
+use app::auth::second_factor::api::SecondFactorApi;
 use app::auth::second_factor::{
-    EnrolmentDone, EnrolmentStart, SecondFactorApi, SecondFactorPolicy, SecondFactorStatus,
-    StaffSecondFactor, role_needs_second_factor,
+    EnrolmentDone, EnrolmentStart, SecondFactorPolicy, SecondFactorStatus, StaffSecondFactor,
+    role_needs_second_factor,
 };
 use app::error::{AppError, ErrorCode};
 use chrono::{DateTime, Utc};

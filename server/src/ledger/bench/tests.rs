@@ -13,8 +13,7 @@ fn reads_pgbench_tps() {
 #[test]
 fn reads_the_server_address_from_the_url() {
     let socket =
-        ServerAddress::from_url("postgres://kasa@localhost:5433/kasa?host=/tmp/kasa-pg")
-            .unwrap();
+        ServerAddress::from_url("postgres://kasa@localhost:5433/kasa?host=/tmp/kasa-pg").unwrap();
     assert_eq!(
         (socket.host.as_str(), socket.port, socket.user.as_str()),
         ("/tmp/kasa-pg", 5433, "kasa")

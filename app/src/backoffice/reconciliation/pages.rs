@@ -1,147 +1,19 @@
-//! Reconciliation (`/admin/reconciliation`): the findings of comparing each PSP's records with
-//! our deposits, payout attempts and journals, filtered by status, kind and provider; a button
-//! that runs the comparison; and resolving a finding with a note, optionally fixing the money
-//! (apply what the PSP says through the payments path, or post a correcting adjustment).
+//! The reconciliation page: the run button, the findings table and the resolve form.
 
-use chrono::{DateTime, Utc};
 use leptos::prelude::*;
 use leptos_router::components::Form;
 use leptos_router::hooks::use_query_map;
-use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
-use super::nav::{BackofficeNav, page_error, query_string, query_text};
+use super::api::{ResolveFinding, RunReconciliation, list_findings};
+use super::{
+    CORRECTIONS, FINDING_KINDS, FINDING_STATUSES, FindingFilter, FindingPage, FindingRow,
+    RESOLUTION_NOTE_LENGTH_MAX,
+};
+use crate::backoffice::pages::{BackofficeNav, FilterSelect, pager, staff_section};
+use crate::backoffice::{PROVIDERS, query_string, query_text};
 use crate::components::{FieldError, FormError, action_error, action_idempotency_key};
-use crate::error::AppError;
-use crate::money::SignedMoney;
-
-/// Findings per page.
-pub const FINDING_PAGE_SIZE: i64 = 50;
-pub const FINDING_KINDS: [&str; 4] = [
-    "missing_in_ledger",
-    "missing_at_psp",
-    "amount_mismatch",
-    "status_mismatch",
-];
-pub const FINDING_STATUSES: [&str; 2] = ["open", "resolved"];
-/// How a resolution may fix the money, as (value, label).
-pub const CORRECTIONS: [(&str, &str); 4] = [
-    ("none", "Note only (nothing to fix in our books)"),
-    (
-        "apply_psp",
-        "Apply what the PSP reports (through the payments path)",
-    ),
-    (
-        "credit",
-        "Credit the player (asks a second staff member to approve)",
-    ),
-    ("debit", "Debit the player (correcting adjustment)"),
-];
-/// Longest resolution note.
-pub const RESOLUTION_NOTE_LENGTH_MAX: usize = 2000;
-
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
-pub struct FindingFilter {
-    pub status: Option<String>,
-    pub kind: Option<String>,
-    pub provider: Option<String>,
-    pub offset: Option<i64>,
-}
-
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct FindingRow {
-    pub id: Uuid,
-    pub provider: String,
-    pub reference: String,
-    pub kind: String,
-    pub severity: String,
-    pub status: String,
-    pub object_type: Option<String>,
-    pub object_id: Option<Uuid>,
-    pub player_id: Option<Uuid>,
-    pub player_email: Option<String>,
-    pub psp_amount: Option<SignedMoney>,
-    pub ledger_amount: Option<SignedMoney>,
-    pub psp_status: Option<String>,
-    pub ledger_status: Option<String>,
-    pub message: String,
-    pub first_seen_at: DateTime<Utc>,
-    pub last_seen_at: DateTime<Utc>,
-    pub resolved_at: Option<DateTime<Utc>>,
-    pub resolved_by: Option<String>,
-    pub resolution_note: Option<String>,
-    pub correcting_journal_id: Option<Uuid>,
-    /// A correcting credit that waits for a second staff member's approval.
-    pub pending_credit_request_id: Option<Uuid>,
-}
-
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct RunSummary {
-    pub id: Uuid,
-    pub started_at: DateTime<Utc>,
-    pub finished_at: Option<DateTime<Utc>>,
-    pub actor: String,
-    pub records_checked: i32,
-    pub findings_new: i32,
-    pub findings_seen: i32,
-    pub error: Option<String>,
-}
-
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct FindingPage {
-    pub findings: Vec<FindingRow>,
-    pub next_offset: Option<i64>,
-    /// The viewer may run reconciliation and resolve findings (finance or owner).
-    pub can_act: bool,
-    /// The latest run that covered this brand.
-    pub last_run: Option<RunSummary>,
-}
-
-/// Any staff role: this brand's findings, newest first.
-#[server(endpoint = "backoffice/reconciliation/findings")]
-pub async fn list_findings(
-    status: Option<String>,
-    kind: Option<String>,
-    provider: Option<String>,
-    offset: Option<i64>,
-) -> Result<FindingPage, AppError> {
-    let filter = FindingFilter {
-        status,
-        kind,
-        provider,
-        offset,
-    };
-    crate::api::call::<dyn super::BackofficeApi, _, _, _>(|api, ctx| async move {
-        api.findings(&ctx, filter).await
-    })
-    .await
-}
-
-/// Finance or owner: compares every enabled PSP's records for this brand with ours now.
-#[server(endpoint = "backoffice/reconciliation/run")]
-pub async fn run_reconciliation(idempotency_key: String) -> Result<RunSummary, AppError> {
-    crate::api::call::<dyn super::BackofficeApi, _, _, _>(|api, ctx| async move {
-        api.run_reconciliation(&ctx, idempotency_key).await
-    })
-    .await
-}
-
-/// Finance or owner: resolves an open finding with a note and, when `correction` says so, a fix
-/// of the money (`apply_psp`, or `credit`/`debit` of `amount`). Audited; one resolution per key.
-#[server(endpoint = "backoffice/reconciliation/resolve")]
-pub async fn resolve_finding(
-    finding: Uuid,
-    note: String,
-    correction: Option<String>,
-    amount: Option<String>,
-    idempotency_key: String,
-) -> Result<FindingRow, AppError> {
-    crate::api::call::<dyn super::BackofficeApi, _, _, _>(|api, ctx| async move {
-        api.resolve_finding(&ctx, finding, note, correction, amount, idempotency_key)
-            .await
-    })
-    .await
-}
+use crate::domain::money::SignedMoney;
 
 #[component]
 pub fn ReconciliationPage() -> impl IntoView {
@@ -159,48 +31,18 @@ pub fn ReconciliationPage() -> impl IntoView {
         move || (filter.get(), run.version().get()),
         |(filter, _)| list_findings(filter.status, filter.kind, filter.provider, filter.offset),
     );
-    let selected = move |name: &'static str, value: &'static str| {
-        move || query.with(|query| query_text(query, name).as_deref() == Some(value))
-    };
     view! {
         <BackofficeNav current="/admin/reconciliation"/>
         <section class="card" data-testid="reconciliation">
             <h1>"Reconciliation"</h1>
             <p class="muted">"What each PSP reports, compared with our deposits, payout attempts and journals. A re-run refreshes what it finds again; it never adds a finding twice."</p>
             <Form method="GET" action="/admin/reconciliation" attr:class="filters" attr:aria-label="Filter findings">
-                <label>"Status"
-                    <select name="status">
-                        <option value="">"Any"</option>
-                        {FINDING_STATUSES.iter().map(|status| view! {
-                            <option value=*status selected=selected("status", status)>{*status}</option>
-                        }).collect_view()}
-                    </select>
-                </label>
-                <label>"Kind"
-                    <select name="kind">
-                        <option value="">"Any"</option>
-                        {FINDING_KINDS.iter().map(|kind| view! {
-                            <option value=*kind selected=selected("kind", kind)>{*kind}</option>
-                        }).collect_view()}
-                    </select>
-                </label>
-                <label>"Provider"
-                    <select name="provider">
-                        <option value="">"Any"</option>
-                        <option value="mock" selected=selected("provider", "mock")>"mock"</option>
-                        <option value="stripe" selected=selected("provider", "stripe")>"stripe"</option>
-                    </select>
-                </label>
+                <FilterSelect label="Status" name="status" options=&FINDING_STATUSES/>
+                <FilterSelect label="Kind" name="kind" options=&FINDING_KINDS/>
+                <FilterSelect label="Provider" name="provider" options=&PROVIDERS/>
                 <button class="button" type="submit">"Show"</button>
             </Form>
-            <Suspense fallback=|| view! { <p class="loading" aria-busy="true">"Loading…"</p> }>
-                {move || Suspend::new(async move {
-                    match findings.await {
-                        Ok(page) => view! { <FindingsView page filter=filter.get_untracked() run/> }.into_any(),
-                        Err(error) => page_error(error),
-                    }
-                })}
-            </Suspense>
+            {staff_section(findings, move |page| view! { <FindingsView page filter=filter.get_untracked() run/> })}
         </section>
     }
 }
@@ -236,7 +78,7 @@ fn FindingsView(
                 ("offset", Some(offset.to_string())),
             ])
         );
-        view! { <p class="pager"><a class="button small" href=href>"More findings"</a></p> }
+        pager(href, "More findings")
     });
     let export = format!(
         "/admin/export/findings.csv{}",

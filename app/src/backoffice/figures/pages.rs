@@ -1,123 +1,21 @@
-//! The finance figures (`/admin/figures`): for a period and a currency, money in and out, what
-//! the operator earned and what it owes its players, all computed from the ledger's journals and
-//! transfers (never from a second store), a daily chart drawn on the server as SVG, and the last
-//! ledger integrity check with a button to run it.
+//! The figures page: the period and currency form, the figures, the daily chart and the last
+//! integrity check.
 
 use chrono::{DateTime, Utc};
 use leptos::prelude::*;
 use leptos_router::components::Form;
 use leptos_router::hooks::use_query_map;
-use serde::{Deserialize, Serialize};
 
-use super::nav::{BackofficeNav, page_error, query_text};
-use crate::admin::IntegritySummary;
-use crate::error::AppError;
-use crate::money::{Currency, SignedMoney};
+use super::api::{CheckLedgerIntegrity, load_figures};
+use super::{DailyFlow, Figures, FiguresQuery, IntegrityRun, PERIODS, human_age};
+use crate::backoffice::pages::{BackofficeNav, staff_section};
+use crate::backoffice::query_text;
+use crate::domain::money::{Currency, SignedMoney};
 
-/// The periods offered, as (query value, label).
-pub const PERIODS: [(&str, &str); 4] = [
-    ("today", "Today"),
-    ("7d", "Last 7 days"),
-    ("30d", "Last 30 days"),
-    ("custom", "Custom"),
-];
-/// Longest custom period, in days (the chart has one group of bars per day).
-pub const PERIOD_DAYS_MAX: i64 = 366;
-
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
-pub struct FiguresQuery {
-    /// `today`, `7d`, `30d` or `custom` (default `7d`).
-    pub period: Option<String>,
-    /// For `custom`: first and last day (`YYYY-MM-DD`, UTC), inclusive.
-    pub from: Option<String>,
-    pub until: Option<String>,
-    /// ISO code; default EUR, else the tenant's first currency.
-    pub currency: Option<String>,
-}
-
-/// One day of the chart.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct DailyFlow {
-    /// `YYYY-MM-DD` (UTC).
-    pub day: String,
-    pub deposits_minor: i64,
-    pub withdrawals_minor: i64,
-}
-
-/// The last integrity check someone ran from the back office.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct IntegrityRun {
-    pub at: DateTime<Utc>,
-    pub ok: bool,
-    pub violations: i64,
-    /// Who ran it (email).
-    pub by: Option<String>,
-}
-
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct Figures {
-    pub currency: Currency,
-    /// Every currency this brand has ledger accounts in.
-    pub currencies: Vec<Currency>,
-    pub period: String,
-    /// The period: `from` inclusive, `until` exclusive.
-    pub from: DateTime<Utc>,
-    pub until: DateTime<Utc>,
-    /// Captured deposits: transfers of `deposit_capture` journals in the period.
-    pub deposits: SignedMoney,
-    pub deposit_count: i64,
-    /// Paid withdrawals: transfers of `withdrawal_payout` journals in the period.
-    pub withdrawals_paid: SignedMoney,
-    pub withdrawals_paid_count: i64,
-    /// Deposits minus paid withdrawals.
-    pub net_deposits: SignedMoney,
-    /// Net change of the house account in the period (gross gaming revenue).
-    pub game_revenue: SignedMoney,
-    /// Net change of the fees account in the period.
-    pub fees: SignedMoney,
-    /// Withdrawals requested and neither paid nor rejected yet, now: `withdrawal_request`
-    /// journals without a payout or reject journal for the same withdrawal.
-    pub pending_count: i64,
-    pub pending_sum: SignedMoney,
-    pub pending_oldest_at: Option<DateTime<Utc>>,
-    /// What the operator owes all players now (every player account), and the part held for
-    /// withdrawals (equal to `pending_sum` when the books are consistent).
-    pub player_liability: SignedMoney,
-    pub player_held: SignedMoney,
-    pub daily: Vec<DailyFlow>,
-    pub last_integrity_check: Option<IntegrityRun>,
-    pub generated_at: DateTime<Utc>,
-}
-
-/// Any staff role: the figures for a period and currency.
-#[server(endpoint = "backoffice/figures")]
-pub async fn load_figures(
-    period: Option<String>,
-    from: Option<String>,
-    until: Option<String>,
-    currency: Option<String>,
-) -> Result<Figures, AppError> {
-    let query = FiguresQuery {
-        period,
-        from,
-        until,
-        currency,
-    };
-    crate::api::call::<dyn super::BackofficeApi, _, _, _>(|api, ctx| async move {
-        api.figures(&ctx, query).await
-    })
-    .await
-}
-
-/// Any staff role: runs the ledger integrity check for this brand and records its result (the
-/// figures page shows the last one).
-#[server(endpoint = "backoffice/integrity-check")]
-pub async fn check_ledger_integrity() -> Result<IntegritySummary, AppError> {
-    crate::api::call::<dyn super::BackofficeApi, _, _, _>(|api, ctx| async move {
-        api.check_ledger_integrity(&ctx).await
-    })
-    .await
-}
+/// Chart geometry, in SVG user units.
+const CHART_WIDTH: i64 = 720;
+const CHART_HEIGHT: i64 = 200;
+const CHART_PAD: i64 = 24;
 
 #[component]
 pub fn FiguresPage() -> impl IntoView {
@@ -136,14 +34,7 @@ pub fn FiguresPage() -> impl IntoView {
     );
     view! {
         <BackofficeNav current="/admin/figures"/>
-        <Suspense fallback=|| view! { <p class="loading" aria-busy="true">"Loading…"</p> }>
-            {move || Suspend::new(async move {
-                match figures.await {
-                    Ok(figures) => view! { <FiguresView figures query=figures_query.get_untracked()/> }.into_any(),
-                    Err(error) => page_error(error),
-                }
-            })}
-        </Suspense>
+        {staff_section(figures, move |figures| view! { <FiguresView figures query=figures_query.get_untracked()/> })}
     }
 }
 
@@ -214,7 +105,7 @@ fn FiguresView(figures: Figures, query: FiguresQuery) -> impl IntoView {
             <FlowChart daily=figures.daily.clone() currency/>
         </section>
         <IntegrityStatus last=figures.last_integrity_check.clone()/>
-        <super::exports::ExportsCard/>
+        <crate::backoffice::exports::ExportsCard/>
     }
 }
 
@@ -228,21 +119,6 @@ fn Figure(label: &'static str, value: String, note: String, testid: &'static str
         </div>
     }
 }
-
-/// "3 h", "2 d 4 h": how long ago, roughly.
-fn human_age(age: chrono::Duration) -> String {
-    let minutes = age.num_minutes().max(0);
-    match minutes {
-        0..60 => format!("{minutes} min"),
-        60..1440 => format!("{} h", minutes / 60),
-        _ => format!("{} d {} h", minutes / 1440, minutes % 1440 / 60),
-    }
-}
-
-/// Chart geometry, in SVG user units.
-const CHART_WIDTH: i64 = 720;
-const CHART_HEIGHT: i64 = 200;
-const CHART_PAD: i64 = 24;
 
 /// Two bars per day (deposits, withdrawals paid), scaled to the period's largest day; drawn on
 /// the server, so it needs no JavaScript. The same numbers follow as a table.
@@ -353,18 +229,5 @@ fn IntegrityStatus(last: Option<IntegrityRun>) -> impl IntoView {
                 Err(error) => view! { <p class="form-error" role="alert">{error.message}</p> }.into_any(),
             })}
         </section>
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    // Proves ages read as people say them, from minutes to days.
-    #[test]
-    fn ages_are_readable() {
-        assert_eq!(human_age(chrono::Duration::seconds(59)), "0 min");
-        assert_eq!(human_age(chrono::Duration::minutes(150)), "2 h");
-        assert_eq!(human_age(chrono::Duration::hours(52)), "2 d 4 h");
     }
 }

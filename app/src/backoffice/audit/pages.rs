@@ -1,118 +1,13 @@
-//! The audit log page (`/admin/audit`): every staff action and money state change, searchable by
-//! actor, action, target and period, newest first, and a "Verify chain" action that recomputes
-//! the tenant's hash chain and names the first broken link.
+//! The audit log page: the filter form, the events table and the "Verify chain" card.
 
-use chrono::{DateTime, Utc};
 use leptos::prelude::*;
 use leptos_router::components::Form;
 use leptos_router::hooks::use_query_map;
-use serde::{Deserialize, Serialize};
-use uuid::Uuid;
 
-use super::nav::{BackofficeNav, page_error, query_string, query_text};
-use crate::error::AppError;
-
-/// Events per page.
-pub const AUDIT_PAGE_SIZE: i64 = 50;
-
-/// The audit page's filters, as typed into its form. Empty means "any".
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
-pub struct AuditFilter {
-    /// A staff or player email, a staff/player id, or a provider or job name.
-    pub actor: Option<String>,
-    /// An action or its prefix: `deposit` matches `deposit.captured`.
-    pub action: Option<String>,
-    /// `type:id`, a type alone (`deposit`) or an id alone.
-    pub target: Option<String>,
-    /// First day (`YYYY-MM-DD`, UTC), inclusive.
-    pub from: Option<String>,
-    /// Last day (`YYYY-MM-DD`, UTC), inclusive.
-    pub until: Option<String>,
-    /// Events older than this `seq` (the next page).
-    pub before: Option<i64>,
-}
-
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct AuditEventRow {
-    pub seq: i64,
-    pub id: Uuid,
-    pub at: DateTime<Utc>,
-    pub actor_type: String,
-    pub actor_id: String,
-    /// The staff member's or player's email, when the actor is a person.
-    pub actor_label: Option<String>,
-    pub action: String,
-    pub target_type: String,
-    pub target_id: String,
-    /// `before` and `after` as indented JSON.
-    pub before: Option<String>,
-    pub after: Option<String>,
-    pub reason: Option<String>,
-    pub request_id: Option<String>,
-    pub idempotency_key: Option<String>,
-    pub ip: Option<String>,
-    /// The event's hash, hex.
-    pub hash: String,
-}
-
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct AuditEventPage {
-    pub events: Vec<AuditEventRow>,
-    /// Pass as `before` for the next (older) page; `None` on the last page.
-    pub next_before: Option<i64>,
-}
-
-/// The tenant's audit chain, recomputed.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct ChainCheck {
-    pub ok: bool,
-    pub checked_at: DateTime<Utc>,
-    pub events_checked: i64,
-    pub head_seq: i64,
-    pub first_break: Option<ChainBreakView>,
-}
-
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct ChainBreakView {
-    pub seq: i64,
-    /// `hash_mismatch`, `broken_link`, `missing_event` or `head_mismatch`.
-    pub kind: String,
-    pub detail: String,
-    pub event_id: Option<Uuid>,
-}
-
-/// Any staff role: one page of the tenant's audit events, newest first.
-#[server(endpoint = "backoffice/audit-events")]
-pub async fn list_audit_events(
-    actor: Option<String>,
-    action: Option<String>,
-    target: Option<String>,
-    from: Option<String>,
-    until: Option<String>,
-    before: Option<i64>,
-) -> Result<AuditEventPage, AppError> {
-    let filter = AuditFilter {
-        actor,
-        action,
-        target,
-        from,
-        until,
-        before,
-    };
-    crate::api::call::<dyn super::BackofficeApi, _, _, _>(|api, ctx| async move {
-        api.audit_events(&ctx, filter).await
-    })
-    .await
-}
-
-/// Any staff role: recomputes the tenant's audit chain and reports its first broken link.
-#[server(endpoint = "backoffice/audit-verify")]
-pub async fn verify_audit_chain() -> Result<ChainCheck, AppError> {
-    crate::api::call::<dyn super::BackofficeApi, _, _, _>(|api, ctx| async move {
-        api.verify_audit_chain(&ctx).await
-    })
-    .await
-}
+use super::api::{VerifyAuditChain, list_audit_events};
+use super::{AuditEventPage, AuditEventRow, AuditFilter, ChainCheck};
+use crate::backoffice::pages::{BackofficeNav, staff_section};
+use crate::backoffice::{query_string, query_text};
 
 #[component]
 pub fn AuditLogPage() -> impl IntoView {
@@ -157,14 +52,7 @@ pub fn AuditLogPage() -> impl IntoView {
                 <button class="button" type="submit">"Search"</button>
                 <a class="button ghost" href="/admin/audit">"Clear"</a>
             </Form>
-            <Suspense fallback=|| view! { <p class="loading" aria-busy="true">"Loading…"</p> }>
-                {move || Suspend::new(async move {
-                    match events.await {
-                        Ok(page) => view! { <AuditTable page filter=filter.get_untracked()/> }.into_any(),
-                        Err(error) => page_error(error),
-                    }
-                })}
-            </Suspense>
+            {staff_section(events, move |page| view! { <AuditTable page filter=filter.get_untracked()/> })}
         </section>
         <ChainCard/>
     }

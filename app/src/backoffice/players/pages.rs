@@ -1,170 +1,18 @@
-//! Players (`/admin/players`, `/admin/players/:id`): search by email, id or name fragment, and one
-//! player's page with balances (from the ledger), KYC state, deposit limits and self-exclusion,
-//! recent ledger movements, deposits, withdrawals, and the staff's notes.
+//! The players' pages: the search with the slowed-down log-ins, and one player with the staff
+//! notes.
 
-use chrono::{DateTime, Utc};
 use leptos::prelude::*;
 use leptos_router::components::Form;
-use leptos_router::hooks::{use_params_map, use_query_map};
-use serde::{Deserialize, Serialize};
+use leptos_router::hooks::use_query_map;
 use uuid::Uuid;
 
-use super::nav::{BackofficeNav, page_error, query_string, query_text};
-use crate::components::{FieldError, FormError, action_error, action_idempotency_key};
-use crate::error::AppError;
-use crate::money::SignedMoney;
-
-/// Players per search page.
-pub const PLAYER_PAGE_SIZE: i64 = 25;
-/// Rows of each list on a player's page.
-pub const PLAYER_RECENT_ROWS: i64 = 20;
-/// Longest staff note.
-pub const NOTE_LENGTH_MAX: usize = 2000;
-
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct PlayerRow {
-    pub id: Uuid,
-    pub email: String,
-    pub display_name: String,
-    pub created_at: DateTime<Utc>,
-}
-
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct PlayerSearchPage {
-    pub players: Vec<PlayerRow>,
-    pub next_offset: Option<i64>,
-}
-
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct PlayerFunds {
-    pub available: SignedMoney,
-    pub held: SignedMoney,
-    /// What the player owes the operator (a payout the PSP made twice, beyond their cash).
-    pub owed: SignedMoney,
-}
-
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct DepositLimitRow {
-    /// `day`, `week` or `month`.
-    pub period: String,
-    pub amount: SignedMoney,
-    /// A raised limit waiting for its cooling-off period, and when it applies.
-    pub pending: Option<SignedMoney>,
-    pub pending_effective_at: Option<DateTime<Utc>>,
-}
-
-/// One movement of one of the player's accounts (credits positive).
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct PlayerMovement {
-    pub journal_id: Uuid,
-    pub kind: String,
-    pub reference: Option<String>,
-    /// The withdrawal hold rather than the cash account.
-    pub held: bool,
-    pub amount: SignedMoney,
-    pub balance_after: SignedMoney,
-    pub posted_at: DateTime<Utc>,
-}
-
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct PlayerPayment {
-    pub id: Uuid,
-    /// The PSP (deposits) or the payout provider of the last attempt (withdrawals), if any.
-    pub provider: Option<String>,
-    pub amount: SignedMoney,
-    pub state: String,
-    pub created_at: DateTime<Utc>,
-    /// Captured (deposits) or paid (withdrawals).
-    pub completed_at: Option<DateTime<Utc>>,
-}
-
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct StaffNote {
-    pub id: Uuid,
-    pub body: String,
-    pub staff_email: String,
-    pub created_at: DateTime<Utc>,
-}
-
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct PlayerDetail {
-    pub id: Uuid,
-    pub email: String,
-    pub display_name: String,
-    pub created_at: DateTime<Utc>,
-    pub funds: Vec<PlayerFunds>,
-    /// `unverified`, `pending`, `verified` or `rejected`.
-    pub kyc_state: String,
-    pub kyc_updated_at: Option<DateTime<Utc>>,
-    pub deposit_limits: Vec<DepositLimitRow>,
-    /// A self-exclusion in force: when it ends (`None` inside: indefinitely).
-    pub self_excluded: Option<Option<DateTime<Utc>>>,
-    pub movements: Vec<PlayerMovement>,
-    pub deposits: Vec<PlayerPayment>,
-    pub withdrawals: Vec<PlayerPayment>,
-    pub notes: Vec<StaffNote>,
-    /// The viewer may add notes (finance or owner).
-    pub can_act: bool,
-}
-
-/// An account of this brand whose log-ins are being slowed down after failed attempts.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct ThrottledLogIn {
-    /// `player` or `staff`.
-    pub realm: String,
-    pub email: String,
-    /// The client address (an IPv6 /64) the failures came from; `None`: from all addresses
-    /// together (a guesser spread over many addresses).
-    pub address: Option<String>,
-    pub failures: i32,
-    pub last_failure_at: DateTime<Utc>,
-    /// When the next attempt is heard; `None` when no delay runs now.
-    pub delayed_until: Option<DateTime<Utc>>,
-}
-
-/// Any staff role: the brand's accounts whose log-ins are slowed down now, most recent first.
-#[server(endpoint = "backoffice/throttled-log-ins")]
-pub async fn throttled_log_ins() -> Result<Vec<ThrottledLogIn>, AppError> {
-    crate::api::call::<dyn super::BackofficeApi, _, _, _>(|api, ctx| async move {
-        api.throttled_log_ins(&ctx).await
-    })
-    .await
-}
-
-/// Any staff role: players matching an email, an id or a name fragment.
-#[server(endpoint = "backoffice/players")]
-pub async fn search_players(
-    q: Option<String>,
-    offset: Option<i64>,
-) -> Result<PlayerSearchPage, AppError> {
-    crate::api::call::<dyn super::BackofficeApi, _, _, _>(|api, ctx| async move {
-        api.search_players(&ctx, q, offset).await
-    })
-    .await
-}
-
-/// Any staff role: one player of this brand (another brand's player is not found).
-#[server(endpoint = "backoffice/player")]
-pub async fn load_player(player: Uuid) -> Result<PlayerDetail, AppError> {
-    crate::api::call::<dyn super::BackofficeApi, _, _, _>(|api, ctx| async move {
-        api.player_detail(&ctx, player).await
-    })
-    .await
-}
-
-/// Finance or owner: adds a note to a player (append-only, audited; one note per key).
-#[server(endpoint = "backoffice/player/notes")]
-pub async fn add_staff_note(
-    player: Uuid,
-    body: String,
-    idempotency_key: String,
-) -> Result<StaffNote, AppError> {
-    crate::api::call::<dyn super::BackofficeApi, _, _, _>(|api, ctx| async move {
-        api.add_staff_note(&ctx, player, body, idempotency_key)
-            .await
-    })
-    .await
-}
+use super::api::{AddStaffNote, load_player, search_players, throttled_log_ins};
+use super::{NOTE_LENGTH_MAX, PlayerDetail, PlayerPayment, PlayerSearchPage, StaffNote};
+use crate::backoffice::pages::{BackofficeNav, pager, staff_section};
+use crate::backoffice::{query_string, query_text};
+use crate::components::{
+    FieldError, FormError, action_error, action_idempotency_key, route_resource,
+};
 
 #[component]
 pub fn PlayersPage() -> impl IntoView {
@@ -192,14 +40,7 @@ pub fn PlayersPage() -> impl IntoView {
                 </label>
                 <button class="button primary" type="submit" data-testid="player-search-submit">"Search"</button>
             </Form>
-            <Suspense fallback=|| view! { <p class="loading" aria-busy="true">"Loading…"</p> }>
-                {move || Suspend::new(async move {
-                    match results.await {
-                        Ok(page) => view! { <PlayerTable page q=search.get_untracked().0/> }.into_any(),
-                        Err(error) => page_error(error),
-                    }
-                })}
-            </Suspense>
+            {staff_section(results, move |page| view! { <PlayerTable page q=search.get_untracked().0/> })}
         </section>
         <ThrottledLogIns/>
     }
@@ -259,7 +100,7 @@ fn PlayerTable(page: PlayerSearchPage, q: Option<String>) -> impl IntoView {
             "/admin/players{}",
             query_string(&[("q", q), ("offset", Some(offset.to_string()))])
         );
-        view! { <p class="pager"><a class="button small" href=href>"More players"</a></p> }
+        pager(href, "More players")
     });
     view! {
         <div class="table-wrap">
@@ -284,29 +125,10 @@ fn PlayerTable(page: PlayerSearchPage, q: Option<String>) -> impl IntoView {
 
 #[component]
 pub fn PlayerPage() -> impl IntoView {
-    let params = use_params_map();
-    let player = Memo::new(move |_| {
-        params.with(|params| params.get("id").and_then(|id| Uuid::parse_str(&id).ok()))
-    });
-    let detail = Resource::new(
-        move || player.get(),
-        |player| async move {
-            match player {
-                Some(player) => load_player(player).await,
-                None => Err(AppError::not_found("Player")),
-            }
-        },
-    );
+    let detail = route_resource("Player", || (), |player, ()| load_player(player));
     view! {
         <BackofficeNav current="/admin/players"/>
-        <Suspense fallback=|| view! { <p class="loading" aria-busy="true">"Loading…"</p> }>
-            {move || Suspend::new(async move {
-                match detail.await {
-                    Ok(detail) => view! { <PlayerView detail/> }.into_any(),
-                    Err(error) => page_error(error),
-                }
-            })}
-        </Suspense>
+        {staff_section(detail, move |detail| view! { <PlayerView detail/> })}
     }
 }
 

@@ -2,19 +2,14 @@
 //! limits and self-exclusion on the Account page (`/account`), and the staff KYC page
 //! (`/admin/kyc`). The rules themselves are enforced on the server (`kasa_server::protection`).
 
-mod pages;
-mod staff;
+pub mod api;
+pub mod pages;
 
 use chrono::{DateTime, Utc};
-use leptos::prelude::*;
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
-use crate::error::AppError;
-use crate::money::{Currency, Money, SignedMoney};
-
-pub use pages::AccountPage;
-pub use staff::{FindPlayerKyc, SetKycState, StaffKycPage, find_player_kyc, set_kyc_state};
+use crate::domain::money::{Currency, Money, SignedMoney};
 
 /// Longest note staff may write with a KYC decision.
 pub const KYC_NOTE_LENGTH_MAX: usize = 1000;
@@ -265,72 +260,6 @@ pub struct PlayerProtectionView {
     pub kyc_history: Vec<KycReview>,
     pub limits: Vec<DepositLimitView>,
     pub self_exclusion: Option<SelfExclusion>,
-}
-
-#[cfg(feature = "ssr")]
-#[async_trait::async_trait]
-pub trait AccountApi: Send + Sync {
-    async fn overview(&self, ctx: &crate::api::RequestCtx) -> Result<AccountOverview, AppError>;
-    async fn set_deposit_limit(
-        &self,
-        ctx: &crate::api::RequestCtx,
-        period: LimitPeriod,
-        currency: String,
-        amount: String,
-    ) -> Result<AccountOverview, AppError>;
-    async fn exclude(
-        &self,
-        ctx: &crate::api::RequestCtx,
-        period: ExclusionPeriod,
-        confirmed: bool,
-    ) -> Result<AccountOverview, AppError>;
-    async fn find_player(
-        &self,
-        ctx: &crate::api::RequestCtx,
-        email: String,
-    ) -> Result<PlayerProtectionView, AppError>;
-    async fn set_kyc_state(
-        &self,
-        ctx: &crate::api::RequestCtx,
-        player_id: Uuid,
-        state: KycState,
-        note: String,
-    ) -> Result<PlayerProtectionView, AppError>;
-}
-
-/// The logged-in player's KYC state, deposit limits and self-exclusion.
-#[server(endpoint = "account/overview")]
-pub async fn load_account() -> Result<AccountOverview, AppError> {
-    crate::api::call::<dyn AccountApi, _, _, _>(|api, ctx| async move { api.overview(&ctx).await })
-        .await
-}
-
-/// Sets, lowers, raises or (with an empty amount) removes one deposit limit. Lowering applies at
-/// once; raising and removing wait for the tenant's cooling-off period.
-#[server(endpoint = "account/deposit-limit")]
-pub async fn set_deposit_limit(
-    period: LimitPeriod,
-    currency: String,
-    amount: String,
-) -> Result<AccountOverview, AppError> {
-    crate::api::call::<dyn AccountApi, _, _, _>(|api, ctx| async move {
-        api.set_deposit_limit(&ctx, period, currency, amount).await
-    })
-    .await
-}
-
-/// Excludes the player from deposits and play for `period`. `confirm` must be "yes": the page
-/// asks first, because an exclusion can never be shortened.
-#[server(endpoint = "account/self-exclude")]
-pub async fn exclude_myself(
-    period: ExclusionPeriod,
-    confirm: Option<String>,
-) -> Result<AccountOverview, AppError> {
-    let confirmed = confirm.as_deref() == Some("yes");
-    crate::api::call::<dyn AccountApi, _, _, _>(|api, ctx| async move {
-        api.exclude(&ctx, period, confirmed).await
-    })
-    .await
 }
 
 #[cfg(test)]

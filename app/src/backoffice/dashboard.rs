@@ -1,14 +1,16 @@
-//! The operator's back office under `/admin`. Every server function here checks the staff role
-//! itself; the pages only reflect what the server allows.
+//! The back office's dashboard (`/admin`): who is signed in, the ledger integrity check and the
+//! manual adjustment form. Every server function here checks the staff role itself; the page only
+//! reflects what the server allows.
 
-use chrono::{DateTime, Utc};
 use leptos::prelude::*;
 use serde::{Deserialize, Serialize};
 
+use super::IntegritySummary;
+use super::pages::{BackofficeNav, staff_section};
 use crate::auth::StaffRole;
-use crate::components::{ErrorPanel, FieldError, FormError, action_error, action_idempotency_key};
+use crate::components::{FieldError, FormError, action_error, action_idempotency_key};
+use crate::domain::money::SignedMoney;
 use crate::error::AppError;
-use crate::money::SignedMoney;
 
 /// The dashboard's header facts for the logged-in staff member.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -40,24 +42,12 @@ pub struct AdjustmentReceipt {
     pub available_after: SignedMoney,
 }
 
-/// The ledger integrity check's result, for people.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct IntegritySummary {
-    pub ok: bool,
-    pub checked_at: DateTime<Utc>,
-    pub accounts_checked: i64,
-    pub journals_checked: i64,
-    pub transfers_checked: i64,
-    /// One line per violation (kind and ids).
-    pub violations: Vec<String>,
-}
-
 /// Longest reason staff may give for an adjustment.
 pub const ADJUSTMENT_REASON_LENGTH_MAX: usize = 500;
 
 #[cfg(feature = "ssr")]
 #[async_trait::async_trait]
-pub trait AdminApi: Send + Sync {
+pub trait DashboardApi: Send + Sync {
     async fn overview(&self, ctx: &crate::api::RequestCtx) -> Result<StaffOverview, AppError>;
     #[allow(clippy::too_many_arguments)]
     async fn post_adjustment(
@@ -79,8 +69,10 @@ pub trait AdminApi: Send + Sync {
 /// Any staff role may read the overview; players and anonymous callers may not.
 #[server(endpoint = "admin/overview")]
 pub async fn admin_overview() -> Result<StaffOverview, AppError> {
-    crate::api::call::<dyn AdminApi, _, _, _>(|api, ctx| async move { api.overview(&ctx).await })
-        .await
+    crate::api::call::<dyn DashboardApi, _, _, _>(
+        |api, ctx| async move { api.overview(&ctx).await },
+    )
+    .await
 }
 
 /// Finance or owner: a manual correction of a player's balance, with a required reason, against
@@ -95,7 +87,7 @@ pub async fn post_adjustment(
     reason: String,
     idempotency_key: String,
 ) -> Result<AdjustmentReceipt, AppError> {
-    crate::api::call::<dyn AdminApi, _, _, _>(|api, ctx| async move {
+    crate::api::call::<dyn DashboardApi, _, _, _>(|api, ctx| async move {
         api.post_adjustment(
             &ctx,
             player_email,
@@ -113,48 +105,34 @@ pub async fn post_adjustment(
 /// Any staff role: runs the ledger integrity check for this tenant.
 #[server(endpoint = "admin/integrity-check")]
 pub async fn run_integrity_check() -> Result<IntegritySummary, AppError> {
-    crate::api::call::<dyn AdminApi, _, _, _>(
-        |api, ctx| async move { api.integrity_check(&ctx).await },
-    )
+    crate::api::call::<dyn DashboardApi, _, _, _>(|api, ctx| async move {
+        api.integrity_check(&ctx).await
+    })
     .await
 }
 
 #[component]
 pub fn AdminDashboardPage() -> impl IntoView {
     let overview = Resource::new(|| (), |_| admin_overview());
-    view! {
-        <Suspense fallback=|| view! { <p class="loading" aria-busy="true">"Loading…"</p> }>
-            {move || Suspend::new(async move {
-                match overview.await {
-                    Ok(overview) => {
-                        let may_adjust = overview.role >= StaffRole::Finance;
-                        view! {
-                            <crate::backoffice::BackofficeNav current="/admin"/>
-                            <section class="card" data-testid="admin-dashboard">
-                                <h1>"Back office"</h1>
-                                <p>{overview.tenant_name.clone()}</p>
-                                <dl class="facts">
-                                    <dt>"Signed in as"</dt><dd>{overview.display_name.clone()}</dd>
-                                    <dt>"Role"</dt>
-                                    <dd><span class="badge" data-testid="staff-role">{overview.role.as_str()}</span></dd>
-                                    <dt>"Players"</dt><dd>{overview.player_count}</dd>
-                                </dl>
-                            </section>
-                            <IntegrityCard/>
-                            {may_adjust.then(|| view! { <AdjustmentCard/> })}
-                        }.into_any()
-                    }
-                    Err(error) if error.code == crate::error::ErrorCode::Unauthenticated => view! {
-                        <section class="card narrow">
-                            <h1>"Back office"</h1>
-                            <p>"Please " <a href="/admin/login">"log in with your staff account"</a> "."</p>
-                        </section>
-                    }.into_any(),
-                    Err(error) => view! { <ErrorPanel error/> }.into_any(),
-                }
-            })}
-        </Suspense>
-    }
+    // An anonymous viewer is shown the staff log-in link (see `page_error`).
+    staff_section(overview, |overview| {
+        let may_adjust = overview.role >= StaffRole::Finance;
+        view! {
+            <BackofficeNav current="/admin"/>
+            <section class="card" data-testid="admin-dashboard">
+                <h1>"Back office"</h1>
+                <p>{overview.tenant_name.clone()}</p>
+                <dl class="facts">
+                    <dt>"Signed in as"</dt><dd>{overview.display_name.clone()}</dd>
+                    <dt>"Role"</dt>
+                    <dd><span class="badge" data-testid="staff-role">{overview.role.as_str()}</span></dd>
+                    <dt>"Players"</dt><dd>{overview.player_count}</dd>
+                </dl>
+            </section>
+            <IntegrityCard/>
+            {may_adjust.then(|| view! { <AdjustmentCard/> })}
+        }
+    })
 }
 
 #[component]

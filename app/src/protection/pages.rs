@@ -1,17 +1,19 @@
 //! The player's Account page: KYC state, deposit limits (set, lower, raise, remove, with pending
-//! increases shown) and self-exclusion with a confirmation.
+//! increases shown) and self-exclusion with a confirmation. And the staff KYC page (`/admin/kyc`):
+//! find a player by email, see their KYC history, limits and self-exclusion, and move their KYC
+//! state on with a note; staff can see a self-exclusion but nothing here can shorten it.
 
 use leptos::prelude::*;
 
+use super::api::{ExcludeMyself, FindPlayerKyc, SetDepositLimit, SetKycState, load_account};
 use super::{
-    AccountOverview, DepositLimitView, ExcludeMyself, ExclusionPeriod, LimitPeriod,
-    SetDepositLimit, load_account,
+    AccountOverview, DepositLimitView, ExclusionPeriod, KYC_NOTE_LENGTH_MAX, KycState, LimitPeriod,
+    PlayerProtectionView,
 };
-use crate::account::staff::KycBadge;
-use crate::auth::{ViewerKind, player_resource, use_auth};
-use crate::components::{ErrorPanel, FieldError, FormError, action_error};
-use crate::error::{AppError, ErrorCode};
-use crate::money::Currency;
+use crate::auth::pages::{Gate, gated_page, player_resource};
+use crate::components::{FieldError, FormError, Wait, action_error, error_panel, load_view};
+use crate::domain::money::Currency;
+use crate::error::AppError;
 
 /// The currencies a limit may be set in before the first one fixes it.
 const LIMIT_CURRENCIES: [Currency; 5] = [
@@ -24,7 +26,6 @@ const LIMIT_CURRENCIES: [Currency; 5] = [
 
 #[component]
 pub fn AccountPage() -> impl IntoView {
-    let auth = use_auth();
     // Created here, once, not in the Suspend below (see `player_resource`).
     let set_limit = ServerAction::<SetDepositLimit>::new();
     let exclude = ServerAction::<ExcludeMyself>::new();
@@ -33,25 +34,15 @@ pub fn AccountPage() -> impl IntoView {
         move || (set_limit.version().get(), exclude.version().get()),
         |_| load_account(),
     );
-    view! {
-        <Transition fallback=|| view! { <p class="loading" aria-busy="true">"Loading your account…"</p> }>
-            {move || Suspend::new(async move {
-                match auth.viewer.await {
-                    Ok(Some(viewer)) if viewer.kind == ViewerKind::Player => view! { <Account account set_limit exclude/> }.into_any(),
-                    Ok(Some(_)) => view! {
-                        <ErrorPanel error=AppError::new(ErrorCode::Forbidden, "The account page is for player accounts; staff use the back office.")/>
-                    }.into_any(),
-                    Ok(None) => view! {
-                        <section class="card narrow">
-                            <h1>"Your account"</h1>
-                            <p>"Please " <a href="/login">"log in"</a> " to see your account."</p>
-                        </section>
-                    }.into_any(),
-                    Err(error) => view! { <ErrorPanel error/> }.into_any(),
-                }
-            })}
-        </Transition>
-    }
+    gated_page(
+        Gate::player(
+            "Loading your account…",
+            "The account page is for player accounts; staff use the back office.",
+            "Your account",
+            " to see your account.",
+        ),
+        move |_| view! { <Account account set_limit exclude/> },
+    )
 }
 
 #[component]
@@ -60,20 +51,19 @@ fn Account(
     set_limit: ServerAction<SetDepositLimit>,
     exclude: ServerAction<ExcludeMyself>,
 ) -> impl IntoView {
-    view! {
-        <Transition fallback=|| view! { <p class="loading" aria-busy="true">"Loading…"</p> }>
-            {move || Suspend::new(async move {
-                match account.await {
-                    Ok(account) => view! {
-                        <Verification account=account.clone()/>
-                        <Limits account=account.clone() action=set_limit/>
-                        <Exclusion account action=exclude/>
-                    }.into_any(),
-                    Err(error) => view! { <ErrorPanel error/> }.into_any(),
-                }
-            })}
-        </Transition>
-    }
+    load_view(
+        account,
+        Wait::Transition,
+        "Loading…",
+        error_panel,
+        move |account| {
+            view! {
+                <Verification account=account.clone()/>
+                <Limits account=account.clone() action=set_limit/>
+                <Exclusion account action=exclude/>
+            }
+        },
+    )
 }
 
 #[component]
@@ -239,4 +229,140 @@ fn Exclusion(account: AccountOverview, action: ServerAction<ExcludeMyself>) -> i
             })}
         </section>
     }
+}
+
+#[component]
+pub fn StaffKycPage() -> impl IntoView {
+    view! {
+        <crate::backoffice::pages::BackofficeNav current="/admin/kyc"/>
+        {gated_page(
+        Gate {
+            admits: |viewer| viewer.staff_role().is_some(),
+            loading: "Loading…",
+            forbidden: "This page is for staff accounts.",
+            title: "Identity verification",
+            log_in: ("/admin/login", "log in with your staff account", "."),
+        },
+        move |_| view! { <KycSearch/> },
+    )}
+    }
+}
+
+#[component]
+fn KycSearch() -> impl IntoView {
+    let find = ServerAction::<FindPlayerKyc>::new();
+    let set = ServerAction::<SetKycState>::new();
+    // The player on screen: the latest search result, replaced by the answer to each decision.
+    let shown = RwSignal::new(None::<PlayerProtectionView>);
+    Effect::new(move |_| {
+        if let Some(Ok(player)) = find.value().get() {
+            shown.set(Some(player));
+        }
+    });
+    Effect::new(move |_| {
+        if let Some(Ok(player)) = set.value().get() {
+            shown.set(Some(player));
+        }
+    });
+    let find_error = action_error(find);
+    view! {
+        <section class="card" data-testid="staff-kyc">
+            <h1>"Identity verification"</h1>
+            <p class="muted">"Find a player by email to see and change their KYC state. Self-exclusions are shown here; only time ends them."</p>
+            <ActionForm action=find attr:class="form" attr:aria-label="Find a player">
+                <FormError error=find_error/>
+                <label for="kyc-email">"Player email"</label>
+                <input id="kyc-email" name="email" type="email" required/>
+                <FieldError error=find_error field="email"/>
+                <button class="button" type="submit" data-testid="kyc-find" disabled=move || find.pending().get()>"Find"</button>
+            </ActionForm>
+        </section>
+        {move || shown.get().map(|player| view! { <PlayerProtection player set/> })}
+    }
+}
+
+#[component]
+fn PlayerProtection(player: PlayerProtectionView, set: ServerAction<SetKycState>) -> impl IntoView {
+    let error = action_error(set);
+    let next = player.kyc.next_states();
+    view! {
+        <section class="card" data-testid="kyc-player">
+            <h2>{player.display_name.clone()} " " <span class="muted">{player.email.clone()}</span></h2>
+            <dl class="facts">
+                <dt>"KYC"</dt>
+                <dd><KycBadge state=player.kyc/></dd>
+                <dt>"Self-exclusion"</dt>
+                <dd data-testid="kyc-exclusion">{match &player.self_exclusion {
+                    Some(exclusion) => format!("Excluded {} (chosen {})", exclusion.until_text(), exclusion.period.label().to_lowercase()),
+                    None => "None".to_owned(),
+                }}</dd>
+                <dt>"Deposit limits"</dt>
+                <dd>{if player.limits.is_empty() {
+                    "None".to_owned()
+                } else {
+                    player.limits.iter().map(|limit| format!("{} {}", limit.period.adjective(), limit.limit)).collect::<Vec<_>>().join(", ")
+                }}</dd>
+            </dl>
+            {if next.is_empty() {
+                view! { <p class="muted">"Verified players need no further decision."</p> }.into_any()
+            } else {
+                view! {
+                    <ActionForm action=set attr:class="form" attr:aria-label="KYC decision">
+                        <FormError error/>
+                        <input type="hidden" name="player_id" value=player.player_id.to_string()/>
+                        <fieldset class="choices">
+                            <legend>"New state"</legend>
+                            {next.iter().enumerate().map(|(index, state)| view! {
+                                <label class="choice">
+                                    <input type="radio" name="state" value=state.as_str() checked=index == 0
+                                        data-testid=format!("kyc-state-{}", state.as_str())/>
+                                    {state.label()}
+                                </label>
+                            }).collect_view()}
+                        </fieldset>
+                        <label for="kyc-note">"Note"</label>
+                        <textarea id="kyc-note" name="note" required maxlength=KYC_NOTE_LENGTH_MAX></textarea>
+                        <FieldError error field="note"/>
+                        <button class="button primary" type="submit" data-testid="kyc-submit" disabled=move || set.pending().get()>
+                            {move || if set.pending().get() { "Saving…" } else { "Save decision" }}
+                        </button>
+                    </ActionForm>
+                }.into_any()
+            }}
+            <h3>"History"</h3>
+            {if player.kyc_history.is_empty() {
+                view! { <p class="empty">"No decisions yet."</p> }.into_any()
+            } else {
+                view! {
+                    <div class="table-wrap">
+                        <table class="table" data-testid="kyc-history">
+                            <thead><tr><th>"When"</th><th>"Change"</th><th>"By"</th><th>"Note"</th></tr></thead>
+                            <tbody>
+                                {player.kyc_history.into_iter().map(|review| view! {
+                                    <tr>
+                                        <td>{review.at.format("%Y-%m-%d %H:%M").to_string()}</td>
+                                        <td>{review.from.as_str()} " → " {review.to.as_str()}</td>
+                                        <td>{review.staff_name}</td>
+                                        <td class="note">{review.note}</td>
+                                    </tr>
+                                }).collect_view()}
+                            </tbody>
+                        </table>
+                    </div>
+                }.into_any()
+            }}
+        </section>
+    }
+}
+
+/// A KYC state as a coloured badge.
+#[component]
+pub fn KycBadge(state: KycState) -> impl IntoView {
+    let tone = match state {
+        KycState::Verified => "badge success",
+        KycState::Rejected => "badge danger",
+        KycState::Pending => "badge warning",
+        KycState::Unverified => "badge",
+    };
+    view! { <span class=tone data-testid="kyc-state" data-state=state.as_str()>{state.label()}</span> }
 }

@@ -1,120 +1,18 @@
-//! Credit approvals (`/admin/credits`): the four-eyes queue. A manual credit (the dashboard's
-//! adjustment form) or a reconciliation correction that credits a player is a request here; it
-//! posts only when a second, different finance or owner staff member approves it. Declined
-//! requests post nothing.
+//! The credit approvals page: the queue, filtered by state, and the approve and decline forms.
 
-use chrono::{DateTime, Utc};
 use leptos::prelude::*;
 use leptos_router::components::Form;
 use leptos_router::hooks::use_query_map;
-use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
-use super::nav::{BackofficeNav, page_error, query_string, query_text};
+use super::api::{DecideCreditRequest, list_credit_requests};
+use super::{
+    CREDIT_REQUEST_STATES, CreditRequestFilter, CreditRequestPage, CreditRequestRow,
+    DECISION_NOTE_LENGTH_MAX,
+};
+use crate::backoffice::pages::{BackofficeNav, FilterSelect, pager, staff_section};
+use crate::backoffice::{query_string, query_text};
 use crate::components::{FormError, action_error, action_idempotency_key};
-use crate::error::AppError;
-use crate::money::Money;
-
-/// Requests per page.
-pub const CREDIT_REQUEST_PAGE_SIZE: i64 = 50;
-/// The states a request can be in.
-pub const CREDIT_REQUEST_STATES: [&str; 3] = ["pending", "approved", "declined"];
-/// Longest note an approver may give.
-pub const DECISION_NOTE_LENGTH_MAX: usize = 2000;
-
-/// What the second staff member decides.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum CreditDecision {
-    Approve,
-    Decline,
-}
-
-impl CreditDecision {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            CreditDecision::Approve => "approve",
-            CreditDecision::Decline => "decline",
-        }
-    }
-}
-
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
-pub struct CreditRequestFilter {
-    pub state: Option<String>,
-    pub offset: Option<i64>,
-}
-
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct CreditRequestRow {
-    pub id: Uuid,
-    /// `pending`, `approved` or `declined`.
-    pub state: String,
-    /// `adjustment` or `reconciliation`.
-    pub source: String,
-    pub player_id: Uuid,
-    pub player_email: String,
-    pub amount: Money,
-    pub reason: String,
-    pub requested_by: String,
-    pub requested_at: DateTime<Utc>,
-    pub decided_by: Option<String>,
-    pub decided_at: Option<DateTime<Utc>>,
-    pub decision_note: Option<String>,
-    /// The journal the approval posted.
-    pub journal_id: Option<Uuid>,
-    /// The finding a correction resolves, and the deposit or payout attempt it corrects.
-    pub finding_id: Option<Uuid>,
-    pub object_type: Option<String>,
-    pub object_id: Option<Uuid>,
-    /// The viewer may approve or decline it (pending, finance or owner, and not the requester).
-    pub may_decide: bool,
-}
-
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct CreditRequestPage {
-    pub requests: Vec<CreditRequestRow>,
-    pub next_offset: Option<i64>,
-    /// The viewer may decide requests (finance or owner).
-    pub can_act: bool,
-}
-
-/// The answer to a decision.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct CreditDecisionReceipt {
-    pub request: CreditRequestRow,
-    /// True when this key had already decided the request: nothing happened again.
-    pub replayed: bool,
-}
-
-/// Any staff role: this brand's credit requests, pending first.
-#[server(endpoint = "backoffice/credit-requests")]
-pub async fn list_credit_requests(
-    state: Option<String>,
-    offset: Option<i64>,
-) -> Result<CreditRequestPage, AppError> {
-    let filter = CreditRequestFilter { state, offset };
-    crate::api::call::<dyn super::BackofficeApi, _, _, _>(|api, ctx| async move {
-        api.credit_requests(&ctx, filter).await
-    })
-    .await
-}
-
-/// Finance or owner, never the requester: approves (posts the credit, once) or declines (posts
-/// nothing; a note is required) a pending credit request. Audited.
-#[server(endpoint = "backoffice/credit-requests/decide")]
-pub async fn decide_credit_request(
-    request: Uuid,
-    decision: CreditDecision,
-    note: Option<String>,
-    idempotency_key: String,
-) -> Result<CreditDecisionReceipt, AppError> {
-    crate::api::call::<dyn super::BackofficeApi, _, _, _>(|api, ctx| async move {
-        api.decide_credit_request(&ctx, request, decision, note, idempotency_key)
-            .await
-    })
-    .await
-}
 
 #[component]
 pub fn CreditRequestsPage() -> impl IntoView {
@@ -129,33 +27,16 @@ pub fn CreditRequestsPage() -> impl IntoView {
         move || filter.get(),
         |filter| list_credit_requests(filter.state, filter.offset),
     );
-    let selected = move |value: &'static str| {
-        move || query.with(|query| query_text(query, "state").as_deref() == Some(value))
-    };
     view! {
         <BackofficeNav current="/admin/credits"/>
         <section class="card" data-testid="credit-requests">
             <h1>"Credit approvals"</h1>
             <p class="muted">"Money that staff give a player (a manual credit or a reconciliation correction) posts only when a second, different finance or owner staff member approves it."</p>
             <Form method="GET" action="/admin/credits" attr:class="filters" attr:aria-label="Filter credit requests">
-                <label>"State"
-                    <select name="state">
-                        <option value="">"Any"</option>
-                        {CREDIT_REQUEST_STATES.iter().map(|state| view! {
-                            <option value=*state selected=selected(state)>{*state}</option>
-                        }).collect_view()}
-                    </select>
-                </label>
+                <FilterSelect label="State" name="state" options=&CREDIT_REQUEST_STATES/>
                 <button class="button" type="submit">"Show"</button>
             </Form>
-            <Suspense fallback=|| view! { <p class="loading" aria-busy="true">"Loading…"</p> }>
-                {move || Suspend::new(async move {
-                    match requests.await {
-                        Ok(page) => view! { <CreditRequestsView page filter=filter.get_untracked()/> }.into_any(),
-                        Err(error) => page_error(error),
-                    }
-                })}
-            </Suspense>
+            {staff_section(requests, move |page| view! { <CreditRequestsView page filter=filter.get_untracked()/> })}
         </section>
     }
 }
@@ -170,7 +51,7 @@ fn CreditRequestsView(page: CreditRequestPage, filter: CreditRequestFilter) -> i
                 ("offset", Some(offset.to_string())),
             ])
         );
-        view! { <p class="pager"><a class="button small" href=href>"More requests"</a></p> }
+        pager(href, "More requests")
     });
     if page.requests.is_empty() {
         return view! { <p class="empty" data-testid="credit-requests-empty">"No credit requests match."</p> }.into_any();

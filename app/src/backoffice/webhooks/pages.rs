@@ -1,116 +1,15 @@
-//! The webhook log (`/admin/webhooks`): every verified PSP event about this brand's payments, with
-//! what applying it did; finance and owner can re-apply one that failed or matched nothing
-//! (idempotent: an event applies at most once, whoever asks).
+//! The webhook log page: the counts, the events table and the re-apply button.
 
-use chrono::{DateTime, Utc};
 use leptos::prelude::*;
 use leptos_router::components::Form;
 use leptos_router::hooks::use_query_map;
-use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
-use super::nav::{BackofficeNav, page_error, query_string, query_text};
+use super::api::{ReapplyWebhookEvent, list_webhook_events};
+use super::{WEBHOOK_STATUSES, WebhookEventPage, WebhookEventRow, WebhookFilter};
+use crate::backoffice::pages::{BackofficeNav, FilterSelect, pager, staff_section};
+use crate::backoffice::{PROVIDERS, query_string, query_text};
 use crate::components::action_idempotency_key;
-use crate::error::AppError;
-
-/// Events per page.
-pub const WEBHOOK_PAGE_SIZE: i64 = 50;
-/// The statuses an event can be in, in pipeline order.
-pub const WEBHOOK_STATUSES: [&str; 5] = ["received", "applied", "ignored", "unmatched", "failed"];
-
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
-pub struct WebhookFilter {
-    pub provider: Option<String>,
-    pub status: Option<String>,
-    /// Rows to skip (multiples of the page size).
-    pub offset: Option<i64>,
-}
-
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct WebhookEventRow {
-    pub id: Uuid,
-    pub provider: String,
-    pub event_id: String,
-    pub event_type: String,
-    /// Only events whose signature verified are stored, so this is always true today; refused
-    /// deliveries are answered 400 and kept nowhere.
-    pub signature_verified: bool,
-    pub status: String,
-    pub attempts: i32,
-    pub deliveries: i32,
-    pub last_error: Option<String>,
-    pub object_type: Option<String>,
-    pub object_id: Option<Uuid>,
-    pub received_at: DateTime<Utc>,
-    pub last_delivery_at: DateTime<Utc>,
-    pub applied_at: Option<DateTime<Utc>>,
-}
-
-impl WebhookEventRow {
-    /// Events that did not apply may be applied again.
-    pub fn may_reapply(&self) -> bool {
-        matches!(self.status.as_str(), "received" | "failed" | "unmatched")
-    }
-}
-
-/// How many of this brand's events a provider has in one status.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct WebhookCount {
-    pub provider: String,
-    pub status: String,
-    pub count: i64,
-}
-
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct WebhookEventPage {
-    pub counts: Vec<WebhookCount>,
-    pub events: Vec<WebhookEventRow>,
-    /// The offset of the next page, if there may be one.
-    pub next_offset: Option<i64>,
-    /// The viewer may re-apply events (finance or owner).
-    pub can_act: bool,
-}
-
-/// What a re-apply did.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct ReapplyOutcome {
-    pub event_id: Uuid,
-    /// The event's status afterwards.
-    pub status: String,
-    /// Why it still did not apply, if it did not.
-    pub error: Option<String>,
-}
-
-/// Any staff role: this brand's webhook events, newest first.
-#[server(endpoint = "backoffice/webhooks")]
-pub async fn list_webhook_events(
-    provider: Option<String>,
-    status: Option<String>,
-    offset: Option<i64>,
-) -> Result<WebhookEventPage, AppError> {
-    let filter = WebhookFilter {
-        provider,
-        status,
-        offset,
-    };
-    crate::api::call::<dyn super::BackofficeApi, _, _, _>(|api, ctx| async move {
-        api.webhook_events(&ctx, filter).await
-    })
-    .await
-}
-
-/// Finance or owner: applies a stored event again (at most once in effect), audited.
-#[server(endpoint = "backoffice/webhooks/reapply")]
-pub async fn reapply_webhook_event(
-    event: Uuid,
-    idempotency_key: String,
-) -> Result<ReapplyOutcome, AppError> {
-    crate::api::call::<dyn super::BackofficeApi, _, _, _>(|api, ctx| async move {
-        api.reapply_webhook_event(&ctx, event, idempotency_key)
-            .await
-    })
-    .await
-}
 
 #[component]
 pub fn WebhookLogPage() -> impl IntoView {
@@ -126,40 +25,17 @@ pub fn WebhookLogPage() -> impl IntoView {
         move || filter.get(),
         |filter| list_webhook_events(filter.provider, filter.status, filter.offset),
     );
-    let selected = move |name: &'static str, value: &'static str| {
-        move || query.with(|query| query_text(query, name).as_deref() == Some(value))
-    };
     view! {
         <BackofficeNav current="/admin/webhooks"/>
         <section class="card" data-testid="webhook-log">
             <h1>"Webhook log"</h1>
             <p class="muted">"PSP events whose signature verified, stored before anything was applied. Refused deliveries are answered 400 and not kept."</p>
             <Form method="GET" action="/admin/webhooks" attr:class="filters" attr:aria-label="Filter the webhook log">
-                <label>"Provider"
-                    <select name="provider">
-                        <option value="">"Any"</option>
-                        <option value="mock" selected=selected("provider", "mock")>"mock"</option>
-                        <option value="stripe" selected=selected("provider", "stripe")>"stripe"</option>
-                    </select>
-                </label>
-                <label>"Status"
-                    <select name="status">
-                        <option value="">"Any"</option>
-                        {WEBHOOK_STATUSES.iter().map(|status| view! {
-                            <option value=*status selected=selected("status", status)>{*status}</option>
-                        }).collect_view()}
-                    </select>
-                </label>
+                <FilterSelect label="Provider" name="provider" options=&PROVIDERS/>
+                <FilterSelect label="Status" name="status" options=&WEBHOOK_STATUSES/>
                 <button class="button" type="submit">"Show"</button>
             </Form>
-            <Suspense fallback=|| view! { <p class="loading" aria-busy="true">"Loading…"</p> }>
-                {move || Suspend::new(async move {
-                    match events.await {
-                        Ok(page) => view! { <WebhookTables page filter=filter.get_untracked()/> }.into_any(),
-                        Err(error) => page_error(error),
-                    }
-                })}
-            </Suspense>
+            {staff_section(events, move |page| view! { <WebhookTables page filter=filter.get_untracked()/> })}
         </section>
     }
 }
@@ -176,7 +52,7 @@ fn WebhookTables(page: WebhookEventPage, filter: WebhookFilter) -> impl IntoView
                 ("offset", Some(offset.to_string())),
             ])
         );
-        view! { <p class="pager"><a class="button small" href=href>"Older events"</a></p> }
+        pager(href, "Older events")
     });
     view! {
         <h2>"By provider and status"</h2>

@@ -1,0 +1,51 @@
+//! The players' server functions: search, one player, staff notes and the slowed-down log-ins.
+
+use leptos::prelude::*;
+use uuid::Uuid;
+
+use super::{PlayerDetail, PlayerSearchPage, StaffNote, ThrottledLogIn};
+use crate::error::AppError;
+
+/// Any staff role: the brand's accounts whose log-ins are slowed down now, most recent first.
+#[server(endpoint = "backoffice/throttled-log-ins")]
+pub async fn throttled_log_ins() -> Result<Vec<ThrottledLogIn>, AppError> {
+    crate::api::call::<dyn crate::backoffice::api::BackofficeApi, _, _, _>(|api, ctx| async move {
+        api.throttled_log_ins(&ctx).await
+    })
+    .await
+}
+
+/// Any staff role: players matching an email, an id or a name fragment.
+#[server(endpoint = "backoffice/players")]
+pub async fn search_players(
+    q: Option<String>,
+    offset: Option<i64>,
+) -> Result<PlayerSearchPage, AppError> {
+    crate::api::call::<dyn crate::backoffice::api::BackofficeApi, _, _, _>(|api, ctx| async move {
+        api.search_players(&ctx, q, offset).await
+    })
+    .await
+}
+
+/// Any staff role: one player of this brand (another brand's player is not found).
+#[server(endpoint = "backoffice/player")]
+pub async fn load_player(player: Uuid) -> Result<PlayerDetail, AppError> {
+    crate::api::call::<dyn crate::backoffice::api::BackofficeApi, _, _, _>(|api, ctx| async move {
+        api.player_detail(&ctx, player).await
+    })
+    .await
+}
+
+/// Finance or owner: adds a note to a player (append-only, audited; one note per key).
+#[server(endpoint = "backoffice/player/notes")]
+pub async fn add_staff_note(
+    player: Uuid,
+    body: String,
+    idempotency_key: String,
+) -> Result<StaffNote, AppError> {
+    crate::api::call::<dyn crate::backoffice::api::BackofficeApi, _, _, _>(|api, ctx| async move {
+        api.add_staff_note(&ctx, player, body, idempotency_key)
+            .await
+    })
+    .await
+}

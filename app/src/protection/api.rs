@@ -1,0 +1,99 @@
+//! The protection service (`ProtectionApi`) and its server functions: the player's own overview,
+//! deposit limit and self-exclusion, and the staff's KYC search and state change.
+
+use leptos::prelude::*;
+use uuid::Uuid;
+
+use super::{AccountOverview, ExclusionPeriod, KycState, LimitPeriod, PlayerProtectionView};
+use crate::error::AppError;
+
+#[cfg(feature = "ssr")]
+#[async_trait::async_trait]
+pub trait ProtectionApi: Send + Sync {
+    async fn overview(&self, ctx: &crate::api::RequestCtx) -> Result<AccountOverview, AppError>;
+    async fn set_deposit_limit(
+        &self,
+        ctx: &crate::api::RequestCtx,
+        period: LimitPeriod,
+        currency: String,
+        amount: String,
+    ) -> Result<AccountOverview, AppError>;
+    async fn exclude(
+        &self,
+        ctx: &crate::api::RequestCtx,
+        period: ExclusionPeriod,
+        confirmed: bool,
+    ) -> Result<AccountOverview, AppError>;
+    async fn find_player(
+        &self,
+        ctx: &crate::api::RequestCtx,
+        email: String,
+    ) -> Result<PlayerProtectionView, AppError>;
+    async fn set_kyc_state(
+        &self,
+        ctx: &crate::api::RequestCtx,
+        player_id: Uuid,
+        state: KycState,
+        note: String,
+    ) -> Result<PlayerProtectionView, AppError>;
+}
+
+/// The logged-in player's KYC state, deposit limits and self-exclusion.
+#[server(endpoint = "account/overview")]
+pub async fn load_account() -> Result<AccountOverview, AppError> {
+    crate::api::call::<dyn ProtectionApi, _, _, _>(
+        |api, ctx| async move { api.overview(&ctx).await },
+    )
+    .await
+}
+
+/// Sets, lowers, raises or (with an empty amount) removes one deposit limit. Lowering applies at
+/// once; raising and removing wait for the tenant's cooling-off period.
+#[server(endpoint = "account/deposit-limit")]
+pub async fn set_deposit_limit(
+    period: LimitPeriod,
+    currency: String,
+    amount: String,
+) -> Result<AccountOverview, AppError> {
+    crate::api::call::<dyn ProtectionApi, _, _, _>(|api, ctx| async move {
+        api.set_deposit_limit(&ctx, period, currency, amount).await
+    })
+    .await
+}
+
+/// Excludes the player from deposits and play for `period`. `confirm` must be "yes": the page
+/// asks first, because an exclusion can never be shortened.
+#[server(endpoint = "account/self-exclude")]
+pub async fn exclude_myself(
+    period: ExclusionPeriod,
+    confirm: Option<String>,
+) -> Result<AccountOverview, AppError> {
+    let confirmed = confirm.as_deref() == Some("yes");
+    crate::api::call::<dyn ProtectionApi, _, _, _>(|api, ctx| async move {
+        api.exclude(&ctx, period, confirmed).await
+    })
+    .await
+}
+
+/// Support or above: a player's protection state, found by email in this tenant.
+#[server(endpoint = "admin/kyc/find")]
+pub async fn find_player_kyc(email: String) -> Result<PlayerProtectionView, AppError> {
+    crate::api::call::<dyn ProtectionApi, _, _, _>(|api, ctx| async move {
+        api.find_player(&ctx, email).await
+    })
+    .await
+}
+
+/// Support or above: moves a player's KYC state on (see `KycState::next_states`), with a note.
+/// Asking for the state the player is already in changes nothing.
+#[server(endpoint = "admin/kyc/set")]
+pub async fn set_kyc_state(
+    player_id: Uuid,
+    state: KycState,
+    note: String,
+) -> Result<PlayerProtectionView, AppError> {
+    crate::api::call::<dyn ProtectionApi, _, _, _>(|api, ctx| async move {
+        api.set_kyc_state(&ctx, player_id, state, note).await
+    })
+    .await
+}
