@@ -40,6 +40,12 @@ impl ServerError {
         ServerError::Internal(error.to_string())
     }
 
+    /// A stored value that no known state or kind decodes from: the row is corrupt, and nothing
+    /// may guess what it meant.
+    pub fn unknown_stored(what: &str, value: &str) -> ServerError {
+        ServerError::Internal(format!("unknown stored {what} {value:?}"))
+    }
+
     /// The database constraint that refused the statement, if that is what failed.
     pub fn constraint(&self) -> Option<&str> {
         match self {

@@ -59,6 +59,9 @@ pub async fn apply_checkout_status(
     let amount = deposit
         .amount()
         .map_err(|_| ApplyError::Mismatch("the deposit's amount is unreadable".into()))?;
+    let state = deposit
+        .state()
+        .map_err(|_| ApplyError::Mismatch("the deposit's state is unreadable".into()))?;
     match &status.amount {
         Some(reported) if reported != &amount => {
             return Err(ApplyError::Mismatch(format!(
@@ -68,9 +71,7 @@ pub async fn apply_checkout_status(
         }
         // Money is only credited in the amount and currency the PSP says it took: a payment
         // reported without them is kept as a failed apply for staff, never captured on trust.
-        None if status.outcome == CheckoutOutcome::Paid
-            && deposit.state() != DepositState::Captured =>
-        {
+        None if status.outcome == CheckoutOutcome::Paid && state != DepositState::Captured => {
             return Err(ApplyError::Mismatch(format!(
                 "{provider} reports checkout {} paid without its amount and currency; deposit {} of {amount} is not captured",
                 status.session_id, deposit.id
@@ -79,7 +80,6 @@ pub async fn apply_checkout_status(
         _ => {}
     }
     let object = |note: &str| Outcome::ignored(deposit.tenant_id, "deposit", deposit.id, note);
-    let state = deposit.state();
     let (new_state, action) = match (&status.outcome, state) {
         (_, DepositState::Captured) => return Ok(object("the deposit is already captured")),
         (CheckoutOutcome::Paid, _) => (DepositState::Captured, "deposit.captured"),
@@ -203,7 +203,7 @@ pub async fn capture_by_correction(
     .fetch_optional(&mut *tx)
     .await?
     .ok_or_else(|| AppError::not_found("Deposit"))?;
-    if deposit.state() == DepositState::Captured {
+    if deposit.state()? == DepositState::Captured {
         return Ok(None);
     }
     let deposit_amount = deposit.amount()?;

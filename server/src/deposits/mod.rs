@@ -74,8 +74,9 @@ impl DepositRow {
         Ok(Money::from_minor_units(self.amount_minor, currency)?)
     }
 
-    fn state(&self) -> DepositState {
-        DepositState::parse(&self.state).unwrap_or(DepositState::Failed)
+    fn state(&self) -> ServerResult<DepositState> {
+        DepositState::parse(&self.state)
+            .ok_or_else(|| ServerError::unknown_stored("deposit state", &self.state))
     }
 
     fn view(&self) -> Result<DepositView, ServerError> {
@@ -83,7 +84,7 @@ impl DepositRow {
             id: self.id,
             amount: self.amount()?,
             provider: self.provider.clone(),
-            state: self.state(),
+            state: self.state()?,
             failure_message: self.failure_message.clone(),
             created_at: self.created_at,
             captured_at: self.captured_at,

@@ -5,6 +5,8 @@ use app::protection::{KycReview, KycState};
 use chrono::{DateTime, Utc};
 use uuid::Uuid;
 
+use crate::error::{ServerError, ServerResult};
+
 /// Most decisions the staff page lists.
 pub const KYC_HISTORY_MAX: i64 = 50;
 
@@ -12,17 +14,18 @@ pub async fn state(
     conn: &mut sqlx::PgConnection,
     tenant_id: Uuid,
     player_id: Uuid,
-) -> Result<KycState, sqlx::Error> {
+) -> ServerResult<KycState> {
     let state: Option<String> =
         sqlx::query_scalar("SELECT state FROM player_kyc WHERE tenant_id = $1 AND player_id = $2")
             .bind(tenant_id)
             .bind(player_id)
             .fetch_optional(conn)
             .await?;
-    Ok(state
-        .as_deref()
-        .and_then(KycState::parse)
-        .unwrap_or(KycState::Unverified))
+    // No row yet: the player never sent anything to review.
+    let Some(state) = state else {
+        return Ok(KycState::Unverified);
+    };
+    KycState::parse(&state).ok_or_else(|| ServerError::unknown_stored("KYC state", &state))
 }
 
 /// A staff member's decision: the new current state and its history row. The caller checked
@@ -79,7 +82,7 @@ pub async fn history(
     conn: &mut sqlx::PgConnection,
     tenant_id: Uuid,
     player_id: Uuid,
-) -> Result<Vec<KycReview>, sqlx::Error> {
+) -> ServerResult<Vec<KycReview>> {
     let rows: Vec<(String, String, String, String, DateTime<Utc>)> = sqlx::query_as(
         "SELECT r.from_state, r.to_state, r.note, s.display_name, r.created_at
            FROM player_kyc_reviews r
@@ -92,14 +95,18 @@ pub async fn history(
     .bind(KYC_HISTORY_MAX)
     .fetch_all(conn)
     .await?;
-    Ok(rows
-        .into_iter()
-        .map(|(from, to, note, staff_name, at)| KycReview {
-            from: KycState::parse(&from).unwrap_or(KycState::Unverified),
-            to: KycState::parse(&to).unwrap_or(KycState::Unverified),
-            note,
-            staff_name,
-            at,
+    let decode = |text: &str| {
+        KycState::parse(text).ok_or_else(|| ServerError::unknown_stored("KYC state", text))
+    };
+    rows.into_iter()
+        .map(|(from, to, note, staff_name, at)| {
+            Ok(KycReview {
+                from: decode(&from)?,
+                to: decode(&to)?,
+                note,
+                staff_name,
+                at,
+            })
         })
-        .collect())
+        .collect()
 }
