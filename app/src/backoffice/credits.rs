@@ -12,6 +12,7 @@ use uuid::Uuid;
 
 use super::nav::{BackofficeNav, page_error, query_string, query_text};
 use crate::components::{FormError, action_error, action_idempotency_key};
+use crate::domain::reconciliation::{CreditRequestSource, CreditRequestState};
 use crate::error::AppError;
 use crate::money::Money;
 
@@ -48,10 +49,8 @@ pub struct CreditRequestFilter {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct CreditRequestRow {
     pub id: Uuid,
-    /// `pending`, `approved` or `declined`.
-    pub state: String,
-    /// `adjustment` or `reconciliation`.
-    pub source: String,
+    pub state: CreditRequestState,
+    pub source: CreditRequestSource,
     pub player_id: Uuid,
     pub player_email: String,
     pub amount: Money,
@@ -201,7 +200,7 @@ fn CreditRequestRowView(request: CreditRequestRow) -> impl IntoView {
         "declined" => "badge danger",
         _ => "badge warning",
     };
-    let source = if request.source == "reconciliation" {
+    let source = if request.source == CreditRequestSource::Reconciliation {
         "reconciliation correction"
     } else {
         "manual credit"
@@ -223,7 +222,7 @@ fn CreditRequestRowView(request: CreditRequestRow) -> impl IntoView {
     });
     let id = request.id;
     view! {
-        <tr data-testid="credit-request" data-state=request.state.clone()>
+        <tr data-testid="credit-request" data-state=request.state.as_str()>
             <td>{request.requested_at.format("%Y-%m-%d %H:%M").to_string()}</td>
             <td><a href=format!("/admin/players/{}", request.player_id)>{request.player_email.clone()}</a></td>
             <td class="num">{request.amount.to_string()}</td>
@@ -233,7 +232,7 @@ fn CreditRequestRowView(request: CreditRequestRow) -> impl IntoView {
             </td>
             <td>{request.requested_by.clone()}</td>
             <td>
-                <span class=badge>{request.state.clone()}</span>
+                <span class=badge>{request.state.as_str()}</span>
                 {decided.map(|text| view! { <p class="muted">{text}</p> })}
                 {request.journal_id.map(|journal| view! {
                     <a href=format!("/admin/ledger/journals/{journal}")>"Journal"</a>

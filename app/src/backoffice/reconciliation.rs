@@ -12,6 +12,7 @@ use uuid::Uuid;
 
 use super::nav::{BackofficeNav, page_error, query_string, query_text};
 use crate::components::{FieldError, FormError, action_error, action_idempotency_key};
+use crate::domain::reconciliation::{FindingKind, FindingSeverity, FindingStatus};
 use crate::error::AppError;
 use crate::money::SignedMoney;
 
@@ -53,9 +54,9 @@ pub struct FindingRow {
     pub id: Uuid,
     pub provider: String,
     pub reference: String,
-    pub kind: String,
-    pub severity: String,
-    pub status: String,
+    pub kind: FindingKind,
+    pub severity: FindingSeverity,
+    pub status: FindingStatus,
     pub object_type: Option<String>,
     pub object_id: Option<Uuid>,
     pub player_id: Option<Uuid>,
@@ -298,11 +299,11 @@ fn FindingRowView(finding: FindingRow, can_act: bool) -> impl IntoView {
             .collect::<Vec<_>>()
             .join(" · ")
     };
-    let open = finding.status == "open";
+    let open = finding.status == FindingStatus::Open;
     let id = finding.id;
     view! {
-        <tr data-testid="finding" data-kind=finding.kind.clone() data-status=finding.status.clone()>
-            <td><span class=severity>{finding.kind.clone()}</span></td>
+        <tr data-testid="finding" data-kind=finding.kind.as_str() data-status=finding.status.as_str()>
+            <td><span class=severity>{finding.kind.as_str()}</span></td>
             <td>{finding.provider.clone()}<br/><span class="mono">{finding.reference.clone()}</span></td>
             <td>{side(finding.psp_status.clone(), finding.psp_amount)}</td>
             <td>

@@ -11,6 +11,7 @@ use uuid::Uuid;
 
 use super::nav::{BackofficeNav, page_error, query_string, query_text};
 use crate::components::action_idempotency_key;
+use crate::domain::reconciliation::WebhookEventStatus;
 use crate::error::AppError;
 
 /// Events per page.
@@ -35,7 +36,7 @@ pub struct WebhookEventRow {
     /// Only events whose signature verified are stored, so this is always true today; refused
     /// deliveries are answered 400 and kept nowhere.
     pub signature_verified: bool,
-    pub status: String,
+    pub status: WebhookEventStatus,
     pub attempts: i32,
     pub deliveries: i32,
     pub last_error: Option<String>,
@@ -49,7 +50,7 @@ pub struct WebhookEventRow {
 impl WebhookEventRow {
     /// Events that did not apply may be applied again.
     pub fn may_reapply(&self) -> bool {
-        matches!(self.status.as_str(), "received" | "failed" | "unmatched")
+        self.status.may_reapply()
     }
 }
 
@@ -57,7 +58,7 @@ impl WebhookEventRow {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct WebhookCount {
     pub provider: String,
-    pub status: String,
+    pub status: WebhookEventStatus,
     pub count: i64,
 }
 
@@ -76,7 +77,7 @@ pub struct WebhookEventPage {
 pub struct ReapplyOutcome {
     pub event_id: Uuid,
     /// The event's status afterwards.
-    pub status: String,
+    pub status: WebhookEventStatus,
     /// Why it still did not apply, if it did not.
     pub error: Option<String>,
 }
@@ -188,7 +189,7 @@ fn WebhookTables(page: WebhookEventPage, filter: WebhookFilter) -> impl IntoView
                     <thead><tr><th>"Provider"</th><th>"Status"</th><th class="amount">"Events"</th></tr></thead>
                     <tbody>
                         {page.counts.into_iter().map(|count| view! {
-                            <tr><td>{count.provider}</td><td>{count.status}</td><td class="amount">{count.count}</td></tr>
+                            <tr><td>{count.provider}</td><td>{count.status.as_str()}</td><td class="amount">{count.count}</td></tr>
                         }).collect_view()}
                     </tbody>
                 </table>
@@ -228,12 +229,12 @@ fn WebhookRow(event: WebhookEventRow, can_act: bool) -> impl IntoView {
     let reapply =
         (can_act && event.may_reapply()).then(|| view! { <ReapplyButton event=event.id/> });
     view! {
-        <tr data-testid="webhook-event" data-status=event.status.clone()>
+        <tr data-testid="webhook-event" data-status=event.status.as_str()>
             <td>{event.received_at.format("%Y-%m-%d %H:%M:%S").to_string()}</td>
             <td>{event.provider.clone()}</td>
             <td><code>{event.event_type.clone()}</code><br/><span class="muted mono">{event.event_id.clone()}</span></td>
             <td>{if event.signature_verified { "verified" } else { "refused" }}</td>
-            <td><span class=badge>{event.status.clone()}</span></td>
+            <td><span class=badge>{event.status.as_str()}</span></td>
             <td class="amount">{event.attempts}</td>
             <td class="amount">{event.deliveries}</td>
             <td class="mono">{object}</td>

@@ -4,11 +4,12 @@
 
 use app::admin::{ADJUSTMENT_REASON_LENGTH_MAX, AdjustmentDirection, AdjustmentReceipt};
 use app::api::RequestCtx;
+use app::domain::reconciliation::CreditRequestSource;
 use app::error::{AppError, ErrorCode};
 use app::money::{Currency, Money, SignedMoney};
 use uuid::Uuid;
 
-use super::credits::{self, NewCreditRequest};
+use super::credits::request::{self as credits, NewCreditRequest};
 use crate::audit::{self, Actor, AuditEvent};
 use crate::auth::StaffMember;
 use crate::error::ServerResult;
@@ -222,7 +223,7 @@ async fn request_credit(
         return Err(ledger::LedgerError::IdempotencyKeyReused.into());
     }
     let request = NewCreditRequest {
-        source: credits::Source::Adjustment,
+        source: CreditRequestSource::Adjustment,
         player_id: adjustment.player_id,
         amount: adjustment.amount,
         reason: adjustment.reason,

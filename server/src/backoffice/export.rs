@@ -26,7 +26,8 @@ use chrono::{DateTime, Utc};
 use sqlx::PgPool;
 use uuid::Uuid;
 
-use super::{audit_log, filter_text, findings, parse_day};
+use super::reconciliation::findings;
+use super::{audit_log, filter_text, parse_day};
 use crate::audit::{self, Actor, AuditEvent};
 use crate::error::ServerError;
 use crate::services::Services;
@@ -566,8 +567,8 @@ async fn batch(
                   ORDER BY f.last_seen_at DESC, f.id DESC LIMIT $7",
             )
             .bind(tenant_id)
-            .bind(&checked.status)
-            .bind(&checked.kind)
+            .bind(checked.status())
+            .bind(checked.kind())
             .bind(&checked.provider)
             .bind(time_cursor)
             .bind(id_cursor)
