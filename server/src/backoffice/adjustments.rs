@@ -146,21 +146,16 @@ async fn post_debit(
     if requested.is_some() {
         return Err(ledger::LedgerError::IdempotencyKeyReused.into());
     }
-    let journal = NewJournal {
+    let journal = debit_journal(
         idempotency_key,
-        kind: JournalKind::ADJUSTMENT,
-        reference: Some(format!("player:{player_id}")),
-        transfers: vec![NewTransfer {
-            debit: AccountRef::PlayerCash(player_id),
-            credit: AccountRef::Adjustments,
-            amount,
-        }],
-        metadata: serde_json::Map::from_iter([
+        player_id,
+        amount,
+        serde_json::Map::from_iter([
             ("actor_staff_id".to_owned(), staff.id.to_string().into()),
             ("actor_email".to_owned(), staff.email.clone().into()),
             ("reason".to_owned(), reason.into()),
         ]),
-    };
+    );
     let mut tx = services.pool().begin().await?;
     let posted = ledger::post_journal_in_transaction(&mut tx, tenant.id, &journal).await?;
     let available_after = available(&mut tx, tenant.id, player_id, amount.currency()).await?;
@@ -198,6 +193,27 @@ async fn post_debit(
         replayed: posted.replayed,
         available_after,
     })
+}
+
+/// A debit of the player's cash into the adjustments account: a manual debit, or a correction
+/// of a finding.
+pub fn debit_journal(
+    idempotency_key: IdempotencyKey,
+    player_id: Uuid,
+    amount: Money,
+    metadata: serde_json::Map<String, serde_json::Value>,
+) -> NewJournal {
+    NewJournal {
+        idempotency_key,
+        kind: JournalKind::ADJUSTMENT,
+        reference: Some(format!("player:{player_id}")),
+        transfers: vec![NewTransfer {
+            debit: AccountRef::PlayerCash(player_id),
+            credit: AccountRef::Adjustments,
+            amount,
+        }],
+        metadata,
+    }
 }
 
 /// A manual credit: a request that a second, different finance or owner staff member

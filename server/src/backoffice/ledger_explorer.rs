@@ -284,92 +284,116 @@ async fn business_object(
     let Ok(object_id) = Uuid::parse_str(id) else {
         return Ok(None);
     };
-    let money = |minor: i64, currency: &str| {
-        Currency::parse(currency)
-            .map(|currency| SignedMoney::from_minor_units(minor, currency).to_string())
-            .unwrap_or_else(|_| format!("{minor} {currency} (minor units)"))
-    };
-    let time = |at: Option<DateTime<Utc>>| {
-        at.map_or_else(
-            || "–".to_owned(),
-            |at| at.format("%Y-%m-%d %H:%M:%S UTC").to_string(),
-        )
-    };
-    let object = match kind {
-        "deposit" => {
-            let row: Option<DepositFacts> = sqlx::query_as(
-                "SELECT d.state, d.provider::text, d.amount_minor, d.currency::text,
-                        d.provider_session_id, p.email, p.id AS player_id, d.created_at,
-                        d.captured_at
-                   FROM deposits d JOIN players p ON p.tenant_id = d.tenant_id AND p.id = d.player_id
-                  WHERE d.tenant_id = $1 AND d.id = $2",
-            )
+    match kind {
+        "deposit" => deposit_object(pool, tenant_id, object_id, id).await,
+        "withdrawal" => withdrawal_object(pool, tenant_id, object_id, id).await,
+        "player" => player_object(pool, tenant_id, object_id, id).await,
+        _ => Ok(None),
+    }
+}
+
+fn money(minor: i64, currency: &str) -> String {
+    Currency::parse(currency)
+        .map(|currency| SignedMoney::from_minor_units(minor, currency).to_string())
+        .unwrap_or_else(|_| format!("{minor} {currency} (minor units)"))
+}
+
+fn time(at: Option<DateTime<Utc>>) -> String {
+    at.map_or_else(
+        || "–".to_owned(),
+        |at| at.format("%Y-%m-%d %H:%M:%S UTC").to_string(),
+    )
+}
+
+/// A deposit's facts, for the journal page.
+async fn deposit_object(
+    pool: &PgPool,
+    tenant_id: Uuid,
+    object_id: Uuid,
+    id: &str,
+) -> Result<Option<BusinessObject>, ServerError> {
+    let row: Option<DepositFacts> = sqlx::query_as(
+        "SELECT d.state, d.provider::text, d.amount_minor, d.currency::text,
+                d.provider_session_id, p.email, p.id AS player_id, d.created_at,
+                d.captured_at
+           FROM deposits d JOIN players p ON p.tenant_id = d.tenant_id AND p.id = d.player_id
+          WHERE d.tenant_id = $1 AND d.id = $2",
+    )
+    .bind(tenant_id)
+    .bind(object_id)
+    .fetch_optional(pool)
+    .await?;
+    Ok(row.map(|row| BusinessObject {
+        kind: "deposit".to_owned(),
+        id: id.to_owned(),
+        facts: vec![
+            ("State".into(), row.state),
+            ("Amount".into(), money(row.amount_minor, &row.currency)),
+            ("Provider".into(), row.provider),
+            (
+                "PSP checkout".into(),
+                row.provider_session_id.unwrap_or_default(),
+            ),
+            ("Player".into(), row.email),
+            ("Created".into(), time(Some(row.created_at))),
+            ("Captured".into(), time(row.captured_at)),
+        ],
+        link: Some(format!("/admin/players/{}", row.player_id)),
+    }))
+}
+
+/// A withdrawal's facts, for the journal page.
+async fn withdrawal_object(
+    pool: &PgPool,
+    tenant_id: Uuid,
+    object_id: Uuid,
+    id: &str,
+) -> Result<Option<BusinessObject>, ServerError> {
+    let row: Option<WithdrawalFacts> = sqlx::query_as(
+        "SELECT w.state, w.amount_minor, w.currency::text, p.email, w.created_at, w.paid_at
+           FROM withdrawals w JOIN players p ON p.tenant_id = w.tenant_id AND p.id = w.player_id
+          WHERE w.tenant_id = $1 AND w.id = $2",
+    )
+    .bind(tenant_id)
+    .bind(object_id)
+    .fetch_optional(pool)
+    .await?;
+    Ok(row.map(|row| BusinessObject {
+        kind: "withdrawal".to_owned(),
+        id: id.to_owned(),
+        facts: vec![
+            ("State".into(), row.state),
+            ("Amount".into(), money(row.amount_minor, &row.currency)),
+            ("Player".into(), row.email),
+            ("Requested".into(), time(Some(row.created_at))),
+            ("Paid".into(), time(row.paid_at)),
+        ],
+        link: Some(format!("/admin/withdrawals/{object_id}")),
+    }))
+}
+
+/// A player's facts, for the journal page.
+async fn player_object(
+    pool: &PgPool,
+    tenant_id: Uuid,
+    object_id: Uuid,
+    id: &str,
+) -> Result<Option<BusinessObject>, ServerError> {
+    let row: Option<PlayerNameRow> =
+        sqlx::query_as("SELECT email, display_name FROM players WHERE tenant_id = $1 AND id = $2")
             .bind(tenant_id)
             .bind(object_id)
             .fetch_optional(pool)
             .await?;
-            row.map(|row| BusinessObject {
-                kind: kind.to_owned(),
-                id: id.to_owned(),
-                facts: vec![
-                    ("State".into(), row.state),
-                    ("Amount".into(), money(row.amount_minor, &row.currency)),
-                    ("Provider".into(), row.provider),
-                    (
-                        "PSP checkout".into(),
-                        row.provider_session_id.unwrap_or_default(),
-                    ),
-                    ("Player".into(), row.email),
-                    ("Created".into(), time(Some(row.created_at))),
-                    ("Captured".into(), time(row.captured_at)),
-                ],
-                link: Some(format!("/admin/players/{}", row.player_id)),
-            })
-        }
-        "withdrawal" => {
-            let row: Option<WithdrawalFacts> = sqlx::query_as(
-                "SELECT w.state, w.amount_minor, w.currency::text, p.email, w.created_at, w.paid_at
-                   FROM withdrawals w JOIN players p ON p.tenant_id = w.tenant_id AND p.id = w.player_id
-                  WHERE w.tenant_id = $1 AND w.id = $2",
-            )
-            .bind(tenant_id)
-            .bind(object_id)
-            .fetch_optional(pool)
-            .await?;
-            row.map(|row| BusinessObject {
-                kind: kind.to_owned(),
-                id: id.to_owned(),
-                facts: vec![
-                    ("State".into(), row.state),
-                    ("Amount".into(), money(row.amount_minor, &row.currency)),
-                    ("Player".into(), row.email),
-                    ("Requested".into(), time(Some(row.created_at))),
-                    ("Paid".into(), time(row.paid_at)),
-                ],
-                link: Some(format!("/admin/withdrawals/{object_id}")),
-            })
-        }
-        "player" => {
-            let row: Option<PlayerNameRow> = sqlx::query_as(
-                "SELECT email, display_name FROM players WHERE tenant_id = $1 AND id = $2",
-            )
-            .bind(tenant_id)
-            .bind(object_id)
-            .fetch_optional(pool)
-            .await?;
-            row.map(|row| BusinessObject {
-                kind: kind.to_owned(),
-                id: id.to_owned(),
-                facts: vec![
-                    ("Email".into(), row.email),
-                    ("Name".into(), row.display_name),
-                ],
-                link: Some(format!("/admin/players/{object_id}")),
-            })
-        }
-        _ => None,
-    };
-    Ok(object)
+    Ok(row.map(|row| BusinessObject {
+        kind: "player".to_owned(),
+        id: id.to_owned(),
+        facts: vec![
+            ("Email".into(), row.email),
+            ("Name".into(), row.display_name),
+        ],
+        link: Some(format!("/admin/players/{object_id}")),
+    }))
 }
 
 /// A deposit with its player, for the journal page.

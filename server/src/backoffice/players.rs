@@ -160,6 +160,53 @@ pub async fn detail(
     .fetch_optional(pool)
     .await?
     .ok_or_else(|| AppError::not_found("Player"))?;
+    let (funds, movements) = funds_and_movements(pool, tenant_id, player_id).await?;
+    let kyc: Option<KycRow> = sqlx::query_as(
+        "SELECT state, updated_at FROM player_kyc WHERE tenant_id = $1 AND player_id = $2",
+    )
+    .bind(tenant_id)
+    .bind(player_id)
+    .fetch_optional(pool)
+    .await?;
+    let deposit_limits = deposit_limits(pool, tenant_id, player_id).await?;
+    let self_excluded: Option<Option<DateTime<Utc>>> = sqlx::query_scalar(
+        "SELECT ends_at FROM self_exclusions
+          WHERE tenant_id = $1 AND player_id = $2 AND starts_at <= $3 AND (ends_at IS NULL OR ends_at > $3)
+          ORDER BY ends_at DESC NULLS FIRST LIMIT 1",
+    )
+    .bind(tenant_id)
+    .bind(player_id)
+    .bind(services.now())
+    .fetch_optional(pool)
+    .await?;
+    let (deposits, withdrawals) = recent_payments(pool, tenant_id, player_id).await?;
+    let notes = notes(pool, tenant_id, player_id).await?;
+    Ok(PlayerDetail {
+        id: player_id,
+        email: player.email,
+        display_name: player.display_name,
+        created_at: player.created_at,
+        funds,
+        kyc_state: kyc
+            .as_ref()
+            .map_or_else(|| "unverified".to_owned(), |kyc| kyc.state.clone()),
+        kyc_updated_at: kyc.map(|kyc| kyc.updated_at),
+        deposit_limits,
+        self_excluded,
+        movements,
+        deposits,
+        withdrawals,
+        notes,
+        can_act,
+    })
+}
+
+/// The player's balances per currency and latest ledger movements.
+async fn funds_and_movements(
+    pool: &PgPool,
+    tenant_id: Uuid,
+    player_id: Uuid,
+) -> Result<(Vec<PlayerFunds>, Vec<PlayerMovement>), ServerError> {
     let funds = ledger::player_balances(pool, tenant_id, player_id)
         .await?
         .into_iter()
@@ -192,13 +239,14 @@ pub async fn detail(
             posted_at: entry.posted_at,
         })
         .collect();
-    let kyc: Option<KycRow> = sqlx::query_as(
-        "SELECT state, updated_at FROM player_kyc WHERE tenant_id = $1 AND player_id = $2",
-    )
-    .bind(tenant_id)
-    .bind(player_id)
-    .fetch_optional(pool)
-    .await?;
+    Ok((funds, movements))
+}
+
+async fn deposit_limits(
+    pool: &PgPool,
+    tenant_id: Uuid,
+    player_id: Uuid,
+) -> Result<Vec<DepositLimitRow>, ServerError> {
     let limits: Vec<LimitRow> = sqlx::query_as(
         "SELECT period, currency::text, amount_minor, pending_amount_minor, pending_effective_at
            FROM deposit_limits WHERE tenant_id = $1 AND player_id = $2
@@ -220,16 +268,15 @@ pub async fn detail(
             pending_effective_at: limit.pending_effective_at,
         });
     }
-    let self_excluded: Option<Option<DateTime<Utc>>> = sqlx::query_scalar(
-        "SELECT ends_at FROM self_exclusions
-          WHERE tenant_id = $1 AND player_id = $2 AND starts_at <= $3 AND (ends_at IS NULL OR ends_at > $3)
-          ORDER BY ends_at DESC NULLS FIRST LIMIT 1",
-    )
-    .bind(tenant_id)
-    .bind(player_id)
-    .bind(services.now())
-    .fetch_optional(pool)
-    .await?;
+    Ok(deposit_limits)
+}
+
+/// The player's latest deposits and withdrawals.
+async fn recent_payments(
+    pool: &PgPool,
+    tenant_id: Uuid,
+    player_id: Uuid,
+) -> Result<(Vec<PlayerPayment>, Vec<PlayerPayment>), ServerError> {
     let deposits: Vec<PaymentRow> = sqlx::query_as(
         "SELECT id, provider::text, amount_minor, currency::text, state, created_at,
                 captured_at AS completed_at
@@ -254,6 +301,14 @@ pub async fn detail(
     .bind(PLAYER_RECENT_ROWS)
     .fetch_all(pool)
     .await?;
+    Ok((payments(deposits)?, payments(withdrawals)?))
+}
+
+async fn notes(
+    pool: &PgPool,
+    tenant_id: Uuid,
+    player_id: Uuid,
+) -> Result<Vec<StaffNote>, ServerError> {
     let notes: Vec<NoteRow> = sqlx::query_as(
         "SELECT n.id, n.body, s.email AS staff_email, n.created_at
            FROM staff_notes n JOIN staff s ON s.tenant_id = n.tenant_id AND s.id = n.staff_id
@@ -264,24 +319,7 @@ pub async fn detail(
     .bind(player_id)
     .fetch_all(pool)
     .await?;
-    Ok(PlayerDetail {
-        id: player_id,
-        email: player.email,
-        display_name: player.display_name,
-        created_at: player.created_at,
-        funds,
-        kyc_state: kyc
-            .as_ref()
-            .map_or_else(|| "unverified".to_owned(), |kyc| kyc.state.clone()),
-        kyc_updated_at: kyc.map(|kyc| kyc.updated_at),
-        deposit_limits,
-        self_excluded,
-        movements,
-        deposits: payments(deposits)?,
-        withdrawals: payments(withdrawals)?,
-        notes: notes.into_iter().map(StaffNote::from).collect(),
-        can_act,
-    })
+    Ok(notes.into_iter().map(StaffNote::from).collect())
 }
 
 /// Adds a note and its audit event in one transaction. The player's row is locked first, so the

@@ -223,15 +223,8 @@ async fn record_decision(
 /// The player's own trail names every adjustment posted to them, credits and debits alike (a
 /// correction that captured a deposit is that deposit's `deposit.captured` instead).
 async fn audit_adjustment(tx: &mut sqlx::PgConnection, decided: &Decided<'_>) -> ServerResult<()> {
-    let Decided {
-        ctx,
-        tenant_id,
-        staff,
-        request,
-        journal_id,
-        now,
-    } = *decided;
-    let Some(journal_id) = journal_id else {
+    let (tenant_id, request) = (decided.tenant_id, decided.request);
+    let Some(journal_id) = decided.journal_id else {
         return Ok(());
     };
     let captured_deposit = request.object_type.as_deref() == Some("deposit")
@@ -249,7 +242,7 @@ async fn audit_adjustment(tx: &mut sqlx::PgConnection, decided: &Decided<'_>) ->
     }
     let posted = AuditEvent {
         tenant_id,
-        actor: Actor::Staff(staff.id),
+        actor: Actor::Staff(decided.staff.id),
         action: "adjustment.posted".into(),
         target_type: "player".into(),
         target_id: request.player_id.to_string(),
@@ -263,10 +256,10 @@ async fn audit_adjustment(tx: &mut sqlx::PgConnection, decided: &Decided<'_>) ->
             "requested_by": request.requested_by_id,
         })),
         reason: Some(request.reason.clone()),
-        request_id: audit::request_id(ctx),
+        request_id: audit::request_id(decided.ctx),
         idempotency_key: Some(format!("credit-request:{}", request.id)),
-        ip: audit::client_ip(ctx),
-        at: now,
+        ip: audit::client_ip(decided.ctx),
+        at: decided.now,
     };
     audit::record(tx, &posted).await?;
     Ok(())

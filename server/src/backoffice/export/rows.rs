@@ -3,7 +3,9 @@
 
 use app::domain::reconciliation::{FindingKind, FindingSeverity, FindingStatus};
 use chrono::{DateTime, Utc};
-use sqlx::PgPool;
+use sqlx::postgres::PgArguments;
+use sqlx::query::QueryAs;
+use sqlx::{PgPool, Postgres};
 use uuid::Uuid;
 
 use super::EXPORT_BATCH_ROWS;
@@ -26,6 +28,23 @@ impl Cursor {
             Cursor::Time(at, id) => (Some(at), Some(id)),
             _ => (None, None),
         }
+    }
+}
+
+/// The last binds of a dated list's batch query: the period (`from`, `until`), the cursor's
+/// time and id, and the batch size.
+trait BindPeriodAndCursor {
+    fn bind_period_and_cursor(self, filter: &Filter, cursor: Cursor) -> Self;
+}
+
+impl<R> BindPeriodAndCursor for QueryAs<'_, Postgres, R, PgArguments> {
+    fn bind_period_and_cursor(self, filter: &Filter, cursor: Cursor) -> Self {
+        let (time_cursor, id_cursor) = cursor.time();
+        self.bind(filter.from)
+            .bind(filter.until)
+            .bind(time_cursor)
+            .bind(id_cursor)
+            .bind(EXPORT_BATCH_ROWS)
     }
 }
 
@@ -145,7 +164,6 @@ async fn withdrawals(
     filter: &Filter,
     cursor: Cursor,
 ) -> ServerResult<Vec<WithdrawalCsvRow>> {
-    let (time_cursor, id_cursor) = cursor.time();
     Ok(sqlx::query_as(
         "SELECT w.id, w.created_at, p.email, w.amount_minor, w.currency::text, w.state,
                 w.approved_at, w.paid_at, w.reject_reason, w.external_reference
@@ -160,11 +178,7 @@ async fn withdrawals(
     .bind(tenant_id)
     .bind(filter.text("state"))
     .bind(filter.text("currency"))
-    .bind(filter.from)
-    .bind(filter.until)
-    .bind(time_cursor)
-    .bind(id_cursor)
-    .bind(EXPORT_BATCH_ROWS)
+    .bind_period_and_cursor(filter, cursor)
     .fetch_all(pool)
     .await?)
 }
@@ -210,7 +224,6 @@ async fn deposits(
     filter: &Filter,
     cursor: Cursor,
 ) -> ServerResult<Vec<DepositCsvRow>> {
-    let (time_cursor, id_cursor) = cursor.time();
     Ok(sqlx::query_as(
         "SELECT d.id, d.created_at, p.email, d.provider::text, d.amount_minor, d.currency::text,
                 d.state, d.provider_session_id, d.captured_at, d.failure_code
@@ -226,11 +239,7 @@ async fn deposits(
     .bind(filter.text("state"))
     .bind(filter.text("provider"))
     .bind(filter.text("currency"))
-    .bind(filter.from)
-    .bind(filter.until)
-    .bind(time_cursor)
-    .bind(id_cursor)
-    .bind(EXPORT_BATCH_ROWS)
+    .bind_period_and_cursor(filter, cursor)
     .fetch_all(pool)
     .await?)
 }
@@ -277,7 +286,6 @@ async fn journals(
     filter: &Filter,
     cursor: Cursor,
 ) -> ServerResult<Vec<JournalCsvRow>> {
-    let (time_cursor, id_cursor) = cursor.time();
     Ok(sqlx::query_as(
         "WITH page AS (
              SELECT j.id, j.created_at, j.kind::text AS kind, j.reference::text AS reference,
@@ -307,11 +315,7 @@ async fn journals(
     .bind(tenant_id)
     .bind(filter.text("kind"))
     .bind(filter.text("reference"))
-    .bind(filter.from)
-    .bind(filter.until)
-    .bind(time_cursor)
-    .bind(id_cursor)
-    .bind(EXPORT_BATCH_ROWS)
+    .bind_period_and_cursor(filter, cursor)
     .fetch_all(pool)
     .await?)
 }

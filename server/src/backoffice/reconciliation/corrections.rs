@@ -10,9 +10,10 @@ use uuid::Uuid;
 
 use super::resolve::{FindingKey, Resolution};
 use crate::auth::StaffMember;
+use crate::backoffice::adjustments::debit_journal;
 use crate::backoffice::credits::request::{FindingLink, NewCreditRequest};
 use crate::error::ServerResult;
-use crate::ledger::{self, AccountRef, IdempotencyKey, JournalKind, NewJournal, NewTransfer};
+use crate::ledger::{self, IdempotencyKey};
 use crate::psp::ProviderUpdate;
 use crate::services::Services;
 
@@ -260,22 +261,17 @@ pub async fn debit(
     amount: Money,
     note: &str,
 ) -> ServerResult<Uuid> {
-    let journal = NewJournal {
-        idempotency_key: IdempotencyKey::parse(format!("reconciliation:{finding_id}:correction"))?,
-        kind: JournalKind::ADJUSTMENT,
-        reference: Some(format!("player:{player_id}")),
-        transfers: vec![NewTransfer {
-            debit: AccountRef::PlayerCash(player_id),
-            credit: AccountRef::Adjustments,
-            amount,
-        }],
-        metadata: serde_json::Map::from_iter([
+    let journal = debit_journal(
+        IdempotencyKey::parse(format!("reconciliation:{finding_id}:correction"))?,
+        player_id,
+        amount,
+        serde_json::Map::from_iter([
             ("finding_id".to_owned(), finding_id.to_string().into()),
             ("actor_staff_id".to_owned(), staff.id.to_string().into()),
             ("actor_email".to_owned(), staff.email.clone().into()),
             ("reason".to_owned(), note.into()),
         ]),
-    };
+    );
     let posted = ledger::post_journal_in_transaction(tx, tenant_id, &journal).await?;
     Ok(posted.journal_id.0)
 }
