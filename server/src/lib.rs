@@ -2,7 +2,6 @@
 //! pages and server functions live in the `app` crate and reach this crate through the service
 //! traits it defines (`app::auth::AuthApi`, …), which `services` implements.
 
-pub mod admin;
 pub mod audit;
 pub mod auth;
 pub mod backoffice;

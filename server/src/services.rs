@@ -1,6 +1,6 @@
 //! The services behind the app's server functions: one value holding the pool, configuration,
 //! session store and clock, implementing every feature's service trait (`AuthApi` in `auth`,
-//! `DashboardApi` in `admin`, …).
+//! `DashboardApi` in `backoffice::dashboard`, …).
 
 use std::sync::{Arc, Mutex};
 

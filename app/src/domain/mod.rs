@@ -1,5 +1,7 @@
-//! The domain: plain Rust values that carry Kasa's rules (money now; ids, states and their
-//! transitions as they come). Nothing here imports Leptos or does I/O, so the same types compile
-//! for the browser and the server, and a form can be checked before it is sent.
+//! The domain: plain Rust values that carry Kasa's rules (money; the states of reconciliation
+//! findings, credit requests and webhook events, decoded once). Nothing here imports Leptos or
+//! does I/O, so the same types compile for the browser and the server, and a form can be checked
+//! before it is sent.
 
 pub mod money;
+pub mod reconciliation;

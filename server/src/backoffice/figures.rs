@@ -133,9 +133,9 @@ pub async fn figures(
     .fetch_one(pool)
     .await?;
 
-    let (pending_count, pending_minor, pending_oldest_at): (i64, i64, Option<DateTime<Utc>>) =
-        sqlx::query_as(
-            "SELECT count(DISTINCT j.id), coalesce(sum(t.amount_minor), 0)::bigint, min(j.created_at)
+    let pending: PendingRow = sqlx::query_as(
+            "SELECT count(DISTINCT j.id) AS count, coalesce(sum(t.amount_minor), 0)::bigint AS amount_minor,
+                    min(j.created_at) AS oldest_at
                FROM ledger_journals j
                JOIN ledger_transfers t ON t.journal_id = j.id
               WHERE j.tenant_id = $1 AND j.kind = 'withdrawal_request' AND t.currency = $2
@@ -168,9 +168,9 @@ pub async fn figures(
         net_deposits: money(deposits - payouts),
         game_revenue: money(house),
         fees: money(fees),
-        pending_count,
-        pending_sum: money(pending_minor),
-        pending_oldest_at,
+        pending_count: pending.count,
+        pending_sum: money(pending.amount_minor),
+        pending_oldest_at: pending.oldest_at,
         player_liability: money(available + held),
         player_held: money(held),
         daily: daily_flows(pool, tenant_id, code, &period).await?,
@@ -186,10 +186,12 @@ async fn daily_flows(
     currency: &str,
     period: &Period,
 ) -> Result<Vec<DailyFlow>, ServerError> {
-    let rows: Vec<(NaiveDate, i64, i64)> = sqlx::query_as(
-        "SELECT (j.created_at AT TIME ZONE 'UTC')::date,
-                coalesce(sum(t.amount_minor) FILTER (WHERE j.kind = 'deposit_capture'), 0)::bigint,
+    let rows: Vec<DayRow> = sqlx::query_as(
+        "SELECT (j.created_at AT TIME ZONE 'UTC')::date AS day,
+                coalesce(sum(t.amount_minor) FILTER (WHERE j.kind = 'deposit_capture'), 0)::bigint
+                    AS deposits_minor,
                 coalesce(sum(t.amount_minor) FILTER (WHERE j.kind = 'withdrawal_payout'), 0)::bigint
+                    AS withdrawals_minor
            FROM ledger_journals j
            JOIN ledger_transfers t ON t.journal_id = j.id
           WHERE j.tenant_id = $1 AND t.currency = $2 AND j.created_at >= $3 AND j.created_at < $4
@@ -208,8 +210,8 @@ async fn daily_flows(
     while day <= last {
         let (deposits_minor, withdrawals_minor) = rows
             .iter()
-            .find(|row| row.0 == day)
-            .map(|row| (row.1, row.2))
+            .find(|row| row.day == day)
+            .map(|row| (row.deposits_minor, row.withdrawals_minor))
             .unwrap_or((0, 0));
         flows.push(DailyFlow {
             day: day.format("%Y-%m-%d").to_string(),
@@ -225,8 +227,8 @@ async fn last_integrity_check(
     pool: &PgPool,
     tenant_id: Uuid,
 ) -> Result<Option<IntegrityRun>, ServerError> {
-    let row: Option<(DateTime<Utc>, Option<serde_json::Value>, Option<String>)> = sqlx::query_as(
-        "SELECT e.at, e.after, s.email
+    let row: Option<IntegrityRow> = sqlx::query_as(
+        "SELECT e.at, e.after, s.email AS by
            FROM audit_events e
            LEFT JOIN staff s ON s.tenant_id = e.tenant_id AND s.id::text = e.actor_id
           WHERE e.tenant_id = $1 AND e.action = $2
@@ -236,15 +238,39 @@ async fn last_integrity_check(
     .bind(INTEGRITY_ACTION)
     .fetch_optional(pool)
     .await?;
-    Ok(row.map(|(at, after, by)| {
-        let after = after.unwrap_or_default();
+    Ok(row.map(|row| {
+        let after = row.after.unwrap_or_default();
         IntegrityRun {
-            at,
+            at: row.at,
             ok: after["ok"].as_bool().unwrap_or(false),
             violations: after["violations"].as_i64().unwrap_or(0),
-            by,
+            by: row.by,
         }
     }))
+}
+
+/// Withdrawals whose money is held and not yet paid out or released.
+#[derive(sqlx::FromRow)]
+struct PendingRow {
+    count: i64,
+    amount_minor: i64,
+    oldest_at: Option<DateTime<Utc>>,
+}
+
+/// One day's money in and out.
+#[derive(sqlx::FromRow)]
+struct DayRow {
+    day: NaiveDate,
+    deposits_minor: i64,
+    withdrawals_minor: i64,
+}
+
+/// The audit event of the latest integrity check, with who ran it.
+#[derive(sqlx::FromRow)]
+struct IntegrityRow {
+    at: DateTime<Utc>,
+    after: Option<serde_json::Value>,
+    by: Option<String>,
 }
 
 /// Runs the integrity check for the tenant and records the run (who, when, result).

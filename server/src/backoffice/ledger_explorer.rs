@@ -11,12 +11,9 @@ use chrono::{DateTime, Utc};
 use sqlx::PgPool;
 use uuid::Uuid;
 
-use super::filter_text;
+use super::{filter_text, next_offset, page_offset};
 use crate::error::ServerError;
 use crate::ledger::{self, JournalId};
-
-/// Deepest page of accounts offered.
-const OFFSET_MAX: i64 = 10_000;
 
 #[derive(sqlx::FromRow)]
 struct AccountSqlRow {
@@ -75,7 +72,7 @@ pub async fn accounts(
                 .map_err(|_| AppError::invalid("currency", "Choose a supported currency."))
         })
         .transpose()?;
-    let offset = offset.unwrap_or(0).clamp(0, OFFSET_MAX);
+    let offset = page_offset(offset);
     let rows: Vec<AccountSqlRow> = sqlx::query_as(&format!(
         "{ACCOUNT_SELECT}
           WHERE b.tenant_id = $1 AND ($2::text IS NULL OR b.kind = $2)
@@ -90,9 +87,7 @@ pub async fn accounts(
     .bind(offset)
     .fetch_all(pool)
     .await?;
-    let next_offset = (rows.len() as i64 == ACCOUNT_PAGE_SIZE
-        && offset + ACCOUNT_PAGE_SIZE <= OFFSET_MAX)
-        .then_some(offset + ACCOUNT_PAGE_SIZE);
+    let next_offset = next_offset(rows.len(), offset, ACCOUNT_PAGE_SIZE);
     Ok(AccountPage {
         accounts: rows
             .into_iter()
@@ -230,7 +225,7 @@ pub async fn journal(
         .iter()
         .flat_map(|transfer| [transfer.debit_account_id.0, transfer.credit_account_id.0])
         .collect();
-    let labels: Vec<(Uuid, String, Option<String>, Option<String>)> = sqlx::query_as(
+    let labels: Vec<AccountLabelRow> = sqlx::query_as(
         "SELECT a.id, a.kind::text, a.provider::text, p.email
            FROM ledger_accounts a LEFT JOIN players p ON p.tenant_id = a.tenant_id AND p.id = a.player_id
           WHERE a.tenant_id = $1 AND a.id = ANY ($2)",
@@ -242,8 +237,8 @@ pub async fn journal(
     let label_of = |id: Uuid| {
         labels
             .iter()
-            .find(|row| row.0 == id)
-            .map(|row| label(&row.1, row.2.as_deref(), row.3.as_deref()))
+            .find(|row| row.id == id)
+            .map(|row| label(&row.kind, row.provider.as_deref(), row.email.as_deref()))
             .unwrap_or_else(|| id.to_string())
     };
     let transfers = journal
@@ -289,111 +284,154 @@ async fn business_object(
     let Ok(object_id) = Uuid::parse_str(id) else {
         return Ok(None);
     };
-    let money = |minor: i64, currency: &str| {
-        Currency::parse(currency)
-            .map(|currency| SignedMoney::from_minor_units(minor, currency).to_string())
-            .unwrap_or_else(|_| format!("{minor} {currency} (minor units)"))
-    };
-    let time = |at: Option<DateTime<Utc>>| {
-        at.map_or_else(
-            || "–".to_owned(),
-            |at| at.format("%Y-%m-%d %H:%M:%S UTC").to_string(),
-        )
-    };
-    let object = match kind {
-        "deposit" => {
-            let row: Option<DepositFacts> = sqlx::query_as(
-                "SELECT d.state, d.provider::text, d.amount_minor, d.currency::text,
-                        d.provider_session_id, p.email, p.id, d.created_at, d.captured_at
-                   FROM deposits d JOIN players p ON p.tenant_id = d.tenant_id AND p.id = d.player_id
-                  WHERE d.tenant_id = $1 AND d.id = $2",
-            )
-            .bind(tenant_id)
-            .bind(object_id)
-            .fetch_optional(pool)
-            .await?;
-            row.map(
-                |(state, provider, amount, currency, session, email, player, created, captured)| {
-                    BusinessObject {
-                        kind: kind.to_owned(),
-                        id: id.to_owned(),
-                        facts: vec![
-                            ("State".into(), state),
-                            ("Amount".into(), money(amount, &currency)),
-                            ("Provider".into(), provider),
-                            ("PSP checkout".into(), session.unwrap_or_default()),
-                            ("Player".into(), email),
-                            ("Created".into(), time(Some(created))),
-                            ("Captured".into(), time(captured)),
-                        ],
-                        link: Some(format!("/admin/players/{player}")),
-                    }
-                },
-            )
-        }
-        "withdrawal" => {
-            let row: Option<WithdrawalFacts> = sqlx::query_as(
-                "SELECT w.state, w.amount_minor, w.currency::text, p.email, w.created_at, w.paid_at
-                   FROM withdrawals w JOIN players p ON p.tenant_id = w.tenant_id AND p.id = w.player_id
-                  WHERE w.tenant_id = $1 AND w.id = $2",
-            )
-            .bind(tenant_id)
-            .bind(object_id)
-            .fetch_optional(pool)
-            .await?;
-            row.map(
-                |(state, amount, currency, email, created, paid)| BusinessObject {
-                    kind: kind.to_owned(),
-                    id: id.to_owned(),
-                    facts: vec![
-                        ("State".into(), state),
-                        ("Amount".into(), money(amount, &currency)),
-                        ("Player".into(), email),
-                        ("Requested".into(), time(Some(created))),
-                        ("Paid".into(), time(paid)),
-                    ],
-                    link: Some(format!("/admin/withdrawals/{object_id}")),
-                },
-            )
-        }
-        "player" => {
-            let row: Option<(String, String)> = sqlx::query_as(
-                "SELECT email, display_name FROM players WHERE tenant_id = $1 AND id = $2",
-            )
-            .bind(tenant_id)
-            .bind(object_id)
-            .fetch_optional(pool)
-            .await?;
-            row.map(|(email, name)| BusinessObject {
-                kind: kind.to_owned(),
-                id: id.to_owned(),
-                facts: vec![("Email".into(), email), ("Name".into(), name)],
-                link: Some(format!("/admin/players/{object_id}")),
-            })
-        }
-        _ => None,
-    };
-    Ok(object)
+    match kind {
+        "deposit" => deposit_object(pool, tenant_id, object_id, id).await,
+        "withdrawal" => withdrawal_object(pool, tenant_id, object_id, id).await,
+        "player" => player_object(pool, tenant_id, object_id, id).await,
+        _ => Ok(None),
+    }
 }
 
-/// state, provider, amount, currency, checkout, player email, player id, created, captured.
-type DepositFacts = (
-    String,
-    String,
-    i64,
-    String,
-    Option<String>,
-    String,
-    Uuid,
-    DateTime<Utc>,
-    Option<DateTime<Utc>>,
-);
-/// state, amount, currency, player email, requested, paid.
-type WithdrawalFacts = (
-    String,
-    i64,
-    String,
-    String,
-    DateTime<Utc>,
-    Option<DateTime<Utc>>,
-);
+fn money(minor: i64, currency: &str) -> String {
+    Currency::parse(currency)
+        .map(|currency| SignedMoney::from_minor_units(minor, currency).to_string())
+        .unwrap_or_else(|_| format!("{minor} {currency} (minor units)"))
+}
+
+fn time(at: Option<DateTime<Utc>>) -> String {
+    at.map_or_else(
+        || "–".to_owned(),
+        |at| at.format("%Y-%m-%d %H:%M:%S UTC").to_string(),
+    )
+}
+
+/// A deposit's facts, for the journal page.
+async fn deposit_object(
+    pool: &PgPool,
+    tenant_id: Uuid,
+    object_id: Uuid,
+    id: &str,
+) -> Result<Option<BusinessObject>, ServerError> {
+    let row: Option<DepositFacts> = sqlx::query_as(
+        "SELECT d.state, d.provider::text, d.amount_minor, d.currency::text,
+                d.provider_session_id, p.email, p.id AS player_id, d.created_at,
+                d.captured_at
+           FROM deposits d JOIN players p ON p.tenant_id = d.tenant_id AND p.id = d.player_id
+          WHERE d.tenant_id = $1 AND d.id = $2",
+    )
+    .bind(tenant_id)
+    .bind(object_id)
+    .fetch_optional(pool)
+    .await?;
+    Ok(row.map(|row| BusinessObject {
+        kind: "deposit".to_owned(),
+        id: id.to_owned(),
+        facts: vec![
+            ("State".into(), row.state),
+            ("Amount".into(), money(row.amount_minor, &row.currency)),
+            ("Provider".into(), row.provider),
+            (
+                "PSP checkout".into(),
+                row.provider_session_id.unwrap_or_default(),
+            ),
+            ("Player".into(), row.email),
+            ("Created".into(), time(Some(row.created_at))),
+            ("Captured".into(), time(row.captured_at)),
+        ],
+        link: Some(format!("/admin/players/{}", row.player_id)),
+    }))
+}
+
+/// A withdrawal's facts, for the journal page.
+async fn withdrawal_object(
+    pool: &PgPool,
+    tenant_id: Uuid,
+    object_id: Uuid,
+    id: &str,
+) -> Result<Option<BusinessObject>, ServerError> {
+    let row: Option<WithdrawalFacts> = sqlx::query_as(
+        "SELECT w.state, w.amount_minor, w.currency::text, p.email, w.created_at, w.paid_at
+           FROM withdrawals w JOIN players p ON p.tenant_id = w.tenant_id AND p.id = w.player_id
+          WHERE w.tenant_id = $1 AND w.id = $2",
+    )
+    .bind(tenant_id)
+    .bind(object_id)
+    .fetch_optional(pool)
+    .await?;
+    Ok(row.map(|row| BusinessObject {
+        kind: "withdrawal".to_owned(),
+        id: id.to_owned(),
+        facts: vec![
+            ("State".into(), row.state),
+            ("Amount".into(), money(row.amount_minor, &row.currency)),
+            ("Player".into(), row.email),
+            ("Requested".into(), time(Some(row.created_at))),
+            ("Paid".into(), time(row.paid_at)),
+        ],
+        link: Some(format!("/admin/withdrawals/{object_id}")),
+    }))
+}
+
+/// A player's facts, for the journal page.
+async fn player_object(
+    pool: &PgPool,
+    tenant_id: Uuid,
+    object_id: Uuid,
+    id: &str,
+) -> Result<Option<BusinessObject>, ServerError> {
+    let row: Option<PlayerNameRow> =
+        sqlx::query_as("SELECT email, display_name FROM players WHERE tenant_id = $1 AND id = $2")
+            .bind(tenant_id)
+            .bind(object_id)
+            .fetch_optional(pool)
+            .await?;
+    Ok(row.map(|row| BusinessObject {
+        kind: "player".to_owned(),
+        id: id.to_owned(),
+        facts: vec![
+            ("Email".into(), row.email),
+            ("Name".into(), row.display_name),
+        ],
+        link: Some(format!("/admin/players/{object_id}")),
+    }))
+}
+
+/// A deposit with its player, for the journal page.
+#[derive(sqlx::FromRow)]
+struct DepositFacts {
+    state: String,
+    provider: String,
+    amount_minor: i64,
+    currency: String,
+    provider_session_id: Option<String>,
+    email: String,
+    player_id: Uuid,
+    created_at: DateTime<Utc>,
+    captured_at: Option<DateTime<Utc>>,
+}
+
+/// A withdrawal with its player's email, for the journal page.
+#[derive(sqlx::FromRow)]
+struct WithdrawalFacts {
+    state: String,
+    amount_minor: i64,
+    currency: String,
+    email: String,
+    created_at: DateTime<Utc>,
+    paid_at: Option<DateTime<Utc>>,
+}
+
+/// An account's kind and owner, for its label.
+#[derive(sqlx::FromRow)]
+struct AccountLabelRow {
+    id: Uuid,
+    kind: String,
+    provider: Option<String>,
+    email: Option<String>,
+}
+
+#[derive(sqlx::FromRow)]
+struct PlayerNameRow {
+    email: String,
+    display_name: String,
+}

@@ -12,13 +12,11 @@ use chrono::{DateTime, Utc};
 use sqlx::PgPool;
 use uuid::Uuid;
 
+use super::{checked_idempotency_key, next_offset, page_offset};
 use crate::audit::{self, Actor, AuditEvent};
 use crate::error::ServerError;
 use crate::ledger::{self, AccountKind, HistoryQuery};
 use crate::services::Services;
-
-/// Deepest search page offered.
-const OFFSET_MAX: i64 = 10_000;
 
 /// Players matching `q`: an id exactly, else an email or name containing it (case-insensitive).
 pub async fn search(
@@ -42,8 +40,8 @@ pub async fn search(
                 .replace('_', "\\_")
         )
     });
-    let offset = offset.unwrap_or(0).clamp(0, OFFSET_MAX);
-    let players: Vec<(Uuid, String, String, DateTime<Utc>)> = sqlx::query_as(
+    let offset = page_offset(offset);
+    let players: Vec<PlayerSqlRow> = sqlx::query_as(
         "SELECT id, email, display_name, created_at FROM players
           WHERE tenant_id = $1
             AND ($2::uuid IS NOT NULL AND id = $2
@@ -58,21 +56,26 @@ pub async fn search(
     .bind(offset)
     .fetch_all(pool)
     .await?;
-    let next_offset = (players.len() as i64 == PLAYER_PAGE_SIZE
-        && offset + PLAYER_PAGE_SIZE <= OFFSET_MAX)
-        .then_some(offset + PLAYER_PAGE_SIZE);
     Ok(PlayerSearchPage {
+        next_offset: next_offset(players.len(), offset, PLAYER_PAGE_SIZE),
         players: players
             .into_iter()
-            .map(|(id, email, display_name, created_at)| PlayerRow {
-                id,
-                email,
-                display_name,
-                created_at,
+            .map(|row| PlayerRow {
+                id: row.id,
+                email: row.email,
+                display_name: row.display_name,
+                created_at: row.created_at,
             })
             .collect(),
-        next_offset,
     })
+}
+
+#[derive(sqlx::FromRow)]
+struct PlayerSqlRow {
+    id: Uuid,
+    email: String,
+    display_name: String,
+    created_at: DateTime<Utc>,
 }
 
 fn money(minor: i64, currency: &str) -> Result<SignedMoney, ServerError> {
@@ -80,35 +83,65 @@ fn money(minor: i64, currency: &str) -> Result<SignedMoney, ServerError> {
     Ok(SignedMoney::from_minor_units(minor, currency))
 }
 
-/// Rows of the player's deposits or withdrawals: (id, provider, amount, currency, state,
-/// created, completed).
-type PaymentRow = (
-    Uuid,
-    Option<String>,
-    i64,
-    String,
-    String,
-    DateTime<Utc>,
-    Option<DateTime<Utc>>,
-);
+/// One of the player's deposits or withdrawals.
+#[derive(sqlx::FromRow)]
+struct PaymentRow {
+    id: Uuid,
+    provider: Option<String>,
+    amount_minor: i64,
+    currency: String,
+    state: String,
+    created_at: DateTime<Utc>,
+    completed_at: Option<DateTime<Utc>>,
+}
 
-/// A deposit limit: (period, currency, amount, pending amount, pending from).
-type LimitRow = (String, String, i64, Option<i64>, Option<DateTime<Utc>>);
+/// A deposit limit, with a raise that waits for its cooling-off period.
+#[derive(sqlx::FromRow)]
+struct LimitRow {
+    period: String,
+    currency: String,
+    amount_minor: i64,
+    pending_amount_minor: Option<i64>,
+    pending_effective_at: Option<DateTime<Utc>>,
+}
+
+#[derive(sqlx::FromRow)]
+struct KycRow {
+    state: String,
+    updated_at: DateTime<Utc>,
+}
+
+#[derive(sqlx::FromRow)]
+struct NoteRow {
+    id: Uuid,
+    body: String,
+    staff_email: String,
+    created_at: DateTime<Utc>,
+}
+
+impl From<NoteRow> for StaffNote {
+    fn from(row: NoteRow) -> StaffNote {
+        StaffNote {
+            id: row.id,
+            body: row.body,
+            staff_email: row.staff_email,
+            created_at: row.created_at,
+        }
+    }
+}
 
 fn payments(rows: Vec<PaymentRow>) -> Result<Vec<PlayerPayment>, ServerError> {
     rows.into_iter()
-        .map(
-            |(id, provider, amount_minor, currency, state, created_at, completed_at)| {
-                Ok(PlayerPayment {
-                    id,
-                    provider,
-                    amount: money(amount_minor, &currency)?,
-                    state,
-                    created_at,
-                    completed_at,
-                })
-            },
-        )
+        .map(|row| {
+            Ok(PlayerPayment {
+                amount: money(row.amount_minor, &row.currency)?,
+                id: row.id,
+                provider: row.provider,
+                state: row.state,
+                created_at: row.created_at,
+                completed_at: row.completed_at,
+            })
+        })
         .collect()
 }
 
@@ -119,14 +152,61 @@ pub async fn detail(
     can_act: bool,
 ) -> Result<PlayerDetail, ServerError> {
     let pool = services.pool();
-    let (email, display_name, created_at): (String, String, DateTime<Utc>) = sqlx::query_as(
-        "SELECT email, display_name, created_at FROM players WHERE tenant_id = $1 AND id = $2",
+    let player: PlayerSqlRow = sqlx::query_as(
+        "SELECT id, email, display_name, created_at FROM players WHERE tenant_id = $1 AND id = $2",
     )
     .bind(tenant_id)
     .bind(player_id)
     .fetch_optional(pool)
     .await?
     .ok_or_else(|| AppError::not_found("Player"))?;
+    let (funds, movements) = funds_and_movements(pool, tenant_id, player_id).await?;
+    let kyc: Option<KycRow> = sqlx::query_as(
+        "SELECT state, updated_at FROM player_kyc WHERE tenant_id = $1 AND player_id = $2",
+    )
+    .bind(tenant_id)
+    .bind(player_id)
+    .fetch_optional(pool)
+    .await?;
+    let deposit_limits = deposit_limits(pool, tenant_id, player_id).await?;
+    let self_excluded: Option<Option<DateTime<Utc>>> = sqlx::query_scalar(
+        "SELECT ends_at FROM self_exclusions
+          WHERE tenant_id = $1 AND player_id = $2 AND starts_at <= $3 AND (ends_at IS NULL OR ends_at > $3)
+          ORDER BY ends_at DESC NULLS FIRST LIMIT 1",
+    )
+    .bind(tenant_id)
+    .bind(player_id)
+    .bind(services.now())
+    .fetch_optional(pool)
+    .await?;
+    let (deposits, withdrawals) = recent_payments(pool, tenant_id, player_id).await?;
+    let notes = notes(pool, tenant_id, player_id).await?;
+    Ok(PlayerDetail {
+        id: player_id,
+        email: player.email,
+        display_name: player.display_name,
+        created_at: player.created_at,
+        funds,
+        kyc_state: kyc
+            .as_ref()
+            .map_or_else(|| "unverified".to_owned(), |kyc| kyc.state.clone()),
+        kyc_updated_at: kyc.map(|kyc| kyc.updated_at),
+        deposit_limits,
+        self_excluded,
+        movements,
+        deposits,
+        withdrawals,
+        notes,
+        can_act,
+    })
+}
+
+/// The player's balances per currency and latest ledger movements.
+async fn funds_and_movements(
+    pool: &PgPool,
+    tenant_id: Uuid,
+    player_id: Uuid,
+) -> Result<(Vec<PlayerFunds>, Vec<PlayerMovement>), ServerError> {
     let funds = ledger::player_balances(pool, tenant_id, player_id)
         .await?
         .into_iter()
@@ -159,13 +239,14 @@ pub async fn detail(
             posted_at: entry.posted_at,
         })
         .collect();
-    let kyc: Option<(String, DateTime<Utc>)> = sqlx::query_as(
-        "SELECT state, updated_at FROM player_kyc WHERE tenant_id = $1 AND player_id = $2",
-    )
-    .bind(tenant_id)
-    .bind(player_id)
-    .fetch_optional(pool)
-    .await?;
+    Ok((funds, movements))
+}
+
+async fn deposit_limits(
+    pool: &PgPool,
+    tenant_id: Uuid,
+    player_id: Uuid,
+) -> Result<Vec<DepositLimitRow>, ServerError> {
     let limits: Vec<LimitRow> = sqlx::query_as(
         "SELECT period, currency::text, amount_minor, pending_amount_minor, pending_effective_at
            FROM deposit_limits WHERE tenant_id = $1 AND player_id = $2
@@ -176,28 +257,29 @@ pub async fn detail(
     .fetch_all(pool)
     .await?;
     let mut deposit_limits = Vec::with_capacity(limits.len());
-    for (period, currency, amount_minor, pending_minor, pending_effective_at) in limits {
+    for limit in limits {
         deposit_limits.push(DepositLimitRow {
-            period,
-            amount: money(amount_minor, &currency)?,
-            pending: pending_minor
-                .map(|minor| money(minor, &currency))
+            amount: money(limit.amount_minor, &limit.currency)?,
+            pending: limit
+                .pending_amount_minor
+                .map(|minor| money(minor, &limit.currency))
                 .transpose()?,
-            pending_effective_at,
+            period: limit.period,
+            pending_effective_at: limit.pending_effective_at,
         });
     }
-    let self_excluded: Option<Option<DateTime<Utc>>> = sqlx::query_scalar(
-        "SELECT ends_at FROM self_exclusions
-          WHERE tenant_id = $1 AND player_id = $2 AND starts_at <= $3 AND (ends_at IS NULL OR ends_at > $3)
-          ORDER BY ends_at DESC NULLS FIRST LIMIT 1",
-    )
-    .bind(tenant_id)
-    .bind(player_id)
-    .bind(services.now())
-    .fetch_optional(pool)
-    .await?;
+    Ok(deposit_limits)
+}
+
+/// The player's latest deposits and withdrawals.
+async fn recent_payments(
+    pool: &PgPool,
+    tenant_id: Uuid,
+    player_id: Uuid,
+) -> Result<(Vec<PlayerPayment>, Vec<PlayerPayment>), ServerError> {
     let deposits: Vec<PaymentRow> = sqlx::query_as(
-        "SELECT id, provider::text, amount_minor, currency::text, state, created_at, captured_at
+        "SELECT id, provider::text, amount_minor, currency::text, state, created_at,
+                captured_at AS completed_at
            FROM deposits WHERE tenant_id = $1 AND player_id = $2
           ORDER BY created_at DESC, id LIMIT $3",
     )
@@ -209,8 +291,8 @@ pub async fn detail(
     let withdrawals: Vec<PaymentRow> = sqlx::query_as(
         "SELECT w.id,
                 (SELECT a.provider::text FROM payout_attempts a WHERE a.withdrawal_id = w.id
-                  ORDER BY a.attempt_number DESC LIMIT 1),
-                w.amount_minor, w.currency::text, w.state, w.created_at, w.paid_at
+                  ORDER BY a.attempt_number DESC LIMIT 1) AS provider,
+                w.amount_minor, w.currency::text, w.state, w.created_at, w.paid_at AS completed_at
            FROM withdrawals w WHERE w.tenant_id = $1 AND w.player_id = $2
           ORDER BY w.created_at DESC, w.id LIMIT $3",
     )
@@ -219,8 +301,16 @@ pub async fn detail(
     .bind(PLAYER_RECENT_ROWS)
     .fetch_all(pool)
     .await?;
-    let notes: Vec<(Uuid, String, String, DateTime<Utc>)> = sqlx::query_as(
-        "SELECT n.id, n.body, s.email, n.created_at
+    Ok((payments(deposits)?, payments(withdrawals)?))
+}
+
+async fn notes(
+    pool: &PgPool,
+    tenant_id: Uuid,
+    player_id: Uuid,
+) -> Result<Vec<StaffNote>, ServerError> {
+    let notes: Vec<NoteRow> = sqlx::query_as(
+        "SELECT n.id, n.body, s.email AS staff_email, n.created_at
            FROM staff_notes n JOIN staff s ON s.tenant_id = n.tenant_id AND s.id = n.staff_id
           WHERE n.tenant_id = $1 AND n.player_id = $2
           ORDER BY n.created_at DESC, n.id LIMIT 100",
@@ -229,32 +319,7 @@ pub async fn detail(
     .bind(player_id)
     .fetch_all(pool)
     .await?;
-    Ok(PlayerDetail {
-        id: player_id,
-        email,
-        display_name,
-        created_at,
-        funds,
-        kyc_state: kyc
-            .as_ref()
-            .map_or_else(|| "unverified".to_owned(), |kyc| kyc.0.clone()),
-        kyc_updated_at: kyc.map(|kyc| kyc.1),
-        deposit_limits,
-        self_excluded,
-        movements,
-        deposits: payments(deposits)?,
-        withdrawals: payments(withdrawals)?,
-        notes: notes
-            .into_iter()
-            .map(|(id, body, staff_email, created_at)| StaffNote {
-                id,
-                body,
-                staff_email,
-                created_at,
-            })
-            .collect(),
-        can_act,
-    })
+    Ok(notes.into_iter().map(StaffNote::from).collect())
 }
 
 /// Adds a note and its audit event in one transaction. The player's row is locked first, so the
@@ -276,14 +341,7 @@ pub async fn add_note(
         )
         .into());
     }
-    let idempotency_key = idempotency_key.trim();
-    if idempotency_key.is_empty() || idempotency_key.len() > 200 {
-        return Err(AppError::invalid(
-            "idempotency_key",
-            "The request has no valid idempotency key.",
-        )
-        .into());
-    }
+    let idempotency_key = checked_idempotency_key(idempotency_key)?;
     let scoped_key = format!("staff-note:{idempotency_key}");
     let mut tx = services.pool().begin().await?;
     crate::protection::lock_player(&mut tx, tenant_id, player_id).await?;
@@ -342,8 +400,8 @@ pub async fn add_note(
 }
 
 async fn note(pool: &PgPool, tenant_id: Uuid, note_id: Uuid) -> Result<StaffNote, ServerError> {
-    let (body, staff_email, created_at): (String, String, DateTime<Utc>) = sqlx::query_as(
-        "SELECT n.body, s.email, n.created_at
+    let row: NoteRow = sqlx::query_as(
+        "SELECT n.id, n.body, s.email AS staff_email, n.created_at
            FROM staff_notes n JOIN staff s ON s.tenant_id = n.tenant_id AND s.id = n.staff_id
           WHERE n.tenant_id = $1 AND n.id = $2",
     )
@@ -351,10 +409,5 @@ async fn note(pool: &PgPool, tenant_id: Uuid, note_id: Uuid) -> Result<StaffNote
     .bind(note_id)
     .fetch_one(pool)
     .await?;
-    Ok(StaffNote {
-        id: note_id,
-        body,
-        staff_email,
-        created_at,
-    })
+    Ok(StaffNote::from(row))
 }

@@ -8,22 +8,20 @@
 //! refers to nothing any brand knows is shown to no brand.
 
 use app::backoffice::webhooks::{
-    ReapplyOutcome, WEBHOOK_PAGE_SIZE, WEBHOOK_STATUSES, WebhookCount, WebhookEventPage,
-    WebhookEventRow, WebhookFilter,
+    ReapplyOutcome, WEBHOOK_PAGE_SIZE, WebhookCount, WebhookEventPage, WebhookEventRow,
+    WebhookFilter,
 };
+use app::domain::reconciliation::WebhookEventStatus;
 use app::error::{AppError, ErrorCode};
 use chrono::{DateTime, Utc};
 use sqlx::PgPool;
 use uuid::Uuid;
 
-use super::filter_text;
+use super::{checked_idempotency_key, filter_text, next_offset, page_offset};
 use crate::audit::{self, Actor, AuditEvent};
 use crate::error::ServerError;
 use crate::psp::webhooks::ApplyError;
 use crate::services::Services;
-
-/// Deepest page offered (paging further is a sign the filter is too wide).
-const OFFSET_MAX: i64 = 10_000;
 
 /// `w` (a `psp_webhook_events` row) belongs to tenant `$1`. The second branch only looks at
 /// events that never applied, which the partial status index finds.
@@ -48,7 +46,8 @@ struct EventRow {
     provider: String,
     event_id: String,
     event_type: String,
-    status: String,
+    #[sqlx(try_from = "String")]
+    status: WebhookEventStatus,
     attempts: i32,
     deliveries: i32,
     last_error: Option<String>,
@@ -88,14 +87,14 @@ pub async fn page(
     can_act: bool,
 ) -> Result<WebhookEventPage, ServerError> {
     let provider = filter_text(&filter.provider);
-    let status = filter_text(&filter.status);
-    if let Some(status) = &status
-        && !WEBHOOK_STATUSES.contains(&status.as_str())
-    {
-        return Err(AppError::invalid("status", "Choose one of the statuses offered.").into());
-    }
-    let offset = filter.offset.unwrap_or(0).clamp(0, OFFSET_MAX);
-    let counts: Vec<(String, String, i64)> = sqlx::query_as(&format!(
+    let status = filter_text(&filter.status)
+        .map(|status| {
+            WebhookEventStatus::parse(&status)
+                .ok_or_else(|| AppError::invalid("status", "Choose one of the statuses offered."))
+        })
+        .transpose()?;
+    let offset = page_offset(filter.offset);
+    let counts: Vec<CountRow> = sqlx::query_as(&format!(
         "SELECT w.provider, w.status, count(*) FROM psp_webhook_events w
           WHERE {VISIBLE_TO_TENANT}
           GROUP BY w.provider, w.status ORDER BY w.provider, w.status"
@@ -116,21 +115,19 @@ pub async fn page(
     ))
     .bind(tenant_id)
     .bind(&provider)
-    .bind(&status)
+    .bind(status.map(WebhookEventStatus::as_str))
     .bind(WEBHOOK_PAGE_SIZE)
     .bind(offset)
     .fetch_all(pool)
     .await?;
-    let next_offset = (rows.len() as i64 == WEBHOOK_PAGE_SIZE
-        && offset + WEBHOOK_PAGE_SIZE <= OFFSET_MAX)
-        .then_some(offset + WEBHOOK_PAGE_SIZE);
+    let next_offset = next_offset(rows.len(), offset, WEBHOOK_PAGE_SIZE);
     Ok(WebhookEventPage {
         counts: counts
             .into_iter()
-            .map(|(provider, status, count)| WebhookCount {
-                provider,
-                status,
-                count,
+            .map(|row| WebhookCount {
+                provider: row.provider,
+                status: row.status,
+                count: row.count,
             })
             .collect(),
         events: rows.into_iter().map(WebhookEventRow::from).collect(),
@@ -139,12 +136,29 @@ pub async fn page(
     })
 }
 
-/// The event's (status, attempts) if it is this tenant's.
+/// How many of the tenant's events a provider has in one status.
+#[derive(sqlx::FromRow)]
+struct CountRow {
+    provider: String,
+    #[sqlx(try_from = "String")]
+    status: WebhookEventStatus,
+    count: i64,
+}
+
+/// Where an event stands.
+#[derive(Debug, Clone, Copy, sqlx::FromRow)]
+struct EventState {
+    #[sqlx(try_from = "String")]
+    status: WebhookEventStatus,
+    attempts: i32,
+}
+
+/// The event's status and attempts, if it is this tenant's.
 async fn visible_event(
     pool: &PgPool,
     tenant_id: Uuid,
     event_id: Uuid,
-) -> Result<Option<(String, i32)>, ServerError> {
+) -> Result<Option<EventState>, ServerError> {
     Ok(sqlx::query_as(&format!(
         "SELECT w.status, w.attempts FROM psp_webhook_events w
           WHERE {VISIBLE_TO_TENANT} AND w.id = $2"
@@ -165,16 +179,9 @@ pub async fn reapply(
     event_id: Uuid,
     idempotency_key: &str,
 ) -> Result<ReapplyOutcome, ServerError> {
-    let idempotency_key = idempotency_key.trim();
-    if idempotency_key.is_empty() || idempotency_key.len() > 200 {
-        return Err(AppError::invalid(
-            "idempotency_key",
-            "The request has no valid idempotency key.",
-        )
-        .into());
-    }
+    let idempotency_key = checked_idempotency_key(idempotency_key)?;
     let pool = services.pool();
-    let (status_before, attempts_before) = visible_event(pool, tenant_id, event_id)
+    let before = visible_event(pool, tenant_id, event_id)
         .await?
         .ok_or_else(|| AppError::not_found("Webhook event"))?;
     let scoped_key = format!("webhook-reapply:{idempotency_key}");
@@ -191,14 +198,17 @@ pub async fn reapply(
     if already {
         return Ok(ReapplyOutcome {
             event_id,
-            status: status_before,
+            status: before.status,
             error: None,
         });
     }
-    if !matches!(status_before.as_str(), "received" | "failed" | "unmatched") {
+    if !before.status.may_reapply() {
         return Err(AppError::new(
             ErrorCode::InvalidStateTransition,
-            format!("This event is already {status_before}; there is nothing to apply again."),
+            format!(
+                "This event is already {}; there is nothing to apply again.",
+                before.status
+            ),
         )
         .into());
     }
@@ -210,17 +220,19 @@ pub async fn reapply(
         }
         Err(error) => Some(error.to_string()),
     };
-    let (status, attempts) = visible_event(pool, tenant_id, event_id)
+    let after = visible_event(pool, tenant_id, event_id)
         .await?
-        .unwrap_or((status_before.clone(), attempts_before));
+        .unwrap_or(before);
     let event = AuditEvent {
         tenant_id,
         actor: Actor::Staff(staff_id),
         action: "webhook.reapplied".into(),
         target_type: "webhook_event".into(),
         target_id: event_id.to_string(),
-        before: Some(serde_json::json!({"status": status_before, "attempts": attempts_before})),
-        after: Some(serde_json::json!({"status": status, "attempts": attempts, "error": error})),
+        before: Some(serde_json::json!({"status": before.status, "attempts": before.attempts})),
+        after: Some(
+            serde_json::json!({"status": after.status, "attempts": after.attempts, "error": error}),
+        ),
         reason: None,
         request_id: audit::request_id(ctx),
         idempotency_key: Some(scoped_key),
@@ -228,10 +240,10 @@ pub async fn reapply(
         at: services.now(),
     };
     audit::record_alone(pool, &event).await?;
-    tracing::info!(event = %event_id, staff = %staff_id, %status, "webhook event re-applied by staff");
+    tracing::info!(event = %event_id, staff = %staff_id, status = %after.status, "webhook event re-applied by staff");
     Ok(ReapplyOutcome {
         event_id,
-        status,
+        status: after.status,
         error,
     })
 }

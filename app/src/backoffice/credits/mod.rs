@@ -11,6 +11,7 @@ use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
 use crate::domain::money::Money;
+use crate::domain::reconciliation::{CreditRequestSource, CreditRequestState};
 
 /// Requests per page.
 pub const CREDIT_REQUEST_PAGE_SIZE: i64 = 50;
@@ -47,10 +48,8 @@ pub struct CreditRequestFilter {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct CreditRequestRow {
     pub id: Uuid,
-    /// `pending`, `approved` or `declined`.
-    pub state: String,
-    /// `adjustment` or `reconciliation`.
-    pub source: String,
+    pub state: CreditRequestState,
+    pub source: CreditRequestSource,
     pub player_id: Uuid,
     pub player_email: String,
     pub amount: Money,

@@ -13,6 +13,7 @@ use super::{
 use crate::backoffice::pages::{BackofficeNav, FilterSelect, pager, staff_section};
 use crate::backoffice::{query_string, query_text};
 use crate::components::{FormError, action_error, action_idempotency_key};
+use crate::domain::reconciliation::CreditRequestSource;
 
 #[component]
 pub fn CreditRequestsPage() -> impl IntoView {
@@ -82,7 +83,7 @@ fn CreditRequestRowView(request: CreditRequestRow) -> impl IntoView {
         "declined" => "badge danger",
         _ => "badge warning",
     };
-    let source = if request.source == "reconciliation" {
+    let source = if request.source == CreditRequestSource::Reconciliation {
         "reconciliation correction"
     } else {
         "manual credit"
@@ -104,7 +105,7 @@ fn CreditRequestRowView(request: CreditRequestRow) -> impl IntoView {
     });
     let id = request.id;
     view! {
-        <tr data-testid="credit-request" data-state=request.state.clone()>
+        <tr data-testid="credit-request" data-state=request.state.as_str()>
             <td>{request.requested_at.format("%Y-%m-%d %H:%M").to_string()}</td>
             <td><a href=format!("/admin/players/{}", request.player_id)>{request.player_email.clone()}</a></td>
             <td class="num">{request.amount.to_string()}</td>
@@ -114,7 +115,7 @@ fn CreditRequestRowView(request: CreditRequestRow) -> impl IntoView {
             </td>
             <td>{request.requested_by.clone()}</td>
             <td>
-                <span class=badge>{request.state.clone()}</span>
+                <span class=badge>{request.state.as_str()}</span>
                 {decided.map(|text| view! { <p class="muted">{text}</p> })}
                 {request.journal_id.map(|journal| view! {
                     <a href=format!("/admin/ledger/journals/{journal}")>"Journal"</a>

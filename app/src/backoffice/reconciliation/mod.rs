@@ -11,6 +11,7 @@ use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
 use crate::domain::money::SignedMoney;
+use crate::domain::reconciliation::{FindingKind, FindingSeverity, FindingStatus};
 
 /// Findings per page.
 pub const FINDING_PAGE_SIZE: i64 = 50;
@@ -54,9 +55,9 @@ pub struct FindingRow {
     pub id: Uuid,
     pub provider: String,
     pub reference: String,
-    pub kind: String,
-    pub severity: String,
-    pub status: String,
+    pub kind: FindingKind,
+    pub severity: FindingSeverity,
+    pub status: FindingStatus,
     pub object_type: Option<String>,
     pub object_id: Option<Uuid>,
     pub player_id: Option<Uuid>,

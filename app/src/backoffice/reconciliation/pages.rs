@@ -14,6 +14,7 @@ use crate::backoffice::pages::{BackofficeNav, FilterSelect, pager, staff_section
 use crate::backoffice::{PROVIDERS, query_string, query_text};
 use crate::components::{FieldError, FormError, action_error, action_idempotency_key};
 use crate::domain::money::SignedMoney;
+use crate::domain::reconciliation::FindingStatus;
 
 #[component]
 pub fn ReconciliationPage() -> impl IntoView {
@@ -140,11 +141,11 @@ fn FindingRowView(finding: FindingRow, can_act: bool) -> impl IntoView {
             .collect::<Vec<_>>()
             .join(" · ")
     };
-    let open = finding.status == "open";
+    let open = finding.status == FindingStatus::Open;
     let id = finding.id;
     view! {
-        <tr data-testid="finding" data-kind=finding.kind.clone() data-status=finding.status.clone()>
-            <td><span class=severity>{finding.kind.clone()}</span></td>
+        <tr data-testid="finding" data-kind=finding.kind.as_str() data-status=finding.status.as_str()>
+            <td><span class=severity>{finding.kind.as_str()}</span></td>
             <td>{finding.provider.clone()}<br/><span class="mono">{finding.reference.clone()}</span></td>
             <td>{side(finding.psp_status.clone(), finding.psp_amount)}</td>
             <td>

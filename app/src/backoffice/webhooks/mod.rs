@@ -5,6 +5,7 @@
 pub mod api;
 pub mod pages;
 
+use crate::domain::reconciliation::WebhookEventStatus;
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
@@ -32,7 +33,7 @@ pub struct WebhookEventRow {
     /// Only events whose signature verified are stored, so this is always true today; refused
     /// deliveries are answered 400 and kept nowhere.
     pub signature_verified: bool,
-    pub status: String,
+    pub status: WebhookEventStatus,
     pub attempts: i32,
     pub deliveries: i32,
     pub last_error: Option<String>,
@@ -46,7 +47,7 @@ pub struct WebhookEventRow {
 impl WebhookEventRow {
     /// Events that did not apply may be applied again.
     pub fn may_reapply(&self) -> bool {
-        matches!(self.status.as_str(), "received" | "failed" | "unmatched")
+        self.status.may_reapply()
     }
 }
 
@@ -54,7 +55,7 @@ impl WebhookEventRow {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct WebhookCount {
     pub provider: String,
-    pub status: String,
+    pub status: WebhookEventStatus,
     pub count: i64,
 }
 
@@ -73,7 +74,7 @@ pub struct WebhookEventPage {
 pub struct ReapplyOutcome {
     pub event_id: Uuid,
     /// The event's status afterwards.
-    pub status: String,
+    pub status: WebhookEventStatus,
     /// Why it still did not apply, if it did not.
     pub error: Option<String>,
 }

@@ -64,7 +64,7 @@ fn WebhookTables(page: WebhookEventPage, filter: WebhookFilter) -> impl IntoView
                     <thead><tr><th>"Provider"</th><th>"Status"</th><th class="amount">"Events"</th></tr></thead>
                     <tbody>
                         {page.counts.into_iter().map(|count| view! {
-                            <tr><td>{count.provider}</td><td>{count.status}</td><td class="amount">{count.count}</td></tr>
+                            <tr><td>{count.provider}</td><td>{count.status.as_str()}</td><td class="amount">{count.count}</td></tr>
                         }).collect_view()}
                     </tbody>
                 </table>
@@ -104,12 +104,12 @@ fn WebhookRow(event: WebhookEventRow, can_act: bool) -> impl IntoView {
     let reapply =
         (can_act && event.may_reapply()).then(|| view! { <ReapplyButton event=event.id/> });
     view! {
-        <tr data-testid="webhook-event" data-status=event.status.clone()>
+        <tr data-testid="webhook-event" data-status=event.status.as_str()>
             <td>{event.received_at.format("%Y-%m-%d %H:%M:%S").to_string()}</td>
             <td>{event.provider.clone()}</td>
             <td><code>{event.event_type.clone()}</code><br/><span class="muted mono">{event.event_id.clone()}</span></td>
             <td>{if event.signature_verified { "verified" } else { "refused" }}</td>
-            <td><span class=badge>{event.status.clone()}</span></td>
+            <td><span class=badge>{event.status.as_str()}</span></td>
             <td class="amount">{event.attempts}</td>
             <td class="amount">{event.deliveries}</td>
             <td class="mono">{object}</td>
