@@ -224,7 +224,7 @@ async fn each_kind_is_found_once_however_often_it_runs(pool: PgPool) {
         .unwrap(),
     );
     for dry_run in [true, false] {
-        let code = kasa_server::cli::reconcile(
+        let code = kasa_server::cli::reconcile::command(
             &app.pool,
             config.clone(),
             Some("mock".into()),
