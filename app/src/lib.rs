@@ -11,6 +11,7 @@ pub mod auth;
 pub mod backoffice;
 pub mod components;
 pub mod deposits;
+pub mod domain;
 pub mod error;
 pub mod money;
 pub mod wallet;

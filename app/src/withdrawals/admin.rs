@@ -7,14 +7,16 @@ use leptos_router::components::Form;
 use leptos_router::hooks::{use_params_map, use_query_map};
 use uuid::Uuid;
 
+use super::pages::state_tone;
 use super::{
     ApproveWithdrawal, MOCK_OUTCOMES, MarkWithdrawalPaid, RecheckPayout, RejectWithdrawal,
     RetryPayout, SaveWithdrawalPolicy, ScriptMockPayout, StartPayout, WithdrawalDetail,
-    WithdrawalPolicy, WithdrawalReceipt, WithdrawalState, WithdrawalSummary, action_key,
-    duration_words, list_withdrawals, load_withdrawal, load_withdrawal_policy,
+    WithdrawalPolicy, WithdrawalReceipt, WithdrawalSummary, action_key, list_withdrawals,
+    load_withdrawal, load_withdrawal_policy,
 };
 use crate::backoffice::page_error;
 use crate::components::{FieldError, FormError, action_error};
+use crate::domain::withdrawal::{AttemptState, WithdrawalState, duration_words};
 use crate::error::AppError;
 
 /// While a payout is at the provider, the detail page asks again this often.
@@ -22,7 +24,7 @@ const PAYING_POLL_INTERVAL_MS: u64 = 2000;
 
 #[component]
 fn StateBadge(state: WithdrawalState) -> impl IntoView {
-    view! { <span class=state.tone() data-state=state.as_str()>{state.staff_label()}</span> }
+    view! { <span class=state_tone(state) data-state=state.as_str()>{state.staff_label()}</span> }
 }
 
 #[component]
@@ -407,10 +409,10 @@ fn AttemptsCard(detail: WithdrawalDetail) -> impl IntoView {
                             </thead>
                             <tbody>
                                 {detail.attempts.into_iter().map(|attempt| {
-                                    let tone = match attempt.state.as_str() {
-                                        "succeeded" => "badge success",
-                                        "failed" => "badge danger",
-                                        _ => "badge warning",
+                                    let tone = match attempt.state {
+                                        AttemptState::Succeeded => "badge success",
+                                        AttemptState::Failed => "badge danger",
+                                        AttemptState::Pending | AttemptState::Unknown => "badge warning",
                                     };
                                     view! {
                                         <tr data-testid="attempt-row" data-state=attempt.state.as_str()>

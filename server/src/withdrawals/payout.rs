@@ -13,8 +13,8 @@
 
 use std::time::Duration;
 
+use app::domain::withdrawal::{AttemptState, WithdrawalState};
 use app::error::{AppError, ErrorCode};
-use app::withdrawals::{AttemptState, WithdrawalState};
 use chrono::{DateTime, Utc};
 use uuid::Uuid;
 

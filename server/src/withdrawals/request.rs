@@ -2,10 +2,11 @@
 //! the withdrawal row), and the player's own withdrawals.
 
 use app::api::RequestCtx;
+use app::domain::withdrawal::WithdrawalState;
 use app::error::{AppError, ErrorCode};
 use app::money::{Currency, Money, SignedMoney};
 use app::withdrawals::{
-    WITHDRAWALS_LISTED_MAX, WithdrawOptions, WithdrawableBalance, WithdrawalState, WithdrawalView,
+    WITHDRAWALS_LISTED_MAX, WithdrawOptions, WithdrawableBalance, WithdrawalView,
 };
 use sha2::{Digest, Sha256};
 use uuid::Uuid;
