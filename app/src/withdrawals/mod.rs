@@ -13,8 +13,10 @@ use rust_decimal::Decimal;
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
-use crate::domain::withdrawal::{AttemptState, WithdrawalState};
-use crate::error::AppError;
+use crate::domain::withdrawal::{
+    ActionKind, AttemptState, Facts, Refusal, RefusalCode, WithdrawalState,
+};
+use crate::error::{AppError, ErrorCode};
 use crate::money::{Currency, Money, SignedMoney};
 
 pub use admin::{WithdrawalDetailPage, WithdrawalQueuePage, WithdrawalSettingsPage};
@@ -116,6 +118,38 @@ pub struct AllowedActions {
     pub retry_payout: bool,
     pub recheck: bool,
     pub mark_paid: bool,
+}
+
+impl AllowedActions {
+    /// The buttons of a withdrawal in `state`: what the transition table offers, and nothing to
+    /// a viewer whose role may not act.
+    pub fn offered(state: WithdrawalState, facts: &Facts, may_act: bool) -> AllowedActions {
+        let offers = |action| may_act && state.offers(action, facts);
+        AllowedActions {
+            approve: offers(ActionKind::Approve),
+            reject: offers(ActionKind::Reject),
+            start_payout: offers(ActionKind::StartPayout),
+            retry_payout: offers(ActionKind::RetryPayout),
+            recheck: offers(ActionKind::Recheck),
+            mark_paid: offers(ActionKind::MarkPaid),
+        }
+    }
+}
+
+/// A refusal of the transition table, as the caller reads it.
+impl From<Refusal> for AppError {
+    fn from(refusal: Refusal) -> AppError {
+        let code = match refusal.code() {
+            RefusalCode::InvalidStateTransition => ErrorCode::InvalidStateTransition,
+            RefusalCode::Forbidden => ErrorCode::Forbidden,
+            RefusalCode::RetryLimitReached => ErrorCode::RetryLimitReached,
+            RefusalCode::RetryCooldown => ErrorCode::RetryCooldown,
+        };
+        AppError {
+            retry_after_s: refusal.retry_after_s(),
+            ..AppError::new(code, refusal.message())
+        }
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -261,15 +295,19 @@ pub enum StaffAction {
 }
 
 impl StaffAction {
+    pub fn kind(&self) -> ActionKind {
+        match self {
+            StaffAction::Approve => ActionKind::Approve,
+            StaffAction::Reject { .. } => ActionKind::Reject,
+            StaffAction::StartPayout => ActionKind::StartPayout,
+            StaffAction::RetryPayout => ActionKind::RetryPayout,
+            StaffAction::MarkPaid { .. } => ActionKind::MarkPaid,
+        }
+    }
+
     /// The action's name in keys, the timeline and the audit log.
     pub fn name(&self) -> &'static str {
-        match self {
-            StaffAction::Approve => "approve",
-            StaffAction::Reject { .. } => "reject",
-            StaffAction::StartPayout => "start_payout",
-            StaffAction::RetryPayout => "retry_payout",
-            StaffAction::MarkPaid { .. } => "mark_paid",
-        }
+        self.kind().name()
     }
 }
 

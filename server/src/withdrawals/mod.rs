@@ -24,7 +24,15 @@ pub use payout::{
     apply_payout_status,
 };
 
+use crate::error::ServerError;
 use crate::services::Services;
+
+/// A refusal of the withdrawal's transition table is an answer for the caller.
+impl From<app::domain::withdrawal::Refusal> for ServerError {
+    fn from(refusal: app::domain::withdrawal::Refusal) -> ServerError {
+        ServerError::App(refusal.into())
+    }
+}
 
 use crate::audit::request_id;
 

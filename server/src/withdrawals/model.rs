@@ -2,12 +2,14 @@
 //! The withdrawal and payout attempt rows, and the one way a change is recorded: a timeline row
 //! for staff and an audit event, in the transaction that makes the change.
 
-use app::domain::withdrawal::{AttemptState, WithdrawalState};
+use app::domain::withdrawal::{AttemptState, Facts, FirstApproval, LatestAttempt, WithdrawalState};
 use app::money::{Currency, Money};
 use app::withdrawals::{PayoutAttemptView, WithdrawalView};
 use chrono::{DateTime, Utc};
 use uuid::Uuid;
 
+use super::payout::MANUAL_PROVIDER;
+use super::policy::Policy;
 use crate::audit::{self, Actor, AuditEvent};
 use crate::error::ServerError;
 
@@ -147,6 +149,58 @@ pub async fn latest_attempt(
     .bind(withdrawal_id)
     .fetch_optional(conn)
     .await
+}
+
+/// The withdrawal's attempts, first to latest.
+pub async fn attempts_of(
+    conn: &mut sqlx::PgConnection,
+    withdrawal_id: Uuid,
+) -> Result<Vec<AttemptRow>, sqlx::Error> {
+    sqlx::query_as(&format!(
+        "SELECT {ATTEMPT_COLUMNS} FROM payout_attempts WHERE withdrawal_id = $1
+          ORDER BY attempt_number"
+    ))
+    .bind(withdrawal_id)
+    .fetch_all(conn)
+    .await
+}
+
+/// What the transition table needs besides the withdrawal's state, as `staff_id` about to act
+/// sees it; `attempts` first to latest.
+pub fn facts(
+    withdrawal: &WithdrawalRow,
+    attempts: &[AttemptRow],
+    policy: &Policy,
+    staff_id: Uuid,
+    now: DateTime<Utc>,
+) -> Result<Facts, ServerError> {
+    let amount = withdrawal.amount()?;
+    let first_approval = match withdrawal.first_approved_by {
+        None => FirstApproval::NotGiven,
+        Some(id) if id == staff_id => FirstApproval::ByActor,
+        Some(_) => FirstApproval::ByOther,
+    };
+    Ok(Facts {
+        needs_two_approvals: amount.amount() > policy.approval_threshold_for(amount.currency()),
+        first_approval,
+        open_attempt: attempts
+            .iter()
+            .find(|attempt| attempt.state().is_open())
+            .map(|attempt| attempt.attempt_number),
+        latest: attempts.last().map(|latest| LatestAttempt {
+            number: latest.attempt_number,
+            state: latest.state(),
+            failure_inferred: latest.failure_inferred(),
+            ended_at: latest.finished_at.unwrap_or(latest.created_at),
+        }),
+        attempts_at_provider: attempts
+            .iter()
+            .filter(|attempt| attempt.provider != MANUAL_PROVIDER)
+            .count() as i64,
+        attempts_max: policy.payout_attempts_max,
+        retry_cooldown_s: policy.retry_cooldown_s,
+        now,
+    })
 }
 
 /// One change to a withdrawal, as the timeline and the audit log record it.

@@ -13,7 +13,7 @@
 
 use std::time::Duration;
 
-use app::domain::withdrawal::{AttemptState, WithdrawalState};
+use app::domain::withdrawal::{AttemptStep, Report, WithdrawalState};
 use app::error::{AppError, ErrorCode};
 use chrono::{DateTime, Utc};
 use uuid::Uuid;
@@ -100,24 +100,21 @@ pub async fn apply_payout_status(
     }
     let ignored =
         |note: &str| Outcome::ignored(withdrawal.tenant_id, "withdrawal", withdrawal.id, note);
-    match (&status.outcome, attempt.state()) {
-        (PayoutOutcome::Succeeded, AttemptState::Succeeded) => {
-            Ok(ignored("the attempt has already succeeded"))
-        }
-        (PayoutOutcome::Succeeded, _) => settle(tx, &withdrawal, &attempt, status, now).await,
-        (PayoutOutcome::Failed { .. }, AttemptState::Succeeded) => Ok(ignored(
-            "the attempt has succeeded; a success never reverts",
-        )),
-        (PayoutOutcome::Failed { .. }, AttemptState::Failed) => {
-            Ok(ignored("the attempt has already failed"))
-        }
-        (PayoutOutcome::Failed { code, message }, _) => {
-            fail(tx, &withdrawal, &attempt, status, code, message, now).await
-        }
-        (PayoutOutcome::Pending, AttemptState::Failed) if attempt.failure_inferred() => {
-            reopen(tx, &withdrawal, &attempt, status, now).await
-        }
-        (PayoutOutcome::Pending, AttemptState::Unknown) => {
+    let report = match &status.outcome {
+        PayoutOutcome::Pending => Report::Pending,
+        PayoutOutcome::Succeeded => Report::Succeeded,
+        PayoutOutcome::Failed { .. } => Report::Failed,
+    };
+    match attempt
+        .state()
+        .on_report(report, attempt.failure_inferred())
+    {
+        AttemptStep::Ignore(note) => Ok(ignored(note)),
+        AttemptStep::Succeed => settle(tx, &withdrawal, &attempt, status, now).await,
+        AttemptStep::Fail => fail(tx, &withdrawal, &attempt, status, now).await,
+        AttemptStep::Reopen => reopen(tx, &withdrawal, &attempt, status, now).await,
+        AttemptStep::MarkUnknown => Ok(ignored("a report is an answer")),
+        AttemptStep::MarkPending => {
             sqlx::query(
                 "UPDATE payout_attempts
                     SET state = 'pending', provider_reference = COALESCE($2, provider_reference),
@@ -148,7 +145,6 @@ pub async fn apply_payout_status(
                 withdrawal.id,
             ))
         }
-        (PayoutOutcome::Pending, _) => Ok(ignored("nothing new: the attempt is not unknown")),
     }
 }
 
@@ -217,11 +213,7 @@ async fn settle(
     .execute(&mut *tx)
     .await?;
     let provider = attempt.provider.as_str();
-    let state = withdrawal.state();
-    if !matches!(
-        state,
-        WithdrawalState::Approved | WithdrawalState::Paying | WithdrawalState::PayoutFailed
-    ) {
+    if !withdrawal.state().holds_funds() {
         return recover(tx, withdrawal, attempt, status, now).await;
     }
     let amount = withdrawal
@@ -495,21 +487,14 @@ async fn reopen(
     .bind(now + chrono::Duration::seconds(i64::from(recheck_age_s)))
     .execute(&mut *tx)
     .await?;
-    let latest: i32 = sqlx::query_scalar(
-        "SELECT max(attempt_number) FROM payout_attempts WHERE withdrawal_id = $1",
+    let latest = is_latest(tx, attempt).await?;
+    let to_state = move_to(
+        tx,
+        withdrawal,
+        withdrawal.state().after_attempt_reopened(latest),
+        now,
     )
-    .bind(withdrawal.id)
-    .fetch_one(&mut *tx)
     .await?;
-    let mut to_state = withdrawal.state();
-    if to_state == WithdrawalState::PayoutFailed && latest == attempt.attempt_number {
-        to_state = WithdrawalState::Paying;
-        sqlx::query("UPDATE withdrawals SET state = 'paying', updated_at = $2 WHERE id = $1")
-            .bind(withdrawal.id)
-            .bind(now)
-            .execute(&mut *tx)
-            .await?;
-    }
     record(
         tx,
         Change {
@@ -543,10 +528,12 @@ async fn fail(
     withdrawal: &WithdrawalRow,
     attempt: &AttemptRow,
     status: &PayoutStatus,
-    code: &str,
-    message: &str,
     now: DateTime<Utc>,
 ) -> Result<Outcome, ApplyError> {
+    let (code, message) = match &status.outcome {
+        PayoutOutcome::Failed { code, message } => (code.as_str(), message.as_str()),
+        _ => ("failed", ""),
+    };
     sqlx::query(
         "UPDATE payout_attempts
             SET state = 'failed', provider_reference = COALESCE($2, provider_reference),
@@ -561,23 +548,14 @@ async fn fail(
     .bind(now)
     .execute(&mut *tx)
     .await?;
-    let latest: i32 = sqlx::query_scalar(
-        "SELECT max(attempt_number) FROM payout_attempts WHERE withdrawal_id = $1",
+    let latest = is_latest(tx, attempt).await?;
+    let to_state = move_to(
+        tx,
+        withdrawal,
+        withdrawal.state().after_attempt_failed(latest),
+        now,
     )
-    .bind(withdrawal.id)
-    .fetch_one(&mut *tx)
     .await?;
-    let mut to_state = withdrawal.state();
-    if to_state == WithdrawalState::Paying && latest == attempt.attempt_number {
-        to_state = WithdrawalState::PayoutFailed;
-        sqlx::query(
-            "UPDATE withdrawals SET state = 'payout_failed', updated_at = $2 WHERE id = $1",
-        )
-        .bind(withdrawal.id)
-        .bind(now)
-        .execute(&mut *tx)
-        .await?;
-    }
     record(
         tx,
         provider_change(
@@ -597,6 +575,35 @@ async fn fail(
         "withdrawal",
         withdrawal.id,
     ))
+}
+
+/// Whether `attempt` is its withdrawal's latest (the one its state is about).
+async fn is_latest(tx: &mut sqlx::PgConnection, attempt: &AttemptRow) -> Result<bool, sqlx::Error> {
+    let latest: i32 = sqlx::query_scalar(
+        "SELECT max(attempt_number) FROM payout_attempts WHERE withdrawal_id = $1",
+    )
+    .bind(attempt.withdrawal_id)
+    .fetch_one(&mut *tx)
+    .await?;
+    Ok(latest == attempt.attempt_number)
+}
+
+/// Moves `withdrawal` to `to_state` when that is a change; returns `to_state`.
+async fn move_to(
+    tx: &mut sqlx::PgConnection,
+    withdrawal: &WithdrawalRow,
+    to_state: WithdrawalState,
+    now: DateTime<Utc>,
+) -> Result<WithdrawalState, sqlx::Error> {
+    if to_state != withdrawal.state() {
+        sqlx::query("UPDATE withdrawals SET state = $2, updated_at = $3 WHERE id = $1")
+            .bind(withdrawal.id)
+            .bind(to_state.as_str())
+            .bind(now)
+            .execute(&mut *tx)
+            .await?;
+    }
+    Ok(to_state)
 }
 
 /// An attempt Kasa created: what the caller needs to send it.
@@ -720,16 +727,25 @@ impl Services {
         .bind(attempt.withdrawal_id)
         .fetch_one(&mut *tx)
         .await?;
-        let updated = sqlx::query(
-            "UPDATE payout_attempts SET state = 'unknown', error_message = $2, updated_at = $3
-              WHERE id = $1 AND state = 'pending'",
-        )
+        let current: AttemptRow = sqlx::query_as(&format!(
+            "SELECT {ATTEMPT_COLUMNS} FROM payout_attempts WHERE id = $1 FOR UPDATE"
+        ))
         .bind(attempt.id)
-        .bind(message)
-        .bind(now)
-        .execute(&mut *tx)
+        .fetch_one(&mut *tx)
         .await?;
-        if updated.rows_affected() == 1 {
+        let step = current
+            .state()
+            .on_report(Report::NoAnswer, current.failure_inferred());
+        if step == AttemptStep::MarkUnknown {
+            sqlx::query(
+                "UPDATE payout_attempts SET state = 'unknown', error_message = $2, updated_at = $3
+                  WHERE id = $1",
+            )
+            .bind(attempt.id)
+            .bind(message)
+            .bind(now)
+            .execute(&mut *tx)
+            .await?;
             record(
                 &mut tx,
                 Change {

@@ -7,7 +7,7 @@
 
 use app::api::RequestCtx;
 use app::auth::StaffRole;
-use app::domain::withdrawal::{AttemptState, WithdrawalState, duration_words};
+use app::domain::withdrawal::{ActionKind, AttemptState, Next, WithdrawalState};
 use app::error::{AppError, ErrorCode};
 use app::money::{Currency, SignedMoney};
 use app::withdrawals::{
@@ -20,8 +20,8 @@ use rust_decimal::Decimal;
 use uuid::Uuid;
 
 use super::model::{
-    ATTEMPT_COLUMNS, AttemptRow, Change, WITHDRAWAL_COLUMNS, WithdrawalRow, actor_id,
-    latest_attempt, lock_withdrawal, record,
+    ATTEMPT_COLUMNS, AttemptRow, Change, WITHDRAWAL_COLUMNS, WithdrawalRow, actor_id, attempts_of,
+    facts, latest_attempt, lock_withdrawal, record,
 };
 use super::payout::{MANUAL_PROVIDER, NewAttempt, apply_payout_status, insert_attempt};
 use super::policy::{self, Policy};
@@ -51,38 +51,6 @@ impl Acting {
     fn actor(&self) -> Actor {
         Actor::Staff(self.staff.id)
     }
-}
-
-fn refused(message: impl Into<String>) -> AppError {
-    AppError::new(ErrorCode::InvalidStateTransition, message)
-}
-
-/// Why `action` is not possible in `state` (the loser of two concurrent actions reads this).
-fn state_refusal(action: &StaffAction, state: WithdrawalState) -> AppError {
-    let message = match (action, state) {
-        (_, WithdrawalState::Rejected) => "This withdrawal is already rejected.",
-        (_, WithdrawalState::Paid) => "This withdrawal is already paid.",
-        (StaffAction::Approve, _) | (StaffAction::Reject { .. }, WithdrawalState::Approved) => {
-            "This withdrawal is already approved."
-        }
-        (_, WithdrawalState::Requested) => "This withdrawal is not approved yet.",
-        (StaffAction::Reject { .. }, WithdrawalState::Paying)
-        | (StaffAction::MarkPaid { .. }, WithdrawalState::Paying) => {
-            "A payout attempt is at the provider: recheck it first."
-        }
-        (StaffAction::StartPayout, WithdrawalState::PayoutFailed) => {
-            "The last payout attempt failed: use Retry payout."
-        }
-        (StaffAction::StartPayout, WithdrawalState::Paying) => "A payout is already in progress.",
-        (StaffAction::RetryPayout, WithdrawalState::Approved) => {
-            "No payout was attempted yet: use Start payout."
-        }
-        (StaffAction::RetryPayout, WithdrawalState::Paying) => {
-            "The latest payout attempt is still unresolved at the provider; nothing was retried. Recheck it first."
-        }
-        _ => "This withdrawal is not in a state that allows this.",
-    };
-    refused(message)
 }
 
 fn reason_text(field: &str, text: &str, length_max: usize) -> Result<String, ServerError> {
@@ -231,13 +199,7 @@ impl Services {
                 .bind(withdrawal.player_id)
                 .fetch_one(&mut *conn)
                 .await?;
-        let attempts: Vec<AttemptRow> = sqlx::query_as(&format!(
-            "SELECT {ATTEMPT_COLUMNS} FROM payout_attempts WHERE withdrawal_id = $1
-              ORDER BY attempt_number"
-        ))
-        .bind(withdrawal.id)
-        .fetch_all(&mut *conn)
-        .await?;
+        let attempts = attempts_of(&mut conn, withdrawal.id).await?;
         let timeline: Vec<TimelineRecord> = sqlx::query_as(
             "SELECT e.at, e.action, e.from_state, e.to_state, e.actor_type, e.actor_id,
                     s.display_name, e.attempt_number, e.reason, e.detail
@@ -270,41 +232,13 @@ impl Services {
 
         let state = withdrawal.state();
         let amount = withdrawal.amount()?;
-        let needs_two_approvals =
-            amount.amount() > policy.approval_threshold_for(amount.currency());
-        let latest = attempts.last();
-        let latest_open = latest.is_some_and(|attempt| attempt.state().is_open());
-        let any_open = attempts.iter().any(|attempt| attempt.state().is_open());
+        let now = self.now();
+        let facts = facts(&withdrawal, &attempts, &policy, staff.id, now)?;
         let may_act = staff.role >= StaffRole::Finance;
-        let actions = AllowedActions {
-            approve: may_act
-                && state == WithdrawalState::Requested
-                && withdrawal.first_approved_by != Some(staff.id),
-            reject: may_act
-                && !any_open
-                && matches!(
-                    state,
-                    WithdrawalState::Requested | WithdrawalState::PayoutFailed
-                ),
-            start_payout: may_act && state == WithdrawalState::Approved,
-            retry_payout: may_act
-                && (state == WithdrawalState::PayoutFailed
-                    || (state == WithdrawalState::Paying
-                        && latest.is_some_and(|attempt| attempt.state() == AttemptState::Unknown))),
-            recheck: may_act && latest_open,
-            mark_paid: may_act
-                && !any_open
-                && matches!(
-                    state,
-                    WithdrawalState::Approved | WithdrawalState::PayoutFailed
-                ),
-        };
-        let retry_allowed_at = match (state, latest) {
-            (WithdrawalState::PayoutFailed, Some(latest)) => {
-                Some(cooldown_end(latest, &policy)).filter(|allowed_at| *allowed_at > self.now())
-            }
-            _ => None,
-        };
+        let actions = AllowedActions::offered(state, &facts, may_act);
+        let retry_allowed_at = facts
+            .retry_allowed_at()
+            .filter(|allowed_at| state == WithdrawalState::PayoutFailed && *allowed_at > now);
         Ok(WithdrawalDetail {
             summary: WithdrawalSummary {
                 id: withdrawal.id,
@@ -317,7 +251,7 @@ impl Services {
                 age_s: (self.now() - withdrawal.created_at).num_seconds(),
                 attempts: attempts.len() as i64,
             },
-            needs_two_approvals,
+            needs_two_approvals: facts.needs_two_approvals,
             first_approved_by: names.0,
             approved_by: names.1,
             reject_reason: withdrawal.reject_reason.clone(),
@@ -383,8 +317,13 @@ impl Services {
         }
         let policy = policy::load(&mut tx, acting.tenant.id).await?;
         let now = self.now();
+        let attempts = attempts_of(&mut tx, withdrawal.id).await?;
+        let facts = facts(&withdrawal, &attempts, &policy, acting.staff.id, now)?;
+        let next = withdrawal.state().decide(action.kind(), &facts)?;
         let result = match &action {
-            StaffAction::Approve => approve(&mut tx, &acting, &withdrawal, &policy, now).await,
+            StaffAction::Approve => {
+                approve(&mut tx, &acting, &withdrawal, next, &policy, now).await
+            }
             StaffAction::Reject { reason } => {
                 reject(&mut tx, &acting, &withdrawal, reason, now).await
             }
@@ -409,6 +348,7 @@ impl Services {
                     &acting,
                     withdrawal,
                     &action,
+                    next,
                     &policy,
                     provider_enabled,
                     now,
@@ -436,24 +376,25 @@ impl Services {
         withdrawal_id: Uuid,
     ) -> Result<Option<WithdrawalReceipt>, ServerError> {
         let mut conn = self.pool().acquire().await?;
-        let state: String =
-            sqlx::query_scalar("SELECT state FROM withdrawals WHERE tenant_id = $1 AND id = $2")
-                .bind(acting.tenant.id)
-                .bind(withdrawal_id)
-                .fetch_optional(&mut *conn)
-                .await?
-                .ok_or_else(not_found)?;
-        if state != WithdrawalState::Paying.as_str() {
+        let withdrawal: WithdrawalRow = sqlx::query_as(&format!(
+            "SELECT {WITHDRAWAL_COLUMNS} FROM withdrawals WHERE tenant_id = $1 AND id = $2"
+        ))
+        .bind(acting.tenant.id)
+        .bind(withdrawal_id)
+        .fetch_optional(&mut *conn)
+        .await?
+        .ok_or_else(not_found)?;
+        let policy = policy::load(&mut conn, acting.tenant.id).await?;
+        let attempts = attempts_of(&mut conn, withdrawal_id).await?;
+        drop(conn);
+        let facts = facts(&withdrawal, &attempts, &policy, acting.staff.id, self.now())?;
+        if withdrawal.state().check(ActionKind::RetryPayout, &facts) != Ok(Next::RecheckFirst) {
             return Ok(None);
         }
-        let attempt = latest_attempt(&mut conn, withdrawal_id)
-            .await?
-            .filter(|attempt| attempt.state().is_open());
-        drop(conn);
-        let Some(attempt) = attempt else {
+        let Some(attempt) = attempts.last() else {
             return Ok(None);
         };
-        self.recheck_attempt(&attempt).await?;
+        self.recheck_attempt(attempt).await?;
         let state: String = sqlx::query_scalar("SELECT state FROM withdrawals WHERE id = $1")
             .bind(withdrawal_id)
             .fetch_one(self.pool())
@@ -513,24 +454,22 @@ impl Services {
     ) -> Result<WithdrawalReceipt, ServerError> {
         let (tenant, staff) = self.require_staff(ctx, StaffRole::Finance).await?;
         let mut conn = self.pool().acquire().await?;
-        let exists: Option<Uuid> =
-            sqlx::query_scalar("SELECT id FROM withdrawals WHERE tenant_id = $1 AND id = $2")
-                .bind(tenant.id)
-                .bind(withdrawal_id)
-                .fetch_optional(&mut *conn)
-                .await?;
-        exists.ok_or_else(not_found)?;
-        let attempt = latest_attempt(&mut conn, withdrawal_id)
-            .await?
-            .ok_or_else(|| refused("No payout was attempted yet: there is nothing to recheck."))?;
+        let withdrawal: WithdrawalRow = sqlx::query_as(&format!(
+            "SELECT {WITHDRAWAL_COLUMNS} FROM withdrawals WHERE tenant_id = $1 AND id = $2"
+        ))
+        .bind(tenant.id)
+        .bind(withdrawal_id)
+        .fetch_optional(&mut *conn)
+        .await?
+        .ok_or_else(not_found)?;
+        let policy = policy::load(&mut conn, tenant.id).await?;
+        let mut attempts = attempts_of(&mut conn, withdrawal_id).await?;
         drop(conn);
-        if !attempt.state().is_open() {
-            return Err(refused(format!(
-                "Attempt {} has already {}: there is nothing to recheck.",
-                attempt.attempt_number, attempt.state
-            ))
-            .into());
-        }
+        let facts = facts(&withdrawal, &attempts, &policy, staff.id, self.now())?;
+        withdrawal.state().check(ActionKind::Recheck, &facts)?;
+        let Some(attempt) = attempts.pop() else {
+            return Err(ServerError::internal("a recheck without an attempt"));
+        };
         let outcome = self.recheck_attempt(&attempt).await?;
         let now = self.now();
         let mut tx = self.pool().begin().await?;
@@ -834,18 +773,14 @@ async fn approve(
     tx: &mut sqlx::PgConnection,
     acting: &Acting,
     withdrawal: &WithdrawalRow,
+    next: Next,
     policy: &Policy,
     now: DateTime<Utc>,
 ) -> Result<WithdrawalReceipt, ServerError> {
-    let state = withdrawal.state();
-    if state != WithdrawalState::Requested {
-        return Err(state_refusal(&StaffAction::Approve, state).into());
-    }
     let amount = withdrawal.amount()?;
     let threshold = policy.approval_threshold_for(amount.currency());
-    let needs_two = amount.amount() > threshold;
     let staff_id = acting.staff.id;
-    let (action, to_state, message) = if needs_two && withdrawal.first_approved_by.is_none() {
+    let (action, to_state, message) = if next == Next::FirstApproval {
         sqlx::query(
             "UPDATE withdrawals SET first_approved_by = $2, first_approved_at = $3, updated_at = $3
               WHERE id = $1",
@@ -864,12 +799,6 @@ async fn approve(
             ),
         )
     } else {
-        if withdrawal.first_approved_by == Some(staff_id) {
-            return Err(AppError::new(
-                ErrorCode::Forbidden,
-                "You gave the first approval of this withdrawal: a different staff member must give the second.",
-            ).into());
-        }
         sqlx::query(
             "UPDATE withdrawals SET state = 'approved', approved_by = $2, approved_at = $3,
                     updated_at = $3
@@ -880,7 +809,7 @@ async fn approve(
         .bind(now)
         .execute(&mut *tx)
         .await?;
-        let message = if withdrawal.first_approved_by.is_some() {
+        let message = if next == (Next::Approved { second: true }) {
             "Second approval given: approved."
         } else {
             "Approved."
@@ -915,14 +844,6 @@ async fn reject(
     let action = StaffAction::Reject {
         reason: reason.to_owned(),
     };
-    let state = withdrawal.state();
-    if !matches!(
-        state,
-        WithdrawalState::Requested | WithdrawalState::PayoutFailed
-    ) {
-        return Err(state_refusal(&action, state).into());
-    }
-    refuse_while_open(tx, withdrawal).await?;
     let amount = withdrawal.amount()?;
     let journal = NewJournal {
         idempotency_key: IdempotencyKey::parse(format!("withdrawal:{}:reject", withdrawal.id))?,
@@ -992,14 +913,6 @@ async fn mark_paid(
         reason: reason.to_owned(),
         external_reference: external_reference.to_owned(),
     };
-    let state = withdrawal.state();
-    if !matches!(
-        state,
-        WithdrawalState::Approved | WithdrawalState::PayoutFailed
-    ) {
-        return Err(state_refusal(&action, state).into());
-    }
-    refuse_while_open(tx, withdrawal).await?;
     let attempt = insert_attempt(tx, withdrawal, MANUAL_PROVIDER, acting.staff.id, 1, now).await?;
     sqlx::query("UPDATE withdrawals SET external_reference = $2 WHERE id = $1")
         .bind(withdrawal.id)
@@ -1037,41 +950,15 @@ async fn mark_paid(
     ))
 }
 
-/// Reject and mark-paid settle funds that a PSP may still be paying out: refused while any
-/// attempt is `pending` or `unknown` (its answer, or a recheck, decides first).
-async fn refuse_while_open(
-    tx: &mut sqlx::PgConnection,
-    withdrawal: &WithdrawalRow,
-) -> Result<(), ServerError> {
-    let open: Option<i32> = sqlx::query_scalar(
-        "SELECT attempt_number FROM payout_attempts
-          WHERE withdrawal_id = $1 AND state IN ('pending', 'unknown')
-          ORDER BY attempt_number LIMIT 1",
-    )
-    .bind(withdrawal.id)
-    .fetch_optional(&mut *tx)
-    .await?;
-    match open {
-        None => Ok(()),
-        Some(number) => Err(refused(format!(
-            "Payout attempt {number} is still open at the provider: recheck it or wait for its answer. Nothing was changed."
-        )).into()),
-    }
-}
-
-/// When the cooldown after `latest` ends.
-fn cooldown_end(latest: &AttemptRow, policy: &Policy) -> DateTime<Utc> {
-    latest.finished_at.unwrap_or(latest.created_at)
-        + chrono::Duration::seconds(i64::from(policy.retry_cooldown_s))
-}
-
 fn retry_hint(number: i32, latest: &AttemptRow, policy: &Policy) -> String {
     if number as u32 >= policy.payout_attempts_max {
         return "No payout attempts are left: mark it paid manually or reject it.".to_owned();
     }
     format!(
         "A retry is allowed from {} UTC.",
-        cooldown_end(latest, policy).format("%H:%M:%S")
+        (latest.finished_at.unwrap_or(latest.created_at)
+            + chrono::Duration::seconds(i64::from(policy.retry_cooldown_s)))
+        .format("%H:%M:%S")
     )
 }
 
@@ -1082,55 +969,11 @@ async fn begin_attempt(
     acting: &Acting,
     withdrawal: WithdrawalRow,
     action: &StaffAction,
+    next: Next,
     policy: &Policy,
     provider_enabled: bool,
     now: DateTime<Utc>,
 ) -> Result<NewAttempt, ServerError> {
-    let state = withdrawal.state();
-    let expected = if *action == StaffAction::StartPayout {
-        WithdrawalState::Approved
-    } else {
-        WithdrawalState::PayoutFailed
-    };
-    if state != expected {
-        return Err(state_refusal(action, state).into());
-    }
-    let latest = latest_attempt(tx, withdrawal.id).await?;
-    // The PSP may have that payout after all: a new key could pay twice, the same one cannot.
-    let resend = latest.as_ref().filter(|latest| latest.failure_inferred());
-    let attempts: i64 = sqlx::query_scalar(
-        "SELECT count(*) FROM payout_attempts WHERE withdrawal_id = $1 AND provider <> $2",
-    )
-    .bind(withdrawal.id)
-    .bind(MANUAL_PROVIDER)
-    .fetch_one(&mut *tx)
-    .await?;
-    if resend.is_none() && attempts >= i64::from(policy.payout_attempts_max) {
-        return Err(AppError::new(
-            ErrorCode::RetryLimitReached,
-            format!(
-                "This withdrawal has had {attempts} payout attempts, the most the policy allows: mark it paid manually or reject it."
-            ),
-        ).into());
-    }
-    if let Some(latest) = &latest {
-        let allowed_at = cooldown_end(latest, policy);
-        if now < allowed_at {
-            let wait_ms = (allowed_at - now).num_milliseconds();
-            let wait_s = (wait_ms + 999) / 1000;
-            return Err(AppError {
-                retry_after_s: Some(wait_s.max(1) as u64),
-                ..AppError::new(
-                    ErrorCode::RetryCooldown,
-                    format!(
-                        "The retry cooldown is running: the next retry is allowed at {} UTC (in {}).",
-                        allowed_at.format("%H:%M:%S"),
-                        duration_words(wait_s.max(1))
-                    ),
-                )
-            }.into());
-        }
-    }
     // Checked before an attempt exists: an attempt no provider can send would stay pending.
     if !provider_enabled {
         return Err(AppError::new(
@@ -1141,9 +984,15 @@ async fn begin_attempt(
             ),
         ).into());
     }
-    let attempt = match resend {
-        Some(latest) => reopen_for_resend(tx, latest, acting.staff.id, policy, now).await?,
-        None => {
+    let attempt = match next {
+        Next::Resend { number } => {
+            let latest = latest_attempt(tx, withdrawal.id)
+                .await?
+                .filter(|latest| latest.attempt_number == number)
+                .ok_or_else(|| ServerError::internal("the attempt to resend is gone"))?;
+            reopen_for_resend(tx, &latest, acting.staff.id, policy, now).await?
+        }
+        _ => {
             insert_attempt(
                 tx,
                 &withdrawal,
@@ -1160,9 +1009,9 @@ async fn begin_attempt(
         .bind(now)
         .execute(&mut *tx)
         .await?;
-    let verb = match (action, resend) {
+    let verb = match (action, next) {
         (StaffAction::StartPayout, _) => "payout_started",
-        (_, Some(_)) => "payout_resent",
+        (_, Next::Resend { .. }) => "payout_resent",
         _ => "payout_retried",
     };
     record(
