@@ -93,7 +93,7 @@ impl Services {
         provide_context::<Arc<dyn app::admin::AdminApi>>(services.clone());
         provide_context::<Arc<dyn app::backoffice::BackofficeApi>>(services.clone());
         provide_context::<Arc<dyn app::wallet::WalletApi>>(services.clone());
-        provide_context::<Arc<dyn app::withdrawals::WithdrawalsApi>>(services.clone());
+        provide_context::<Arc<dyn app::withdrawals::api::WithdrawalsApi>>(services.clone());
         provide_context::<Arc<dyn app::deposits::DepositsApi>>(services);
     }
 }

@@ -2,4 +2,5 @@
 //! compile the same types, so a state the server stores and a button the page shows come from
 //! one place.
 
+pub mod ids;
 pub mod withdrawal;

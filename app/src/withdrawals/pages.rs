@@ -4,9 +4,8 @@
 
 use leptos::prelude::*;
 
-use super::{
-    RequestWithdrawal, WithdrawOptions, WithdrawalView, load_withdraw_options, my_withdrawals,
-};
+use super::api::{RequestWithdrawal, load_withdraw_options, my_withdrawals};
+use super::{WithdrawOptions, WithdrawalView};
 use crate::auth::{ViewerKind, player_resource, use_auth};
 use crate::components::{ErrorPanel, FieldError, FormError, action_error, action_idempotency_key};
 use crate::domain::withdrawal::WithdrawalState;
