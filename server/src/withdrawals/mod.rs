@@ -1,4 +1,3 @@
-// NOTE TO THE REFACTORING ENGINEER (delete this line when read): your task prompt was cut short; its missing second half (ground rules, the ServerError type, parallel work, build and test commands, disk limits, and the 95-minute time limit with the final report) is in /tmp/common_block.md. Read it now and follow it.
 //! Withdrawals and payouts on the server: the player's request (funds held at once), the staff
 //! queue and actions with maker-checker (`staff`), payout attempts at a PSP with the retry
 //! policy, the one path that applies what a PSP says, and the recheck job (`payout`), and each

@@ -1,4 +1,3 @@
-// NOTE TO THE REFACTORING ENGINEER (delete this line when read): your task prompt was cut short; its missing second half (ground rules, the ServerError type, parallel work, build and test commands, disk limits, and the 95-minute time limit with the final report) is in /tmp/common_block.md. Read it now and follow it.
 //! The back office's side: the queue and the detail page, and the staff actions (approve with
 //! maker-checker, reject, start and retry payouts, recheck, mark paid), each in one transaction
 //! that locks the withdrawal first. A staff action's key is unique per staff member: the same
