@@ -210,6 +210,10 @@ impl Facts {
         })
     }
 
+    fn latest_open(&self) -> bool {
+        self.latest.is_some_and(|latest| latest.state.is_open())
+    }
+
     fn latest_is(&self, state: AttemptState) -> bool {
         self.latest.is_some_and(|latest| latest.state == state)
     }
@@ -289,7 +293,8 @@ pub enum Next {
     NewAttempt,
     /// The latest attempt failed only by inference: it goes to the PSP again under its own key.
     Resend { number: i32 },
-    /// A retry while the latest attempt is `unknown`: the PSP is asked first, then the retry is
+    /// A retry while the latest attempt is still open (`pending` or `unknown`): the PSP is asked
+    /// first, then the retry is
     /// decided again ([`WithdrawalState::decide`]); an attempt is never retried blind.
     RecheckFirst,
     /// Paid outside any PSP: `paid`.
@@ -438,9 +443,7 @@ impl WithdrawalState {
             (A::StartPayout, S::Approved) | (A::RetryPayout, S::PayoutFailed) => {
                 facts.next_attempt()
             }
-            (A::RetryPayout, S::Paying) if facts.latest_is(AttemptState::Unknown) => {
-                Ok(Next::RecheckFirst)
-            }
+            (A::RetryPayout, S::Paying) if facts.latest_open() => Ok(Next::RecheckFirst),
             (action, state) => Err(Refusal::State { action, state }),
         }
     }
@@ -461,6 +464,9 @@ impl WithdrawalState {
     /// stands in the way.
     pub fn offers(self, action: ActionKind, facts: &Facts) -> bool {
         match self.check(action, facts) {
+            // A retry over an attempt that is merely pending is not offered: its answer is
+            // still expected. Over an `unknown` one it is (the PSP is asked first).
+            Ok(Next::RecheckFirst) => facts.latest_is(AttemptState::Unknown),
             Ok(_) => true,
             Err(refusal) => refusal.is_policy_wait(),
         }
@@ -765,8 +771,16 @@ mod tests {
     fn a_pending_attempt_is_not_retried_and_a_settled_one_not_rechecked() {
         let pending = with_latest(AttemptState::Pending);
         let paying = WithdrawalState::Paying;
+        // Asked for anyway, a retry over a pending attempt asks the PSP first, then is refused.
         assert_eq!(
             outcome(paying, ActionKind::RetryPayout, &pending),
+            "ok RecheckFirst"
+        );
+        assert_eq!(
+            paying
+                .decide(ActionKind::RetryPayout, &pending)
+                .unwrap_err()
+                .message(),
             UNRESOLVED
         );
         assert!(!paying.offers(ActionKind::RetryPayout, &pending));
