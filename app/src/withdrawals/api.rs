@@ -4,9 +4,11 @@
 
 use leptos::prelude::*;
 
+#[cfg(feature = "ssr")]
+use super::{PolicyUpdate, QueueFilter, StaffAction};
 use super::{
-    PolicyUpdate, QueueFilter, StaffAction, WithdrawOptions, WithdrawalDetail, WithdrawalPolicy,
-    WithdrawalReceipt, WithdrawalSummary, WithdrawalView,
+    WithdrawOptions, WithdrawalDetail, WithdrawalPolicy, WithdrawalReceipt, WithdrawalSummary,
+    WithdrawalView,
 };
 use crate::domain::ids::WithdrawalId;
 use crate::error::AppError;

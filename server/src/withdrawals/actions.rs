@@ -6,7 +6,7 @@
 
 use app::api::RequestCtx;
 use app::domain::ids::WithdrawalId;
-use app::domain::withdrawal::{ActionKind, Next, WithdrawalState};
+use app::domain::withdrawal::{Next, WithdrawalState};
 use app::error::AppError;
 use app::withdrawals::{
     EXTERNAL_REFERENCE_LENGTH_MAX, REASON_LENGTH_MAX, StaffAction, WithdrawalReceipt,

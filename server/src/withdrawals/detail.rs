@@ -70,7 +70,7 @@ pub async fn detail(
     let state = withdrawal.state;
     let amount = withdrawal.amount;
     let now = services.now();
-    let facts = facts(&withdrawal, &attempts, &policy, staff.id, now)?;
+    let facts = facts(&withdrawal, &attempts, &policy, staff.id, now);
     let may_act = staff.role >= StaffRole::Finance;
     let actions = AllowedActions::offered(state, &facts, may_act);
     let retry_allowed_at = facts

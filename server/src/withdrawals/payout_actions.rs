@@ -5,13 +5,14 @@
 use app::api::RequestCtx;
 use app::domain::ids::WithdrawalId;
 use app::domain::withdrawal::{ActionKind, AttemptState, Next, WithdrawalState};
+use app::error::{AppError, ErrorCode};
 use app::withdrawals::{StaffAction, WithdrawalReceipt};
 use chrono::{DateTime, Utc};
 use uuid::Uuid;
 
 use super::actions::{Acting, not_found, receipt, staff_change};
 use super::model::{
-    self, Change, PayoutAttempt, Withdrawal, attempt, attempts_of, facts, find_withdrawal,
+    self, Change, PayoutAttempt, Withdrawal, attempts_of, facts, find_withdrawal,
     latest_attempt, lock_withdrawal, record,
 };
 use super::payout::{NewAttempt, insert_attempt, recheck_attempt};
@@ -65,13 +66,11 @@ pub(super) async fn recheck_before_retry(
 pub(super) async fn payout_receipt(services: &Services, new: &NewAttempt) -> ServerResult<WithdrawalReceipt> {
     let mut conn = services.pool().acquire().await?;
     let state: String = sqlx::query_scalar("SELECT state FROM withdrawals WHERE id = $1")
-        .bind(new.withdrawal.id)
+        .bind(new.withdrawal.id.0)
         .fetch_one(&mut *conn)
         .await?;
-    let attempt: PayoutAttempt = sqlx::query_as(&format!(
-        "SELECT {ATTEMPT_COLUMNS} FROM payout_attempts WHERE id = $1"
-    ))
-    .bind(new.attempt.id)
+    let attempt: PayoutAttempt = sqlx::query_as("SELECT * FROM payout_attempts WHERE id = $1")
+        .bind(new.attempt.id.0)
     .fetch_one(&mut *conn)
     .await?;
     let policy = policy::load(&mut conn, new.withdrawal.tenant_id).await?;

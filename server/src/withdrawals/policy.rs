@@ -376,8 +376,7 @@ pub async fn view(
 ) -> ServerResult<WithdrawalPolicy> {
     let mut conn = services.pool().acquire().await?;
     let policy = load(&mut conn, tenant.id).await?;
-    Ok(policy_out(
-        services,policy, staff.role == StaffRole::Owner))
+    Ok(policy_out(services, policy, staff.role == StaffRole::Owner))
 }
 
 /// Owner only: changes the tenant's policy (audited).
@@ -388,7 +387,7 @@ pub async fn save(
     staff: &StaffMember,
     update: app::withdrawals::PolicyUpdate,
 ) -> ServerResult<WithdrawalPolicy> {
-    let policy = Policy::from_update(&update, services: &Services.payout_provider_names())?;
+    let policy = Policy::from_update(&update, &payout_provider_names(services))?;
     let now = services.now();
     let mut tx = services.pool().begin().await?;
     let before = load(&mut tx, tenant.id).await?;

@@ -14,12 +14,12 @@ type RecordedAction = (Uuid, Option<String>, Option<String>, Option<String>);
 
 /// The same staff member's key again: the first answer if it was this action on this
 /// withdrawal, else a refusal (a key names one action).
-async fn replay(
+pub(super) async fn replay(
     tx: &mut sqlx::PgConnection,
     acting: &Acting,
     withdrawal: &Withdrawal,
     action: &StaffAction,
-) -> Result<Option<WithdrawalReceipt>, ServerError> {
+) -> ServerResult<Option<WithdrawalReceipt>> {
     let found: Option<RecordedAction> = sqlx::query_as(
         "SELECT withdrawal_id, staff_action, reason, detail ->> 'external_reference'
            FROM withdrawal_events
@@ -33,7 +33,7 @@ async fn replay(
     match found {
         None => Ok(None),
         Some((id, Some(name), reason, reference))
-            if id == withdrawal.id
+            if id == withdrawal.id.0
                 && name == action.name()
                 && same_parameters(action, reason.as_deref(), reference.as_deref()) =>
         {

@@ -3,6 +3,7 @@
 
 use app::domain::withdrawal::{AttemptStep, Report, WithdrawalState};
 use chrono::{DateTime, Utc};
+use uuid::Uuid;
 
 use super::recover::recover;
 use crate::audit::Actor;

@@ -22,9 +22,6 @@ pub use apply::apply_payout_status;
 pub use attempt::{NewAttempt, insert_attempt, send_payout};
 pub use recheck::recheck_attempt;
 
-use app::error::{AppError, ErrorCode};
-
-
 /// How long Kasa waits for a PSP to answer a payout call before the attempt becomes `unknown`.
 pub const PAYOUT_CALL_TIMEOUT: Duration = Duration::from_secs(30);
 /// How often the recheck job looks for stuck attempts.
