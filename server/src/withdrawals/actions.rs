@@ -68,7 +68,6 @@ pub(super) fn receipt(
 /// The action's reason and reference, trimmed and within their lengths.
 fn validated(action: StaffAction) -> ServerResult<StaffAction> {
     Ok(match action {
-
         StaffAction::Reject { reason } => StaffAction::Reject {
             reason: reason_text("reason", &reason, REASON_LENGTH_MAX)?,
         },
@@ -129,12 +128,8 @@ pub async fn act(
     let facts = facts(&withdrawal, &attempts, &policy, acting.staff.id, now);
     let next = withdrawal.state.decide(action.kind(), &facts)?;
     let result = match &action {
-        StaffAction::Approve => {
-            approve(&mut tx, &acting, &withdrawal, next, &policy, now).await
-        }
-        StaffAction::Reject { reason } => {
-            reject(&mut tx, &acting, &withdrawal, reason, now).await
-        }
+        StaffAction::Approve => approve(&mut tx, &acting, &withdrawal, next, &policy, now).await,
+        StaffAction::Reject { reason } => reject(&mut tx, &acting, &withdrawal, reason, now).await,
         StaffAction::MarkPaid {
             reason,
             external_reference,

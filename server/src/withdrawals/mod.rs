@@ -132,10 +132,16 @@ impl WithdrawalsApi for Services {
         failure_code: Option<String>,
     ) -> Result<WithdrawalReceipt, AppError> {
         let (tenant, staff) = self.require_staff(ctx, StaffRole::Finance).await?;
-        Ok(
-            mock_script::script(self, ctx, &tenant, &staff, withdrawal_id, outcome, failure_code)
-                .await?,
+        Ok(mock_script::script(
+            self,
+            ctx,
+            &tenant,
+            &staff,
+            withdrawal_id,
+            outcome,
+            failure_code,
         )
+        .await?)
     }
 
     async fn policy(&self, ctx: &RequestCtx) -> Result<WithdrawalPolicy, AppError> {

@@ -162,8 +162,6 @@ pub struct PayoutAttempt {
     pub checks: i32,
     /// When the call that sent it to the PSP last started (`None`: at `created_at`).
     pub sent_at: Option<DateTime<Utc>>,
-    /// The journal that booked its success after nothing was held for it any more.
-    pub recovery_journal_id: Option<Uuid>,
 }
 
 impl PayoutAttempt {
@@ -221,9 +219,9 @@ pub async fn attempts_of(
     withdrawal_id: WithdrawalId,
 ) -> Result<Vec<PayoutAttempt>, sqlx::Error> {
     sqlx::query_as("SELECT * FROM payout_attempts WHERE withdrawal_id = $1 ORDER BY attempt_number")
-    .bind(withdrawal_id.0)
-    .fetch_all(conn)
-    .await
+        .bind(withdrawal_id.0)
+        .fetch_all(conn)
+        .await
 }
 
 /// What the transition table needs besides the withdrawal's state, as `staff_id` about to act

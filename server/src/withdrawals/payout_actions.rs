@@ -12,8 +12,8 @@ use uuid::Uuid;
 
 use super::actions::{Acting, not_found, receipt, staff_change};
 use super::model::{
-    self, Change, PayoutAttempt, Withdrawal, attempts_of, facts, find_withdrawal,
-    latest_attempt, lock_withdrawal, record,
+    self, Change, PayoutAttempt, Withdrawal, attempts_of, facts, find_withdrawal, latest_attempt,
+    lock_withdrawal, record,
 };
 use super::payout::{NewAttempt, insert_attempt, recheck_attempt};
 use super::policy::{self, Policy};
@@ -38,7 +38,13 @@ pub(super) async fn recheck_before_retry(
     let policy = policy::load(&mut conn, acting.tenant.id).await?;
     let attempts = attempts_of(&mut conn, withdrawal_id).await?;
     drop(conn);
-    let facts = facts(&withdrawal, &attempts, &policy, acting.staff.id, services.now());
+    let facts = facts(
+        &withdrawal,
+        &attempts,
+        &policy,
+        acting.staff.id,
+        services.now(),
+    );
     if withdrawal.state.check(ActionKind::RetryPayout, &facts) != Ok(Next::RecheckFirst) {
         return Ok(None);
     }
@@ -63,7 +69,10 @@ pub(super) async fn recheck_before_retry(
 }
 
 /// What a payout action ended in, for the person who clicked.
-pub(super) async fn payout_receipt(services: &Services, new: &NewAttempt) -> ServerResult<WithdrawalReceipt> {
+pub(super) async fn payout_receipt(
+    services: &Services,
+    new: &NewAttempt,
+) -> ServerResult<WithdrawalReceipt> {
     let mut conn = services.pool().acquire().await?;
     let state: String = sqlx::query_scalar("SELECT state FROM withdrawals WHERE id = $1")
         .bind(new.withdrawal.id.0)
@@ -71,8 +80,8 @@ pub(super) async fn payout_receipt(services: &Services, new: &NewAttempt) -> Ser
         .await?;
     let attempt: PayoutAttempt = sqlx::query_as("SELECT * FROM payout_attempts WHERE id = $1")
         .bind(new.attempt.id.0)
-    .fetch_one(&mut *conn)
-    .await?;
+        .fetch_one(&mut *conn)
+        .await?;
     let policy = policy::load(&mut conn, new.withdrawal.tenant_id).await?;
     let state = WithdrawalState::try_from(state).map_err(ServerError::internal)?;
     let number = attempt.attempt_number;

@@ -362,7 +362,8 @@ fn policy_out(services: &Services, policy: Policy, editable: bool) -> Withdrawal
 }
 
 fn payout_provider_names(services: &Services) -> Vec<String> {
-    services.providers()
+    services
+        .providers()
         .all()
         .map(|provider| provider.name().to_owned())
         .collect()

@@ -7,8 +7,8 @@ use app::error::AppError;
 use app::money::Currency;
 use app::withdrawals::{QueueFilter, WITHDRAWALS_LISTED_MAX, WithdrawalSummary};
 use chrono::{DateTime, Utc};
-use uuid::Uuid;
 use rust_decimal::Decimal;
+use uuid::Uuid;
 
 use crate::error::{ServerError, ServerResult};
 use crate::services::Services;

@@ -15,11 +15,11 @@ use super::model::{Change, Withdrawal, record};
 use super::{policy, request_id};
 use crate::audit::Actor;
 use crate::error::{ServerError, ServerResult};
-use crate::tenants::Tenant;
 use crate::ledger::{
     self, AccountRef, IdempotencyKey, JournalKind, LedgerError, NewJournal, NewTransfer,
 };
 use crate::services::Services;
+use crate::tenants::Tenant;
 
 /// Longest idempotency key a client may send.
 const CLIENT_KEY_LENGTH_MAX: usize = 200;

@@ -68,10 +68,7 @@ pub async fn apply_payout_status(
         PayoutOutcome::Succeeded => Report::Succeeded,
         PayoutOutcome::Failed { .. } => Report::Failed,
     };
-    match attempt
-        .state
-        .on_report(report, attempt.failure_inferred())
-    {
+    match attempt.state.on_report(report, attempt.failure_inferred()) {
         AttemptStep::Ignore(note) => Ok(ignored(note)),
         AttemptStep::Succeed => settle(tx, &withdrawal, &attempt, status, now).await,
         AttemptStep::Fail => fail(tx, &withdrawal, &attempt, status, now).await,
@@ -365,7 +362,10 @@ async fn fail(
 }
 
 /// Whether `attempt` is its withdrawal's latest (the one its state is about).
-async fn is_latest(tx: &mut sqlx::PgConnection, attempt: &PayoutAttempt) -> Result<bool, sqlx::Error> {
+async fn is_latest(
+    tx: &mut sqlx::PgConnection,
+    attempt: &PayoutAttempt,
+) -> Result<bool, sqlx::Error> {
     let latest: i32 = sqlx::query_scalar(
         "SELECT max(attempt_number) FROM payout_attempts WHERE withdrawal_id = $1",
     )

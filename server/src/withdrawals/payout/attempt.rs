@@ -124,15 +124,19 @@ pub(super) async fn apply_answer(
 }
 
 /// No usable answer: a `pending` attempt becomes `unknown` (if nothing settled it meanwhile).
-async fn mark_unknown(services: &Services, attempt: &PayoutAttempt, message: &str) -> ServerResult<()> {
+async fn mark_unknown(
+    services: &Services,
+    attempt: &PayoutAttempt,
+    message: &str,
+) -> ServerResult<()> {
     let now = services.now();
     let mut tx = services.pool().begin().await?;
     let withdrawal = lock_withdrawal_of(&mut tx, attempt.withdrawal_id).await?;
     let current: PayoutAttempt =
         sqlx::query_as("SELECT * FROM payout_attempts WHERE id = $1 FOR UPDATE")
-    .bind(attempt.id.0)
-    .fetch_one(&mut *tx)
-    .await?;
+            .bind(attempt.id.0)
+            .fetch_one(&mut *tx)
+            .await?;
     let step = current
         .state
         .on_report(Report::NoAnswer, current.failure_inferred());
@@ -168,7 +172,11 @@ async fn mark_unknown(services: &Services, attempt: &PayoutAttempt, message: &st
     Ok(tx.commit().await?)
 }
 
-pub(super) fn failed_status(attempt: &PayoutAttempt, code: String, message: String) -> PayoutStatus {
+pub(super) fn failed_status(
+    attempt: &PayoutAttempt,
+    code: String,
+    message: String,
+) -> PayoutStatus {
     PayoutStatus {
         provider_reference: attempt.provider_reference.clone(),
         idempotency_key: attempt.idempotency_key.clone(),

@@ -34,4 +34,3 @@ pub const RECHECK_BACKOFF_MAX_S: i64 = 3600;
 pub const MANUAL_PROVIDER: &str = "manual";
 /// The error code of an attempt the PSP has no record of, once it is old enough to be sure.
 pub const NOT_FOUND_AT_PROVIDER: &str = "not_found_at_provider";
-

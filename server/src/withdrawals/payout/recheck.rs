@@ -21,7 +21,10 @@ use crate::withdrawals::policy;
 /// certainly ended (its start plus the call timeout) and the tenant's grace period has
 /// passed too (a create may still be on its way, or the PSP's books behind its API); then
 /// the attempt failed by inference, which a later `pending` reopens.
-pub async fn recheck_attempt(services: &Services, attempt: &PayoutAttempt) -> ServerResult<Outcome> {
+pub async fn recheck_attempt(
+    services: &Services,
+    attempt: &PayoutAttempt,
+) -> ServerResult<Outcome> {
     let provider = services.providers().get(&attempt.provider).ok_or_else(|| {
         AppError::new(
             ErrorCode::ProviderUnavailable,
