@@ -15,7 +15,9 @@ use chrono::{DateTime, Utc};
 
 use super::model::{Change, Withdrawal, attempts_of, facts, lock_withdrawal, record};
 use super::payout::{MANUAL_PROVIDER, apply_payout_status, insert_attempt, send_payout};
-use super::payout_actions::{begin_attempt, payout_receipt, recheck_before_retry};
+use super::payout_actions::{
+    begin_attempt, payout_receipt, recheck_before_retry, require_provider,
+};
 use super::policy::{self, Policy};
 use super::replay::replay;
 use super::request::client_key;
@@ -145,18 +147,9 @@ pub async fn act(
             .await
         }
         StaffAction::StartPayout | StaffAction::RetryPayout => {
-            let provider_enabled = services.providers().get(&policy.payout_provider).is_some();
-            let new = begin_attempt(
-                &mut tx,
-                &acting,
-                withdrawal,
-                &action,
-                next,
-                &policy,
-                provider_enabled,
-                now,
-            )
-            .await?;
+            require_provider(services, &policy)?;
+            let new =
+                begin_attempt(&mut tx, &acting, withdrawal, &action, next, &policy, now).await?;
             tx.commit().await?;
             // The PSP is called outside any transaction; a crash from here on leaves a
             // pending attempt that the recheck job resolves.

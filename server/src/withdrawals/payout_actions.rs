@@ -189,6 +189,22 @@ fn retry_hint(number: i32, latest: &PayoutAttempt, policy: &Policy) -> String {
     )
 }
 
+/// Refuses a payout the tenant's provider cannot send, before an attempt exists: an attempt no
+/// provider can send would stay pending.
+pub(super) fn require_provider(services: &Services, policy: &Policy) -> ServerResult<()> {
+    if services.providers().get(&policy.payout_provider).is_none() {
+        return Err(AppError::new(
+            ErrorCode::ProviderUnavailable,
+            format!(
+                "The payout provider {} is not enabled here: choose another in the withdrawal settings.",
+                policy.payout_provider
+            ),
+        )
+        .into());
+    }
+    Ok(())
+}
+
 /// Checks the retry policy and creates the next attempt (`pending`), moving the withdrawal to
 /// `paying`, all under the withdrawal's lock.
 pub(super) async fn begin_attempt(
@@ -198,19 +214,8 @@ pub(super) async fn begin_attempt(
     action: &StaffAction,
     next: Next,
     policy: &Policy,
-    provider_enabled: bool,
     now: DateTime<Utc>,
 ) -> Result<NewAttempt, ServerError> {
-    // Checked before an attempt exists: an attempt no provider can send would stay pending.
-    if !provider_enabled {
-        return Err(AppError::new(
-            ErrorCode::ProviderUnavailable,
-            format!(
-                "The payout provider {} is not enabled here: choose another in the withdrawal settings.",
-                policy.payout_provider
-            ),
-        ).into());
-    }
     let attempt = match next {
         Next::Resend { number } => {
             let latest = latest_attempt(tx, withdrawal.id)
