@@ -70,13 +70,13 @@ pub fn App() -> impl IntoView {
                             <Route path=path!("/deposit") view=deposits::pages::DepositPage/>
                             <Route path=path!("/deposit/return") view=deposits::pages::DepositReturnPage/>
                             <Route path=path!("/deposit/cancelled") view=deposits::pages::DepositCancelledPage/>
-                            <Route path=path!("/withdraw") view=withdrawals::WithdrawPage/>
+                            <Route path=path!("/withdraw") view=withdrawals::pages::WithdrawPage/>
                             <Route path=path!("/account") view=protection::pages::AccountPage/>
                             <Route path=path!("/admin/login") view=StaffLoginPage/>
                             <Route path=path!("/admin/kyc") view=protection::pages::StaffKycPage/>
-                            <Route path=path!("/admin/withdrawals") view=withdrawals::WithdrawalQueuePage/>
-                            <Route path=path!("/admin/withdrawals/:id") view=withdrawals::WithdrawalDetailPage/>
-                            <Route path=path!("/admin/settings") view=withdrawals::WithdrawalSettingsPage/>
+                            <Route path=path!("/admin/withdrawals") view=withdrawals::staff_pages::WithdrawalQueuePage/>
+                            <Route path=path!("/admin/withdrawals/:id") view=withdrawals::staff_pages::WithdrawalDetailPage/>
+                            <Route path=path!("/admin/settings") view=withdrawals::staff_pages::WithdrawalSettingsPage/>
                             <Route path=path!("/admin/security") view=auth::second_factor::pages::SecurityPage/>
                             // Async: the page's HTTP status (401/403) is known before the first byte.
                             <Route path=path!("/admin") view=dashboard::AdminDashboardPage ssr=SsrMode::Async/>

@@ -1,22 +1,24 @@
 //! Withdrawals: the player asks for money out (it is held at once), staff approve or reject it
 //! (two people above the tenant's threshold), and payout attempts at a PSP pay it, retried and
-//! rechecked within the tenant's policy. The pages are in `pages` (player) and `admin` (staff);
-//! every server function checks the session and role itself.
+//! rechecked within the tenant's policy. Here: the types both sides exchange and their rules
+//! (the states and the transition table are in `domain::withdrawal`); the service and its server
+//! functions are in `api`, the player's page in `pages` and the staff's in `staff_pages`.
 
-mod admin;
-mod pages;
+pub mod api;
+pub mod pages;
+pub mod staff_pages;
 
 use chrono::{DateTime, Utc};
-use leptos::prelude::*;
 use rust_decimal::Decimal;
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
+use crate::domain::ids::WithdrawalId;
 use crate::domain::money::{Currency, Money, SignedMoney};
-use crate::error::AppError;
-
-pub use admin::{WithdrawalDetailPage, WithdrawalQueuePage, WithdrawalSettingsPage};
-pub use pages::WithdrawPage;
+use crate::domain::withdrawal::{
+    ActionKind, AttemptState, Facts, Refusal, RefusalCode, WithdrawalState,
+};
+use crate::error::{AppError, ErrorCode};
 
 /// Most withdrawals the player's list and the staff queue show.
 pub const WITHDRAWALS_LISTED_MAX: u32 = 100;
@@ -25,119 +27,10 @@ pub const REASON_LENGTH_MAX: usize = 500;
 /// Longest external reference of a manual payout (a bank transfer id).
 pub const EXTERNAL_REFERENCE_LENGTH_MAX: usize = 200;
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum WithdrawalState {
-    Requested,
-    Approved,
-    Paying,
-    Paid,
-    Rejected,
-    PayoutFailed,
-}
-
-impl WithdrawalState {
-    pub const ALL: [WithdrawalState; 6] = [
-        WithdrawalState::Requested,
-        WithdrawalState::Approved,
-        WithdrawalState::Paying,
-        WithdrawalState::PayoutFailed,
-        WithdrawalState::Paid,
-        WithdrawalState::Rejected,
-    ];
-
-    pub fn parse(value: &str) -> Option<WithdrawalState> {
-        WithdrawalState::ALL
-            .into_iter()
-            .find(|state| state.as_str() == value)
-    }
-
-    pub fn as_str(self) -> &'static str {
-        match self {
-            WithdrawalState::Requested => "requested",
-            WithdrawalState::Approved => "approved",
-            WithdrawalState::Paying => "paying",
-            WithdrawalState::Paid => "paid",
-            WithdrawalState::Rejected => "rejected",
-            WithdrawalState::PayoutFailed => "payout_failed",
-        }
-    }
-
-    /// As the player reads it.
-    pub fn label(self) -> &'static str {
-        match self {
-            WithdrawalState::Requested => "Waiting for approval",
-            WithdrawalState::Approved => "Approved",
-            WithdrawalState::Paying => "Being paid out",
-            WithdrawalState::Paid => "Paid",
-            WithdrawalState::Rejected => "Rejected, funds returned",
-            WithdrawalState::PayoutFailed => "Payout delayed",
-        }
-    }
-
-    /// As staff read it.
-    pub fn staff_label(self) -> &'static str {
-        match self {
-            WithdrawalState::Requested => "requested",
-            WithdrawalState::Approved => "approved",
-            WithdrawalState::Paying => "paying",
-            WithdrawalState::Paid => "paid",
-            WithdrawalState::Rejected => "rejected",
-            WithdrawalState::PayoutFailed => "payout failed",
-        }
-    }
-
-    /// The badge colour class.
-    pub fn tone(self) -> &'static str {
-        match self {
-            WithdrawalState::Paid => "badge success",
-            WithdrawalState::Rejected | WithdrawalState::PayoutFailed => "badge danger",
-            WithdrawalState::Requested | WithdrawalState::Approved | WithdrawalState::Paying => {
-                "badge warning"
-            }
-        }
-    }
-}
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum AttemptState {
-    Pending,
-    Succeeded,
-    Failed,
-    Unknown,
-}
-
-impl AttemptState {
-    pub fn parse(value: &str) -> Option<AttemptState> {
-        Some(match value {
-            "pending" => AttemptState::Pending,
-            "succeeded" => AttemptState::Succeeded,
-            "failed" => AttemptState::Failed,
-            "unknown" => AttemptState::Unknown,
-            _ => return None,
-        })
-    }
-
-    pub fn as_str(self) -> &'static str {
-        match self {
-            AttemptState::Pending => "pending",
-            AttemptState::Succeeded => "succeeded",
-            AttemptState::Failed => "failed",
-            AttemptState::Unknown => "unknown",
-        }
-    }
-
-    /// Still at the PSP: neither retried nor given up on before a recheck.
-    pub fn is_open(self) -> bool {
-        matches!(self, AttemptState::Pending | AttemptState::Unknown)
-    }
-}
-
 /// One of the player's withdrawals, as the player sees it.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct WithdrawalView {
-    pub id: Uuid,
+    pub id: WithdrawalId,
     pub amount: Money,
     pub state: WithdrawalState,
     pub created_at: DateTime<Utc>,
@@ -164,7 +57,7 @@ pub struct WithdrawableBalance {
 /// One row of the staff queue.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct WithdrawalSummary {
-    pub id: Uuid,
+    pub id: WithdrawalId,
     pub player_email: String,
     pub amount: Money,
     pub state: WithdrawalState,
@@ -225,6 +118,38 @@ pub struct AllowedActions {
     pub mark_paid: bool,
 }
 
+impl AllowedActions {
+    /// The buttons of a withdrawal in `state`: what the transition table offers, and nothing to
+    /// a viewer whose role may not act.
+    pub fn offered(state: WithdrawalState, facts: &Facts, may_act: bool) -> AllowedActions {
+        let offers = |action| may_act && state.offers(action, facts);
+        AllowedActions {
+            approve: offers(ActionKind::Approve),
+            reject: offers(ActionKind::Reject),
+            start_payout: offers(ActionKind::StartPayout),
+            retry_payout: offers(ActionKind::RetryPayout),
+            recheck: offers(ActionKind::Recheck),
+            mark_paid: offers(ActionKind::MarkPaid),
+        }
+    }
+}
+
+/// A refusal of the transition table, as the caller reads it.
+impl From<Refusal> for AppError {
+    fn from(refusal: Refusal) -> AppError {
+        let code = match refusal.code() {
+            RefusalCode::InvalidStateTransition => ErrorCode::InvalidStateTransition,
+            RefusalCode::Forbidden => ErrorCode::Forbidden,
+            RefusalCode::RetryLimitReached => ErrorCode::RetryLimitReached,
+            RefusalCode::RetryCooldown => ErrorCode::RetryCooldown,
+        };
+        AppError {
+            retry_after_s: refusal.retry_after_s(),
+            ..AppError::new(code, refusal.message())
+        }
+    }
+}
+
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct PayoutAttemptView {
     pub number: i32,
@@ -257,7 +182,7 @@ pub struct TimelineEntry {
 /// The answer to a staff action.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct WithdrawalReceipt {
-    pub withdrawal_id: Uuid,
+    pub withdrawal_id: WithdrawalId,
     pub state: WithdrawalState,
     /// True when this action's key had been used already: nothing happened again.
     pub replayed: bool,
@@ -294,55 +219,6 @@ pub const MOCK_OUTCOMES: [(&str, &str); 4] = [
     ("lose_answer", "Pay but lose the answer"),
 ];
 
-#[cfg(feature = "ssr")]
-#[async_trait::async_trait]
-pub trait WithdrawalsApi: Send + Sync {
-    async fn options(&self, ctx: &crate::api::RequestCtx) -> Result<WithdrawOptions, AppError>;
-    async fn request(
-        &self,
-        ctx: &crate::api::RequestCtx,
-        amount: String,
-        currency: String,
-        idempotency_key: String,
-    ) -> Result<WithdrawalView, AppError>;
-    async fn mine(&self, ctx: &crate::api::RequestCtx) -> Result<Vec<WithdrawalView>, AppError>;
-    async fn queue(
-        &self,
-        ctx: &crate::api::RequestCtx,
-        filter: QueueFilter,
-    ) -> Result<Vec<WithdrawalSummary>, AppError>;
-    async fn detail(
-        &self,
-        ctx: &crate::api::RequestCtx,
-        withdrawal_id: Uuid,
-    ) -> Result<WithdrawalDetail, AppError>;
-    async fn act(
-        &self,
-        ctx: &crate::api::RequestCtx,
-        withdrawal_id: Uuid,
-        action: StaffAction,
-        idempotency_key: String,
-    ) -> Result<WithdrawalReceipt, AppError>;
-    async fn recheck(
-        &self,
-        ctx: &crate::api::RequestCtx,
-        withdrawal_id: Uuid,
-    ) -> Result<WithdrawalReceipt, AppError>;
-    async fn script_mock_payout(
-        &self,
-        ctx: &crate::api::RequestCtx,
-        withdrawal_id: Uuid,
-        outcome: String,
-        failure_code: Option<String>,
-    ) -> Result<WithdrawalReceipt, AppError>;
-    async fn policy(&self, ctx: &crate::api::RequestCtx) -> Result<WithdrawalPolicy, AppError>;
-    async fn save_policy(
-        &self,
-        ctx: &crate::api::RequestCtx,
-        update: PolicyUpdate,
-    ) -> Result<WithdrawalPolicy, AppError>;
-}
-
 /// The staff queue's filters, as typed in the form (validated on the server).
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct QueueFilter {
@@ -368,15 +244,19 @@ pub enum StaffAction {
 }
 
 impl StaffAction {
+    pub fn kind(&self) -> ActionKind {
+        match self {
+            StaffAction::Approve => ActionKind::Approve,
+            StaffAction::Reject { .. } => ActionKind::Reject,
+            StaffAction::StartPayout => ActionKind::StartPayout,
+            StaffAction::RetryPayout => ActionKind::RetryPayout,
+            StaffAction::MarkPaid { .. } => ActionKind::MarkPaid,
+        }
+    }
+
     /// The action's name in keys, the timeline and the audit log.
     pub fn name(&self) -> &'static str {
-        match self {
-            StaffAction::Approve => "approve",
-            StaffAction::Reject { .. } => "reject",
-            StaffAction::StartPayout => "start_payout",
-            StaffAction::RetryPayout => "retry_payout",
-            StaffAction::MarkPaid { .. } => "mark_paid",
-        }
+        self.kind().name()
     }
 }
 
@@ -396,226 +276,15 @@ pub struct PolicyUpdate {
     pub payout_provider: String,
 }
 
-/// Seconds as people say them: "45 s", "4 min 30 s", "2 h 5 min", "3 d 4 h".
-pub fn duration_words(seconds: i64) -> String {
-    let seconds = seconds.max(0);
-    match seconds {
-        ..60 => format!("{seconds} s"),
-        60..3600 if seconds % 60 == 0 => format!("{} min", seconds / 60),
-        60..3600 => format!("{} min {} s", seconds / 60, seconds % 60),
-        3600..86400 => format!("{} h {} min", seconds / 3600, (seconds % 3600) / 60),
-        _ => format!("{} d {} h", seconds / 86400, (seconds % 86400) / 3600),
-    }
-}
-
 /// The action key a button sends: one per withdrawal and action (and attempt, for a retry), so
 /// a double click or a second tab acts once.
-pub fn action_key(action: &str, withdrawal_id: Uuid, attempt_number: Option<i64>) -> String {
+pub fn action_key(
+    action: ActionKind,
+    withdrawal_id: WithdrawalId,
+    attempt_number: Option<i64>,
+) -> String {
     match attempt_number {
-        Some(number) => format!("{action}:{withdrawal_id}:{number}"),
-        None => format!("{action}:{withdrawal_id}"),
+        Some(number) => format!("{}:{withdrawal_id}:{number}", action.name()),
+        None => format!("{}:{withdrawal_id}", action.name()),
     }
 }
-
-/// What the logged-in player may withdraw.
-#[server(endpoint = "withdrawals/options")]
-pub async fn load_withdraw_options() -> Result<WithdrawOptions, AppError> {
-    crate::api::call::<dyn WithdrawalsApi, _, _, _>(
-        |api, ctx| async move { api.options(&ctx).await },
-    )
-    .await
-}
-
-/// Requests a withdrawal: the amount is held at once. The key is one per click intent.
-#[server(endpoint = "withdrawals/request")]
-pub async fn request_withdrawal(
-    amount: String,
-    currency: String,
-    idempotency_key: String,
-) -> Result<WithdrawalView, AppError> {
-    crate::api::call::<dyn WithdrawalsApi, _, _, _>(|api, ctx| async move {
-        api.request(&ctx, amount, currency, idempotency_key).await
-    })
-    .await
-}
-
-/// The logged-in player's withdrawals, newest first.
-#[server(endpoint = "withdrawals/mine")]
-pub async fn my_withdrawals() -> Result<Vec<WithdrawalView>, AppError> {
-    crate::api::call::<dyn WithdrawalsApi, _, _, _>(|api, ctx| async move { api.mine(&ctx).await })
-        .await
-}
-
-/// Any staff role: the queue, filtered by state, amount (major units) and age.
-#[server(endpoint = "admin/withdrawals/list")]
-pub async fn list_withdrawals(
-    state: Option<String>,
-    amount_min: Option<String>,
-    amount_max: Option<String>,
-    older_than_hours: Option<String>,
-) -> Result<Vec<WithdrawalSummary>, AppError> {
-    let filter = QueueFilter {
-        state,
-        amount_min,
-        amount_max,
-        older_than_hours,
-    };
-    crate::api::call::<dyn WithdrawalsApi, _, _, _>(|api, ctx| async move {
-        api.queue(&ctx, filter).await
-    })
-    .await
-}
-
-/// Any staff role: one withdrawal with its attempts and timeline.
-#[server(endpoint = "admin/withdrawals/detail")]
-pub async fn load_withdrawal(withdrawal_id: Uuid) -> Result<WithdrawalDetail, AppError> {
-    crate::api::call::<dyn WithdrawalsApi, _, _, _>(|api, ctx| async move {
-        api.detail(&ctx, withdrawal_id).await
-    })
-    .await
-}
-
-#[cfg(feature = "ssr")]
-async fn act(
-    withdrawal_id: Uuid,
-    action: StaffAction,
-    idempotency_key: String,
-) -> Result<WithdrawalReceipt, AppError> {
-    crate::api::call::<dyn WithdrawalsApi, _, _, _>(|api, ctx| async move {
-        api.act(&ctx, withdrawal_id, action, idempotency_key).await
-    })
-    .await
-}
-
-/// Finance or owner: approves (above the threshold, the first or the second approval).
-#[server(endpoint = "admin/withdrawals/approve")]
-pub async fn approve_withdrawal(
-    withdrawal_id: Uuid,
-    idempotency_key: String,
-) -> Result<WithdrawalReceipt, AppError> {
-    act(withdrawal_id, StaffAction::Approve, idempotency_key).await
-}
-
-/// Finance or owner: rejects with a reason; the held funds go back to the player.
-#[server(endpoint = "admin/withdrawals/reject")]
-pub async fn reject_withdrawal(
-    withdrawal_id: Uuid,
-    reason: String,
-    idempotency_key: String,
-) -> Result<WithdrawalReceipt, AppError> {
-    act(
-        withdrawal_id,
-        StaffAction::Reject { reason },
-        idempotency_key,
-    )
-    .await
-}
-
-/// Finance or owner: sends the first payout attempt to the tenant's payout provider.
-#[server(endpoint = "admin/withdrawals/start-payout")]
-pub async fn start_payout(
-    withdrawal_id: Uuid,
-    idempotency_key: String,
-) -> Result<WithdrawalReceipt, AppError> {
-    act(withdrawal_id, StaffAction::StartPayout, idempotency_key).await
-}
-
-/// Finance or owner: a new attempt after a failed one, within the retry policy. An attempt
-/// whose outcome is unknown is rechecked first, never retried blind.
-#[server(endpoint = "admin/withdrawals/retry-payout")]
-pub async fn retry_payout(
-    withdrawal_id: Uuid,
-    idempotency_key: String,
-) -> Result<WithdrawalReceipt, AppError> {
-    act(withdrawal_id, StaffAction::RetryPayout, idempotency_key).await
-}
-
-/// Finance or owner: records a payout made outside any PSP (reason and reference required).
-#[server(endpoint = "admin/withdrawals/mark-paid")]
-pub async fn mark_withdrawal_paid(
-    withdrawal_id: Uuid,
-    reason: String,
-    external_reference: String,
-    idempotency_key: String,
-) -> Result<WithdrawalReceipt, AppError> {
-    act(
-        withdrawal_id,
-        StaffAction::MarkPaid {
-            reason,
-            external_reference,
-        },
-        idempotency_key,
-    )
-    .await
-}
-
-/// Finance or owner: asks the PSP for the latest attempt's real state and applies it.
-#[server(endpoint = "admin/withdrawals/recheck")]
-pub async fn recheck_payout(withdrawal_id: Uuid) -> Result<WithdrawalReceipt, AppError> {
-    crate::api::call::<dyn WithdrawalsApi, _, _, _>(|api, ctx| async move {
-        api.recheck(&ctx, withdrawal_id).await
-    })
-    .await
-}
-
-/// Finance or owner, mock PSP only (never in production): the outcome of this withdrawal's
-/// next payout at the mock.
-#[server(endpoint = "admin/withdrawals/mock-script")]
-pub async fn script_mock_payout(
-    withdrawal_id: Uuid,
-    outcome: String,
-    failure_code: Option<String>,
-) -> Result<WithdrawalReceipt, AppError> {
-    crate::api::call::<dyn WithdrawalsApi, _, _, _>(|api, ctx| async move {
-        api.script_mock_payout(&ctx, withdrawal_id, outcome, failure_code)
-            .await
-    })
-    .await
-}
-
-/// Any staff role: the tenant's withdrawal policy.
-#[server(endpoint = "admin/settings/withdrawals")]
-pub async fn load_withdrawal_policy() -> Result<WithdrawalPolicy, AppError> {
-    crate::api::call::<dyn WithdrawalsApi, _, _, _>(
-        |api, ctx| async move { api.policy(&ctx).await },
-    )
-    .await
-}
-
-/// The settings form's save in its own module: it takes one argument per form field, more than
-/// clippy's default count, and the server macro's browser half does not keep a function's allow.
-#[allow(clippy::too_many_arguments)]
-mod policy_save {
-    use super::*;
-
-    /// Owner only: changes the tenant's withdrawal policy (audited).
-    #[server(endpoint = "admin/settings/withdrawals/save")]
-    pub async fn save_withdrawal_policy(
-        amount_min: String,
-        amount_max: String,
-        approval_threshold: String,
-        payout_attempts_max: String,
-        retry_cooldown_s: String,
-        recheck_age_s: String,
-        not_found_grace_s: String,
-        payout_provider: String,
-        approval_thresholds: Option<String>,
-    ) -> Result<WithdrawalPolicy, AppError> {
-        let update = PolicyUpdate {
-            amount_min,
-            amount_max,
-            approval_threshold,
-            approval_thresholds: approval_thresholds.unwrap_or_default(),
-            payout_attempts_max,
-            retry_cooldown_s,
-            recheck_age_s,
-            not_found_grace_s,
-            payout_provider,
-        };
-        crate::api::call::<dyn WithdrawalsApi, _, _, _>(|api, ctx| async move {
-            api.save_policy(&ctx, update).await
-        })
-        .await
-    }
-}
-pub use policy_save::*;

@@ -4,13 +4,36 @@
 
 use leptos::prelude::*;
 
-use super::{
-    RequestWithdrawal, WithdrawOptions, WithdrawalView, load_withdraw_options, my_withdrawals,
-};
+use super::api::{RequestWithdrawal, load_withdraw_options, my_withdrawals};
+use super::{WithdrawOptions, WithdrawalView};
 use crate::auth::ViewerKind;
 use crate::auth::pages::{player_resource, use_auth};
 use crate::components::{ErrorPanel, FieldError, FormError, action_error, action_idempotency_key};
+use crate::domain::withdrawal::WithdrawalState;
 use crate::error::{AppError, ErrorCode};
+
+/// A state as the player reads it.
+fn player_label(state: WithdrawalState) -> &'static str {
+    match state {
+        WithdrawalState::Requested => "Waiting for approval",
+        WithdrawalState::Approved => "Approved",
+        WithdrawalState::Paying => "Being paid out",
+        WithdrawalState::Paid => "Paid",
+        WithdrawalState::Rejected => "Rejected, funds returned",
+        WithdrawalState::PayoutFailed => "Payout delayed",
+    }
+}
+
+/// A state's badge colour class (the player's and the staff pages').
+pub(super) fn state_tone(state: WithdrawalState) -> &'static str {
+    match state {
+        WithdrawalState::Paid => "badge success",
+        WithdrawalState::Rejected | WithdrawalState::PayoutFailed => "badge danger",
+        WithdrawalState::Requested | WithdrawalState::Approved | WithdrawalState::Paying => {
+            "badge warning"
+        }
+    }
+}
 
 #[component]
 pub fn WithdrawPage() -> impl IntoView {
@@ -142,7 +165,7 @@ fn WithdrawalList(list: Vec<WithdrawalView>) -> impl IntoView {
                         <tr data-testid="withdrawal-row" data-state=withdrawal.state.as_str()>
                             <td>{withdrawal.created_at.format("%Y-%m-%d %H:%M").to_string()}</td>
                             <td>
-                                <span class=withdrawal.state.tone() data-state=withdrawal.state.as_str()>{withdrawal.state.label()}</span>
+                                <span class=state_tone(withdrawal.state) data-state=withdrawal.state.as_str()>{player_label(withdrawal.state)}</span>
                                 {withdrawal.reject_reason.map(|reason| view! { <span class="muted">" " {reason}</span> })}
                             </td>
                             <td class="amount">{withdrawal.amount.to_string()}</td>

@@ -4,10 +4,16 @@
 use std::collections::BTreeMap;
 use std::str::FromStr;
 
-use crate::error::ServerError;
+use crate::audit::{self, Actor, AuditEvent};
+use crate::auth::StaffMember;
+use crate::error::{ServerError, ServerResult};
+use crate::services::Services;
+use crate::tenants::Tenant;
+use app::api::RequestCtx;
+use app::auth::StaffRole;
 use app::domain::money::Currency;
 use app::error::AppError;
-use app::withdrawals::PolicyUpdate;
+use app::withdrawals::{PolicyUpdate, WithdrawalPolicy};
 use chrono::{DateTime, Utc};
 use rust_decimal::Decimal;
 use uuid::Uuid;
@@ -285,7 +291,7 @@ async fn save_thresholds(
 }
 
 /// Writes the tenant's policy (inserted on first save).
-pub async fn save(
+pub async fn save_policy(
     conn: &mut sqlx::PgConnection,
     tenant_id: Uuid,
     policy: &Policy,
@@ -335,4 +341,84 @@ pub fn snapshot(policy: &Policy) -> serde_json::Value {
         "not_found_grace_s": policy.not_found_grace_s,
         "payout_provider": policy.payout_provider,
     })
+}
+
+/// The tenant's policy as the settings page shows it.
+fn policy_out(services: &Services, policy: Policy, editable: bool) -> WithdrawalPolicy {
+    WithdrawalPolicy {
+        amount_min: policy.amount_min,
+        amount_max: policy.amount_max,
+        approval_threshold: policy.approval_threshold,
+        approval_thresholds: policy.approval_thresholds.into_iter().collect(),
+        payout_attempts_max: policy.payout_attempts_max,
+        retry_cooldown_s: policy.retry_cooldown_s,
+        recheck_age_s: policy.recheck_age_s,
+        not_found_grace_s: policy.not_found_grace_s,
+        payout_provider: policy.payout_provider,
+        providers: payout_provider_names(services),
+        updated_at: policy.updated_at,
+        editable,
+    }
+}
+
+fn payout_provider_names(services: &Services) -> Vec<String> {
+    services
+        .providers()
+        .all()
+        .map(|provider| provider.name().to_owned())
+        .collect()
+}
+
+/// Any staff role: the tenant's policy, editable by an owner.
+pub async fn view(
+    services: &Services,
+    tenant: &Tenant,
+    staff: &StaffMember,
+) -> ServerResult<WithdrawalPolicy> {
+    let mut conn = services.pool().acquire().await?;
+    let policy = load(&mut conn, tenant.id).await?;
+    Ok(policy_out(services, policy, staff.role == StaffRole::Owner))
+}
+
+/// Owner only: changes the tenant's policy (audited).
+pub async fn save(
+    services: &Services,
+    ctx: &RequestCtx,
+    tenant: &Tenant,
+    staff: &StaffMember,
+    update: app::withdrawals::PolicyUpdate,
+) -> ServerResult<WithdrawalPolicy> {
+    let policy = Policy::from_update(&update, &payout_provider_names(services))?;
+    let now = services.now();
+    let mut tx = services.pool().begin().await?;
+    let before = load(&mut tx, tenant.id).await?;
+    save_policy(&mut tx, tenant.id, &policy, staff.id, now).await?;
+    audit::record(
+        &mut tx,
+        &AuditEvent {
+            tenant_id: tenant.id,
+            actor: Actor::Staff(staff.id),
+            action: "withdrawal_policy.updated".into(),
+            target_type: "withdrawal_policy".into(),
+            target_id: tenant.id.to_string(),
+            before: Some(snapshot(&before)),
+            after: Some(snapshot(&policy)),
+            reason: None,
+            request_id: super::request_id(ctx),
+            idempotency_key: None,
+            ip: None,
+            at: now,
+        },
+    )
+    .await?;
+    tx.commit().await?;
+    tracing::info!(tenant = %tenant.slug, staff = %staff.id, "withdrawal policy updated");
+    Ok(policy_out(
+        services,
+        Policy {
+            updated_at: Some(now),
+            ..policy
+        },
+        true,
+    ))
 }

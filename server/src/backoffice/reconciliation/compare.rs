@@ -6,7 +6,7 @@ use app::deposits::DepositState;
 use app::domain::reconciliation::{
     FindingKind, FindingSeverity, PspCheckoutStatus, PspPayoutStatus,
 };
-use app::withdrawals::AttemptState;
+use app::domain::withdrawal::AttemptState;
 use serde::Serialize;
 use serde_json::json;
 use uuid::Uuid;

@@ -5,8 +5,8 @@
 
 use app::deposits::DepositState;
 use app::domain::reconciliation::{PspCheckoutStatus, PspPayoutStatus};
+use app::domain::withdrawal::AttemptState;
 use app::error::{AppError, ErrorCode};
-use app::withdrawals::AttemptState;
 use sqlx::PgPool;
 use uuid::Uuid;
 

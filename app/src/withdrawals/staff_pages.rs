@@ -5,16 +5,21 @@
 use leptos::prelude::*;
 use leptos_router::components::Form;
 use leptos_router::hooks::{use_params_map, use_query_map};
-use uuid::Uuid;
 
+use super::api::{
+    ApproveWithdrawal, MarkWithdrawalPaid, RecheckPayout, RejectWithdrawal, RetryPayout,
+    SaveWithdrawalPolicy, ScriptMockPayout, StartPayout, list_withdrawals, load_withdrawal,
+    load_withdrawal_policy,
+};
+use super::pages::state_tone;
 use super::{
-    ApproveWithdrawal, MOCK_OUTCOMES, MarkWithdrawalPaid, RecheckPayout, RejectWithdrawal,
-    RetryPayout, SaveWithdrawalPolicy, ScriptMockPayout, StartPayout, WithdrawalDetail,
-    WithdrawalPolicy, WithdrawalReceipt, WithdrawalState, WithdrawalSummary, action_key,
-    duration_words, list_withdrawals, load_withdrawal, load_withdrawal_policy,
+    MOCK_OUTCOMES, WithdrawalDetail, WithdrawalPolicy, WithdrawalReceipt, WithdrawalSummary,
+    action_key,
 };
 use crate::backoffice::pages::page_error;
 use crate::components::{FieldError, FormError, action_error};
+use crate::domain::ids::WithdrawalId;
+use crate::domain::withdrawal::{ActionKind, AttemptState, WithdrawalState, duration_words};
 use crate::error::AppError;
 
 /// While a payout is at the provider, the detail page asks again this often.
@@ -22,7 +27,7 @@ const PAYING_POLL_INTERVAL_MS: u64 = 2000;
 
 #[component]
 fn StateBadge(state: WithdrawalState) -> impl IntoView {
-    view! { <span class=state.tone() data-state=state.as_str()>{state.staff_label()}</span> }
+    view! { <span class=state_tone(state) data-state=state.as_str()>{state.staff_label()}</span> }
 }
 
 #[component]
@@ -164,8 +169,13 @@ impl Actions {
 #[component]
 pub fn WithdrawalDetailPage() -> impl IntoView {
     let params = use_params_map();
-    let id =
-        move || params.with(|params| params.get("id").and_then(|id| Uuid::parse_str(&id).ok()));
+    let id = move || {
+        params.with(|params| {
+            params
+                .get("id")
+                .and_then(|id| id.parse::<WithdrawalId>().ok())
+        })
+    };
     let actions = Actions::new();
     let tick = RwSignal::new(0_u32);
     let detail = Resource::new(
@@ -290,21 +300,21 @@ fn Detail(detail: WithdrawalDetail, actions: Actions) -> impl IntoView {
                 {allowed.approve.then(|| view! {
                     <ActionForm action=actions.approve attr:class="inline">
                         <input type="hidden" name="withdrawal_id" value=id.to_string()/>
-                        <input type="hidden" name="idempotency_key" value=action_key("approve", id, None)/>
+                        <input type="hidden" name="idempotency_key" value=action_key(ActionKind::Approve, id, None)/>
                         <button class="button primary" type="submit" data-testid="approve" disabled=move || actions.pending()>"Approve"</button>
                     </ActionForm>
                 })}
                 {allowed.start_payout.then(|| view! {
                     <ActionForm action=actions.start attr:class="inline">
                         <input type="hidden" name="withdrawal_id" value=id.to_string()/>
-                        <input type="hidden" name="idempotency_key" value=action_key("start_payout", id, None)/>
+                        <input type="hidden" name="idempotency_key" value=action_key(ActionKind::StartPayout, id, None)/>
                         <button class="button primary" type="submit" data-testid="start-payout" disabled=move || actions.pending()>"Start payout"</button>
                     </ActionForm>
                 })}
                 {allowed.retry_payout.then(|| view! {
                     <ActionForm action=actions.retry attr:class="inline">
                         <input type="hidden" name="withdrawal_id" value=id.to_string()/>
-                        <input type="hidden" name="idempotency_key" value=action_key("retry_payout", id, Some(next_attempt))/>
+                        <input type="hidden" name="idempotency_key" value=action_key(ActionKind::RetryPayout, id, Some(next_attempt))/>
                         <button class="button primary" type="submit" data-testid="retry-payout" disabled=move || actions.pending()>"Retry payout"</button>
                     </ActionForm>
                 })}
@@ -325,7 +335,7 @@ fn Detail(detail: WithdrawalDetail, actions: Actions) -> impl IntoView {
 }
 
 #[component]
-fn RejectForm(id: Uuid, actions: Actions) -> impl IntoView {
+fn RejectForm(id: WithdrawalId, actions: Actions) -> impl IntoView {
     let error = action_error(actions.reject);
     view! {
         <details class="action-form">
@@ -333,7 +343,7 @@ fn RejectForm(id: Uuid, actions: Actions) -> impl IntoView {
             <ActionForm action=actions.reject attr:class="form" attr:aria-label="Reject">
                 <FormError error/>
                 <input type="hidden" name="withdrawal_id" value=id.to_string()/>
-                <input type="hidden" name="idempotency_key" value=action_key("reject", id, None)/>
+                <input type="hidden" name="idempotency_key" value=action_key(ActionKind::Reject, id, None)/>
                 <label for="reject-reason">"Reason (the player sees it)"</label>
                 <textarea id="reject-reason" name="reason" required maxlength="500"></textarea>
                 <FieldError error field="reason"/>
@@ -344,7 +354,7 @@ fn RejectForm(id: Uuid, actions: Actions) -> impl IntoView {
 }
 
 #[component]
-fn MarkPaidForm(id: Uuid, actions: Actions) -> impl IntoView {
+fn MarkPaidForm(id: WithdrawalId, actions: Actions) -> impl IntoView {
     let error = action_error(actions.mark_paid);
     view! {
         <details class="action-form">
@@ -352,7 +362,7 @@ fn MarkPaidForm(id: Uuid, actions: Actions) -> impl IntoView {
             <ActionForm action=actions.mark_paid attr:class="form" attr:aria-label="Mark paid">
                 <FormError error/>
                 <input type="hidden" name="withdrawal_id" value=id.to_string()/>
-                <input type="hidden" name="idempotency_key" value=action_key("mark_paid", id, None)/>
+                <input type="hidden" name="idempotency_key" value=action_key(ActionKind::MarkPaid, id, None)/>
                 <label for="paid-reason">"Reason"</label>
                 <textarea id="paid-reason" name="reason" required maxlength="500"></textarea>
                 <FieldError error field="reason"/>
@@ -366,7 +376,7 @@ fn MarkPaidForm(id: Uuid, actions: Actions) -> impl IntoView {
 }
 
 #[component]
-fn MockScriptForm(id: Uuid, actions: Actions, pending: Vec<String>) -> impl IntoView {
+fn MockScriptForm(id: WithdrawalId, actions: Actions, pending: Vec<String>) -> impl IntoView {
     view! {
         <details class="action-form" data-testid="mock-controls">
             <summary>"Mock PSP: script the next payout (test payments only)"</summary>
@@ -407,10 +417,10 @@ fn AttemptsCard(detail: WithdrawalDetail) -> impl IntoView {
                             </thead>
                             <tbody>
                                 {detail.attempts.into_iter().map(|attempt| {
-                                    let tone = match attempt.state.as_str() {
-                                        "succeeded" => "badge success",
-                                        "failed" => "badge danger",
-                                        _ => "badge warning",
+                                    let tone = match attempt.state {
+                                        AttemptState::Succeeded => "badge success",
+                                        AttemptState::Failed => "badge danger",
+                                        AttemptState::Pending | AttemptState::Unknown => "badge warning",
                                     };
                                     view! {
                                         <tr data-testid="attempt-row" data-state=attempt.state.as_str()>
