@@ -158,6 +158,20 @@ impl AppError {
         AppError::new(ErrorCode::NotFound, format!("{what} not found."))
     }
 
+    /// An amount the person typed that does not parse, in their words, on the `amount` field.
+    pub fn invalid_amount(error: &crate::domain::money::MoneyError) -> Self {
+        let text = error.to_string();
+        let mut chars = text.chars();
+        let message: String = chars
+            .next()
+            .map(|first| first.to_uppercase().chain(chars).collect())
+            .unwrap_or_default();
+        AppError {
+            field: Some("amount".into()),
+            ..AppError::new(ErrorCode::InvalidAmount, message)
+        }
+    }
+
     /// The message for failures the user cannot act on; the details go to the server log only.
     pub fn internal() -> Self {
         AppError::new(

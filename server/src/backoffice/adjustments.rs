@@ -8,7 +8,7 @@ use app::backoffice::dashboard::{
 };
 use app::domain::money::{Currency, Money, SignedMoney};
 use app::domain::reconciliation::CreditRequestSource;
-use app::error::{AppError, ErrorCode};
+use app::error::AppError;
 use uuid::Uuid;
 
 use super::credits::request::{self as credits, NewCreditRequest};
@@ -79,12 +79,7 @@ fn checked_reason(reason: &str) -> ServerResult<&str> {
 fn checked_amount(currency: &str, amount: &str) -> ServerResult<Money> {
     let currency = Currency::parse(currency.trim())
         .map_err(|_| AppError::invalid("currency", "Choose a supported currency."))?;
-    Ok(
-        Money::parse(amount.trim(), currency).map_err(|error| AppError {
-            field: Some("amount".into()),
-            ..AppError::new(ErrorCode::InvalidAmount, capitalise(&error.to_string()))
-        })?,
-    )
+    Ok(Money::parse(amount.trim(), currency).map_err(|error| AppError::invalid_amount(&error))?)
 }
 
 fn scoped_key(staff: &StaffMember, idempotency_key: &str) -> ServerResult<IdempotencyKey> {
@@ -275,12 +270,4 @@ async fn available(
         .find(|balance| balance.currency == currency)
         .map(|balance| balance.available)
         .unwrap_or(SignedMoney::zero(currency)))
-}
-
-fn capitalise(text: &str) -> String {
-    let mut chars = text.chars();
-    chars
-        .next()
-        .map(|first| first.to_uppercase().chain(chars).collect())
-        .unwrap_or_default()
 }

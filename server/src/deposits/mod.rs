@@ -197,10 +197,7 @@ async fn start(
         currency,
         Decimal::from(DEPOSIT_AMOUNT_MAX_MAJOR),
     )
-    .map_err(|error| AppError {
-        field: Some("amount".into()),
-        ..AppError::new(ErrorCode::InvalidAmount, capitalised(&error.to_string()))
-    })?;
+    .map_err(|error| AppError::invalid_amount(&error))?;
     let idempotency_key = idempotency_key.trim().to_owned();
     if idempotency_key.is_empty() || idempotency_key.len() > 200 {
         return Err(AppError::invalid(
@@ -437,12 +434,4 @@ impl Services {
             config.public_origin.clone()
         }
     }
-}
-
-fn capitalised(text: &str) -> String {
-    let mut chars = text.chars();
-    chars
-        .next()
-        .map(|first| first.to_uppercase().chain(chars).collect())
-        .unwrap_or_default()
 }

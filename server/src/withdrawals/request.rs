@@ -96,8 +96,8 @@ pub async fn request(
 ) -> ServerResult<WithdrawalView> {
     let currency = Currency::parse(currency.trim())
         .map_err(|_| AppError::invalid("currency", "Choose one of your currencies."))?;
-    let amount = Money::parse(amount.trim(), currency)
-        .map_err(|error| invalid_amount(capitalised(&error.to_string())))?;
+    let amount =
+        Money::parse(amount.trim(), currency).map_err(|error| AppError::invalid_amount(&error))?;
     let idempotency_key = client_key(&idempotency_key)?;
     let hash = request_hash(&amount);
     let now = services.now();
@@ -227,12 +227,4 @@ pub async fn mine(
     .fetch_all(services.pool())
     .await?;
     Ok(rows.iter().map(Withdrawal::view).collect())
-}
-
-pub fn capitalised(text: &str) -> String {
-    let mut chars = text.chars();
-    chars
-        .next()
-        .map(|first| first.to_uppercase().chain(chars).collect())
-        .unwrap_or_default()
 }
