@@ -11,6 +11,7 @@ pub mod config;
 pub mod db;
 pub mod deposits;
 pub mod error;
+pub mod games;
 pub mod http;
 pub mod ledger;
 pub mod protection;

@@ -10,6 +10,7 @@ use sqlx::PgPool;
 
 use crate::auth::session::SessionStore;
 use crate::config::Config;
+use crate::games::GameProviders;
 use crate::psp::Providers;
 use crate::psp::mock::Delivery;
 
@@ -27,6 +28,7 @@ struct Inner {
     sessions: SessionStore,
     clock: Clock,
     providers: Providers,
+    game_providers: GameProviders,
     /// The mock PSP's webhooks waiting for delivery; taken by the delivery worker.
     mock_deliveries: Mutex<Option<tokio::sync::mpsc::UnboundedReceiver<Delivery>>>,
 }
@@ -40,6 +42,7 @@ impl Services {
         let sessions = SessionStore::new(pool.clone(), &config);
         let (outbox, deliveries) = tokio::sync::mpsc::unbounded_channel();
         let providers = Providers::from_config(&config, pool.clone(), outbox);
+        let game_providers = GameProviders::from_config(&config);
         Services {
             inner: Arc::new(Inner {
                 pool,
@@ -47,6 +50,7 @@ impl Services {
                 sessions,
                 clock,
                 providers,
+                game_providers,
                 mock_deliveries: Mutex::new(Some(deliveries)),
             }),
         }
@@ -62,6 +66,11 @@ impl Services {
 
     pub fn sessions(&self) -> &SessionStore {
         &self.inner.sessions
+    }
+
+    /// The game providers whose wallet calls this configuration accepts.
+    pub fn game_providers(&self) -> &GameProviders {
+        &self.inner.game_providers
     }
 
     /// The payment providers this configuration enables.

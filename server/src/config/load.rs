@@ -36,6 +36,7 @@ struct FileLayer {
     stripe_secret_key: Option<String>,
     stripe_webhook_secret: Option<String>,
     stripe_api_base: Option<String>,
+    hub88_public_key: Option<String>,
     checkout_expiry_minutes: Option<u32>,
     test_endpoints: Option<bool>,
     tenant_hosts: Option<BTreeMap<String, String>>,
@@ -220,6 +221,9 @@ impl Config {
                 .unwrap_or_else(|| "https://api.stripe.com".to_owned())
                 .trim_end_matches('/')
                 .to_owned(),
+            hub88_public_key: var("HUB88_PUBLIC_KEY")
+                .or(file.hub88_public_key)
+                .filter(|pem| !pem.trim().is_empty()),
             checkout_expiry_minutes: number("CHECKOUT_EXPIRY_MINUTES")?
                 .map(|value| value as u32)
                 .or(file.checkout_expiry_minutes)

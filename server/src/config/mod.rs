@@ -6,7 +6,7 @@ use std::collections::BTreeMap;
 use std::net::SocketAddr;
 use std::path::PathBuf;
 
-use anyhow::bail;
+use anyhow::{Context, bail};
 use secrecy::{ExposeSecret, SecretString};
 use serde::Deserialize;
 
@@ -111,6 +111,9 @@ pub struct Config {
     pub stripe_webhook_secret: Option<SecretString>,
     /// Stripe's API base URL; tests point it at a local fake.
     pub stripe_api_base: String,
+    /// Hub88's public key (PEM `PUBLIC KEY`), which verifies its wallet calls; unset: Hub88's
+    /// calls are not accepted (404).
+    pub hub88_public_key: Option<String>,
     /// How long a deposit's checkout stays open (Stripe accepts 30 minutes to 24 hours).
     pub checkout_expiry_minutes: u32,
     pub test_endpoints: bool,
@@ -143,6 +146,10 @@ impl Config {
         }
         if self.stripe_secret_key.is_some() != self.stripe_webhook_secret.is_some() {
             bail!("Stripe needs both KASA_STRIPE_SECRET_KEY and KASA_STRIPE_WEBHOOK_SECRET");
+        }
+        if let Some(pem) = &self.hub88_public_key {
+            crate::games::signature::RequestVerifier::from_pem(pem)
+                .context("KASA_HUB88_PUBLIC_KEY is not a PEM RSA public key")?;
         }
         if self.audit_checkpoint_interval_seconds == 0 {
             bail!("audit_checkpoint_interval_seconds must be positive");

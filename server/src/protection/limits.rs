@@ -1,10 +1,13 @@
-//! Deposit limits per rolling day (24 h), week (7 days) and month (30 days). A lower limit
-//! applies at once; a higher one, or removing one, waits for the tenant's cooling-off period,
-//! stored as the row's pending change and read as the limit from its effective time on.
+//! Deposit and loss limits per rolling day (24 h), week (7 days) and month (30 days). A lower
+//! limit applies at once; a higher one, or removing one, waits for the tenant's cooling-off
+//! period, stored as the row's pending change and read as the limit from its effective time on.
+//! Both kinds follow the same rules ([`LimitKind`]); they differ in their table and in what
+//! counts as used: deposits on their way or arrived, or the net loss of play (bets minus wins
+//! minus rollbacks, so winnings give room back).
 //!
-//! All of a player's limits are in one currency: Kasa keeps no exchange rates, so a limit can
-//! only count deposits in its own currency, and deposits in another currency are refused while
-//! a limit applies (otherwise a second currency would be a way round the limit).
+//! All of a player's limits of one kind are in one currency: Kasa keeps no exchange rates, so a
+//! limit can only count money in its own currency, and deposits or bets in another currency are
+//! refused while a limit applies (otherwise a second currency would be a way round the limit).
 
 use app::domain::money::{Currency, Money, SignedMoney};
 use app::error::{AppError, ErrorCode};
@@ -18,7 +21,53 @@ use crate::error::ServerError;
 /// The largest limit a player may set, in major units.
 pub const LIMIT_AMOUNT_MAX_MAJOR: i64 = 1_000_000;
 
-/// One row of `deposit_limits`.
+/// Which limits: on deposits (`deposit_limits`) or on the net loss of play (`loss_limits`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LimitKind {
+    Deposit,
+    Loss,
+}
+
+impl LimitKind {
+    /// How the player's messages name it ("deposit", "loss").
+    pub const fn noun(self) -> &'static str {
+        match self {
+            LimitKind::Deposit => "deposit",
+            LimitKind::Loss => "loss",
+        }
+    }
+
+    const fn table(self) -> &'static str {
+        match self {
+            LimitKind::Deposit => "deposit_limits",
+            LimitKind::Loss => "loss_limits",
+        }
+    }
+
+    /// What one window used: `$1` tenant, `$2` player, `$3` currency, `$4` the window's start.
+    fn used_sql(self) -> String {
+        match self {
+            // A deposit counts from its capture when it has one, else from its creation: one
+            // that expired or failed (freeing its room) and was captured later anyway counts
+            // again from the moment the money arrived, so a late capture cannot slip past the
+            // window it lands in.
+            LimitKind::Deposit => format!(
+                "SELECT COALESCE(SUM(amount_minor), 0)::bigint FROM deposits
+                  WHERE tenant_id = $1 AND player_id = $2 AND currency = $3
+                    AND state IN {COUNTED_DEPOSIT_STATES}
+                    AND COALESCE(captured_at, created_at) > $4"
+            ),
+            // Rollbacks carry their bet's amount (tombstones nothing).
+            LimitKind::Loss => "SELECT COALESCE(SUM(CASE kind WHEN 'bet' THEN amount_minor
+                                                    ELSE -amount_minor END), 0)::bigint
+                  FROM game_transactions
+                 WHERE tenant_id = $1 AND player_id = $2 AND currency = $3 AND created_at > $4"
+                .to_owned(),
+        }
+    }
+}
+
+/// One row of `deposit_limits` or `loss_limits`.
 #[derive(Debug, Clone, sqlx::FromRow)]
 pub struct LimitRow {
     pub period: String,
@@ -60,38 +109,34 @@ impl LimitRow {
 
 pub async fn rows(
     conn: &mut sqlx::PgConnection,
+    kind: LimitKind,
     tenant_id: Uuid,
     player_id: Uuid,
 ) -> Result<Vec<LimitRow>, sqlx::Error> {
-    sqlx::query_as(
+    sqlx::query_as(&format!(
         "SELECT period, currency, amount_minor, pending_amount_minor, pending_effective_at
-           FROM deposit_limits WHERE tenant_id = $1 AND player_id = $2
+           FROM {} WHERE tenant_id = $1 AND player_id = $2
           ORDER BY array_position(ARRAY['day', 'week', 'month'], period)",
-    )
+        kind.table()
+    ))
     .bind(tenant_id)
     .bind(player_id)
     .fetch_all(conn)
     .await
 }
 
-/// What the player deposited in `currency` during the window of `period` ending at `now`.
-/// A deposit counts from its capture when it has one, else from its creation: one that
-/// expired or failed (freeing its room) and was captured later anyway counts again from the
-/// moment the money arrived, so a late capture cannot slip past the window it lands in.
+/// What the player used of `kind` in `currency` during the window of `period` ending at `now`
+/// (a net loss may be negative: the player won).
 async fn used_minor(
     conn: &mut sqlx::PgConnection,
+    kind: LimitKind,
     tenant_id: Uuid,
     player_id: Uuid,
     currency: Currency,
     period: LimitPeriod,
     now: DateTime<Utc>,
 ) -> Result<i64, ServerError> {
-    Ok(sqlx::query_scalar(&format!(
-        "SELECT COALESCE(SUM(amount_minor), 0)::bigint FROM deposits
-          WHERE tenant_id = $1 AND player_id = $2 AND currency = $3
-            AND state IN {COUNTED_DEPOSIT_STATES}
-            AND COALESCE(captured_at, created_at) > $4"
-    ))
+    Ok(sqlx::query_scalar(&kind.used_sql())
     .bind(tenant_id)
     .bind(player_id)
     .bind(currency.code())
@@ -100,14 +145,16 @@ async fn used_minor(
     .await?)
 }
 
-/// The player's limits in force or waiting at `now`, with their use, and the limits' currency.
+/// The player's limits of `kind` in force or waiting at `now`, with their use, and the limits'
+/// currency.
 pub async fn views(
     conn: &mut sqlx::PgConnection,
+    kind: LimitKind,
     tenant_id: Uuid,
     player_id: Uuid,
     now: DateTime<Utc>,
 ) -> Result<(Option<Currency>, Vec<DepositLimitView>), ServerError> {
-    let rows = rows(conn, tenant_id, player_id).await?;
+    let rows = rows(conn, kind, tenant_id, player_id).await?;
     let mut currency_in_use = None;
     let mut views = Vec::new();
     for row in rows.iter().filter(|row| row.in_use(now)) {
@@ -117,7 +164,7 @@ pub async fn views(
             continue;
         };
         let period = row.period()?;
-        let used = used_minor(conn, tenant_id, player_id, currency, period, now).await?;
+        let used = used_minor(conn, kind, tenant_id, player_id, currency, period, now).await?;
         let pending = match row.waiting(now) {
             Some((amount_minor, effective_at)) => Some(PendingLimitChange {
                 amount: amount_minor
@@ -131,7 +178,10 @@ pub async fn views(
             period,
             limit: Money::from_minor_units(limit_minor, currency)?,
             used: SignedMoney::from_minor_units(used, currency),
-            remaining: SignedMoney::from_minor_units((limit_minor - used).max(0), currency),
+            remaining: SignedMoney::from_minor_units(
+                limit_minor.saturating_sub(used).max(0),
+                currency,
+            ),
             pending,
         });
     }
@@ -147,7 +197,7 @@ pub async fn check(
     amount: &Money,
     now: DateTime<Utc>,
 ) -> Result<(), ServerError> {
-    let (currency, limits) = views(conn, tenant_id, player_id, now).await?;
+    let (currency, limits) = views(conn, LimitKind::Deposit, tenant_id, player_id, now).await?;
     let Some(currency) = currency.filter(|_| !limits.is_empty()) else {
         return Ok(());
     };
@@ -171,6 +221,38 @@ pub async fn check(
             limit.period.window_label()
         )).into()),
     }
+}
+
+/// Why a bet of some amount does not fit the player's loss limits.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum LossLimitRefusal {
+    /// The limits are in another currency than the bet.
+    OtherCurrency(Currency),
+    /// The tightest limit the bet would break, with the room left in it.
+    Exceeded(DepositLimitView),
+}
+
+/// Whether a bet of `amount` fits every loss limit in force at `now`: the net loss of each
+/// window plus the bet may not exceed its limit. The caller holds the player's row lock.
+pub async fn check_loss(
+    conn: &mut sqlx::PgConnection,
+    tenant_id: Uuid,
+    player_id: Uuid,
+    amount: &Money,
+    now: DateTime<Utc>,
+) -> Result<Result<(), LossLimitRefusal>, ServerError> {
+    let (currency, limits) = views(conn, LimitKind::Loss, tenant_id, player_id, now).await?;
+    let Some(currency) = currency.filter(|_| !limits.is_empty()) else {
+        return Ok(Ok(()));
+    };
+    if currency != amount.currency() {
+        return Ok(Err(LossLimitRefusal::OtherCurrency(currency)));
+    }
+    let tightest = limits
+        .into_iter()
+        .filter(|limit| limit.remaining.minor_units() < amount.to_minor_units())
+        .min_by_key(|limit| limit.remaining.minor_units());
+    Ok(tightest.map_or(Ok(()), |limit| Err(LossLimitRefusal::Exceeded(limit))))
 }
 
 fn refusal(message: String) -> AppError {
@@ -203,6 +285,7 @@ pub struct LimitRequest {
 /// so no deposit check runs between reading and writing the limits.
 pub async fn set(
     conn: &mut sqlx::PgConnection,
+    kind: LimitKind,
     tenant_id: Uuid,
     player_id: Uuid,
     request: LimitRequest,
@@ -214,7 +297,7 @@ pub async fn set(
         currency,
         amount,
     } = request;
-    let rows = rows(conn, tenant_id, player_id).await?;
+    let rows = rows(conn, kind, tenant_id, player_id).await?;
     if amount.is_some()
         && let Some(other) = rows
             .iter()
@@ -223,8 +306,9 @@ pub async fn set(
         return Err(AppError::invalid(
             "currency",
             format!(
-                "Your deposit limits are in {0}: set this one in {0} too, or remove them first to use another currency.",
-                other.currency
+                "Your {1} limits are in {0}: set this one in {0} too, or remove them first to use another currency.",
+                other.currency,
+                kind.noun()
             ),
         ).into());
     }
@@ -236,12 +320,12 @@ pub async fn set(
     let requested_minor = amount.map(|amount| amount.to_minor_units());
     match (current_minor, requested_minor) {
         (None, None) => {
-            delete(conn, tenant_id, player_id, period).await?;
+            delete(conn, kind, tenant_id, player_id, period).await?;
             Ok(LimitChange::Unchanged)
         }
         (None, Some(requested)) => {
             write(
-                conn, tenant_id, player_id, period, currency, requested, None, now,
+                conn, kind, tenant_id, player_id, period, currency, requested, None, now,
             )
             .await?;
             Ok(LimitChange::Applied)
@@ -251,7 +335,7 @@ pub async fn set(
                 return Ok(LimitChange::Unchanged);
             }
             write(
-                conn, tenant_id, player_id, period, currency, requested, None, now,
+                conn, kind, tenant_id, player_id, period, currency, requested, None, now,
             )
             .await?;
             Ok(LimitChange::Applied)
@@ -267,6 +351,7 @@ pub async fn set(
             let row_currency = this.as_ref().map_or(Ok(currency), LimitRow::currency)?;
             write(
                 conn,
+                kind,
                 tenant_id,
                 player_id,
                 period,
@@ -284,6 +369,7 @@ pub async fn set(
 #[allow(clippy::too_many_arguments)]
 async fn write(
     conn: &mut sqlx::PgConnection,
+    kind: LimitKind,
     tenant_id: Uuid,
     player_id: Uuid,
     period: LimitPeriod,
@@ -293,16 +379,17 @@ async fn write(
     now: DateTime<Utc>,
 ) -> Result<(), ServerError> {
     let (pending_minor, pending_at) = pending.map_or((None, None), |(minor, at)| (minor, Some(at)));
-    sqlx::query(
-        "INSERT INTO deposit_limits (tenant_id, player_id, period, currency, amount_minor,
-                                     pending_amount_minor, pending_effective_at, updated_at)
+    sqlx::query(&format!(
+        "INSERT INTO {} (tenant_id, player_id, period, currency, amount_minor,
+                         pending_amount_minor, pending_effective_at, updated_at)
          VALUES ($1, $2, $3, $4, $5, $6, $7, $8)
          ON CONFLICT (tenant_id, player_id, period) DO UPDATE
             SET currency = EXCLUDED.currency, amount_minor = EXCLUDED.amount_minor,
                 pending_amount_minor = EXCLUDED.pending_amount_minor,
                 pending_effective_at = EXCLUDED.pending_effective_at,
                 updated_at = EXCLUDED.updated_at",
-    )
+        kind.table()
+    ))
     .bind(tenant_id)
     .bind(player_id)
     .bind(period.as_str())
@@ -318,13 +405,15 @@ async fn write(
 
 async fn delete(
     conn: &mut sqlx::PgConnection,
+    kind: LimitKind,
     tenant_id: Uuid,
     player_id: Uuid,
     period: LimitPeriod,
 ) -> Result<(), ServerError> {
-    sqlx::query(
-        "DELETE FROM deposit_limits WHERE tenant_id = $1 AND player_id = $2 AND period = $3",
-    )
+    sqlx::query(&format!(
+        "DELETE FROM {} WHERE tenant_id = $1 AND player_id = $2 AND period = $3",
+        kind.table()
+    ))
     .bind(tenant_id)
     .bind(player_id)
     .bind(period.as_str())

@@ -14,7 +14,7 @@ use app::protection::{
 use rust_decimal::Decimal;
 use uuid::Uuid;
 
-use super::limits::{self, LIMIT_AMOUNT_MAX_MAJOR, LimitChange, LimitRequest};
+use super::limits::{self, LIMIT_AMOUNT_MAX_MAJOR, LimitChange, LimitKind, LimitRequest};
 use super::{ProtectionPolicy, exclusion, kyc, lock_player};
 use crate::audit::{self, Actor, AuditEvent, request_id};
 use crate::auth::StaffMember;
@@ -32,7 +32,7 @@ impl Services {
         let mut conn = self.pool().acquire().await?;
         let policy = ProtectionPolicy::load(&mut conn, tenant_id).await?;
         let kyc = kyc::state(&mut conn, tenant_id, player_id).await?;
-        let (limit_currency, limits) = limits::views(&mut conn, tenant_id, player_id, now).await?;
+        let (limit_currency, limits) = limits::views(&mut conn, LimitKind::Deposit, tenant_id, player_id, now).await?;
         let self_exclusion = exclusion::active(&mut conn, tenant_id, player_id, now).await?;
         Ok(AccountOverview {
             kyc,
@@ -64,7 +64,7 @@ impl Services {
             display_name,
             kyc: kyc::state(&mut conn, tenant_id, player_id).await?,
             kyc_history: kyc::history(&mut conn, tenant_id, player_id).await?,
-            limits: limits::views(&mut conn, tenant_id, player_id, now).await?.1,
+            limits: limits::views(&mut conn, LimitKind::Deposit, tenant_id, player_id, now).await?.1,
             self_exclusion: exclusion::active(&mut conn, tenant_id, player_id, now).await?,
         })
     }
@@ -159,7 +159,7 @@ async fn set_deposit_limit(
         amount,
     };
     let cooldown = policy.limit_increase_cooldown();
-    let change = limits::set(&mut tx, tenant.id, player_id, request, cooldown, now).await?;
+    let change = limits::set(&mut tx, LimitKind::Deposit, tenant.id, player_id, request, cooldown, now).await?;
     let action = match change {
         LimitChange::Applied => Some("deposit_limit.applied"),
         LimitChange::Scheduled(_) => Some("deposit_limit.scheduled"),
