@@ -285,6 +285,30 @@ async fn bet_win_and_rollback_move_money_through_the_house(pool: PgPool) {
         .await;
     assert_eq!(info["status"], "RS_OK");
     integrity_holds(&studio.app).await;
+
+    // A recorded rollback whose money never moved back (no journal of its own) is caught.
+    sqlx::query(
+        "INSERT INTO game_transactions (id, tenant_id, provider, tx_id, kind, player_id, round_id,
+                game_code, currency, amount_minor, reference_tx, tombstone, journal_id,
+                request_sha256, response, created_at)
+         SELECT $1, tenant_id, provider, 'forged-rollback', 'rollback', player_id, round_id,
+                game_code, currency, amount_minor, tx_id, false,
+                (SELECT id FROM ledger_journals WHERE kind = 'adjustment' LIMIT 1),
+                request_sha256, response, now()
+           FROM game_transactions WHERE tx_id = 'bet-1'",
+    )
+    .bind(Uuid::new_v4())
+    .execute(&studio.app.pool)
+    .await
+    .unwrap();
+    let report = ledger::check_integrity(&studio.app.pool, None).await.unwrap();
+    assert!(
+        report.violations.iter().any(|violation| matches!(violation,
+            ledger::IntegrityViolation::GameTransactionMismatch { kind, journals: 0, .. }
+                if kind == "rollback")),
+        "{:#?}",
+        report.violations
+    );
 }
 
 // Proves a provider's retry storm (the same bet ×20 at once) costs one journal and gets twenty

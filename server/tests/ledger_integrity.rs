@@ -6,7 +6,7 @@ mod ledger_support;
 
 use std::process::ExitCode;
 
-use kasa_server::ledger::{self, AccountRef, IntegrityViolation, JournalKind};
+use kasa_server::ledger::{self, IntegrityViolation};
 use ledger_support::*;
 use sqlx::PgPool;
 use uuid::Uuid;
@@ -49,22 +49,9 @@ async fn small_ledger(pool: &PgPool, slug: &str) -> (Uuid, Uuid) {
     let tenant_id = tenant(pool, slug).await;
     let player_id = player(pool, tenant_id).await;
     deposit(pool, tenant_id, player_id, eur("100.00")).await;
-    let bet = one_transfer(
-        &format!("{slug}-bet"),
-        JournalKind::BET,
-        AccountRef::PlayerCash(player_id),
-        AccountRef::House,
-        eur("30.00"),
-    );
-    let win = one_transfer(
-        &format!("{slug}-win"),
-        JournalKind::WIN,
-        AccountRef::House,
-        AccountRef::PlayerCash(player_id),
-        eur("5.00"),
-    );
-    ledger::post_journal(pool, tenant_id, &bet).await.unwrap();
-    ledger::post_journal(pool, tenant_id, &win).await.unwrap();
+    let bet = format!("{slug}-bet");
+    game_call(pool, tenant_id, player_id, &bet, None, eur("30.00")).await;
+    game_call(pool, tenant_id, player_id, &format!("{slug}-win"), Some(&bet), eur("5.00")).await;
     (tenant_id, player_id)
 }
 

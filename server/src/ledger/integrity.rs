@@ -144,6 +144,16 @@ pub enum IntegrityViolation {
         debit_account_kind: String,
         credit_account_kind: String,
     },
+    /// A game provider's transaction without exactly its one journal (a tombstone has none): a
+    /// bet, win or rollback journal of its kind, amount, currency and player, named by
+    /// `journal_id`; and for a rollback, the reversal of exactly its bet.
+    GameTransactionMismatch {
+        transaction_id: Uuid,
+        tenant_id: Uuid,
+        kind: String,
+        journals: i64,
+        problem: String,
+    },
     /// A journal of a business kind whose reference names no deposit or withdrawal of its tenant.
     JournalWithoutBusinessObject {
         journal_id: JournalId,
@@ -162,6 +172,7 @@ impl IntegrityViolation {
             IntegrityViolation::DepositCaptureMismatch { .. }
                 | IntegrityViolation::WithdrawalJournalMismatch { .. }
                 | IntegrityViolation::HoldBalanceMismatch { .. }
+                | IntegrityViolation::GameTransactionMismatch { .. }
                 | IntegrityViolation::UnknownJournalKind { .. }
                 | IntegrityViolation::TransferNotAllowedForKind { .. }
                 | IntegrityViolation::JournalWithoutBusinessObject { .. }

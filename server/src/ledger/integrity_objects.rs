@@ -21,6 +21,8 @@ use super::integrity::IntegrityViolation;
 pub enum BusinessObject {
     Deposit,
     Withdrawal,
+    /// A game provider's bet, win or rollback (`game_transactions`).
+    GameTransaction,
 }
 
 impl BusinessObject {
@@ -29,6 +31,7 @@ impl BusinessObject {
         match self {
             BusinessObject::Deposit => "deposit",
             BusinessObject::Withdrawal => "withdrawal",
+            BusinessObject::GameTransaction => "game_transaction",
         }
     }
 }
@@ -80,17 +83,17 @@ pub const JOURNAL_KIND_RULES: &[JournalKindRule] = &[
     },
     JournalKindRule {
         kind: "bet",
-        object: None,
+        object: Some(BusinessObject::GameTransaction),
         transfers: &[("player_cash", "house")],
     },
     JournalKindRule {
         kind: "win",
-        object: None,
+        object: Some(BusinessObject::GameTransaction),
         transfers: &[("house", "player_cash")],
     },
     JournalKindRule {
         kind: "bet_rollback",
-        object: None,
+        object: Some(BusinessObject::GameTransaction),
         transfers: &[("house", "player_cash")],
     },
     JournalKindRule {
@@ -130,6 +133,7 @@ pub(super) async fn check_objects(
         deposit_captures(connection, tenant_id, limit).await?,
         withdrawal_journals(connection, tenant_id, limit).await?,
         hold_balances(connection, tenant_id, limit).await?,
+        game_transactions(connection, tenant_id, limit).await?,
         unknown_kinds(connection, tenant_id, limit).await?,
         transfers_not_allowed(connection, tenant_id, limit).await?,
         journals_without_object(connection, tenant_id, limit).await?,
@@ -308,6 +312,98 @@ async fn withdrawal_journals(
         .collect())
 }
 
+/// Every game provider transaction has exactly one journal (`game_transaction:<id>`) of its
+/// kind (bet → `bet`, win → `win`, rollback → `bet_rollback`), amount and currency, moving only
+/// its player's cash, named by `journal_id`; a tombstone has none. A rollback with a journal
+/// reverses exactly its bet: a bet of the same provider and player, in the same amount and
+/// currency. Journals that name no transaction are left to `journals_without_object`.
+async fn game_transactions(
+    connection: &mut PgConnection,
+    tenant_id: Option<Uuid>,
+    limit: i64,
+) -> Result<Vec<IntegrityViolation>, sqlx::Error> {
+    let rows: Vec<(Uuid, Uuid, String, i64, String)> = sqlx::query_as(
+        "WITH journal_totals AS (
+             SELECT j.id AS journal_id, j.kind::text AS journal_kind, g.id AS transaction_id,
+                    coalesce(sum(t.amount_minor), 0) AS amount_minor,
+                    count(DISTINCT t.currency) AS currency_count,
+                    min(t.currency::text) AS currency,
+                    coalesce(bool_and(coalesce(dr.player_id, g.player_id) = g.player_id
+                                      AND coalesce(cr.player_id, g.player_id) = g.player_id), true)
+                        AS accounts_match
+             FROM ledger_journals j
+             JOIN game_transactions g
+               ON g.tenant_id = j.tenant_id AND j.reference::text = 'game_transaction:' || g.id::text
+             LEFT JOIN ledger_transfers t ON t.journal_id = j.id
+             LEFT JOIN ledger_accounts dr ON dr.id = t.debit_account_id
+             LEFT JOIN ledger_accounts cr ON cr.id = t.credit_account_id
+             WHERE ($1::uuid IS NULL OR j.tenant_id = $1)
+             GROUP BY j.id, j.kind, g.id
+         ), totals AS (
+             SELECT transaction_id, count(*) AS journal_count, array_agg(journal_id) AS journal_ids,
+                    min(journal_kind) AS journal_kind, min(amount_minor) AS amount_minor,
+                    max(currency_count) AS currency_count, min(currency) AS currency,
+                    bool_and(accounts_match) AS accounts_match
+             FROM journal_totals
+             GROUP BY transaction_id
+         ), checked AS MATERIALIZED (
+             SELECT g.id, g.tenant_id, g.kind, coalesce(jt.journal_count, 0) AS journal_count,
+                    CASE
+                        WHEN g.tombstone AND jt.journal_count IS NOT NULL
+                            THEN format('a tombstone, yet has %s journal(s)', jt.journal_count)
+                        WHEN g.tombstone
+                            THEN NULL
+                        WHEN coalesce(jt.journal_count, 0) <> 1
+                            THEN format('%s journal(s), expected 1', coalesce(jt.journal_count, 0))
+                        WHEN jt.journal_kind <> CASE g.kind WHEN 'rollback' THEN 'bet_rollback'
+                                                            ELSE g.kind END
+                            THEN format('its journal is of kind %s', jt.journal_kind)
+                        WHEN jt.currency_count <> 1
+                            THEN 'its journal moves no money or more than one currency'
+                        WHEN jt.amount_minor <> g.amount_minor OR jt.currency <> g.currency::text
+                            THEN format('its journal moves %s %s (minor units), the call is %s %s',
+                                        jt.amount_minor, jt.currency, g.amount_minor, g.currency)
+                        WHEN NOT jt.accounts_match
+                            THEN 'its journal moves another player''s money'
+                        WHEN g.journal_id IS NULL OR NOT (g.journal_id = ANY (jt.journal_ids))
+                            THEN 'journal_id names no journal of this call'
+                        WHEN g.kind = 'rollback' AND bet.id IS NULL
+                            THEN 'it reverses no bet of its player'
+                        WHEN g.kind = 'rollback'
+                             AND (bet.amount_minor <> g.amount_minor OR bet.currency <> g.currency)
+                            THEN format('it returns %s %s (minor units) of a bet of %s %s',
+                                        g.amount_minor, g.currency, bet.amount_minor, bet.currency)
+                    END AS problem
+             FROM game_transactions g
+             LEFT JOIN totals jt ON jt.transaction_id = g.id
+             LEFT JOIN game_transactions bet
+               ON g.kind = 'rollback' AND bet.kind = 'bet' AND bet.tenant_id = g.tenant_id
+              AND bet.provider = g.provider AND bet.tx_id = g.reference_tx
+              AND bet.player_id = g.player_id
+             WHERE ($1::uuid IS NULL OR g.tenant_id = $1)
+         )
+         SELECT id, tenant_id, kind, journal_count, problem FROM checked
+         WHERE problem IS NOT NULL
+         ORDER BY id LIMIT $2",
+    )
+    .bind(tenant_id)
+    .bind(limit)
+    .fetch_all(&mut *connection)
+    .await?;
+    Ok(rows
+        .into_iter()
+        .map(|(transaction_id, tenant_id, kind, journals, problem)| {
+            IntegrityViolation::GameTransactionMismatch {
+                transaction_id,
+                tenant_id,
+                kind,
+                journals,
+                problem,
+            }
+        })
+        .collect())
+}
+
 /// Each player's hold balance, per currency, equals the sum of their open withdrawals in it
 /// (a player with open withdrawals and no hold account counts as a hold of zero).
 async fn hold_balances(
@@ -476,7 +572,11 @@ async fn journals_without_object(
              LEFT JOIN withdrawals w
                ON r.object_type = 'withdrawal' AND w.tenant_id = j.tenant_id
               AND j.reference::text = 'withdrawal:' || w.id::text
-             WHERE ($1::uuid IS NULL OR j.tenant_id = $1) AND d.id IS NULL AND w.id IS NULL
+             LEFT JOIN game_transactions g
+               ON r.object_type = 'game_transaction' AND g.tenant_id = j.tenant_id
+              AND j.reference::text = 'game_transaction:' || g.id::text
+             WHERE ($1::uuid IS NULL OR j.tenant_id = $1)
+               AND d.id IS NULL AND w.id IS NULL AND g.id IS NULL
          )
          SELECT * FROM orphans ORDER BY id LIMIT $2",
     )

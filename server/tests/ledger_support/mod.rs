@@ -114,6 +114,51 @@ pub async fn deposit(
     posted
 }
 
+/// Moves a bet's stake (`bet`: cash → house) or a win (`win`: house → cash for the bet
+/// `reference_tx`) as the game wallet does: a journal referencing the game transaction row that
+/// names it, so that the integrity check's cross-object rules hold too.
+pub async fn game_call(
+    pool: &PgPool,
+    tenant_id: Uuid,
+    player_id: Uuid,
+    tx_id: &str,
+    reference_tx: Option<&str>,
+    amount: Money,
+) -> PostedJournal {
+    let id = Uuid::new_v4();
+    let (kind, journal_kind, debit, credit) = match reference_tx {
+        None => ("bet", JournalKind::BET, AccountRef::PlayerCash(player_id), AccountRef::House),
+        Some(_) => ("win", JournalKind::WIN, AccountRef::House, AccountRef::PlayerCash(player_id)),
+    };
+    let journal = NewJournal {
+        reference: Some(format!("game_transaction:{id}")),
+        ..one_transfer(&format!("game:test:{tx_id}"), journal_kind, debit, credit, amount)
+    };
+    let posted = ledger::post_journal(pool, tenant_id, &journal)
+        .await
+        .expect("game journal posted");
+    sqlx::query(
+        "INSERT INTO game_transactions (id, tenant_id, provider, tx_id, kind, player_id, round_id,
+                                        game_code, currency, amount_minor, reference_tx, tombstone,
+                                        journal_id, request_sha256, response, created_at)
+         VALUES ($1, $2, 'test', $3, $4, $5, 'round', 'game', $6, $7, $8, false, $9,
+                 decode(repeat('00', 32), 'hex'), '{}', now())",
+    )
+    .bind(id)
+    .bind(tenant_id)
+    .bind(tx_id)
+    .bind(kind)
+    .bind(player_id)
+    .bind(amount.currency().code())
+    .bind(amount.to_minor_units())
+    .bind(reference_tx)
+    .bind(posted.journal_id.0)
+    .execute(pool)
+    .await
+    .expect("game transaction row inserted");
+    posted
+}
+
 /// The player's available and held funds in EUR, in cents.
 pub async fn eur_funds(pool: &PgPool, tenant_id: Uuid, player_id: Uuid) -> (i64, i64) {
     let balances = ledger::player_balances(pool, tenant_id, player_id)
