@@ -191,3 +191,15 @@ where
         },
     )
 }
+
+/// Sends the browser to a page outside the app (a PSP's checkout, a game provider's game).
+pub fn go_to(url: &str) {
+    #[cfg(feature = "hydrate")]
+    {
+        if let Some(window) = web_sys::window() {
+            let _ = window.location().set_href(url);
+        }
+    }
+    #[cfg(not(feature = "hydrate"))]
+    let _ = url;
+}

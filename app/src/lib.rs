@@ -11,6 +11,7 @@ pub mod components;
 pub mod deposits;
 pub mod domain;
 pub mod error;
+pub mod games;
 pub mod protection;
 pub mod wallet;
 pub mod withdrawals;
@@ -72,6 +73,7 @@ pub fn App() -> impl IntoView {
                             <Route path=path!("/deposit/cancelled") view=deposits::pages::DepositCancelledPage/>
                             <Route path=path!("/withdraw") view=withdrawals::pages::WithdrawPage/>
                             <Route path=path!("/account") view=protection::pages::AccountPage/>
+                            <Route path=path!("/games") view=games::pages::GamesPage/>
                             <Route path=path!("/admin/login") view=StaffLoginPage/>
                             <Route path=path!("/admin/kyc") view=protection::pages::StaffKycPage/>
                             <Route path=path!("/admin/withdrawals") view=withdrawals::staff_pages::WithdrawalQueuePage/>
@@ -113,6 +115,7 @@ fn Header() -> impl IntoView {
                                 let home = if viewer.kind == ViewerKind::Player { "/wallet" } else { "/admin" };
                                 view! {
                                     <A href=home>{if viewer.kind == ViewerKind::Player { "Wallet" } else { "Back office" }}</A>
+                                    {(viewer.kind == ViewerKind::Player).then(|| view! { <A href="/games">"Games"</A> })}
                                     <span class="muted" data-testid="nav-viewer">{viewer.display_name.clone()}</span>
                                     <LogoutButton/>
                                 }.into_any()

@@ -37,6 +37,7 @@ const PAGES: &[(&str, Viewer)] = &[
     ("/deposit/cancelled", Viewer::Player),
     ("/withdraw", Viewer::Player),
     ("/account", Viewer::Player),
+    ("/games", Viewer::Player),
     ("/admin", Viewer::Staff),
     ("/admin/kyc", Viewer::Staff),
     ("/admin/withdrawals", Viewer::Staff),

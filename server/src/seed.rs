@@ -43,6 +43,9 @@ pub async fn demo_data(pool: &PgPool, config: &Config) -> anyhow::Result<()> {
     let mut created = Vec::new();
     for demo in &DEMO_TENANTS {
         let tenant = tenants::ensure(pool, demo.slug, demo.name).await?;
+        if config.demo_games {
+            crate::games::demo::seed_game(pool, tenant.id).await?;
+        }
         let player_email = format!("player@{}", demo.domain);
         let inserted = sqlx::query(
             "INSERT INTO players (id, tenant_id, email, display_name, password_hash) VALUES ($1, $2, $3, $4, $5)

@@ -104,6 +104,7 @@ impl Services {
         provide_context::<Arc<dyn app::backoffice::dashboard::DashboardApi>>(services.clone());
         provide_context::<Arc<dyn app::backoffice::api::BackofficeApi>>(services.clone());
         provide_context::<Arc<dyn app::wallet::api::WalletApi>>(services.clone());
+        provide_context::<Arc<dyn app::games::api::GamesApi>>(services.clone());
         provide_context::<Arc<dyn app::withdrawals::api::WithdrawalsApi>>(services.clone());
         provide_context::<Arc<dyn app::deposits::api::DepositsApi>>(services);
     }

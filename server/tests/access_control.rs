@@ -139,6 +139,26 @@ const RULES: &[Rule] = &[
         form: no_form,
     },
     Rule {
+        path: "games/lobby",
+        access: Access::Player,
+        mutating: false,
+        object: None,
+        form: no_form,
+    },
+    Rule {
+        path: "games/launch",
+        access: Access::Player,
+        mutating: true,
+        object: None,
+        form: |_| {
+            vec![
+                ("provider", "demo".into()),
+                ("code", "no_such_game".into()),
+                ("currency", "EUR".into()),
+            ]
+        },
+    },
+    Rule {
         path: "deposits/options",
         access: Access::Player,
         mutating: false,
@@ -670,6 +690,12 @@ enum RouteKind {
     MockCheckout,
     /// A back-office CSV download (`{file}` is `<list>.csv`): any staff role, own brand only.
     StaffExport,
+    /// A game provider's wallet call: server to server, proven by an RSA signature over the body
+    /// before anything is read; the game session's token names the brand.
+    GameWallet,
+    /// The demo studio's game page and round form: the game session's token names the player;
+    /// the form is the brand's own page's only.
+    DemoGame,
 }
 
 /// The lists the back office exports as CSV.
@@ -690,6 +716,13 @@ const ROUTES: &[(&str, RouteKind)] = &[
     ),
     ("/mock-psp/checkout/{id}", RouteKind::MockCheckout),
     ("/admin/export/{file}", RouteKind::StaffExport),
+    ("/api/v1/games/{provider}/user/info", RouteKind::GameWallet),
+    ("/api/v1/games/{provider}/user/balance", RouteKind::GameWallet),
+    ("/api/v1/games/{provider}/transaction/bet", RouteKind::GameWallet),
+    ("/api/v1/games/{provider}/transaction/win", RouteKind::GameWallet),
+    ("/api/v1/games/{provider}/transaction/rollback", RouteKind::GameWallet),
+    ("/demo-games/dice", RouteKind::DemoGame),
+    ("/demo-games/dice/roll", RouteKind::DemoGame),
 ];
 
 /// The registered server functions: (path under `/api/`, method).
@@ -1419,6 +1452,52 @@ async fn every_route_is_classified_and_protected(pool: PgPool) {
                     "GET {path}: {}",
                     get.status()
                 );
+            }
+            RouteKind::GameWallet => {
+                let url = format!("{}{}", app.base, path.replace("{provider}", "demo"));
+                let unsigned = app
+                    .http
+                    .post(&url)
+                    .header("origin", EVIL_ORIGIN)
+                    .body(r#"{"user":"x","token":"x","request_uuid":"r","transaction_uuid":"t","round":"r","game_code":"kasa_dice","currency":"EUR","amount":100000}"#)
+                    .send()
+                    .await
+                    .unwrap();
+                assert_eq!(unsigned.status(), 200, "{path}");
+                let answer: serde_json::Value = unsigned.json().await.unwrap();
+                assert_eq!(answer["status"], "RS_ERROR_INVALID_SIGNATURE", "{path}");
+                let get = app.http.get(&url).send().await.unwrap();
+                assert!(get.status().is_client_error(), "GET {path}: {}", get.status());
+                assert_eq!(app.count("SELECT count(*) FROM game_transactions").await, 0);
+            }
+            RouteKind::DemoGame => {
+                let url = format!("{}{path}", app.base);
+                if path.ends_with("/roll") {
+                    for (name, value) in [
+                        ("origin", EVIL_ORIGIN),
+                        ("origin", world.foreign_origin.as_str()),
+                        ("sec-fetch-site", "cross-site"),
+                    ] {
+                        let forged = app
+                            .http
+                            .post(&url)
+                            .header(name, value)
+                            .form(&[("token", "x"), ("user", "x"), ("stake_minor", "100")])
+                            .send()
+                            .await
+                            .unwrap();
+                        assert_eq!(forged.status(), 403, "{name}: {value}");
+                    }
+                } else {
+                    let page = app
+                        .http
+                        .get(format!("{url}?token=unknown&user=unknown"))
+                        .send()
+                        .await
+                        .unwrap();
+                    assert_eq!(page.status(), 403, "an unknown game session shows nothing");
+                }
+                assert_eq!(app.count("SELECT count(*) FROM game_transactions").await, 0);
             }
             RouteKind::MockCheckout => {
                 let checkout: String =

@@ -541,3 +541,97 @@ async fn exclusion_and_loss_limits_stop_bets_not_wins(pool: PgPool) {
     assert_eq!(studio.cash_minor().await, 9_000);
     integrity_holds(&studio.app).await;
 }
+
+/// The demo studio's round form, posted as the game page's browser does.
+async fn roll(app: &TestApp, url: &str, chaos: &str) -> String {
+    let parsed = reqwest::Url::parse(&format!("{}{url}", app.base)).unwrap();
+    let pairs: Vec<(String, String)> = parsed.query_pairs().into_owned().collect();
+    let value = |name: &str| pairs.iter().find(|(key, _)| key == name).unwrap().1.clone();
+    let response = app
+        .http
+        .post(format!("{}/demo-games/dice/roll", app.base))
+        .header("origin", &app.base)
+        .form(&[
+            ("token", value("token")),
+            ("user", value("user")),
+            ("stake_minor", "200".to_owned()),
+            ("chaos", chaos.to_owned()),
+        ])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status().as_u16(), 303);
+    let (status, _, page) = app.get_page(url, None).await;
+    assert_eq!(status, 200);
+    page
+}
+
+// Proves the built-in demo studio plays through the wallet over real HTTP with real signatures:
+// the lobby lists it, launching opens its page with the balance, every round is one bet (and a
+// win when the roll wins) with the balance moving accordingly, a lost answer is rolled back, a
+// rollback sent first refuses its bet, and duplicates cost nothing.
+#[sqlx::test(migrations = "../migrations")]
+async fn the_demo_studio_plays_through_the_wallet(pool: PgPool) {
+    let app = common::spawn_app(pool).await;
+    let (tenant_id, player_id) = player(&app, PLAYER_EMAIL).await;
+    fund(&app, tenant_id, player_id, 5_000).await;
+    let cookie = app.log_in("auth/login", PLAYER_EMAIL).await;
+    let lobby = app.call("games/lobby", &[], Some(&cookie)).await;
+    assert_eq!(lobby.status, 200, "{lobby:?}");
+    assert_eq!(lobby.json["games"][0]["code"], "kasa_dice");
+    assert_eq!(lobby.json["games"][0]["rtp_percent"], "98.00");
+    assert_eq!(lobby.json["currencies"], json!(["EUR"]));
+    let launched = app
+        .call(
+            "games/launch",
+            &[("provider", "demo"), ("code", "kasa_dice"), ("currency", "EUR")],
+            Some(&cookie),
+        )
+        .await;
+    assert_eq!(launched.status, 200, "{launched:?}");
+    let url = launched.json["url"].as_str().unwrap().to_owned();
+    let (status, _, page) = app.get_page(&url, None).await;
+    assert_eq!(status, 200);
+    assert!(page.contains("50.00 EUR"), "{page}");
+
+    for _ in 0..6 {
+        roll(&app, &url, "none").await;
+    }
+    let (bets, wins): (i64, i64) = sqlx::query_as(
+        "SELECT count(*) FILTER (WHERE kind = 'bet'), count(*) FILTER (WHERE kind = 'win')
+           FROM game_transactions WHERE tenant_id = $1",
+    )
+    .bind(tenant_id)
+    .fetch_one(&app.pool)
+    .await
+    .unwrap();
+    assert_eq!(bets, 6);
+    assert_eq!(cash_minor(&app, tenant_id, player_id).await, 5_000 - 6 * 200 + wins * 400);
+
+    let before = cash_minor(&app, tenant_id, player_id).await;
+    let page = roll(&app, &url, "lost_answer").await;
+    assert!(page.contains("rolled back"), "{page}");
+    assert_eq!(cash_minor(&app, tenant_id, player_id).await, before);
+    let page = roll(&app, &url, "rollback_first").await;
+    assert!(page.contains("RS_ERROR_TRANSACTION_ROLLED_BACK"), "{page}");
+    assert_eq!(cash_minor(&app, tenant_id, player_id).await, before);
+    let journals_before = app.count("SELECT count(*) FROM ledger_journals WHERE kind = 'bet'").await;
+    roll(&app, &url, "duplicate").await;
+    assert_eq!(
+        app.count("SELECT count(*) FROM ledger_journals WHERE kind = 'bet'").await,
+        journals_before + 1
+    );
+    let tombstones = app.count("SELECT count(*) FROM game_transactions WHERE tombstone").await;
+    assert_eq!(tombstones, 1);
+    integrity_holds(&app).await;
+
+    // Another brand's player cannot launch this brand's game session for themselves.
+    let refused = app
+        .call(
+            "games/launch",
+            &[("provider", "demo"), ("code", "no_such_game"), ("currency", "EUR")],
+            Some(&cookie),
+        )
+        .await;
+    assert_eq!(refused.status, 404);
+}

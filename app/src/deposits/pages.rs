@@ -7,7 +7,7 @@ use uuid::Uuid;
 use super::api::{StartDeposit, deposit_choices, deposit_status, recent_deposits};
 use super::{DepositOptions, DepositState, DepositView};
 use crate::auth::pages::{Gate, gated_page, player_resource};
-use crate::components::{FieldError, FormError, action_error, action_idempotency_key};
+use crate::components::{FieldError, FormError, action_error, action_idempotency_key, go_to};
 use crate::error::AppError;
 
 /// How often the return page and the deposit list ask again while a deposit is not final.
@@ -272,14 +272,3 @@ pub fn DepositCancelledPage() -> impl IntoView {
     }
 }
 
-/// Sends the browser to another site (the PSP's checkout).
-fn go_to(url: &str) {
-    #[cfg(feature = "hydrate")]
-    {
-        if let Some(window) = web_sys::window() {
-            let _ = window.location().set_href(url);
-        }
-    }
-    #[cfg(not(feature = "hydrate"))]
-    let _ = url;
-}

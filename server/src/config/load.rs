@@ -37,6 +37,8 @@ struct FileLayer {
     stripe_webhook_secret: Option<String>,
     stripe_api_base: Option<String>,
     hub88_public_key: Option<String>,
+    demo_games: Option<bool>,
+    demo_games_key: Option<String>,
     checkout_expiry_minutes: Option<u32>,
     test_endpoints: Option<bool>,
     tenant_hosts: Option<BTreeMap<String, String>>,
@@ -221,6 +223,13 @@ impl Config {
                 .unwrap_or_else(|| "https://api.stripe.com".to_owned())
                 .trim_end_matches('/')
                 .to_owned(),
+            demo_games: flag("DEMO_GAMES")?
+                .or(file.demo_games)
+                .unwrap_or(development_like),
+            demo_games_key: var("DEMO_GAMES_KEY")
+                .or(file.demo_games_key)
+                .filter(|pem| !pem.trim().is_empty())
+                .map(SecretString::from),
             hub88_public_key: var("HUB88_PUBLIC_KEY")
                 .or(file.hub88_public_key)
                 .filter(|pem| !pem.trim().is_empty()),

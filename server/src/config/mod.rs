@@ -111,6 +111,11 @@ pub struct Config {
     pub stripe_webhook_secret: Option<SecretString>,
     /// Stripe's API base URL; tests point it at a local fake.
     pub stripe_api_base: String,
+    /// The built-in demo game studio (`games::demo`); refused in production.
+    pub demo_games: bool,
+    /// The demo studio's private key (PEM); unset: the installation's own, generated once and
+    /// kept in the database (`games::demo::resolve_key`).
+    pub demo_games_key: Option<SecretString>,
     /// Hub88's public key (PEM `PUBLIC KEY`), which verifies its wallet calls; unset: Hub88's
     /// calls are not accepted (404).
     pub hub88_public_key: Option<String>,
@@ -163,6 +168,9 @@ impl Config {
         }
         if self.mock_psp {
             problems.push("the mock PSP is enabled (KASA_MOCK_PSP)");
+        }
+        if self.demo_games {
+            problems.push("the demo game studio is enabled (KASA_DEMO_GAMES)");
         }
         if self.test_endpoints {
             problems.push("test-only endpoints are enabled (KASA_TEST_ENDPOINTS)");

@@ -9,9 +9,12 @@
 //! - [`hub88`] speaks Hub88's operator wallet protocol, mounted per provider under
 //!   `/api/v1/games/{provider}/`, verified with [`signature`].
 //! - The providers this installation accepts, with their public keys, are [`GameProviders`]:
-//!   Hub88 when `KASA_HUB88_PUBLIC_KEY` is set.
+//!   Hub88 when `KASA_HUB88_PUBLIC_KEY` is set, and outside production the built-in demo studio
+//!   ([`demo`]), which calls the wallet over HTTP like any other.
 
+pub mod demo;
 pub mod hub88;
+mod lobby;
 mod model;
 pub mod sessions;
 pub mod signature;
@@ -37,6 +40,7 @@ pub const HUB88: &str = "hub88";
 #[derive(Clone, Default)]
 pub struct GameProviders {
     verifiers: BTreeMap<String, RequestVerifier>,
+    demo: Option<demo::DemoStudio>,
 }
 
 impl GameProviders {
@@ -51,7 +55,21 @@ impl GameProviders {
                 Err(error) => tracing::error!(%error, "the Hub88 public key does not parse"),
             }
         }
-        GameProviders { verifiers }
+        let demo = demo::DemoStudio::from_config(config);
+        if let Some(studio) = &demo {
+            match RequestVerifier::from_pem(studio.signer().public_pem()) {
+                Ok(verifier) => {
+                    verifiers.insert(demo::DEMO_PROVIDER.to_owned(), verifier);
+                }
+                Err(error) => tracing::error!(%error, "the demo studio's public key does not parse"),
+            }
+        }
+        GameProviders { verifiers, demo }
+    }
+
+    /// The built-in demo studio, when demo games are on.
+    pub fn demo(&self) -> Option<&demo::DemoStudio> {
+        self.demo.as_ref()
     }
 
     /// The verifier of `provider`'s signatures; `None` for a provider this installation does

@@ -42,6 +42,9 @@ pub async fn serve(mut config: Config) -> anyhow::Result<()> {
     crate::psp::mock::resolve_secret(&mut config, db.pool())
         .await
         .context("loading the mock PSP's signing secret")?;
+    crate::games::demo::resolve_key(&mut config, db.pool())
+        .await
+        .context("loading the demo game studio's key")?;
     let config = Arc::new(config);
     if config.demo_data {
         crate::seed::demo_data(db.pool(), &config).await?;
@@ -122,7 +125,8 @@ pub fn router(services: Services, config: &Config) -> Router {
         .route("/api/health", get(health).with_state(services.clone()))
         .merge(crate::backoffice::export::routes(services.clone()))
         .merge(crate::psp::routes::routes(services.clone()))
-        .merge(crate::games::hub88::routes(services))
+        .merge(crate::games::hub88::routes(services.clone()))
+        .merge(crate::games::demo::routes(services))
         .merge(pages)
         .layer(axum::middleware::from_fn(guards::error_status))
         .layer(axum::middleware::from_fn_with_state(guard_state.clone(), guards::csrf))

@@ -120,7 +120,7 @@ pub async fn check_play(
     refuse_if_excluded(conn, tenant_id, player_id, now, "Play").await
 }
 
-async fn refuse_if_excluded(
+pub(crate) async fn refuse_if_excluded(
     conn: &mut sqlx::PgConnection,
     tenant_id: Uuid,
     player_id: Uuid,

@@ -98,6 +98,9 @@ pub async fn spawn_app_with(pool: PgPool, settings: &[(&str, &str)]) -> TestApp 
     kasa_server::psp::mock::resolve_secret(&mut config, &app_pool)
         .await
         .expect("the mock PSP's secret loads");
+    kasa_server::games::demo::resolve_key(&mut config, &app_pool)
+        .await
+        .expect("the demo studio's key loads");
     kasa_server::seed::demo_data(&app_pool, &config)
         .await
         .expect("demo data seeds");
