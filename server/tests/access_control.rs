@@ -717,10 +717,22 @@ const ROUTES: &[(&str, RouteKind)] = &[
     ("/mock-psp/checkout/{id}", RouteKind::MockCheckout),
     ("/admin/export/{file}", RouteKind::StaffExport),
     ("/api/v1/games/{provider}/user/info", RouteKind::GameWallet),
-    ("/api/v1/games/{provider}/user/balance", RouteKind::GameWallet),
-    ("/api/v1/games/{provider}/transaction/bet", RouteKind::GameWallet),
-    ("/api/v1/games/{provider}/transaction/win", RouteKind::GameWallet),
-    ("/api/v1/games/{provider}/transaction/rollback", RouteKind::GameWallet),
+    (
+        "/api/v1/games/{provider}/user/balance",
+        RouteKind::GameWallet,
+    ),
+    (
+        "/api/v1/games/{provider}/transaction/bet",
+        RouteKind::GameWallet,
+    ),
+    (
+        "/api/v1/games/{provider}/transaction/win",
+        RouteKind::GameWallet,
+    ),
+    (
+        "/api/v1/games/{provider}/transaction/rollback",
+        RouteKind::GameWallet,
+    ),
     ("/demo-games/dice", RouteKind::DemoGame),
     ("/demo-games/dice/roll", RouteKind::DemoGame),
 ];
@@ -1467,7 +1479,11 @@ async fn every_route_is_classified_and_protected(pool: PgPool) {
                 let answer: serde_json::Value = unsigned.json().await.unwrap();
                 assert_eq!(answer["status"], "RS_ERROR_INVALID_SIGNATURE", "{path}");
                 let get = app.http.get(&url).send().await.unwrap();
-                assert!(get.status().is_client_error(), "GET {path}: {}", get.status());
+                assert!(
+                    get.status().is_client_error(),
+                    "GET {path}: {}",
+                    get.status()
+                );
                 assert_eq!(app.count("SELECT count(*) FROM game_transactions").await, 0);
             }
             RouteKind::DemoGame => {

@@ -11,9 +11,7 @@ use chrono::Duration;
 use common::{PLAYER_EMAIL, SECOND_PLAYER_EMAIL, TestApp, spawn_app_with};
 use kasa_server::games::sessions;
 use kasa_server::games::signature::RequestSigner;
-use kasa_server::ledger::{
-    self, AccountRef, IdempotencyKey, JournalKind, NewJournal, NewTransfer,
-};
+use kasa_server::ledger::{self, AccountRef, IdempotencyKey, JournalKind, NewJournal, NewTransfer};
 use serde_json::{Value, json};
 use sqlx::PgPool;
 use uuid::Uuid;
@@ -74,7 +72,10 @@ impl Studio {
         let response = request.send().await.unwrap();
         let status = response.status().as_u16();
         let text = response.text().await.unwrap();
-        (status, serde_json::from_str(&text).unwrap_or(Value::String(text)))
+        (
+            status,
+            serde_json::from_str(&text).unwrap_or(Value::String(text)),
+        )
     }
 
     async fn call(&self, endpoint: &str, body: Value) -> Value {
@@ -90,7 +91,13 @@ impl Studio {
         answer
     }
 
-    fn transaction(&self, tx: &str, round: &str, amount: Option<i64>, reference: Option<&str>) -> Value {
+    fn transaction(
+        &self,
+        tx: &str,
+        round: &str,
+        amount: Option<i64>,
+        reference: Option<&str>,
+    ) -> Value {
         let mut body = json!({
             "user": self.player_id.to_string(),
             "transaction_uuid": tx,
@@ -114,18 +121,27 @@ impl Studio {
     }
 
     async fn bet(&self, tx: &str, round: &str, units: i64) -> Value {
-        self.call("transaction/bet", self.transaction(tx, round, Some(units), None))
-            .await
+        self.call(
+            "transaction/bet",
+            self.transaction(tx, round, Some(units), None),
+        )
+        .await
     }
 
     async fn win(&self, tx: &str, round: &str, units: i64, bet: &str) -> Value {
-        self.call("transaction/win", self.transaction(tx, round, Some(units), Some(bet)))
-            .await
+        self.call(
+            "transaction/win",
+            self.transaction(tx, round, Some(units), Some(bet)),
+        )
+        .await
     }
 
     async fn rollback(&self, tx: &str, round: &str, bet: &str) -> Value {
-        self.call("transaction/rollback", self.transaction(tx, round, None, Some(bet)))
-            .await
+        self.call(
+            "transaction/rollback",
+            self.transaction(tx, round, None, Some(bet)),
+        )
+        .await
     }
 
     async fn cash_minor(&self) -> i64 {
@@ -164,11 +180,19 @@ async fn player(app: &TestApp, email: &str) -> (Uuid, Uuid) {
 }
 
 async fn launch(app: &TestApp, tenant_id: Uuid, player_id: Uuid) -> String {
-    sessions::launch(&app.app_pool, tenant_id, player_id, "hub88", GAME, Currency::Eur, app.now())
-        .await
-        .unwrap()
-        .expect("the game is enabled")
-        .token
+    sessions::launch(
+        &app.app_pool,
+        tenant_id,
+        player_id,
+        "hub88",
+        GAME,
+        Currency::Eur,
+        app.now(),
+    )
+    .await
+    .unwrap()
+    .expect("the game is enabled")
+    .token
 }
 
 async fn fund(app: &TestApp, tenant_id: Uuid, player_id: Uuid, minor: i64) {
@@ -262,7 +286,12 @@ async fn bet_win_and_rollback_move_money_through_the_house(pool: PgPool) {
     .fetch_all(&studio.app.pool)
     .await
     .unwrap();
-    let expected = [("bet", "bet"), ("win", "win"), ("bet", "bet"), ("rollback", "bet_rollback")];
+    let expected = [
+        ("bet", "bet"),
+        ("win", "win"),
+        ("bet", "bet"),
+        ("rollback", "bet_rollback"),
+    ];
     assert_eq!(
         journal_kinds,
         expected.map(|(a, b)| (a.to_owned(), b.to_owned())).to_vec()
@@ -301,7 +330,9 @@ async fn bet_win_and_rollback_move_money_through_the_house(pool: PgPool) {
     .execute(&studio.app.pool)
     .await
     .unwrap();
-    let report = ledger::check_integrity(&studio.app.pool, None).await.unwrap();
+    let report = ledger::check_integrity(&studio.app.pool, None)
+        .await
+        .unwrap();
     assert!(
         report.violations.iter().any(|violation| matches!(violation,
             ledger::IntegrityViolation::GameTransactionMismatch { kind, journals: 0, .. }
@@ -318,10 +349,9 @@ async fn a_retry_storm_costs_one_journal(pool: PgPool) {
     let studio = Studio::start(pool).await;
     studio.fund(10_000).await;
     let bet = studio.transaction("storm", "round-storm", Some(eur(700)), None);
-    let answers = futures::future::join_all(
-        (0..20).map(|_| studio.call("transaction/bet", bet.clone())),
-    )
-    .await;
+    let answers =
+        futures::future::join_all((0..20).map(|_| studio.call("transaction/bet", bet.clone())))
+            .await;
     let distinct: BTreeSet<String> = answers.iter().map(Value::to_string).collect();
     assert_eq!(distinct.len(), 1, "{distinct:#?}");
     assert_eq!(answers[0]["status"], "RS_OK");
@@ -333,11 +363,17 @@ async fn a_retry_storm_costs_one_journal(pool: PgPool) {
     let answer = studio.call("transaction/bet", other).await;
     assert_eq!(answer["status"], "RS_ERROR_DUPLICATE_TRANSACTION");
     assert_eq!(answer["balance"], eur(9_300));
-    for (field, value) in [("round", json!("another-round")), ("game_code", json!("other_game"))] {
+    for (field, value) in [
+        ("round", json!("another-round")),
+        ("game_code", json!("other_game")),
+    ] {
         let mut other = bet.clone();
         other[field] = value;
         let answer = studio.call("transaction/bet", other).await;
-        assert_eq!(answer["status"], "RS_ERROR_DUPLICATE_TRANSACTION", "{field}");
+        assert_eq!(
+            answer["status"], "RS_ERROR_DUPLICATE_TRANSACTION",
+            "{field}"
+        );
     }
     assert_eq!(studio.written().await, (1, 0, 0, 1));
     assert_eq!(studio.cash_minor().await, 9_300);
@@ -351,7 +387,9 @@ async fn rollbacks_tombstones_and_late_wins(pool: PgPool) {
     let studio = Studio::start(pool).await;
     studio.fund(10_000).await;
 
-    let answer = studio.rollback("rollback-lost", "round-lost", "bet-lost").await;
+    let answer = studio
+        .rollback("rollback-lost", "round-lost", "bet-lost")
+        .await;
     assert_eq!(answer["status"], "RS_OK");
     assert_eq!(answer["balance"], eur(10_000));
     let tombstones = studio
@@ -363,25 +401,38 @@ async fn rollbacks_tombstones_and_late_wins(pool: PgPool) {
     assert_eq!(late["status"], "RS_ERROR_TRANSACTION_ROLLED_BACK");
     assert_eq!(late["balance"], eur(10_000));
     // The rollback's own retry is answered as the first time.
-    let again = studio.rollback("rollback-lost", "round-lost", "bet-lost").await;
+    let again = studio
+        .rollback("rollback-lost", "round-lost", "bet-lost")
+        .await;
     assert_eq!(again["status"], "RS_OK");
 
     studio.bet("bet-won", "round-won", eur(1_000)).await;
-    studio.win("win-won", "round-won", eur(3_000), "bet-won").await;
-    let refused = studio.rollback("rollback-won", "round-won", "bet-won").await;
+    studio
+        .win("win-won", "round-won", eur(3_000), "bet-won")
+        .await;
+    let refused = studio
+        .rollback("rollback-won", "round-won", "bet-won")
+        .await;
     assert_eq!(refused["status"], "RS_ERROR_UNKNOWN");
     assert_eq!(refused["balance"], eur(12_000));
 
-    let unknown = studio.win("win-nobet", "round-nobet", eur(100), "never-placed").await;
+    let unknown = studio
+        .win("win-nobet", "round-nobet", eur(100), "never-placed")
+        .await;
     assert_eq!(unknown["status"], "RS_ERROR_TRANSACTION_DOES_NOT_EXIST");
 
     // A second rollback of one bet, under another id, moves nothing.
     studio.bet("bet-twice", "round-twice", eur(500)).await;
-    assert_eq!(studio.rollback("rb-a", "round-twice", "bet-twice").await["status"], "RS_OK");
+    assert_eq!(
+        studio.rollback("rb-a", "round-twice", "bet-twice").await["status"],
+        "RS_OK"
+    );
     let second = studio.rollback("rb-b", "round-twice", "bet-twice").await;
     assert_eq!(second["status"], "RS_ERROR_TRANSACTION_ROLLED_BACK");
     // Nor can the rolled-back bet be won.
-    let won = studio.win("win-twice", "round-twice", eur(900), "bet-twice").await;
+    let won = studio
+        .win("win-twice", "round-twice", eur(900), "bet-twice")
+        .await;
     assert_eq!(won["status"], "RS_ERROR_TRANSACTION_ROLLED_BACK");
     assert_eq!(studio.cash_minor().await, 12_000);
 
@@ -391,7 +442,9 @@ async fn rollbacks_tombstones_and_late_wins(pool: PgPool) {
         .advance(Duration::hours(sessions::GAME_SESSION_HOURS + 1));
     let expired = studio.bet("bet-expired", "round-expired", eur(100)).await;
     assert_eq!(expired["status"], "RS_ERROR_TOKEN_EXPIRED");
-    let credited = studio.win("win-late", "round-late", eur(4_000), "bet-late").await;
+    let credited = studio
+        .win("win-late", "round-late", eur(4_000), "bet-late")
+        .await;
     assert_eq!(credited["status"], "RS_OK");
     assert_eq!(credited["balance"], eur(15_000));
     assert_eq!(studio.cash_minor().await, 15_000);
@@ -414,16 +467,23 @@ async fn concurrent_bets_never_overdraw(pool: PgPool) {
         }
     }))
     .await;
-    let accepted = answers.iter().filter(|answer| answer["status"] == "RS_OK").count();
+    let accepted = answers
+        .iter()
+        .filter(|answer| answer["status"] == "RS_OK")
+        .count();
     let refused = answers
         .iter()
         .filter(|answer| answer["status"] == "RS_ERROR_NOT_ENOUGH_MONEY")
         .count();
     assert_eq!((accepted, refused), (10, 40));
-    assert!(answers
-        .iter()
-        .filter(|answer| answer["status"] == "RS_ERROR_NOT_ENOUGH_MONEY")
-        .all(|answer| answer["balance"].as_i64().is_some_and(|balance| balance < eur(200))));
+    assert!(
+        answers
+            .iter()
+            .filter(|answer| answer["status"] == "RS_ERROR_NOT_ENOUGH_MONEY")
+            .all(|answer| answer["balance"]
+                .as_i64()
+                .is_some_and(|balance| balance < eur(200)))
+    );
     assert_eq!(studio.cash_minor().await, 0);
     assert_eq!(studio.written().await, (10, 0, 0, 10));
 }
@@ -437,18 +497,33 @@ async fn bad_calls_are_refused_and_write_nothing(pool: PgPool) {
     let body = bet.to_string();
 
     let (status, answer) = studio
-        .post_raw("hub88/transaction/bet", &body, Some(studio.signer.sign(b"another body")))
+        .post_raw(
+            "hub88/transaction/bet",
+            &body,
+            Some(studio.signer.sign(b"another body")),
+        )
         .await;
-    assert_eq!((status, answer["status"].as_str()), (200, Some("RS_ERROR_INVALID_SIGNATURE")));
+    assert_eq!(
+        (status, answer["status"].as_str()),
+        (200, Some("RS_ERROR_INVALID_SIGNATURE"))
+    );
     let stranger = RequestSigner::generate().unwrap();
     let (_, answer) = studio
-        .post_raw("hub88/transaction/bet", &body, Some(stranger.sign(body.as_bytes())))
+        .post_raw(
+            "hub88/transaction/bet",
+            &body,
+            Some(stranger.sign(body.as_bytes())),
+        )
         .await;
     assert_eq!(answer["status"], "RS_ERROR_INVALID_SIGNATURE");
     let (_, answer) = studio.post_raw("hub88/transaction/bet", &body, None).await;
     assert_eq!(answer["status"], "RS_ERROR_INVALID_SIGNATURE");
     let (status, _) = studio
-        .post_raw("unknown/transaction/bet", &body, Some(studio.signer.sign(body.as_bytes())))
+        .post_raw(
+            "unknown/transaction/bet",
+            &body,
+            Some(studio.signer.sign(body.as_bytes())),
+        )
         .await;
     assert_eq!(status, 404);
 
@@ -471,8 +546,14 @@ async fn bad_calls_are_refused_and_write_nothing(pool: PgPool) {
     cases.push((with("amount", json!(100_500)), "RS_ERROR_WRONG_TYPES"));
     cases.push((with("currency", json!("XXX")), "RS_ERROR_WRONG_CURRENCY"));
     cases.push((with("currency", json!("USD")), "RS_ERROR_WRONG_CURRENCY"));
-    cases.push((with("token", json!("not-a-session")), "RS_ERROR_INVALID_TOKEN"));
-    cases.push((with("game_code", json!("other_game")), "RS_ERROR_INVALID_GAME"));
+    cases.push((
+        with("token", json!("not-a-session")),
+        "RS_ERROR_INVALID_TOKEN",
+    ));
+    cases.push((
+        with("game_code", json!("other_game")),
+        "RS_ERROR_INVALID_GAME",
+    ));
     cases.push((with("is_free", json!(true)), "RS_ERROR_UNKNOWN"));
     cases.push((with("transaction_uuid", json!("")), "RS_ERROR_WRONG_SYNTAX"));
     let mut missing = bet.clone();
@@ -480,7 +561,10 @@ async fn bad_calls_are_refused_and_write_nothing(pool: PgPool) {
     cases.push((missing, "RS_ERROR_WRONG_TYPES"));
     // Another brand's player with this brand's token, and this token for that player.
     let (second_tenant, second_player) = player(&studio.app, SECOND_PLAYER_EMAIL).await;
-    cases.push((with("user", json!(second_player.to_string())), "RS_ERROR_INVALID_TOKEN"));
+    cases.push((
+        with("user", json!(second_player.to_string())),
+        "RS_ERROR_INVALID_TOKEN",
+    ));
     fund(&studio.app, second_tenant, second_player, 10_000).await;
     let second_token = launch(&studio.app, second_tenant, second_player).await;
     cases.push((with("token", json!(second_token)), "RS_ERROR_INVALID_TOKEN"));
@@ -490,9 +574,18 @@ async fn bad_calls_are_refused_and_write_nothing(pool: PgPool) {
         assert_eq!(answer["request_uuid"], bet["request_uuid"], "{body}");
     }
     assert_eq!(studio.written().await, (0, 0, 0, 0));
-    assert_eq!(studio.app.count("SELECT count(*) FROM game_transactions").await, 0);
+    assert_eq!(
+        studio
+            .app
+            .count("SELECT count(*) FROM game_transactions")
+            .await,
+        0
+    );
     assert_eq!(studio.cash_minor().await, 10_000);
-    assert_eq!(cash_minor(&studio.app, second_tenant, second_player).await, 10_000);
+    assert_eq!(
+        cash_minor(&studio.app, second_tenant, second_player).await,
+        10_000
+    );
 }
 
 // Proves protection applies to play: a self-excluded player's bet is refused while a win for
@@ -516,11 +609,20 @@ async fn exclusion_and_loss_limits_stop_bets_not_wins(pool: PgPool) {
     assert_eq!(refused["status"], "RS_ERROR_LIMIT_REACHED");
     assert_eq!(refused["balance"], eur(8_000));
     // A win gives room back: net loss 20.00 - 10.00 = 10.00 of 30.00.
-    assert_eq!(studio.win("w1", "r1", eur(1_000), "b1").await["status"], "RS_OK");
+    assert_eq!(
+        studio.win("w1", "r1", eur(1_000), "b1").await["status"],
+        "RS_OK"
+    );
     assert_eq!(studio.bet("b2", "r2", eur(1_500)).await["status"], "RS_OK");
-    assert_eq!(studio.bet("b3", "r3", eur(600)).await["status"], "RS_ERROR_LIMIT_REACHED");
+    assert_eq!(
+        studio.bet("b3", "r3", eur(600)).await["status"],
+        "RS_ERROR_LIMIT_REACHED"
+    );
     assert_eq!(studio.bet("b3", "r3", eur(500)).await["status"], "RS_OK");
-    assert_eq!(studio.cash_minor().await, 10_000 - 2_000 + 1_000 - 1_500 - 500);
+    assert_eq!(
+        studio.cash_minor().await,
+        10_000 - 2_000 + 1_000 - 1_500 - 500
+    );
 
     let now = studio.app.now();
     sqlx::query(
@@ -584,7 +686,11 @@ async fn the_demo_studio_plays_through_the_wallet(pool: PgPool) {
     let launched = app
         .call(
             "games/launch",
-            &[("provider", "demo"), ("code", "kasa_dice"), ("currency", "EUR")],
+            &[
+                ("provider", "demo"),
+                ("code", "kasa_dice"),
+                ("currency", "EUR"),
+            ],
             Some(&cookie),
         )
         .await;
@@ -606,7 +712,10 @@ async fn the_demo_studio_plays_through_the_wallet(pool: PgPool) {
     .await
     .unwrap();
     assert_eq!(bets, 6);
-    assert_eq!(cash_minor(&app, tenant_id, player_id).await, 5_000 - 6 * 200 + wins * 400);
+    assert_eq!(
+        cash_minor(&app, tenant_id, player_id).await,
+        5_000 - 6 * 200 + wins * 400
+    );
 
     let before = cash_minor(&app, tenant_id, player_id).await;
     let page = roll(&app, &url, "lost_answer").await;
@@ -615,13 +724,18 @@ async fn the_demo_studio_plays_through_the_wallet(pool: PgPool) {
     let page = roll(&app, &url, "rollback_first").await;
     assert!(page.contains("RS_ERROR_TRANSACTION_ROLLED_BACK"), "{page}");
     assert_eq!(cash_minor(&app, tenant_id, player_id).await, before);
-    let journals_before = app.count("SELECT count(*) FROM ledger_journals WHERE kind = 'bet'").await;
+    let journals_before = app
+        .count("SELECT count(*) FROM ledger_journals WHERE kind = 'bet'")
+        .await;
     roll(&app, &url, "duplicate").await;
     assert_eq!(
-        app.count("SELECT count(*) FROM ledger_journals WHERE kind = 'bet'").await,
+        app.count("SELECT count(*) FROM ledger_journals WHERE kind = 'bet'")
+            .await,
         journals_before + 1
     );
-    let tombstones = app.count("SELECT count(*) FROM game_transactions WHERE tombstone").await;
+    let tombstones = app
+        .count("SELECT count(*) FROM game_transactions WHERE tombstone")
+        .await;
     assert_eq!(tombstones, 1);
     integrity_holds(&app).await;
 
@@ -629,7 +743,11 @@ async fn the_demo_studio_plays_through_the_wallet(pool: PgPool) {
     let refused = app
         .call(
             "games/launch",
-            &[("provider", "demo"), ("code", "no_such_game"), ("currency", "EUR")],
+            &[
+                ("provider", "demo"),
+                ("code", "no_such_game"),
+                ("currency", "EUR"),
+            ],
             Some(&cookie),
         )
         .await;

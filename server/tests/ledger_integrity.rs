@@ -51,7 +51,15 @@ async fn small_ledger(pool: &PgPool, slug: &str) -> (Uuid, Uuid) {
     deposit(pool, tenant_id, player_id, eur("100.00")).await;
     let bet = format!("{slug}-bet");
     game_call(pool, tenant_id, player_id, &bet, None, eur("30.00")).await;
-    game_call(pool, tenant_id, player_id, &format!("{slug}-win"), Some(&bet), eur("5.00")).await;
+    game_call(
+        pool,
+        tenant_id,
+        player_id,
+        &format!("{slug}-win"),
+        Some(&bet),
+        eur("5.00"),
+    )
+    .await;
     (tenant_id, player_id)
 }
 

@@ -271,4 +271,3 @@ pub fn DepositCancelledPage() -> impl IntoView {
         </section>
     }
 }
-

@@ -21,8 +21,7 @@ pub trait GamesApi: Send + Sync {
 /// The logged-in player's lobby: the brand's enabled games.
 #[server(endpoint = "games/lobby")]
 pub async fn games_lobby() -> Result<Lobby, AppError> {
-    crate::api::call::<dyn GamesApi, _, _, _>(|api, ctx| async move { api.lobby(&ctx).await })
-        .await
+    crate::api::call::<dyn GamesApi, _, _, _>(|api, ctx| async move { api.lobby(&ctx).await }).await
 }
 
 /// Opens a game session of one game in one of the player's currencies.

@@ -36,27 +36,33 @@ pub fn GamesPage() -> impl IntoView {
 
 #[component]
 fn Games(lobby: Resource<Result<Lobby, AppError>>) -> impl IntoView {
-    load_view(lobby, Wait::Suspense, "Loading the games…", error_line, |lobby| {
-        if lobby.games.is_empty() {
-            return view! { <p class="empty" data-testid="games-empty">"No games are offered here yet."</p> }
+    load_view(
+        lobby,
+        Wait::Suspense,
+        "Loading the games…",
+        error_line,
+        |lobby| {
+            if lobby.games.is_empty() {
+                return view! { <p class="empty" data-testid="games-empty">"No games are offered here yet."</p> }
                 .into_any();
-        }
-        if lobby.currencies.is_empty() {
-            return view! {
+            }
+            if lobby.currencies.is_empty() {
+                return view! {
                 <p class="empty" data-testid="games-no-money">
                     "Deposit first: games play with your wallet balance. " <a href="/deposit">"Deposit"</a>
                 </p>
             }
             .into_any();
-        }
-        let currencies = lobby.currencies;
-        view! {
+            }
+            let currencies = lobby.currencies;
+            view! {
             <ul class="games">
                 {lobby.games.into_iter().map(|game| view! { <GameCard game currencies=currencies.clone()/> }).collect_view()}
             </ul>
         }
         .into_any()
-    })
+        },
+    )
 }
 
 #[component]

@@ -128,7 +128,10 @@ pub struct DemoStudio {
 impl DemoStudio {
     /// The studio when demo games are on and the key is resolved.
     pub fn from_config(config: &Config) -> Option<DemoStudio> {
-        let pem = config.demo_games_key.as_ref().filter(|_| config.demo_games)?;
+        let pem = config
+            .demo_games_key
+            .as_ref()
+            .filter(|_| config.demo_games)?;
         let signer = match RequestSigner::from_pem(pem.expose_secret()) {
             Ok(signer) => signer,
             Err(error) => {
@@ -190,7 +193,11 @@ impl DemoStudio {
         self.rounds
             .lock()
             .ok()
-            .and_then(|rounds| rounds.get(token).map(|history| history.iter().cloned().collect()))
+            .and_then(|rounds| {
+                rounds
+                    .get(token)
+                    .map(|history| history.iter().cloned().collect())
+            })
             .unwrap_or_default()
     }
 
@@ -325,7 +332,10 @@ struct RollForm {
 }
 
 fn not_found() -> Response {
-    (StatusCode::NOT_FOUND, Html(page("Game not found", "<p>This game does not exist.</p>")))
+    (
+        StatusCode::NOT_FOUND,
+        Html(page("Game not found", "<p>This game does not exist.</p>")),
+    )
         .into_response()
 }
 
@@ -343,7 +353,10 @@ async fn dice_page(State(services): State<Services>, Query(query): Query<PageQue
     let Some(balance) = balance.filter(|answer| answer.status == RS_OK) else {
         return (
             StatusCode::FORBIDDEN,
-            Html(page(DICE_NAME, "<p>This game session is not valid. Open the game from the lobby again.</p>")),
+            Html(page(
+                DICE_NAME,
+                "<p>This game session is not valid. Open the game from the lobby again.</p>",
+            )),
         )
             .into_response();
     };
@@ -376,13 +389,17 @@ async fn dice_page(State(services): State<Services>, Query(query): Query<PageQue
             )
         })
         .collect();
-    let last = studio.history(&query.token).into_iter().next().map_or(String::new(), |round| {
-        format!(
-            r#"<p class="notice" role="status" data-testid="dice-result">Round {}: {}</p>"#,
-            html_escape(&round.id[..8]),
-            html_escape(&round.outcome)
-        )
-    });
+    let last = studio
+        .history(&query.token)
+        .into_iter()
+        .next()
+        .map_or(String::new(), |round| {
+            format!(
+                r#"<p class="notice" role="status" data-testid="dice-result">Round {}: {}</p>"#,
+                html_escape(&round.id[..8]),
+                html_escape(&round.outcome)
+            )
+        });
     let body = format!(
         r#"<p>Roll a number from 1 to 100: {WINNING_ROLL_MAX} or less pays {PAYOUT_MULTIPLIER} × your stake. Return to player {DICE_RTP_PERCENT} %. Each roll comes from a CSPRNG seeded with fresh random bytes; the seed is shown with the round.</p>
 <p>Balance: <strong data-testid="dice-balance">{balance}</strong></p>
@@ -407,14 +424,20 @@ async fn dice_roll(State(services): State<Services>, Form(form): Form<RollForm>)
         return not_found();
     };
     if !STAKES_MINOR.contains(&form.stake_minor) {
-        return (StatusCode::BAD_REQUEST, Html(page(DICE_NAME, "<p>Choose one of the stakes offered.</p>")))
+        return (
+            StatusCode::BAD_REQUEST,
+            Html(page(DICE_NAME, "<p>Choose one of the stakes offered.</p>")),
+        )
             .into_response();
     }
     let session = super::sessions::find(services.pool(), DEMO_PROVIDER, &form.token).await;
     let Ok(Some(session)) = session else {
         return (
             StatusCode::FORBIDDEN,
-            Html(page(DICE_NAME, "<p>This game session is not valid. Open the game from the lobby again.</p>")),
+            Html(page(
+                DICE_NAME,
+                "<p>This game session is not valid. Open the game from the lobby again.</p>",
+            )),
         )
             .into_response();
     };

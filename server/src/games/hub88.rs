@@ -41,7 +41,10 @@ pub fn routes(services: Services) -> Router {
         .route("/api/v1/games/{provider}/user/balance", post(user_balance))
         .route("/api/v1/games/{provider}/transaction/bet", post(bet))
         .route("/api/v1/games/{provider}/transaction/win", post(win))
-        .route("/api/v1/games/{provider}/transaction/rollback", post(rollback))
+        .route(
+            "/api/v1/games/{provider}/transaction/rollback",
+            post(rollback),
+        )
         .with_state(services)
 }
 
@@ -213,7 +216,11 @@ fn outcome(result: Result<Applied, WalletError>, request_uuid: String) -> Respon
             .into_response(),
         Err(WalletError::Refused(Refused { refusal, balance })) => {
             if let Refusal::LossLimitReached { room_minor } = refusal {
-                tracing::info!(code = refusal.code(), room_minor, "game wallet call refused");
+                tracing::info!(
+                    code = refusal.code(),
+                    room_minor,
+                    "game wallet call refused"
+                );
             } else {
                 tracing::info!(code = refusal.code(), "game wallet call refused");
             }
@@ -249,8 +256,7 @@ async fn user_info(
         }
     };
     if !known {
-        return Answer::status(RS_ERROR_INVALID_TOKEN, Some(request.request_uuid))
-            .into_response();
+        return Answer::status(RS_ERROR_INVALID_TOKEN, Some(request.request_uuid)).into_response();
     }
     Answer {
         user: Some(request.user),
@@ -335,9 +341,8 @@ async fn transaction(
         Ok(parsed) => parsed,
         Err(answer) => return answer.into_response(),
     };
-    let refuse = |status: &str| {
-        Answer::status(status, Some(request.request_uuid.clone())).into_response()
-    };
+    let refuse =
+        |status: &str| Answer::status(status, Some(request.request_uuid.clone())).into_response();
     if request.is_free {
         return refuse(RS_ERROR_UNKNOWN);
     }

@@ -35,7 +35,11 @@ impl GamesApi for Services {
 }
 
 async fn lobby(services: &Services, tenant: &Tenant, player_id: Uuid) -> ServerResult<Lobby> {
-    let accepted: Vec<String> = services.game_providers().names().map(str::to_owned).collect();
+    let accepted: Vec<String> = services
+        .game_providers()
+        .names()
+        .map(str::to_owned)
+        .collect();
     let rows: Vec<(String, String, String, Option<String>)> = sqlx::query_as(
         "SELECT provider, code, name, rtp_percent::text FROM games
           WHERE tenant_id = $1 AND enabled AND provider = ANY ($2)
@@ -84,10 +88,17 @@ async fn launch(
     if provider != demo::DEMO_PROVIDER || services.game_providers().demo().is_none() {
         return Err(AppError::not_found("Game").into());
     }
-    let launched =
-        sessions::launch(services.pool(), tenant.id, player_id, provider, code, currency, now)
-            .await?
-            .ok_or_else(|| AppError::not_found("Game"))?;
+    let launched = sessions::launch(
+        services.pool(),
+        tenant.id,
+        player_id,
+        provider,
+        code,
+        currency,
+        now,
+    )
+    .await?
+    .ok_or_else(|| AppError::not_found("Game"))?;
     Ok(LaunchedGame {
         url: demo::launch_url(&launched.token, player_id),
     })

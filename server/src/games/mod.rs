@@ -23,8 +23,8 @@ pub mod wallet;
 use std::collections::BTreeMap;
 
 pub use model::{
-    Applied, Balance, Bet, Caller, PROVIDER_ID_LENGTH_MAX, ProviderId, Refusal, Refused,
-    Rollback, WalletError, Win,
+    Applied, Balance, Bet, Caller, PROVIDER_ID_LENGTH_MAX, ProviderId, Refusal, Refused, Rollback,
+    WalletError, Win,
 };
 use signature::RequestVerifier;
 use sqlx::PgPool;
@@ -61,7 +61,9 @@ impl GameProviders {
                 Ok(verifier) => {
                     verifiers.insert(demo::DEMO_PROVIDER.to_owned(), verifier);
                 }
-                Err(error) => tracing::error!(%error, "the demo studio's public key does not parse"),
+                Err(error) => {
+                    tracing::error!(%error, "the demo studio's public key does not parse")
+                }
             }
         }
         GameProviders { verifiers, demo }

@@ -85,6 +85,18 @@ pub async fn launch(
     Ok((inserted == 1).then_some(Launched { session, token }))
 }
 
+/// One row of `game_sessions`, as stored.
+#[derive(sqlx::FromRow)]
+struct SessionRow {
+    id: Uuid,
+    tenant_id: Uuid,
+    player_id: Uuid,
+    provider: String,
+    game_code: String,
+    currency: String,
+    expires_at: DateTime<Utc>,
+}
+
 /// The session of `provider` with `token`, live or not; `None` for an unknown token or another
 /// provider's.
 pub async fn find<'e>(
@@ -92,7 +104,7 @@ pub async fn find<'e>(
     provider: &str,
     token: &str,
 ) -> ServerResult<Option<GameSession>> {
-    let row: Option<(Uuid, Uuid, Uuid, String, String, String, DateTime<Utc>)> = sqlx::query_as(
+    let row: Option<SessionRow> = sqlx::query_as(
         "SELECT id, tenant_id, player_id, provider, game_code, currency, expires_at
            FROM game_sessions WHERE token_sha256 = $1 AND provider = $2",
     )
@@ -100,17 +112,17 @@ pub async fn find<'e>(
     .bind(provider)
     .fetch_optional(executor)
     .await?;
-    let Some((id, tenant_id, player_id, provider, game_code, currency, expires_at)) = row else {
+    let Some(row) = row else {
         return Ok(None);
     };
     Ok(Some(GameSession {
-        id,
-        tenant_id,
-        player_id,
-        provider,
-        game_code,
-        currency: Currency::parse(&currency)
-            .map_err(|_| ServerError::unknown_stored("game session currency", &currency))?,
-        expires_at,
+        currency: Currency::parse(&row.currency)
+            .map_err(|_| ServerError::unknown_stored("game session currency", &row.currency))?,
+        id: row.id,
+        tenant_id: row.tenant_id,
+        player_id: row.player_id,
+        provider: row.provider,
+        game_code: row.game_code,
+        expires_at: row.expires_at,
     }))
 }

@@ -5,7 +5,9 @@
 use base64::Engine;
 use base64::engine::general_purpose::STANDARD;
 use rsa::pkcs1v15::{Signature, SigningKey, VerifyingKey};
-use rsa::pkcs8::{DecodePrivateKey, DecodePublicKey, EncodePrivateKey, EncodePublicKey, LineEnding};
+use rsa::pkcs8::{
+    DecodePrivateKey, DecodePublicKey, EncodePrivateKey, EncodePublicKey, LineEnding,
+};
 use rsa::signature::{SignatureEncoding, Signer, Verifier};
 use rsa::{RsaPrivateKey, RsaPublicKey};
 use sha2::Sha256;
@@ -77,11 +79,7 @@ impl RequestSigner {
 
     /// The private key as PEM, for keeping it.
     pub fn private_pem(&self) -> anyhow::Result<String> {
-        Ok(self
-            .key
-            .as_ref()
-            .to_pkcs8_pem(LineEnding::LF)?
-            .to_string())
+        Ok(self.key.as_ref().to_pkcs8_pem(LineEnding::LF)?.to_string())
     }
 
     /// The public key as PEM, as the operator configures it.

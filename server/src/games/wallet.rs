@@ -23,8 +23,7 @@ use sqlx::{PgConnection, PgPool};
 use uuid::Uuid;
 
 use super::model::{
-    Applied, Balance, Bet, Caller, ProviderId, Refusal, Rollback, WalletError, Win,
-    request_sha256,
+    Applied, Balance, Bet, Caller, ProviderId, Refusal, Rollback, WalletError, Win, request_sha256,
 };
 use super::sessions::{self, GameSession};
 use crate::ledger::{
@@ -84,8 +83,14 @@ pub async fn bet(
     {
         return refuse(Refusal::PlayerExcluded);
     }
-    match limits::check_loss(&mut tx, session.tenant_id, session.player_id, &bet.amount, now)
-        .await?
+    match limits::check_loss(
+        &mut tx,
+        session.tenant_id,
+        session.player_id,
+        &bet.amount,
+        now,
+    )
+    .await?
     {
         Ok(()) => {}
         Err(LossLimitRefusal::OtherCurrency(_)) => {
@@ -469,48 +474,52 @@ async fn record(
     now: DateTime<Utc>,
 ) -> WalletResult<()> {
     let id = Uuid::new_v4();
-    let journal_id = match (journal, call.amount) {
-        (Some((kind, debit, credit)), Some(amount)) => {
-            let key = IdempotencyKey::parse(format!(
-                "game:{}:{}",
-                session.provider,
-                call.tx_id.as_str()
-            ))?;
-            let mut journal = NewJournal::new(
-                key,
-                kind,
-                vec![NewTransfer {
-                    debit,
-                    credit,
-                    amount,
-                }],
-            );
-            journal.reference = Some(format!("game_transaction:{id}"));
-            journal.metadata = serde_json::json!({
-                "provider": session.provider,
-                "tx_id": call.tx_id.as_str(),
-                "round_id": call.round_id.as_str(),
-                "game": call.game.as_str(),
-            })
-            .as_object()
-            .cloned()
-            .unwrap_or_default();
-            let posted =
-                match ledger::post_journal_in_transaction(conn, session.tenant_id, &journal).await
-                {
-                    Err(LedgerError::InsufficientFunds { .. }) => {
-                        return Err(WalletError::refused(
-                            Refusal::NotEnoughMoney,
-                            Some(cash_balance(conn, session).await?),
-                        ));
-                    }
-                    posted => posted?,
-                };
-            Some(posted.journal_id.0)
-        }
-        _ => None,
-    };
-    let currency = call.amount.map_or(session.currency, |amount| amount.currency());
+    let journal_id =
+        match (journal, call.amount) {
+            (Some((kind, debit, credit)), Some(amount)) => {
+                let key = IdempotencyKey::parse(format!(
+                    "game:{}:{}",
+                    session.provider,
+                    call.tx_id.as_str()
+                ))?;
+                let mut journal = NewJournal::new(
+                    key,
+                    kind,
+                    vec![NewTransfer {
+                        debit,
+                        credit,
+                        amount,
+                    }],
+                );
+                journal.reference = Some(format!("game_transaction:{id}"));
+                journal.metadata = serde_json::json!({
+                    "provider": session.provider,
+                    "tx_id": call.tx_id.as_str(),
+                    "round_id": call.round_id.as_str(),
+                    "game": call.game.as_str(),
+                })
+                .as_object()
+                .cloned()
+                .unwrap_or_default();
+                let posted =
+                    match ledger::post_journal_in_transaction(conn, session.tenant_id, &journal)
+                        .await
+                    {
+                        Err(LedgerError::InsufficientFunds { .. }) => {
+                            return Err(WalletError::refused(
+                                Refusal::NotEnoughMoney,
+                                Some(cash_balance(conn, session).await?),
+                            ));
+                        }
+                        posted => posted?,
+                    };
+                Some(posted.journal_id.0)
+            }
+            _ => None,
+        };
+    let currency = call
+        .amount
+        .map_or(session.currency, |amount| amount.currency());
     sqlx::query(
         "INSERT INTO game_transactions (id, tenant_id, provider, tx_id, kind, player_id,
                 session_id, round_id, game_code, currency, amount_minor, reference_tx,

@@ -137,12 +137,12 @@ async fn used_minor(
     now: DateTime<Utc>,
 ) -> Result<i64, ServerError> {
     Ok(sqlx::query_scalar(&kind.used_sql())
-    .bind(tenant_id)
-    .bind(player_id)
-    .bind(currency.code())
-    .bind(now - period.window())
-    .fetch_one(conn)
-    .await?)
+        .bind(tenant_id)
+        .bind(player_id)
+        .bind(currency.code())
+        .bind(now - period.window())
+        .fetch_one(conn)
+        .await?)
 }
 
 /// The player's limits of `kind` in force or waiting at `now`, with their use, and the limits'

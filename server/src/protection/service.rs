@@ -32,7 +32,8 @@ impl Services {
         let mut conn = self.pool().acquire().await?;
         let policy = ProtectionPolicy::load(&mut conn, tenant_id).await?;
         let kyc = kyc::state(&mut conn, tenant_id, player_id).await?;
-        let (limit_currency, limits) = limits::views(&mut conn, LimitKind::Deposit, tenant_id, player_id, now).await?;
+        let (limit_currency, limits) =
+            limits::views(&mut conn, LimitKind::Deposit, tenant_id, player_id, now).await?;
         let self_exclusion = exclusion::active(&mut conn, tenant_id, player_id, now).await?;
         Ok(AccountOverview {
             kyc,
@@ -64,7 +65,9 @@ impl Services {
             display_name,
             kyc: kyc::state(&mut conn, tenant_id, player_id).await?,
             kyc_history: kyc::history(&mut conn, tenant_id, player_id).await?,
-            limits: limits::views(&mut conn, LimitKind::Deposit, tenant_id, player_id, now).await?.1,
+            limits: limits::views(&mut conn, LimitKind::Deposit, tenant_id, player_id, now)
+                .await?
+                .1,
             self_exclusion: exclusion::active(&mut conn, tenant_id, player_id, now).await?,
         })
     }
@@ -159,7 +162,16 @@ async fn set_deposit_limit(
         amount,
     };
     let cooldown = policy.limit_increase_cooldown();
-    let change = limits::set(&mut tx, LimitKind::Deposit, tenant.id, player_id, request, cooldown, now).await?;
+    let change = limits::set(
+        &mut tx,
+        LimitKind::Deposit,
+        tenant.id,
+        player_id,
+        request,
+        cooldown,
+        now,
+    )
+    .await?;
     let action = match change {
         LimitChange::Applied => Some("deposit_limit.applied"),
         LimitChange::Scheduled(_) => Some("deposit_limit.scheduled"),

@@ -80,6 +80,7 @@ pub async fn spawn_app_with(pool: PgPool, settings: &[(&str, &str)]) -> TestApp 
             "audit-checkpoint-key-for-the-tests-0123456789".into(),
         ),
         ("KASA_MOCK_PSP_SECRET".into(), MOCK_PSP_SECRET.into()),
+        ("KASA_DEMO_GAMES_KEY".into(), demo_games_key().into()),
     ];
     env.extend(
         settings
@@ -133,6 +134,17 @@ pub async fn spawn_app_with(pool: PgPool, settings: &[(&str, &str)]) -> TestApp 
         services,
         now,
     }
+}
+
+/// The demo game studio's private key, generated once per test binary (an RSA key takes a
+/// moment to make; a real install generates its own once and keeps it in the database).
+fn demo_games_key() -> &'static str {
+    static KEY: std::sync::OnceLock<String> = std::sync::OnceLock::new();
+    KEY.get_or_init(|| {
+        kasa_server::games::signature::RequestSigner::generate()
+            .and_then(|signer| signer.private_pem())
+            .expect("an RSA key is generated")
+    })
 }
 
 /// A pool on the test's database (that of `pool`) as the application role `kasa_app`, which

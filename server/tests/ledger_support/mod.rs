@@ -127,12 +127,28 @@ pub async fn game_call(
 ) -> PostedJournal {
     let id = Uuid::new_v4();
     let (kind, journal_kind, debit, credit) = match reference_tx {
-        None => ("bet", JournalKind::BET, AccountRef::PlayerCash(player_id), AccountRef::House),
-        Some(_) => ("win", JournalKind::WIN, AccountRef::House, AccountRef::PlayerCash(player_id)),
+        None => (
+            "bet",
+            JournalKind::BET,
+            AccountRef::PlayerCash(player_id),
+            AccountRef::House,
+        ),
+        Some(_) => (
+            "win",
+            JournalKind::WIN,
+            AccountRef::House,
+            AccountRef::PlayerCash(player_id),
+        ),
     };
     let journal = NewJournal {
         reference: Some(format!("game_transaction:{id}")),
-        ..one_transfer(&format!("game:test:{tx_id}"), journal_kind, debit, credit, amount)
+        ..one_transfer(
+            &format!("game:test:{tx_id}"),
+            journal_kind,
+            debit,
+            credit,
+            amount,
+        )
     };
     let posted = ledger::post_journal(pool, tenant_id, &journal)
         .await
