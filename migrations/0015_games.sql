@@ -129,6 +129,6 @@ CREATE POLICY loss_limits_application ON loss_limits TO kasa_app USING (true) WI
 CREATE POLICY play_reminders_application ON play_reminders TO kasa_app
     USING (true) WITH CHECK (true);
 
--- Loss limits change like deposit limits (upserted, removed); reminders are upserted.
-GRANT UPDATE, DELETE ON loss_limits TO kasa_app;
-GRANT UPDATE ON play_reminders TO kasa_app;
+-- Loss limits change like deposit limits (upserted, removed); reminders are upserted, and
+-- turning one off deletes its row.
+GRANT UPDATE, DELETE ON loss_limits, play_reminders TO kasa_app;

@@ -214,6 +214,27 @@ const RULES: &[Rule] = &[
         },
     },
     Rule {
+        path: "account/loss-limit",
+        access: Access::Player,
+        mutating: true,
+        object: None,
+        form: |_| {
+            vec![
+                ("period", "day".into()),
+                ("currency", "EUR".into()),
+                ("amount", "not an amount".into()),
+            ]
+        },
+    },
+    Rule {
+        path: "account/play-reminder",
+        access: Access::Player,
+        mutating: true,
+        object: None,
+        // Below the shortest interval: refused after the access check.
+        form: |_| vec![("minutes", "3".into())],
+    },
+    Rule {
         path: "account/self-exclude",
         access: Access::Player,
         mutating: true,
@@ -1404,6 +1425,8 @@ async fn every_server_function_enforces_its_access_rule(pool: PgPool) {
         "withdrawals",
         "self_exclusions",
         "deposit_limits",
+        "loss_limits",
+        "play_reminders",
     ] {
         let count = app
             .count(&format!(

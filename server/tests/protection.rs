@@ -1,6 +1,7 @@
 //! Player protection through the real router: KYC decided by staff and required for withdrawals
-//! and for deposits beyond the threshold, deposit limits with their rolling windows and
-//! cooling-off, and self-exclusion that blocks deposits and play but never withdrawal.
+//! and for deposits beyond the threshold, deposit and loss limits with their rolling windows and
+//! cooling-off, the play reminder, and self-exclusion that blocks deposits and play but never
+//! withdrawal.
 
 mod common;
 
@@ -47,6 +48,52 @@ async fn deposit_in(
 async fn set_limit(app: &TestApp, cookie: &str, period: &str, amount: &str) -> common::Reply {
     let form = [("period", period), ("currency", "EUR"), ("amount", amount)];
     app.call("account/deposit-limit", &form, Some(cookie)).await
+}
+
+async fn set_loss_limit(
+    app: &TestApp,
+    cookie: &str,
+    period: &str,
+    currency: &str,
+    amount: &str,
+) -> common::Reply {
+    let form = [
+        ("period", period),
+        ("currency", currency),
+        ("amount", amount),
+    ];
+    app.call("account/loss-limit", &form, Some(cookie)).await
+}
+
+async fn set_reminder(app: &TestApp, cookie: &str, minutes: &str) -> common::Reply {
+    app.call(
+        "account/play-reminder",
+        &[("minutes", minutes)],
+        Some(cookie),
+    )
+    .await
+}
+
+/// The (amount, pending amount, pending since) of the demo player's loss limit for `period`.
+async fn loss_limit_row(app: &TestApp, period: &str) -> Option<(i64, Option<i64>, bool)> {
+    sqlx::query_as(
+        "SELECT amount_minor, pending_amount_minor, pending_effective_at IS NOT NULL
+           FROM loss_limits WHERE period = $1
+            AND player_id = (SELECT id FROM players WHERE email = $2)",
+    )
+    .bind(period)
+    .bind(PLAYER_EMAIL)
+    .fetch_optional(&app.pool)
+    .await
+    .unwrap()
+}
+
+async fn audit_count(app: &TestApp, action: &str) -> i64 {
+    sqlx::query_scalar("SELECT count(*) FROM audit_events WHERE action = $1")
+        .bind(action)
+        .fetch_one(&app.pool)
+        .await
+        .unwrap()
 }
 
 async fn set_kyc(app: &TestApp, staff: &str, player_id: Uuid, state: &str) -> common::Reply {
@@ -862,4 +909,173 @@ async fn row_level_security_scopes_protection_rows_by_tenant(pool: PgPool) {
     assert_eq!(first, vec![players[0].1]);
     assert_eq!(second, vec![players[1].1]);
     assert!(none.is_empty());
+}
+
+// Proves a new or lowered loss limit applies at once, an increase waits for the 24-hour
+// cooling-off (shown as pending, its time kept when asked again) and a removal waits too, with
+// the rows and audit events each step writes, and that deposit limits are left alone.
+#[sqlx::test(migrations = "../migrations")]
+async fn loss_limit_lowers_at_once_and_raises_or_goes_after_cooling_off(pool: PgPool) {
+    let app = spawn_app(pool).await;
+    let player = app.log_in("auth/login", PLAYER_EMAIL).await;
+    let set = set_loss_limit(&app, &player, "day", "EUR", "50.00").await;
+    assert_eq!(set.status, 200, "{set:?}");
+    assert_eq!(set.json["loss_limit_currency"], "EUR");
+    assert_eq!(set.json["loss_limits"][0]["limit"]["amount"], "50.00");
+    assert_eq!(set.json["loss_limits"][0]["used"]["amount"], "0.00");
+    assert!(set.json["loss_limits"][0]["pending"].is_null());
+    assert_eq!(set.json["limits"], serde_json::json!([]));
+    assert_eq!(loss_limit_row(&app, "day").await, Some((5000, None, false)));
+
+    let lowered = set_loss_limit(&app, &player, "day", "EUR", "30.00").await;
+    assert_eq!(lowered.json["loss_limits"][0]["limit"]["amount"], "30.00");
+    assert!(lowered.json["loss_limits"][0]["pending"].is_null());
+    assert_eq!(loss_limit_row(&app, "day").await, Some((3000, None, false)));
+
+    let raised = set_loss_limit(&app, &player, "day", "EUR", "80.00").await;
+    assert_eq!(raised.json["loss_limits"][0]["limit"]["amount"], "30.00");
+    assert_eq!(
+        raised.json["loss_limits"][0]["pending"]["amount"]["amount"],
+        "80.00"
+    );
+    assert_eq!(
+        loss_limit_row(&app, "day").await,
+        Some((3000, Some(8000), true))
+    );
+    let effective_at = raised.json["loss_limits"][0]["pending"]["effective_at"].clone();
+    app.advance(Duration::hours(1));
+    let player = app.log_in("auth/login", PLAYER_EMAIL).await;
+    let repeated = set_loss_limit(&app, &player, "day", "EUR", "80.00").await;
+    assert_eq!(
+        repeated.json["loss_limits"][0]["pending"]["effective_at"],
+        effective_at
+    );
+    app.advance(Duration::hours(23) + Duration::seconds(1));
+    let player = app.log_in("auth/login", PLAYER_EMAIL).await;
+    let account = app.call("account/overview", &[], Some(&player)).await;
+    assert_eq!(account.json["loss_limits"][0]["limit"]["amount"], "80.00");
+    assert!(account.json["loss_limits"][0]["pending"].is_null());
+
+    let removal = set_loss_limit(&app, &player, "day", "EUR", "").await;
+    assert_eq!(removal.status, 200, "{removal:?}");
+    assert_eq!(removal.json["loss_limits"][0]["limit"]["amount"], "80.00");
+    assert!(removal.json["loss_limits"][0]["pending"]["amount"].is_null());
+    assert!(
+        removal.json["loss_limits"][0]["pending"]["effective_at"].is_string(),
+        "{removal:?}"
+    );
+    app.advance(Duration::hours(24) + Duration::seconds(1));
+    let player = app.log_in("auth/login", PLAYER_EMAIL).await;
+    let account = app.call("account/overview", &[], Some(&player)).await;
+    assert_eq!(account.json["loss_limits"], serde_json::json!([]));
+    assert!(account.json["loss_limit_currency"].is_null());
+
+    // 50.00 and 30.00 applied at once; 80.00 and the removal were scheduled.
+    assert_eq!(audit_count(&app, "loss_limit.applied").await, 2);
+    assert_eq!(audit_count(&app, "loss_limit.scheduled").await, 2);
+    assert_eq!(
+        app.count("SELECT count(*) FROM audit_events WHERE action LIKE 'deposit_limit.%'")
+            .await,
+        0
+    );
+    assert_eq!(app.count("SELECT count(*) FROM deposit_limits").await, 0);
+}
+
+// Proves loss limits keep one currency of their own: another currency than the loss limits' is
+// refused on the currency field and writes nothing, while deposit limits may be in another.
+#[sqlx::test(migrations = "../migrations")]
+async fn loss_limits_refuse_a_second_currency(pool: PgPool) {
+    let app = spawn_app(pool).await;
+    let player = app.log_in("auth/login", PLAYER_EMAIL).await;
+    assert_eq!(set_limit(&app, &player, "day", "100.00").await.status, 200);
+    let dollars = set_loss_limit(&app, &player, "day", "USD", "40.00").await;
+    assert_eq!(dollars.status, 200, "{dollars:?}");
+    assert_eq!(dollars.json["limit_currency"], "EUR");
+    assert_eq!(dollars.json["loss_limit_currency"], "USD");
+
+    let euros = set_loss_limit(&app, &player, "week", "EUR", "100.00").await;
+    assert_eq!(
+        (euros.status, euros.code(), euros.json["field"].as_str()),
+        (422, "invalid_input", Some("currency"))
+    );
+    let message = euros.json["message"].as_str().unwrap();
+    assert!(message.contains("loss limits are in USD"), "{message}");
+    assert_eq!(app.count("SELECT count(*) FROM loss_limits").await, 1);
+    assert_eq!(loss_limit_row(&app, "week").await, None);
+    assert_eq!(audit_count(&app, "loss_limit.applied").await, 1);
+
+    let bad_amount = set_loss_limit(&app, &player, "day", "USD", "0.001").await;
+    assert_eq!(
+        (bad_amount.status, bad_amount.code()),
+        (422, "invalid_amount")
+    );
+    assert_eq!(loss_limit_row(&app, "day").await, Some((4000, None, false)));
+}
+
+// Proves the play reminder is set, changed and turned off (by "0" or an empty field) with one
+// audit event per change and none for a repeat, and that an interval out of 5..=720 minutes or
+// not a number is refused on the minutes field, leaving the row and the audit log as they were.
+#[sqlx::test(migrations = "../migrations")]
+async fn play_reminder_is_set_cleared_and_bounded(pool: PgPool) {
+    let app = spawn_app(pool).await;
+    let player = app.log_in("auth/login", PLAYER_EMAIL).await;
+    let reminder_rows = || app.count("SELECT count(*) FROM play_reminders");
+    let interval = async || -> Option<i32> {
+        sqlx::query_scalar("SELECT interval_minutes FROM play_reminders")
+            .fetch_optional(&app.pool)
+            .await
+            .unwrap()
+    };
+    let account = app.call("account/overview", &[], Some(&player)).await;
+    assert!(account.json["play_reminder_minutes"].is_null());
+
+    let set = set_reminder(&app, &player, "30").await;
+    assert_eq!(set.status, 200, "{set:?}");
+    assert_eq!(set.json["play_reminder_minutes"], 30);
+    assert_eq!(interval().await, Some(30));
+    assert_eq!(set_reminder(&app, &player, "30").await.status, 200);
+    assert_eq!(audit_count(&app, "play_reminder.set").await, 1);
+    let changed = set_reminder(&app, &player, "60").await;
+    assert_eq!(changed.json["play_reminder_minutes"], 60);
+    assert_eq!(interval().await, Some(60));
+    assert_eq!(reminder_rows().await, 1);
+
+    for refused in ["4", "721", "-30", "half an hour"] {
+        let reply = set_reminder(&app, &player, refused).await;
+        assert_eq!(
+            (reply.status, reply.code(), reply.json["field"].as_str()),
+            (422, "invalid_input", Some("minutes")),
+            "{refused}: {reply:?}"
+        );
+    }
+    assert_eq!(interval().await, Some(60));
+    assert_eq!(audit_count(&app, "play_reminder.set").await, 2);
+
+    let off = set_reminder(&app, &player, "0").await;
+    assert_eq!(off.status, 200, "{off:?}");
+    assert!(off.json["play_reminder_minutes"].is_null());
+    assert_eq!(reminder_rows().await, 0);
+    assert_eq!(
+        set_reminder(&app, &player, "5").await.json["play_reminder_minutes"],
+        5
+    );
+    let cleared = set_reminder(&app, &player, "").await;
+    assert!(cleared.json["play_reminder_minutes"].is_null());
+    assert_eq!(reminder_rows().await, 0);
+    // 30, 60, off, 5, off; the repeated 30 changed nothing.
+    assert_eq!(audit_count(&app, "play_reminder.set").await, 5);
+    let last: serde_json::Value = sqlx::query_scalar(
+        "SELECT jsonb_build_object('before', before, 'after', after) FROM audit_events
+          WHERE action = 'play_reminder.set' ORDER BY seq DESC LIMIT 1",
+    )
+    .fetch_one(&app.pool)
+    .await
+    .unwrap();
+    assert_eq!(
+        last,
+        serde_json::json!({
+            "before": {"interval_minutes": 5},
+            "after": {"interval_minutes": null}
+        })
+    );
 }

@@ -38,7 +38,7 @@ const PRIVILEGES: &[(&str, &str)] = &[
     ("mock_psp_payout_scripts", "SIU"),
     ("mock_psp_payouts", "SI"),
     ("payout_attempts", "SIU"),
-    ("play_reminders", "SIU"),
+    ("play_reminders", "SIUD"),
     ("player_kyc", "SIU"),
     ("player_kyc_reviews", "SI"),
     ("players", "SIU"),

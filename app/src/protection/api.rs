@@ -1,5 +1,6 @@
 //! The protection service (`ProtectionApi`) and its server functions: the player's own overview,
-//! deposit limit and self-exclusion, and the staff's KYC search and state change.
+//! deposit and loss limits, play reminder and self-exclusion, and the staff's KYC search and
+//! state change.
 
 use leptos::prelude::*;
 use uuid::Uuid;
@@ -11,12 +12,19 @@ use crate::error::AppError;
 #[async_trait::async_trait]
 pub trait ProtectionApi: Send + Sync {
     async fn overview(&self, ctx: &crate::api::RequestCtx) -> Result<AccountOverview, AppError>;
-    async fn set_deposit_limit(
+    /// Both kinds of limit, which follow the same rules (see [`set_deposit_limit`]).
+    async fn set_limit(
         &self,
         ctx: &crate::api::RequestCtx,
+        kind: super::LimitKind,
         period: LimitPeriod,
         currency: String,
         amount: String,
+    ) -> Result<AccountOverview, AppError>;
+    async fn set_play_reminder(
+        &self,
+        ctx: &crate::api::RequestCtx,
+        minutes: String,
     ) -> Result<AccountOverview, AppError>;
     async fn exclude(
         &self,
@@ -38,7 +46,7 @@ pub trait ProtectionApi: Send + Sync {
     ) -> Result<PlayerProtectionView, AppError>;
 }
 
-/// The logged-in player's KYC state, deposit limits and self-exclusion.
+/// The logged-in player's KYC state, deposit and loss limits, play reminder and self-exclusion.
 #[server(endpoint = "account/overview")]
 pub async fn load_account() -> Result<AccountOverview, AppError> {
     crate::api::call::<dyn ProtectionApi, _, _, _>(
@@ -56,7 +64,33 @@ pub async fn set_deposit_limit(
     amount: String,
 ) -> Result<AccountOverview, AppError> {
     crate::api::call::<dyn ProtectionApi, _, _, _>(|api, ctx| async move {
-        api.set_deposit_limit(&ctx, period, currency, amount).await
+        api.set_limit(&ctx, super::LimitKind::Deposit, period, currency, amount)
+            .await
+    })
+    .await
+}
+
+/// Sets, lowers, raises or removes one loss limit (bets minus wins and rollbacks over the
+/// window), with the same cooling-off as a deposit limit.
+#[server(endpoint = "account/loss-limit")]
+pub async fn set_loss_limit(
+    period: LimitPeriod,
+    currency: String,
+    amount: String,
+) -> Result<AccountOverview, AppError> {
+    crate::api::call::<dyn ProtectionApi, _, _, _>(|api, ctx| async move {
+        api.set_limit(&ctx, super::LimitKind::Loss, period, currency, amount)
+            .await
+    })
+    .await
+}
+
+/// Sets how often the game pages remind the player how long they have played, in minutes;
+/// empty or "0" turns the reminder off.
+#[server(endpoint = "account/play-reminder")]
+pub async fn set_play_reminder(minutes: String) -> Result<AccountOverview, AppError> {
+    crate::api::call::<dyn ProtectionApi, _, _, _>(|api, ctx| async move {
+        api.set_play_reminder(&ctx, minutes).await
     })
     .await
 }

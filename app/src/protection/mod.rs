@@ -1,6 +1,7 @@
 //! Player protection, as the player and support staff see it: the player's KYC state, deposit
-//! limits and self-exclusion on the Account page (`/account`), and the staff KYC page
-//! (`/admin/kyc`). The rules themselves are enforced on the server (`kasa_server::protection`).
+//! and loss limits, play reminder and self-exclusion on the Account page (`/account`), and the
+//! staff KYC page (`/admin/kyc`). The rules themselves are enforced on the server
+//! (`kasa_server::protection`).
 
 pub mod api;
 pub mod pages;
@@ -10,6 +11,7 @@ use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
 use crate::domain::money::{Currency, Money, SignedMoney};
+use crate::error::AppError;
 
 /// Longest note staff may write with a KYC decision.
 pub const KYC_NOTE_LENGTH_MAX: usize = 1000;
@@ -68,7 +70,54 @@ impl KycState {
     }
 }
 
-/// The rolling window a deposit limit applies to.
+/// Which limits: on deposits, or on the net loss of play (bets minus wins minus rollbacks). Both
+/// kinds follow the same rules (one currency, a rolling window, cooling-off before an increase or
+/// a removal applies); only what counts as used differs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum LimitKind {
+    Deposit,
+    Loss,
+}
+
+impl LimitKind {
+    /// How the player's messages and the page's ids name it ("deposit", "loss").
+    pub const fn noun(self) -> &'static str {
+        match self {
+            LimitKind::Deposit => "deposit",
+            LimitKind::Loss => "loss",
+        }
+    }
+}
+
+/// The shortest and longest interval between two play reminders (`play_reminders` checks them
+/// too).
+pub const PLAY_REMINDER_MINUTES_MIN: u32 = 5;
+pub const PLAY_REMINDER_MINUTES_MAX: u32 = 720;
+
+/// Reads the Account page's reminder field: empty or "0" turns the reminder off, anything else
+/// must be a whole number of minutes within the bounds.
+pub fn parse_play_reminder_minutes(value: &str) -> Result<Option<u32>, AppError> {
+    let value = value.trim();
+    if value.is_empty() || value == "0" {
+        return Ok(None);
+    }
+    value
+        .parse::<u32>()
+        .ok()
+        .filter(|minutes| (PLAY_REMINDER_MINUTES_MIN..=PLAY_REMINDER_MINUTES_MAX).contains(minutes))
+        .map(Some)
+        .ok_or_else(|| {
+            AppError::invalid(
+                "minutes",
+                format!(
+                    "Choose a reminder every {PLAY_REMINDER_MINUTES_MIN} to {PLAY_REMINDER_MINUTES_MAX} minutes, or off."
+                ),
+            )
+        })
+}
+
+/// The rolling window a deposit or loss limit applies to.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum LimitPeriod {
@@ -103,7 +152,8 @@ impl LimitPeriod {
         }
     }
 
-    /// The window's length: rolling, so a deposit counts for exactly this long after it was made.
+    /// The window's length: rolling, so a deposit or a bet counts for exactly this long after it
+    /// was made.
     pub fn window(self) -> chrono::Duration {
         match self {
             LimitPeriod::Day => chrono::Duration::hours(24),
@@ -129,9 +179,9 @@ pub struct PendingLimitChange {
     pub effective_at: DateTime<Utc>,
 }
 
-/// One deposit limit with what the rolling window has used of it.
+/// One deposit or loss limit with what the rolling window has used of it.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct DepositLimitView {
+pub struct LimitView {
     pub period: LimitPeriod,
     pub limit: Money,
     pub used: SignedMoney,
@@ -233,9 +283,14 @@ pub struct ProtectionRules {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct AccountOverview {
     pub kyc: KycState,
-    /// The currency every limit is in, once one is set.
+    /// The currency every deposit limit is in, once one is set.
     pub limit_currency: Option<Currency>,
-    pub limits: Vec<DepositLimitView>,
+    pub limits: Vec<LimitView>,
+    /// The currency every loss limit is in, once one is set (each kind fixes its own).
+    pub loss_limit_currency: Option<Currency>,
+    pub loss_limits: Vec<LimitView>,
+    /// How often the game pages remind the player how long they have played; `None`: never.
+    pub play_reminder_minutes: Option<u32>,
     pub self_exclusion: Option<SelfExclusion>,
     pub rules: ProtectionRules,
 }
@@ -258,7 +313,7 @@ pub struct PlayerProtectionView {
     pub display_name: String,
     pub kyc: KycState,
     pub kyc_history: Vec<KycReview>,
-    pub limits: Vec<DepositLimitView>,
+    pub limits: Vec<LimitView>,
     pub self_exclusion: Option<SelfExclusion>,
 }
 
@@ -291,5 +346,19 @@ mod tests {
         );
         assert_eq!(ExclusionPeriod::Indefinite.ends_at(start), None);
         assert_eq!(ExclusionPeriod::parse("30d"), Some(ExclusionPeriod::Days30));
+    }
+
+    // Proves the reminder field turns off when empty or "0", keeps its bounds inclusive, and
+    // refuses anything else on the `minutes` field.
+    #[test]
+    fn play_reminder_minutes_parse() {
+        assert_eq!(parse_play_reminder_minutes(" "), Ok(None));
+        assert_eq!(parse_play_reminder_minutes("0"), Ok(None));
+        assert_eq!(parse_play_reminder_minutes("5"), Ok(Some(5)));
+        assert_eq!(parse_play_reminder_minutes("720"), Ok(Some(720)));
+        for refused in ["4", "721", "-5", "30.5", "soon"] {
+            let error = parse_play_reminder_minutes(refused).unwrap_err();
+            assert_eq!(error.field.as_deref(), Some("minutes"), "{refused}");
+        }
     }
 }

@@ -1,14 +1,18 @@
-//! The player's Account page: KYC state, deposit limits (set, lower, raise, remove, with pending
-//! increases shown) and self-exclusion with a confirmation. And the staff KYC page (`/admin/kyc`):
+//! The player's Account page: KYC state, deposit and loss limits (set, lower, raise, remove, with
+//! pending increases shown; one form and table for both kinds), the play reminder and
+//! self-exclusion with a confirmation. And the staff KYC page (`/admin/kyc`):
 //! find a player by email, see their KYC history, limits and self-exclusion, and move their KYC
 //! state on with a note; staff can see a self-exclusion but nothing here can shorten it.
 
 use leptos::prelude::*;
 
-use super::api::{ExcludeMyself, FindPlayerKyc, SetDepositLimit, SetKycState, load_account};
+use super::api::{
+    ExcludeMyself, FindPlayerKyc, SetDepositLimit, SetKycState, SetLossLimit, SetPlayReminder,
+    load_account,
+};
 use super::{
-    AccountOverview, DepositLimitView, ExclusionPeriod, KYC_NOTE_LENGTH_MAX, KycState, LimitPeriod,
-    PlayerProtectionView,
+    AccountOverview, ExclusionPeriod, KYC_NOTE_LENGTH_MAX, KycState, LimitKind, LimitPeriod,
+    LimitView, PlayerProtectionView,
 };
 use crate::auth::pages::{Gate, gated_page, player_resource};
 use crate::components::{FieldError, FormError, Wait, action_error, error_panel, load_view};
@@ -24,14 +28,78 @@ const LIMIT_CURRENCIES: [Currency; 5] = [
     Currency::Jpy,
 ];
 
+/// The reminder intervals the Account page offers, in minutes (the server accepts any within
+/// `PLAY_REMINDER_MINUTES_MIN..=PLAY_REMINDER_MINUTES_MAX`).
+const PLAY_REMINDER_CHOICES_MINUTES: [u32; 4] = [15, 30, 60, 120];
+
+/// The Account page's actions, created once by the page and handed to the sections.
+#[derive(Clone, Copy)]
+struct AccountActions {
+    set_deposit_limit: ServerAction<SetDepositLimit>,
+    set_loss_limit: ServerAction<SetLossLimit>,
+    set_reminder: ServerAction<SetPlayReminder>,
+    exclude: ServerAction<ExcludeMyself>,
+}
+
+/// One kind's limit form: the two server functions take the same fields, so the form and table
+/// are shared and only the action they post to differs.
+#[derive(Clone, Copy)]
+enum LimitAction {
+    Deposit(ServerAction<SetDepositLimit>),
+    Loss(ServerAction<SetLossLimit>),
+}
+
+impl LimitAction {
+    fn kind(self) -> LimitKind {
+        match self {
+            LimitAction::Deposit(_) => LimitKind::Deposit,
+            LimitAction::Loss(_) => LimitKind::Loss,
+        }
+    }
+
+    fn error(self) -> Signal<Option<AppError>> {
+        match self {
+            LimitAction::Deposit(action) => action_error(action),
+            LimitAction::Loss(action) => action_error(action),
+        }
+    }
+
+    fn pending(self) -> Signal<bool> {
+        match self {
+            LimitAction::Deposit(action) => action.pending().into(),
+            LimitAction::Loss(action) => action.pending().into(),
+        }
+    }
+}
+
+/// A test id or element id for one kind's section: the deposit limits keep their plain names
+/// (the browser tests use them), the loss limits' are prefixed.
+fn limit_id(kind: LimitKind, name: &str) -> String {
+    match kind {
+        LimitKind::Deposit => name.to_owned(),
+        LimitKind::Loss => format!("loss-{name}"),
+    }
+}
+
 #[component]
 pub fn AccountPage() -> impl IntoView {
     // Created here, once, not in the Suspend below (see `player_resource`).
-    let set_limit = ServerAction::<SetDepositLimit>::new();
-    let exclude = ServerAction::<ExcludeMyself>::new();
+    let actions = AccountActions {
+        set_deposit_limit: ServerAction::new(),
+        set_loss_limit: ServerAction::new(),
+        set_reminder: ServerAction::new(),
+        exclude: ServerAction::new(),
+    };
     // Read again after every change, so the page always shows what the server decided.
     let account = player_resource(
-        move || (set_limit.version().get(), exclude.version().get()),
+        move || {
+            (
+                actions.set_deposit_limit.version().get(),
+                actions.set_loss_limit.version().get(),
+                actions.set_reminder.version().get(),
+                actions.exclude.version().get(),
+            )
+        },
         |_| load_account(),
     );
     gated_page(
@@ -41,15 +109,14 @@ pub fn AccountPage() -> impl IntoView {
             "Your account",
             " to see your account.",
         ),
-        move |_| view! { <Account account set_limit exclude/> },
+        move |_| view! { <Account account actions/> },
     )
 }
 
 #[component]
 fn Account(
     account: Resource<Result<AccountOverview, AppError>>,
-    set_limit: ServerAction<SetDepositLimit>,
-    exclude: ServerAction<ExcludeMyself>,
+    actions: AccountActions,
 ) -> impl IntoView {
     load_view(
         account,
@@ -57,10 +124,23 @@ fn Account(
         "Loading…",
         error_panel,
         move |account| {
+            let cooldown_hours = account.rules.limit_increase_cooldown_hours;
             view! {
                 <Verification account=account.clone()/>
-                <Limits account=account.clone() action=set_limit/>
-                <Exclusion account action=exclude/>
+                <Limits
+                    action=LimitAction::Deposit(actions.set_deposit_limit)
+                    currency=account.limit_currency
+                    limits=account.limits.clone()
+                    cooldown_hours
+                />
+                <Limits
+                    action=LimitAction::Loss(actions.set_loss_limit)
+                    currency=account.loss_limit_currency
+                    limits=account.loss_limits.clone()
+                    cooldown_hours
+                />
+                <Reminder minutes=account.play_reminder_minutes action=actions.set_reminder/>
+                <Exclusion account action=actions.exclude/>
             }
         },
     )
@@ -87,48 +167,117 @@ fn Verification(account: AccountOverview) -> impl IntoView {
     }
 }
 
+/// One kind's limits: what is set, and the form that sets, lowers, raises or removes one.
 #[component]
-fn Limits(account: AccountOverview, action: ServerAction<SetDepositLimit>) -> impl IntoView {
-    let error = action_error(action);
-    let cooldown_hours = account.rules.limit_increase_cooldown_hours;
-    let currencies: Vec<Currency> = match account.limit_currency {
+fn Limits(
+    action: LimitAction,
+    /// The currency the kind's limits are in, once one is set; the form then offers only it.
+    currency: Option<Currency>,
+    limits: Vec<LimitView>,
+    cooldown_hours: i64,
+) -> impl IntoView {
+    let kind = action.kind();
+    let error = action.error();
+    let pending = action.pending();
+    let currencies: Vec<Currency> = match currency {
         Some(currency) => vec![currency],
         None => LIMIT_CURRENCIES.to_vec(),
     };
+    let (title, label, counts) = match kind {
+        LimitKind::Deposit => (
+            "Deposit limits",
+            "Deposit limit",
+            "Limits count every deposit that is not failed or expired over a rolling window.",
+        ),
+        LimitKind::Loss => (
+            "Loss limits",
+            "Loss limit",
+            "Limits count your net loss over a rolling window: your bets minus your wins (and bets cancelled by the game). While a bet would take you past a limit, the game refuses it.",
+        ),
+    };
+    let period_id = limit_id(kind, "limit-period");
+    let amount_id = limit_id(kind, "limit-amount");
+    let fields = view! {
+        <FormError error/>
+        <label for=period_id.clone()>"Limit"</label>
+        <select id=period_id name="period">
+            {LimitPeriod::ALL.into_iter().map(|period| view! {
+                <option value=period.as_str()>{format!("Per {} (rolling {})", period.as_str(), period.window_label())}</option>
+            }).collect_view()}
+        </select>
+        <label for=amount_id.clone()>"Amount"</label>
+        <div class="amount-row">
+            <input id=amount_id name="amount" type="text" inputmode="decimal" autocomplete="off"
+                placeholder="50.00" pattern="[0-9]+([.][0-9]+)?"/>
+            <select name="currency" aria-label="Currency">
+                {currencies.into_iter().map(|currency| view! {
+                    <option value=currency.to_string()>{currency.to_string()}</option>
+                }).collect_view()}
+            </select>
+        </div>
+        <p class="hint">"Leave the amount empty to remove the limit."</p>
+        <FieldError error field="amount"/>
+        <FieldError error field="currency"/>
+        <button class="button primary" type="submit" data-testid=limit_id(kind, "limit-submit") disabled=move || pending.get()>
+            {move || if pending.get() { "Saving…" } else { "Save limit" }}
+        </button>
+    };
+    let form = match action {
+        LimitAction::Deposit(action) => view! {
+            <ActionForm action attr:class="form" attr:aria-label=label>{fields}</ActionForm>
+        }
+        .into_any(),
+        LimitAction::Loss(action) => view! {
+            <ActionForm action attr:class="form" attr:aria-label=label>{fields}</ActionForm>
+        }
+        .into_any(),
+    };
     view! {
-        <section class="card" data-testid="account-limits">
-            <h2>"Deposit limits"</h2>
+        <section class="card" data-testid=limit_id(kind, "account-limits")>
+            <h2>{title}</h2>
             <p class="muted">{format!(
-                "Limits count every deposit that is not failed or expired over a rolling window. Lowering a limit applies at once; raising or removing one takes effect after {cooldown_hours} hours."
+                "{counts} Lowering a limit applies at once; raising or removing one takes effect after {cooldown_hours} hours."
             )}</p>
-            {if account.limits.is_empty() {
-                view! { <p class="empty" data-testid="limits-empty">"No deposit limits set."</p> }.into_any()
+            {if limits.is_empty() {
+                view! {
+                    <p class="empty" data-testid=limit_id(kind, "limits-empty")>{format!("No {} limits set.", kind.noun())}</p>
+                }.into_any()
             } else {
-                view! { <LimitTable limits=account.limits/> }.into_any()
+                view! { <LimitTable kind limits/> }.into_any()
             }}
-            <ActionForm action=action attr:class="form" attr:aria-label="Deposit limit">
+            {form}
+        </section>
+    }
+}
+
+/// The play reminder: off, or one of a few intervals, shown as currently chosen.
+#[component]
+fn Reminder(minutes: Option<u32>, action: ServerAction<SetPlayReminder>) -> impl IntoView {
+    let error = action_error(action);
+    // A value set some other way than this page (any within the bounds) stays selectable.
+    let mut choices = PLAY_REMINDER_CHOICES_MINUTES.to_vec();
+    if let Some(current) = minutes.filter(|current| !choices.contains(current)) {
+        choices.push(current);
+        choices.sort_unstable();
+    }
+    view! {
+        <section class="card" data-testid="account-reminder">
+            <h2>"Reminder while playing"</h2>
+            <p class="muted">"While you play, we can remind you how long you have been playing at a regular interval."</p>
+            <ActionForm action=action attr:class="form" attr:aria-label="Play reminder">
                 <FormError error/>
-                <label for="limit-period">"Limit"</label>
-                <select id="limit-period" name="period">
-                    {LimitPeriod::ALL.into_iter().map(|period| view! {
-                        <option value=period.as_str()>{format!("Per {} (rolling {})", period.as_str(), period.window_label())}</option>
+                <label for="reminder-minutes">"Remind me"</label>
+                <select id="reminder-minutes" name="minutes">
+                    <option value="0" selected=minutes.is_none()>"Off"</option>
+                    {choices.into_iter().map(|choice| view! {
+                        <option value=choice.to_string() selected=minutes == Some(choice)>
+                            {format!("Every {choice} minutes")}
+                        </option>
                     }).collect_view()}
                 </select>
-                <label for="limit-amount">"Amount"</label>
-                <div class="amount-row">
-                    <input id="limit-amount" name="amount" type="text" inputmode="decimal" autocomplete="off"
-                        placeholder="50.00" pattern="[0-9]+([.][0-9]+)?"/>
-                    <select name="currency" aria-label="Currency">
-                        {currencies.into_iter().map(|currency| view! {
-                            <option value=currency.to_string()>{currency.to_string()}</option>
-                        }).collect_view()}
-                    </select>
-                </div>
-                <p class="hint">"Leave the amount empty to remove the limit."</p>
-                <FieldError error field="amount"/>
-                <FieldError error field="currency"/>
-                <button class="button primary" type="submit" data-testid="limit-submit" disabled=move || action.pending().get()>
-                    {move || if action.pending().get() { "Saving…" } else { "Save limit" }}
+                <FieldError error field="minutes"/>
+                <button class="button primary" type="submit" data-testid="reminder-submit" disabled=move || action.pending().get()>
+                    {move || if action.pending().get() { "Saving…" } else { "Save reminder" }}
                 </button>
             </ActionForm>
         </section>
@@ -136,10 +285,10 @@ fn Limits(account: AccountOverview, action: ServerAction<SetDepositLimit>) -> im
 }
 
 #[component]
-fn LimitTable(limits: Vec<DepositLimitView>) -> impl IntoView {
+fn LimitTable(kind: LimitKind, limits: Vec<LimitView>) -> impl IntoView {
     view! {
         <div class="table-wrap">
-            <table class="table" data-testid="limits">
+            <table class="table" data-testid=limit_id(kind, "limits")>
                 <thead>
                     <tr>
                         <th>"Period"</th><th class="amount">"Limit"</th><th class="amount">"Used"</th>
@@ -156,7 +305,7 @@ fn LimitTable(limits: Vec<DepositLimitView>) -> impl IntoView {
                             }
                         });
                         view! {
-                            <tr data-testid=format!("limit-{}", limit.period.as_str())>
+                            <tr data-testid=limit_id(kind, &format!("limit-{}", limit.period.as_str()))>
                                 <td>{limit.period.adjective()}</td>
                                 <td class="amount" data-testid="limit-amount">{limit.limit.to_string()}</td>
                                 <td class="amount">{limit.used.to_string()}</td>

@@ -11,7 +11,7 @@
 
 use app::domain::money::{Currency, Money, SignedMoney};
 use app::error::{AppError, ErrorCode};
-use app::protection::{DepositLimitView, LimitPeriod, PendingLimitChange};
+use app::protection::{LimitKind, LimitPeriod, LimitView, PendingLimitChange};
 use chrono::{DateTime, Duration, Utc};
 use uuid::Uuid;
 
@@ -21,49 +21,33 @@ use crate::error::ServerError;
 /// The largest limit a player may set, in major units.
 pub const LIMIT_AMOUNT_MAX_MAJOR: i64 = 1_000_000;
 
-/// Which limits: on deposits (`deposit_limits`) or on the net loss of play (`loss_limits`).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum LimitKind {
-    Deposit,
-    Loss,
+/// The table holding the limits of `kind`.
+const fn table(kind: LimitKind) -> &'static str {
+    match kind {
+        LimitKind::Deposit => "deposit_limits",
+        LimitKind::Loss => "loss_limits",
+    }
 }
 
-impl LimitKind {
-    /// How the player's messages name it ("deposit", "loss").
-    pub const fn noun(self) -> &'static str {
-        match self {
-            LimitKind::Deposit => "deposit",
-            LimitKind::Loss => "loss",
-        }
-    }
-
-    const fn table(self) -> &'static str {
-        match self {
-            LimitKind::Deposit => "deposit_limits",
-            LimitKind::Loss => "loss_limits",
-        }
-    }
-
-    /// What one window used: `$1` tenant, `$2` player, `$3` currency, `$4` the window's start.
-    fn used_sql(self) -> String {
-        match self {
-            // A deposit counts from its capture when it has one, else from its creation: one
-            // that expired or failed (freeing its room) and was captured later anyway counts
-            // again from the moment the money arrived, so a late capture cannot slip past the
-            // window it lands in.
-            LimitKind::Deposit => format!(
-                "SELECT COALESCE(SUM(amount_minor), 0)::bigint FROM deposits
-                  WHERE tenant_id = $1 AND player_id = $2 AND currency = $3
-                    AND state IN {COUNTED_DEPOSIT_STATES}
-                    AND COALESCE(captured_at, created_at) > $4"
-            ),
-            // Rollbacks carry their bet's amount (tombstones nothing).
-            LimitKind::Loss => "SELECT COALESCE(SUM(CASE kind WHEN 'bet' THEN amount_minor
-                                                    ELSE -amount_minor END), 0)::bigint
-                  FROM game_transactions
-                 WHERE tenant_id = $1 AND player_id = $2 AND currency = $3 AND created_at > $4"
-                .to_owned(),
-        }
+/// What one window used: `$1` tenant, `$2` player, `$3` currency, `$4` the window's start.
+fn used_sql(kind: LimitKind) -> String {
+    match kind {
+        // A deposit counts from its capture when it has one, else from its creation: one
+        // that expired or failed (freeing its room) and was captured later anyway counts
+        // again from the moment the money arrived, so a late capture cannot slip past the
+        // window it lands in.
+        LimitKind::Deposit => format!(
+            "SELECT COALESCE(SUM(amount_minor), 0)::bigint FROM deposits
+              WHERE tenant_id = $1 AND player_id = $2 AND currency = $3
+                AND state IN {COUNTED_DEPOSIT_STATES}
+                AND COALESCE(captured_at, created_at) > $4"
+        ),
+        // Rollbacks carry their bet's amount (tombstones nothing).
+        LimitKind::Loss => "SELECT COALESCE(SUM(CASE kind WHEN 'bet' THEN amount_minor
+                                                ELSE -amount_minor END), 0)::bigint
+              FROM game_transactions
+             WHERE tenant_id = $1 AND player_id = $2 AND currency = $3 AND created_at > $4"
+            .to_owned(),
     }
 }
 
@@ -117,7 +101,7 @@ pub async fn rows(
         "SELECT period, currency, amount_minor, pending_amount_minor, pending_effective_at
            FROM {} WHERE tenant_id = $1 AND player_id = $2
           ORDER BY array_position(ARRAY['day', 'week', 'month'], period)",
-        kind.table()
+        table(kind)
     ))
     .bind(tenant_id)
     .bind(player_id)
@@ -136,7 +120,7 @@ async fn used_minor(
     period: LimitPeriod,
     now: DateTime<Utc>,
 ) -> Result<i64, ServerError> {
-    Ok(sqlx::query_scalar(&kind.used_sql())
+    Ok(sqlx::query_scalar(&used_sql(kind))
         .bind(tenant_id)
         .bind(player_id)
         .bind(currency.code())
@@ -153,7 +137,7 @@ pub async fn views(
     tenant_id: Uuid,
     player_id: Uuid,
     now: DateTime<Utc>,
-) -> Result<(Option<Currency>, Vec<DepositLimitView>), ServerError> {
+) -> Result<(Option<Currency>, Vec<LimitView>), ServerError> {
     let rows = rows(conn, kind, tenant_id, player_id).await?;
     let mut currency_in_use = None;
     let mut views = Vec::new();
@@ -174,7 +158,7 @@ pub async fn views(
             }),
             None => None,
         };
-        views.push(DepositLimitView {
+        views.push(LimitView {
             period,
             limit: Money::from_minor_units(limit_minor, currency)?,
             used: SignedMoney::from_minor_units(used, currency),
@@ -229,7 +213,7 @@ pub enum LossLimitRefusal {
     /// The limits are in another currency than the bet.
     OtherCurrency(Currency),
     /// The tightest limit the bet would break, with the room left in it.
-    Exceeded(DepositLimitView),
+    Exceeded(LimitView),
 }
 
 /// Whether a bet of `amount` fits every loss limit in force at `now`: the net loss of each
@@ -388,7 +372,7 @@ async fn write(
                 pending_amount_minor = EXCLUDED.pending_amount_minor,
                 pending_effective_at = EXCLUDED.pending_effective_at,
                 updated_at = EXCLUDED.updated_at",
-        kind.table()
+        table(kind)
     ))
     .bind(tenant_id)
     .bind(player_id)
@@ -412,7 +396,7 @@ async fn delete(
 ) -> Result<(), ServerError> {
     sqlx::query(&format!(
         "DELETE FROM {} WHERE tenant_id = $1 AND player_id = $2 AND period = $3",
-        kind.table()
+        table(kind)
     ))
     .bind(tenant_id)
     .bind(player_id)

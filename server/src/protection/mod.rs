@@ -1,13 +1,15 @@
-//! Player protection: identity verification (KYC), deposit limits and self-exclusion, with each
-//! tenant's policy. The money flows call `check_deposit` / `check_withdrawal` (and the game API
-//! `check_play`) inside their own transaction, after locking the player's row; every change made
-//! here locks the same row, so a check always sees the limits, exclusions and deposits committed
-//! before it, and two requests at once cannot both pass a limit.
+//! Player protection: identity verification (KYC), deposit and loss limits, the play reminder and
+//! self-exclusion, with each tenant's policy. The money flows call `check_deposit` /
+//! `check_withdrawal` (and the game API `check_play`) inside their own transaction, after locking
+//! the player's row; every change made here locks the same row, so a check always sees the
+//! limits, exclusions and deposits committed before it, and two requests at once cannot both pass
+//! a limit.
 
 pub mod exclusion;
 pub mod kyc;
 pub mod limits;
 pub mod policy;
+pub mod reminder;
 mod service;
 
 use app::domain::money::{Money, SignedMoney};

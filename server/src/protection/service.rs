@@ -8,14 +8,14 @@ use app::domain::money::{Currency, Money};
 use app::error::{AppError, ErrorCode};
 use app::protection::api::ProtectionApi;
 use app::protection::{
-    AccountOverview, ExclusionPeriod, KYC_NOTE_LENGTH_MAX, KycState, LimitPeriod,
-    PlayerProtectionView,
+    AccountOverview, ExclusionPeriod, KYC_NOTE_LENGTH_MAX, KycState, LimitKind, LimitPeriod,
+    PlayerProtectionView, parse_play_reminder_minutes,
 };
 use rust_decimal::Decimal;
 use uuid::Uuid;
 
-use super::limits::{self, LIMIT_AMOUNT_MAX_MAJOR, LimitChange, LimitKind, LimitRequest};
-use super::{ProtectionPolicy, exclusion, kyc, lock_player};
+use super::limits::{self, LIMIT_AMOUNT_MAX_MAJOR, LimitChange, LimitRequest};
+use super::{ProtectionPolicy, exclusion, kyc, lock_player, reminder};
 use crate::audit::{self, Actor, AuditEvent, request_id};
 use crate::auth::StaffMember;
 use crate::error::{ServerError, ServerResult};
@@ -34,11 +34,18 @@ impl Services {
         let kyc = kyc::state(&mut conn, tenant_id, player_id).await?;
         let (limit_currency, limits) =
             limits::views(&mut conn, LimitKind::Deposit, tenant_id, player_id, now).await?;
+        let (loss_limit_currency, loss_limits) =
+            limits::views(&mut conn, LimitKind::Loss, tenant_id, player_id, now).await?;
+        let play_reminder_minutes =
+            reminder::interval_minutes(&mut conn, tenant_id, player_id).await?;
         let self_exclusion = exclusion::active(&mut conn, tenant_id, player_id, now).await?;
         Ok(AccountOverview {
             kyc,
             limit_currency,
             limits,
+            loss_limit_currency,
+            loss_limits,
+            play_reminder_minutes,
             self_exclusion,
             rules: policy.rules(),
         })
@@ -98,15 +105,31 @@ impl ProtectionApi for Services {
         Ok(self.account_overview(tenant.id, player_id).await?)
     }
 
-    async fn set_deposit_limit(
+    async fn set_limit(
         &self,
         ctx: &RequestCtx,
+        kind: LimitKind,
         period: LimitPeriod,
         currency: String,
         amount: String,
     ) -> Result<AccountOverview, AppError> {
         let (tenant, player_id) = self.require_player(ctx).await?;
-        Ok(set_deposit_limit(self, ctx, tenant, player_id, period, currency, amount).await?)
+        let wish = LimitWish {
+            kind,
+            period,
+            currency,
+            amount,
+        };
+        Ok(set_limit(self, ctx, tenant, player_id, wish).await?)
+    }
+
+    async fn set_play_reminder(
+        &self,
+        ctx: &RequestCtx,
+        minutes: String,
+    ) -> Result<AccountOverview, AppError> {
+        let (tenant, player_id) = self.require_player(ctx).await?;
+        Ok(set_play_reminder(self, ctx, tenant, player_id, &minutes).await?)
     }
 
     async fn exclude(
@@ -140,15 +163,31 @@ impl ProtectionApi for Services {
     }
 }
 
-async fn set_deposit_limit(
+/// A player's limit form as sent: which kind and window, and the currency and amount still to
+/// be parsed (an empty amount removes the limit).
+struct LimitWish {
+    kind: LimitKind,
+    period: LimitPeriod,
+    currency: String,
+    amount: String,
+}
+
+/// Sets one deposit or loss limit: both kinds share the cooling-off rules (`limits::set`), and
+/// their audit events differ only in the kind's name (`deposit_limit.applied`,
+/// `loss_limit.scheduled`, …).
+async fn set_limit(
     services: &Services,
     ctx: &RequestCtx,
     tenant: Tenant,
     player_id: Uuid,
-    period: LimitPeriod,
-    currency: String,
-    amount: String,
+    wish: LimitWish,
 ) -> ServerResult<AccountOverview> {
+    let LimitWish {
+        kind,
+        period,
+        currency,
+        amount,
+    } = wish;
     let currency = Currency::parse(currency.trim())
         .map_err(|_| AppError::invalid("currency", "Choose one of the currencies offered."))?;
     let amount = parse_limit_amount(&amount, currency)?;
@@ -162,41 +201,67 @@ async fn set_deposit_limit(
         amount,
     };
     let cooldown = policy.limit_increase_cooldown();
-    let change = limits::set(
+    let change = limits::set(&mut tx, kind, tenant.id, player_id, request, cooldown, now).await?;
+    let (outcome, effective_at) = match change {
+        LimitChange::Applied => ("applied", now),
+        LimitChange::Scheduled(at) => ("scheduled", at),
+        LimitChange::Unchanged => {
+            tx.commit().await?;
+            return services.account_overview(tenant.id, player_id).await;
+        }
+    };
+    audit::record(
         &mut tx,
-        LimitKind::Deposit,
-        tenant.id,
-        player_id,
-        request,
-        cooldown,
-        now,
+        &AuditEvent {
+            tenant_id: tenant.id,
+            actor: Actor::Player(player_id),
+            action: format!("{}_limit.{outcome}", kind.noun()),
+            target_type: "player".into(),
+            target_id: player_id.to_string(),
+            before: None,
+            after: Some(serde_json::json!({
+                "period": period.as_str(),
+                "amount_minor": amount.map(|amount| amount.to_minor_units()),
+                "currency": currency.code(),
+                "effective_at": effective_at,
+            })),
+            reason: None,
+            request_id: request_id(ctx),
+            idempotency_key: None,
+            ip: None,
+            at: now,
+        },
     )
     .await?;
-    let action = match change {
-        LimitChange::Applied => Some("deposit_limit.applied"),
-        LimitChange::Scheduled(_) => Some("deposit_limit.scheduled"),
-        LimitChange::Unchanged => None,
-    };
-    if let Some(action) = action {
-        let effective_at = match change {
-            LimitChange::Scheduled(at) => at,
-            _ => now,
-        };
+    tx.commit().await?;
+    services.account_overview(tenant.id, player_id).await
+}
+
+/// Sets or turns off the play reminder. It only reminds, so unlike a limit it needs no
+/// cooling-off; the player's row lock orders it with the other changes all the same.
+async fn set_play_reminder(
+    services: &Services,
+    ctx: &RequestCtx,
+    tenant: Tenant,
+    player_id: Uuid,
+    minutes: &str,
+) -> ServerResult<AccountOverview> {
+    let minutes = parse_play_reminder_minutes(minutes)?;
+    let now = services.now();
+    let mut tx = services.pool().begin().await?;
+    lock_player(&mut tx, tenant.id, player_id).await?;
+    let before = reminder::interval_minutes(&mut tx, tenant.id, player_id).await?;
+    if reminder::set(&mut tx, tenant.id, player_id, minutes, now).await? {
         audit::record(
             &mut tx,
             &AuditEvent {
                 tenant_id: tenant.id,
                 actor: Actor::Player(player_id),
-                action: action.into(),
+                action: "play_reminder.set".into(),
                 target_type: "player".into(),
                 target_id: player_id.to_string(),
-                before: None,
-                after: Some(serde_json::json!({
-                    "period": period.as_str(),
-                    "amount_minor": amount.map(|amount| amount.to_minor_units()),
-                    "currency": currency.code(),
-                    "effective_at": effective_at,
-                })),
+                before: Some(serde_json::json!({ "interval_minutes": before })),
+                after: Some(serde_json::json!({ "interval_minutes": minutes })),
                 reason: None,
                 request_id: request_id(ctx),
                 idempotency_key: None,
