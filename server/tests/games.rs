@@ -315,6 +315,28 @@ async fn bet_win_and_rollback_move_money_through_the_house(pool: PgPool) {
     assert_eq!(info["status"], "RS_OK");
     integrity_holds(&studio.app).await;
 
+    // Finance sees the play per game, from the journals: GGR = bets − rollbacks − wins, equal
+    // to the house account's change.
+    let finance = studio.app.log_in("admin/login", "finance@demo.kasa.test").await;
+    let figures = studio
+        .app
+        .call("backoffice/figures", &[("period", "today"), ("currency", "EUR")], Some(&finance))
+        .await;
+    assert_eq!(figures.status, 200, "{figures:?}");
+    let play = &figures.json["play"];
+    assert_eq!(play.as_array().map(Vec::len), Some(1), "{play}");
+    assert_eq!(play[0]["provider"], "hub88");
+    assert_eq!(play[0]["game"], GAME);
+    assert_eq!(play[0]["rounds"], 2);
+    let amount = |value: &Value| value["amount"].as_str().map(str::to_owned);
+    let eur_text = |cents: i64| Some(format!("{}.{:02}", cents / 100, cents.abs() % 100));
+    assert_eq!(amount(&play[0]["bets"]), eur_text(1_500), "{play}");
+    assert_eq!(amount(&play[0]["wins"]), eur_text(2_500));
+    assert_eq!(amount(&play[0]["rollbacks"]), eur_text(500));
+    assert_eq!(amount(&play[0]["ggr"]), Some("-15.00".to_owned()));
+    assert_eq!(house, -1_500);
+    assert_eq!(amount(&figures.json["game_revenue"]), Some("-15.00".to_owned()));
+
     // A recorded rollback whose money never moved back (no journal of its own) is caught.
     sqlx::query(
         "INSERT INTO game_transactions (id, tenant_id, provider, tx_id, kind, player_id, round_id,

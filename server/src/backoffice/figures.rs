@@ -2,7 +2,9 @@
 //! balance view) for one tenant and currency, never a counter kept elsewhere.
 
 use app::backoffice::IntegritySummary;
-use app::backoffice::figures::{DailyFlow, Figures, FiguresQuery, IntegrityRun, PERIOD_DAYS_MAX};
+use app::backoffice::figures::{
+    DailyFlow, Figures, FiguresQuery, GamePlay, IntegrityRun, PERIOD_DAYS_MAX,
+};
 use app::domain::money::{Currency, SignedMoney};
 use app::error::AppError;
 use chrono::{DateTime, Days, NaiveDate, Utc};
@@ -174,9 +176,71 @@ pub async fn figures(
         player_liability: money(available + held),
         player_held: money(held),
         daily: daily_flows(pool, tenant_id, code, &period).await?,
+        play: play(pool, tenant_id, currency, &period).await?,
         last_integrity_check: last_integrity_check(pool, tenant_id).await?,
         generated_at: now,
     })
+}
+
+/// One row of the play table, in minor units.
+#[derive(sqlx::FromRow)]
+struct PlayRow {
+    provider: String,
+    game_code: String,
+    rounds: i64,
+    bets_minor: i64,
+    wins_minor: i64,
+    rollbacks_minor: i64,
+}
+
+/// Bets, wins and rollbacks per provider and game in the period: the journals' transfers,
+/// attributed to their game through the game transaction each journal names.
+async fn play(
+    pool: &PgPool,
+    tenant_id: Uuid,
+    currency: Currency,
+    period: &Period,
+) -> Result<Vec<GamePlay>, ServerError> {
+    let rows: Vec<PlayRow> = sqlx::query_as(
+        "SELECT g.provider, g.game_code,
+                count(DISTINCT g.round_id) FILTER (WHERE j.kind = 'bet') AS rounds,
+                coalesce(sum(t.amount_minor) FILTER (WHERE j.kind = 'bet'), 0)::bigint AS bets_minor,
+                coalesce(sum(t.amount_minor) FILTER (WHERE j.kind = 'win'), 0)::bigint AS wins_minor,
+                coalesce(sum(t.amount_minor) FILTER (WHERE j.kind = 'bet_rollback'), 0)::bigint
+                    AS rollbacks_minor
+           FROM ledger_journals j
+           JOIN ledger_transfers t ON t.journal_id = j.id
+           JOIN game_transactions g ON g.journal_id = j.id AND g.tenant_id = j.tenant_id
+          WHERE j.tenant_id = $1 AND t.currency = $2 AND j.created_at >= $3 AND j.created_at < $4
+            AND j.kind IN ('bet', 'win', 'bet_rollback')
+          GROUP BY g.provider, g.game_code",
+    )
+    .bind(tenant_id)
+    .bind(currency.code())
+    .bind(period.from)
+    .bind(period.until)
+    .fetch_all(pool)
+    .await?;
+    let money = |minor: i64| SignedMoney::from_minor_units(minor, currency);
+    let mut play: Vec<GamePlay> = rows
+        .into_iter()
+        .map(|row| GamePlay {
+            ggr: money(row.bets_minor - row.rollbacks_minor - row.wins_minor),
+            provider: row.provider,
+            game: row.game_code,
+            rounds: row.rounds,
+            bets: money(row.bets_minor),
+            wins: money(row.wins_minor),
+            rollbacks: money(row.rollbacks_minor),
+        })
+        .collect();
+    play.sort_by(|a, b| {
+        b.ggr
+            .minor_units()
+            .cmp(&a.ggr.minor_units())
+            .then_with(|| (&a.provider, &a.game).cmp(&(&b.provider, &b.game)))
+    });
+    Ok(play)
 }
 
 /// Deposits and paid withdrawals per UTC day of the period, every day present.

@@ -42,6 +42,21 @@ pub struct DailyFlow {
     pub withdrawals_minor: i64,
 }
 
+/// Play of one game in the period, from its journals: stakes taken, wins paid, stakes returned
+/// by rollbacks, and the gross gaming revenue (bets − rollbacks − wins), which for all games
+/// together is the house account's net change.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct GamePlay {
+    pub provider: String,
+    pub game: String,
+    /// Rounds with a bet in the period.
+    pub rounds: i64,
+    pub bets: SignedMoney,
+    pub wins: SignedMoney,
+    pub rollbacks: SignedMoney,
+    pub ggr: SignedMoney,
+}
+
 /// The last integrity check someone ran from the back office.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct IntegrityRun {
@@ -83,6 +98,8 @@ pub struct Figures {
     pub player_liability: SignedMoney,
     pub player_held: SignedMoney,
     pub daily: Vec<DailyFlow>,
+    /// Play per provider and game, highest revenue first.
+    pub play: Vec<GamePlay>,
     pub last_integrity_check: Option<IntegrityRun>,
     pub generated_at: DateTime<Utc>,
 }

@@ -7,7 +7,7 @@ use leptos_router::components::Form;
 use leptos_router::hooks::use_query_map;
 
 use super::api::{CheckLedgerIntegrity, load_figures};
-use super::{DailyFlow, Figures, FiguresQuery, IntegrityRun, PERIODS, human_age};
+use super::{DailyFlow, Figures, FiguresQuery, GamePlay, IntegrityRun, PERIODS, human_age};
 use crate::backoffice::pages::{BackofficeNav, staff_section};
 use crate::backoffice::query_text;
 use crate::domain::money::{Currency, SignedMoney};
@@ -101,12 +101,51 @@ fn FiguresView(figures: Figures, query: FiguresQuery) -> impl IntoView {
                     "Pending withdrawals and the funds held for them differ: run the integrity check."
                 </p>
             })}
+            <h2>"Play per game"</h2>
+            <PlayTable play=figures.play.clone()/>
             <h2>"Deposits and withdrawals per day"</h2>
             <FlowChart daily=figures.daily.clone() currency/>
         </section>
         <IntegrityStatus last=figures.last_integrity_check.clone()/>
         <crate::backoffice::exports::ExportsCard/>
     }
+}
+
+#[component]
+fn PlayTable(play: Vec<GamePlay>) -> impl IntoView {
+    if play.is_empty() {
+        return view! { <p class="empty" data-testid="play-empty">"No play in this period."</p> }
+            .into_any();
+    }
+    view! {
+        <div class="table-wrap">
+            <table class="table" data-testid="play-table">
+                <caption class="muted">"Gross gaming revenue (GGR) is bets − rollbacks − wins, from the game journals."</caption>
+                <thead>
+                    <tr>
+                        <th scope="col">"Provider"</th><th scope="col">"Game"</th><th scope="col" class="amount">"Rounds"</th>
+                        <th scope="col" class="amount">"Bets"</th><th scope="col" class="amount">"Wins"</th>
+                        <th scope="col" class="amount">"Rollbacks"</th><th scope="col" class="amount">"GGR"</th>
+                    </tr>
+                </thead>
+                <tbody>
+                    {play.into_iter().map(|game| {
+                        let test_id = format!("play-{}-{}", game.provider, game.game);
+                        view! {
+                        <tr data-testid=test_id>
+                            <td>{game.provider}</td><td>{game.game}</td>
+                            <td class="amount">{game.rounds}</td>
+                            <td class="amount">{game.bets.to_string()}</td>
+                            <td class="amount">{game.wins.to_string()}</td>
+                            <td class="amount">{game.rollbacks.to_string()}</td>
+                            <td class="amount" data-testid="ggr">{game.ggr.to_string()}</td>
+                        </tr>
+                    }}).collect_view()}
+                </tbody>
+            </table>
+        </div>
+    }
+    .into_any()
 }
 
 #[component]
