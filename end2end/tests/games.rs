@@ -85,6 +85,21 @@ async fn a_player_deposits_plays_and_finance_sees_the_revenue() {
         .unwrap();
     let count = |what: &str| movements.iter().filter(|text| text.contains(what)).count();
     assert_eq!((count("Bet"), count("Win")), (4, wins), "{movements:#?}");
+    // The rounds, one line each, open into their calls.
+    let rounds = page
+        .locator("[data-testid=wallet-rounds] [data-testid=round]")
+        .all_inner_texts()
+        .await
+        .unwrap();
+    assert_eq!(rounds.len(), 4, "{rounds:#?}");
+    let newest = "[data-testid=wallet-rounds] [data-testid=round]:first-child";
+    click(&page, &format!("{newest} summary")).await;
+    expect_text(
+        &page,
+        &format!("{newest} [data-testid=round-call]:first-child"),
+        "Bet",
+    )
+    .await;
 
     let finance = chromium.new_page().await;
     log_in_staff(&finance, &server, "finance@demo.kasa.test").await;

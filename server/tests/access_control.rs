@@ -146,6 +146,13 @@ const RULES: &[Rule] = &[
         form: no_form,
     },
     Rule {
+        path: "games/rounds",
+        access: Access::Player,
+        mutating: false,
+        object: None,
+        form: no_form,
+    },
+    Rule {
         path: "games/launch",
         access: Access::Player,
         mutating: true,

@@ -317,10 +317,17 @@ async fn bet_win_and_rollback_move_money_through_the_house(pool: PgPool) {
 
     // Finance sees the play per game, from the journals: GGR = bets − rollbacks − wins, equal
     // to the house account's change.
-    let finance = studio.app.log_in("admin/login", "finance@demo.kasa.test").await;
+    let finance = studio
+        .app
+        .log_in("admin/login", "finance@demo.kasa.test")
+        .await;
     let figures = studio
         .app
-        .call("backoffice/figures", &[("period", "today"), ("currency", "EUR")], Some(&finance))
+        .call(
+            "backoffice/figures",
+            &[("period", "today"), ("currency", "EUR")],
+            Some(&finance),
+        )
         .await;
     assert_eq!(figures.status, 200, "{figures:?}");
     let play = &figures.json["play"];
@@ -335,7 +342,10 @@ async fn bet_win_and_rollback_move_money_through_the_house(pool: PgPool) {
     assert_eq!(amount(&play[0]["rollbacks"]), eur_text(500));
     assert_eq!(amount(&play[0]["ggr"]), Some("-15.00".to_owned()));
     assert_eq!(house, -1_500);
-    assert_eq!(amount(&figures.json["game_revenue"]), Some("-15.00".to_owned()));
+    assert_eq!(
+        amount(&figures.json["game_revenue"]),
+        Some("-15.00".to_owned())
+    );
 
     // A recorded rollback whose money never moved back (no journal of its own) is caught.
     sqlx::query(
@@ -760,6 +770,60 @@ async fn the_demo_studio_plays_through_the_wallet(pool: PgPool) {
         .await;
     assert_eq!(tombstones, 1);
     integrity_holds(&app).await;
+
+    // The wallet lists the nine rounds, newest first, each with its calls and what it netted;
+    // staff see the same rounds with their journals on the player's page.
+    let rounds = app.call("games/rounds", &[], Some(&cookie)).await;
+    assert_eq!(rounds.status, 200, "{rounds:?}");
+    let rounds = rounds.json.as_array().unwrap().clone();
+    assert_eq!(rounds.len(), 9);
+    let kinds = |round: &Value| -> Vec<String> {
+        round["calls"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|call| call["kind"].as_str().unwrap().to_owned())
+            .collect()
+    };
+    assert_eq!(
+        kinds(&rounds[1]),
+        ["rollback"],
+        "rollback first: a tombstone alone"
+    );
+    assert_eq!(
+        kinds(&rounds[2]),
+        ["bet", "rollback"],
+        "a lost answer, rolled back"
+    );
+    assert_eq!(rounds[2]["net"]["amount"], "0.00");
+    let net_cents: i64 = rounds
+        .iter()
+        .map(|round| {
+            let amount = round["net"]["amount"].as_str().unwrap().replace('.', "");
+            amount.parse::<i64>().unwrap()
+        })
+        .sum();
+    assert_eq!(
+        net_cents,
+        cash_minor(&app, tenant_id, player_id).await - 5_000
+    );
+    let support = app.log_in("admin/login", "support@demo.kasa.test").await;
+    let detail = app
+        .call(
+            "backoffice/player",
+            &[("player", &player_id.to_string())],
+            Some(&support),
+        )
+        .await;
+    assert_eq!(detail.status, 200, "{detail:?}");
+    assert_eq!(detail.json["rounds"].as_array().map(Vec::len), Some(9));
+    let journal = &detail.json["rounds"][2]["calls"][0]["journal_id"];
+    let kind: String = sqlx::query_scalar("SELECT kind FROM ledger_journals WHERE id = $1::uuid")
+        .bind(journal.as_str().unwrap())
+        .fetch_one(&app.pool)
+        .await
+        .unwrap();
+    assert_eq!(kind, "bet");
 
     // Another brand's player cannot launch this brand's game session for themselves.
     let refused = app

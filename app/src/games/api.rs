@@ -2,13 +2,14 @@
 
 use leptos::prelude::*;
 
-use super::{LaunchedGame, Lobby};
+use super::{LaunchedGame, Lobby, RoundView};
 use crate::error::AppError;
 
 #[cfg(feature = "ssr")]
 #[async_trait::async_trait]
 pub trait GamesApi: Send + Sync {
     async fn lobby(&self, ctx: &crate::api::RequestCtx) -> Result<Lobby, AppError>;
+    async fn rounds(&self, ctx: &crate::api::RequestCtx) -> Result<Vec<RoundView>, AppError>;
     async fn launch(
         &self,
         ctx: &crate::api::RequestCtx,
@@ -22,6 +23,13 @@ pub trait GamesApi: Send + Sync {
 #[server(endpoint = "games/lobby")]
 pub async fn games_lobby() -> Result<Lobby, AppError> {
     crate::api::call::<dyn GamesApi, _, _, _>(|api, ctx| async move { api.lobby(&ctx).await }).await
+}
+
+/// The logged-in player's latest game rounds, newest first.
+#[server(endpoint = "games/rounds")]
+pub async fn game_rounds() -> Result<Vec<RoundView>, AppError> {
+    crate::api::call::<dyn GamesApi, _, _, _>(|api, ctx| async move { api.rounds(&ctx).await })
+        .await
 }
 
 /// Opens a game session of one game in one of the player's currencies.

@@ -5,9 +5,14 @@
 pub mod api;
 pub mod pages;
 
+use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
+use uuid::Uuid;
 
-use crate::domain::money::Currency;
+use crate::domain::money::{Currency, SignedMoney};
+
+/// How many of a player's latest rounds the wallet and the staff player page show.
+pub const RECENT_ROUNDS: i64 = 20;
 
 /// One game of the lobby.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -31,4 +36,44 @@ pub struct Lobby {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct LaunchedGame {
     pub url: String,
+}
+
+/// One game round as its calls left it: what the player staked, won and got back, one line on
+/// the wallet and the staff player page, expandable into its calls.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RoundView {
+    pub provider: String,
+    pub round_id: String,
+    pub game: String,
+    pub started_at: DateTime<Utc>,
+    pub staked: SignedMoney,
+    pub won: SignedMoney,
+    /// Stakes returned by rollbacks.
+    pub returned: SignedMoney,
+    /// For the player: won + returned − staked.
+    pub net: SignedMoney,
+    pub calls: Vec<RoundCall>,
+}
+
+/// One call of a round: a bet, a win or a rollback (a tombstone when its bet never arrived).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RoundCall {
+    pub kind: String,
+    pub tx_id: String,
+    pub amount: SignedMoney,
+    /// The journal that moved its money; none for a tombstone.
+    pub journal_id: Option<Uuid>,
+    pub at: DateTime<Utc>,
+}
+
+impl RoundCall {
+    pub fn label(&self) -> &'static str {
+        match (self.kind.as_str(), self.journal_id.is_some()) {
+            ("bet", _) => "Bet",
+            ("win", _) => "Win",
+            ("rollback", true) => "Bet refunded",
+            ("rollback", false) => "Rollback of a bet never taken",
+            _ => "Other",
+        }
+    }
 }

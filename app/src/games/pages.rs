@@ -3,7 +3,7 @@
 use leptos::prelude::*;
 
 use super::api::{LaunchGame, games_lobby};
-use super::{GameView, Lobby};
+use super::{GameView, Lobby, RoundView};
 use crate::auth::pages::{Gate, gated_page, player_resource};
 use crate::components::{FormError, Wait, action_error, error_line, go_to, load_view};
 use crate::domain::money::Currency;
@@ -63,6 +63,53 @@ fn Games(lobby: Resource<Result<Lobby, AppError>>) -> impl IntoView {
         .into_any()
         },
     )
+}
+
+/// A player's rounds, one line each, expanding into its calls; `journal_links` links each call
+/// to its journal in the ledger explorer (staff).
+#[component]
+pub fn RoundsTable(rounds: Vec<RoundView>, journal_links: bool) -> impl IntoView {
+    if rounds.is_empty() {
+        return view! { <p class="empty" data-testid="rounds-empty">"No game rounds yet."</p> }
+            .into_any();
+    }
+    view! {
+        <ul class="rounds" data-testid="rounds">
+            {rounds.into_iter().map(|round| view! {
+                <li data-testid="round">
+                    <details>
+                        <summary>
+                            <span>{round.started_at.format("%Y-%m-%d %H:%M").to_string()}</span>" "
+                            <span>{round.game.clone()}</span>" · "
+                            <span>{format!("staked {}, won {}", round.staked, round.won)}</span>
+                            {(!round.returned.is_zero()).then(|| format!(", refunded {}", round.returned))}
+                            " · "<strong data-testid="round-net">{format!("net {}", round.net)}</strong>
+                        </summary>
+                        <table class="table">
+                            <caption class="muted">{format!("Round {} at {}", round.round_id, round.provider)}</caption>
+                            <thead><tr><th scope="col">"When (UTC)"</th><th scope="col">"Call"</th><th scope="col">"Transaction"</th><th scope="col" class="amount">"Amount"</th></tr></thead>
+                            <tbody>
+                                {round.calls.into_iter().map(|call| view! {
+                                    <tr data-testid="round-call">
+                                        <td>{call.at.format("%H:%M:%S").to_string()}</td>
+                                        <td>{match (journal_links, call.journal_id) {
+                                            (true, Some(journal)) => view! {
+                                                <a href=format!("/admin/ledger/journals/{journal}")>{call.label()}</a>
+                                            }.into_any(),
+                                            _ => view! { <span>{call.label()}</span> }.into_any(),
+                                        }}</td>
+                                        <td><code>{call.tx_id.clone()}</code></td>
+                                        <td class="amount">{call.amount.to_string()}</td>
+                                    </tr>
+                                }).collect_view()}
+                            </tbody>
+                        </table>
+                    </details>
+                </li>
+            }).collect_view()}
+        </ul>
+    }
+    .into_any()
 }
 
 #[component]

@@ -14,6 +14,7 @@ pub fn WalletPage() -> impl IntoView {
     // are loaded in the browser when asked for.
     let balances = player_resource(|| (), |_| wallet_balances());
     let first_history_page = player_resource(|| (), |_| wallet_history(None, None));
+    let rounds = player_resource(|| (), |_| crate::games::api::game_rounds());
     gated_page(
         Gate::player(
             "Loading your wallet…",
@@ -35,6 +36,12 @@ pub fn WalletPage() -> impl IntoView {
                         <a class="button ghost" href="/account" data-testid="account-link">"Limits and account"</a>
                     </p>
                     <Balances balances/>
+                </section>
+                <section class="card" data-testid="wallet-rounds">
+                    <h2>"Game rounds"</h2>
+                    {load_view(rounds, Wait::Suspense, "Loading your rounds…", error_line, |rounds| view! {
+                        <crate::games::pages::RoundsTable rounds journal_links=false/>
+                    })}
                 </section>
                 <History first_page=first_history_page/>
             }

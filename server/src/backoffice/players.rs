@@ -181,6 +181,8 @@ pub async fn detail(
     .await?;
     let (deposits, withdrawals) = recent_payments(pool, tenant_id, player_id).await?;
     let notes = notes(pool, tenant_id, player_id).await?;
+    let rounds =
+        crate::games::rounds::recent(pool, tenant_id, player_id, app::games::RECENT_ROUNDS).await?;
     Ok(PlayerDetail {
         id: player_id,
         email: player.email,
@@ -194,6 +196,7 @@ pub async fn detail(
         deposit_limits,
         self_excluded,
         movements,
+        rounds,
         deposits,
         withdrawals,
         notes,

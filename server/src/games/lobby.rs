@@ -1,11 +1,12 @@
 //! The lobby's server side (`app::games::api::GamesApi`): the brand's enabled games of the
-//! providers this installation accepts, and launching one into a game session.
+//! providers this installation accepts, launching one into a game session, and the player's
+//! latest rounds.
 
 use app::api::RequestCtx;
 use app::domain::money::Currency;
 use app::error::AppError;
 use app::games::api::GamesApi;
-use app::games::{GameView, LaunchedGame, Lobby};
+use app::games::{GameView, LaunchedGame, Lobby, RECENT_ROUNDS, RoundView};
 use uuid::Uuid;
 
 use super::{demo, sessions};
@@ -20,6 +21,11 @@ impl GamesApi for Services {
     async fn lobby(&self, ctx: &RequestCtx) -> Result<Lobby, AppError> {
         let (tenant, player_id) = self.require_player(ctx).await?;
         Ok(lobby(self, &tenant, player_id).await?)
+    }
+
+    async fn rounds(&self, ctx: &RequestCtx) -> Result<Vec<RoundView>, AppError> {
+        let (tenant, player_id) = self.require_player(ctx).await?;
+        Ok(super::rounds::recent(self.pool(), tenant.id, player_id, RECENT_ROUNDS).await?)
     }
 
     async fn launch(

@@ -16,6 +16,7 @@ pub mod demo;
 pub mod hub88;
 mod lobby;
 mod model;
+pub mod rounds;
 pub mod sessions;
 pub mod signature;
 pub mod wallet;

@@ -99,6 +99,8 @@ pub struct PlayerDetail {
     /// A self-exclusion in force: when it ends (`None` inside: indefinitely).
     pub self_excluded: Option<Option<DateTime<Utc>>>,
     pub movements: Vec<PlayerMovement>,
+    /// The latest game rounds, each with its bets, wins and rollbacks and their journals.
+    pub rounds: Vec<crate::games::RoundView>,
     pub deposits: Vec<PlayerPayment>,
     pub withdrawals: Vec<PlayerPayment>,
     pub notes: Vec<StaffNote>,

@@ -226,6 +226,10 @@ fn PlayerView(detail: PlayerDetail) -> impl IntoView {
                 }.into_any()
             }}
         </section>
+        <section class="card">
+            <h2>"Game rounds"</h2>
+            <crate::games::pages::RoundsTable rounds=detail.rounds.clone() journal_links=true/>
+        </section>
         <NotesCard player=player_id notes=detail.notes.clone() can_act=detail.can_act/>
     }
 }
