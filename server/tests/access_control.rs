@@ -750,15 +750,7 @@ const ROUTES: &[(&str, RouteKind)] = &[
         RouteKind::GameWallet,
     ),
     (
-        "/api/v1/games/{provider}/transaction/bet",
-        RouteKind::GameWallet,
-    ),
-    (
-        "/api/v1/games/{provider}/transaction/win",
-        RouteKind::GameWallet,
-    ),
-    (
-        "/api/v1/games/{provider}/transaction/rollback",
+        "/api/v1/games/{provider}/transaction/{kind}",
         RouteKind::GameWallet,
     ),
     ("/demo-games/dice", RouteKind::DemoGame),
@@ -1496,7 +1488,11 @@ async fn every_route_is_classified_and_protected(pool: PgPool) {
                 );
             }
             RouteKind::GameWallet => {
-                let url = format!("{}{}", app.base, path.replace("{provider}", "demo"));
+                let url = format!(
+                    "{}{}",
+                    app.base,
+                    path.replace("{provider}", "demo").replace("{kind}", "bet")
+                );
                 let unsigned = app
                     .http
                     .post(&url)

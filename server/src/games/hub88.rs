@@ -39,11 +39,9 @@ pub fn routes(services: Services) -> Router {
     Router::new()
         .route("/api/v1/games/{provider}/user/info", post(user_info))
         .route("/api/v1/games/{provider}/user/balance", post(user_balance))
-        .route("/api/v1/games/{provider}/transaction/bet", post(bet))
-        .route("/api/v1/games/{provider}/transaction/win", post(win))
         .route(
-            "/api/v1/games/{provider}/transaction/rollback",
-            post(rollback),
+            "/api/v1/games/{provider}/transaction/{kind}",
+            post(transaction),
         )
         .with_state(services)
 }
@@ -326,14 +324,19 @@ fn parse(request: &TransactionRequest, with_money: bool) -> Result<Parsed, Answe
     })
 }
 
+/// `transaction/bet`, `transaction/win` and `transaction/rollback`: one shape of request, told
+/// apart by the path.
 async fn transaction(
-    services: &Services,
-    provider: &str,
-    headers: &HeaderMap,
-    body: &[u8],
-    kind: &str,
+    State(services): State<Services>,
+    Path((provider, kind)): Path<(String, String)>,
+    headers: HeaderMap,
+    body: Bytes,
 ) -> Response {
-    let request: TransactionRequest = match read(services, provider, headers, body) {
+    if !matches!(kind.as_str(), "bet" | "win" | "rollback") {
+        return StatusCode::NOT_FOUND.into_response();
+    }
+    let (services, provider, kind) = (&services, provider.as_str(), kind.as_str());
+    let request: TransactionRequest = match read(services, provider, &headers, &body) {
         Ok(request) => request,
         Err(error) => return unread(error),
     };
@@ -392,33 +395,6 @@ async fn transaction(
         _ => return refuse(RS_ERROR_WRONG_TYPES),
     };
     outcome(result, request.request_uuid)
-}
-
-async fn bet(
-    State(services): State<Services>,
-    Path(provider): Path<String>,
-    headers: HeaderMap,
-    body: Bytes,
-) -> Response {
-    transaction(&services, &provider, &headers, &body, "bet").await
-}
-
-async fn win(
-    State(services): State<Services>,
-    Path(provider): Path<String>,
-    headers: HeaderMap,
-    body: Bytes,
-) -> Response {
-    transaction(&services, &provider, &headers, &body, "win").await
-}
-
-async fn rollback(
-    State(services): State<Services>,
-    Path(provider): Path<String>,
-    headers: HeaderMap,
-    body: Bytes,
-) -> Response {
-    transaction(&services, &provider, &headers, &body, "rollback").await
 }
 
 #[cfg(test)]

@@ -212,25 +212,20 @@ async fn set_limit(
     };
     audit::record(
         &mut tx,
-        &AuditEvent {
-            tenant_id: tenant.id,
-            actor: Actor::Player(player_id),
-            action: format!("{}_limit.{outcome}", kind.noun()),
-            target_type: "player".into(),
-            target_id: player_id.to_string(),
-            before: None,
-            after: Some(serde_json::json!({
+        &player_event(
+            ctx,
+            &tenant,
+            player_id,
+            format!("{}_limit.{outcome}", kind.noun()),
+            None,
+            Some(serde_json::json!({
                 "period": period.as_str(),
                 "amount_minor": amount.map(|amount| amount.to_minor_units()),
                 "currency": currency.code(),
                 "effective_at": effective_at,
             })),
-            reason: None,
-            request_id: request_id(ctx),
-            idempotency_key: None,
-            ip: None,
-            at: now,
-        },
+            now,
+        ),
     )
     .await?;
     tx.commit().await?;
@@ -254,25 +249,46 @@ async fn set_play_reminder(
     if reminder::set(&mut tx, tenant.id, player_id, minutes, now).await? {
         audit::record(
             &mut tx,
-            &AuditEvent {
-                tenant_id: tenant.id,
-                actor: Actor::Player(player_id),
-                action: "play_reminder.set".into(),
-                target_type: "player".into(),
-                target_id: player_id.to_string(),
-                before: Some(serde_json::json!({ "interval_minutes": before })),
-                after: Some(serde_json::json!({ "interval_minutes": minutes })),
-                reason: None,
-                request_id: request_id(ctx),
-                idempotency_key: None,
-                ip: None,
-                at: now,
-            },
+            &player_event(
+                ctx,
+                &tenant,
+                player_id,
+                "play_reminder.set",
+                Some(serde_json::json!({ "interval_minutes": before })),
+                Some(serde_json::json!({ "interval_minutes": minutes })),
+                now,
+            ),
         )
         .await?;
     }
     tx.commit().await?;
     services.account_overview(tenant.id, player_id).await
+}
+
+/// The audit event of a player's own change to their protection settings.
+fn player_event(
+    ctx: &RequestCtx,
+    tenant: &Tenant,
+    player_id: Uuid,
+    action: impl Into<String>,
+    before: Option<serde_json::Value>,
+    after: Option<serde_json::Value>,
+    at: chrono::DateTime<chrono::Utc>,
+) -> AuditEvent {
+    AuditEvent {
+        tenant_id: tenant.id,
+        actor: Actor::Player(player_id),
+        action: action.into(),
+        target_type: "player".into(),
+        target_id: player_id.to_string(),
+        before,
+        after,
+        reason: None,
+        request_id: request_id(ctx),
+        idempotency_key: None,
+        ip: None,
+        at,
+    }
 }
 
 async fn exclude(
@@ -296,24 +312,19 @@ async fn exclude(
     let exclusion = exclusion::add(&mut tx, tenant.id, player_id, period, now).await?;
     audit::record(
         &mut tx,
-        &AuditEvent {
-            tenant_id: tenant.id,
-            actor: Actor::Player(player_id),
-            action: "self_exclusion.started".into(),
-            target_type: "player".into(),
-            target_id: player_id.to_string(),
-            before: None,
-            after: Some(serde_json::json!({
+        &player_event(
+            ctx,
+            &tenant,
+            player_id,
+            "self_exclusion.started",
+            None,
+            Some(serde_json::json!({
                 "period": period.as_str(),
                 "starts_at": exclusion.started_at,
                 "ends_at": exclusion.ends_at,
             })),
-            reason: None,
-            request_id: request_id(ctx),
-            idempotency_key: None,
-            ip: None,
-            at: now,
-        },
+            now,
+        ),
     )
     .await?;
     tx.commit().await?;
