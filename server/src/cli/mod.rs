@@ -26,6 +26,8 @@ commands:
   reconcile [--provider P] [--since DAY] [--tenant SLUG] [--dry-run]
                                          compare PSP records with the ledger; JSON report, non-zero on findings
   bench audit [--seconds N]              cost of one audit event per posting (run the release build)
+  bench wallet [--seconds N]             game wallet rounds over signed HTTP next to direct ledger posts
+                                         (run the release build)
   help                                   show this text
 
 configuration: defaults, then the file named by KASA_CONFIG (TOML), then KASA_* variables;
@@ -60,6 +62,9 @@ pub enum Command {
         dry_run: bool,
     },
     BenchAudit {
+        seconds: Option<u64>,
+    },
+    BenchWallet {
         seconds: Option<u64>,
     },
     Help,
@@ -129,6 +134,7 @@ pub fn parse(args: &[String]) -> Result<Command, String> {
             dry_run,
         },
         ("bench", ["audit"]) => Command::BenchAudit { seconds },
+        ("bench", ["wallet"]) => Command::BenchWallet { seconds },
         ("help" | "--help" | "-h", _) => Command::Help,
         _ => return Err(format!("unknown command: {}", args.join(" "))),
     };
@@ -249,6 +255,12 @@ async fn run(command: Command, config: Config) -> anyhow::Result<ExitCode> {
             db.close().await;
             code
         }
+        Command::BenchWallet { seconds } => {
+            let db = Database::open(&config).await?;
+            let code = crate::games::bench::run(&db, &config, seconds).await;
+            db.close().await;
+            code
+        }
         Command::Help => Ok(ExitCode::SUCCESS),
     }
 }
@@ -352,6 +364,10 @@ mod tests {
         assert_eq!(
             parse(&args("bench ledger --seconds 5")),
             Ok(Command::BenchLedger { seconds: Some(5) })
+        );
+        assert_eq!(
+            parse(&args("bench wallet --seconds 20")),
+            Ok(Command::BenchWallet { seconds: Some(20) })
         );
         assert_eq!(
             parse(&args("audit-verify --tenant demo")),

@@ -11,7 +11,10 @@
 //! - The providers this installation accepts, with their public keys, are [`GameProviders`]:
 //!   Hub88 when `KASA_HUB88_PUBLIC_KEY` is set, and outside production the built-in demo studio
 //!   ([`demo`]), which calls the wallet over HTTP like any other.
+//! - [`bench`] is `kasa bench wallet`: rounds per second through the signed adapter next to the
+//!   same journals posted straight to the ledger.
 
+pub mod bench;
 pub mod demo;
 pub mod hub88;
 mod lobby;
