@@ -47,9 +47,11 @@ async fn player_pages_create_each_resource_once(pool: PgPool) {
     // The viewer, then each page's own resources.
     for (path, expected) in [
         ("/deposit", 3),
-        ("/wallet", 3),
+        // Balances, the first history page and the game rounds.
+        ("/wallet", 4),
         ("/withdraw", 3),
         ("/account", 2),
+        ("/games", 2),
     ] {
         for _ in 0..RENDERS_PER_PAGE / 5 {
             let pages =
