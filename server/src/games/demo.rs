@@ -32,6 +32,7 @@ use uuid::Uuid;
 use super::hub88::{self, Answer, RS_OK, SIGNATURE_HEADER};
 use super::signature::RequestSigner;
 use crate::config::Config;
+use crate::http::hosted::{self, Frame, html_escape};
 use crate::services::Services;
 
 /// The provider name the demo studio's calls come under.
@@ -375,8 +376,8 @@ async fn dice_page(State(services): State<Services>, Query(query): Query<PageQue
         .iter()
         .map(|stake| format!(r#"<option value="{stake}">{}</option>"#, shown(*stake)))
         .collect();
-    let rounds: String = studio
-        .history(&query.token)
+    let history = studio.history(&query.token);
+    let rounds: String = history
         .iter()
         .map(|round| {
             format!(
@@ -389,17 +390,13 @@ async fn dice_page(State(services): State<Services>, Query(query): Query<PageQue
             )
         })
         .collect();
-    let last = studio
-        .history(&query.token)
-        .into_iter()
-        .next()
-        .map_or(String::new(), |round| {
-            format!(
-                r#"<p class="notice" role="status" data-testid="dice-result">Round {}: {}</p>"#,
-                html_escape(&round.id[..8]),
-                html_escape(&round.outcome)
-            )
-        });
+    let last = history.first().map_or(String::new(), |round| {
+        format!(
+            r#"<p class="notice" role="status" data-testid="dice-result">Round {}: {}</p>"#,
+            html_escape(&round.id[..8]),
+            html_escape(&round.outcome)
+        )
+    });
     let body = format!(
         r#"<p>Roll a number from 1 to 100: {WINNING_ROLL_MAX} or less pays {PAYOUT_MULTIPLIER} × your stake. Return to player {DICE_RTP_PERCENT} %. Each roll comes from a CSPRNG seeded with fresh random bytes; the seed is shown with the round.</p>
 <p>Balance: <strong data-testid="dice-balance">{balance}</strong></p>
@@ -450,45 +447,32 @@ async fn dice_roll(State(services): State<Services>, Form(form): Form<RollForm>)
     };
     let round = studio.play(&play).await;
     studio.remember(&form.token, round);
-    let query = serde_urlencoded_pair(&form.token, &form.user);
-    Redirect::to(&format!("/demo-games/dice?{query}")).into_response()
+    Redirect::to(&game_page(&form.token, &form.user)).into_response()
 }
 
-/// `token=…&user=…`, percent-encoded.
-fn serde_urlencoded_pair(token: &str, user: &str) -> String {
-    let encode = |value: &str| {
-        value
-            .bytes()
-            .map(|byte| match byte {
-                b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => {
-                    (byte as char).to_string()
-                }
-                _ => format!("%{byte:02X}"),
-            })
-            .collect::<String>()
+/// The game page's URL for a session: `/demo-games/dice?token=…&user=…`, percent-encoded.
+fn game_page(token: &str, user: &str) -> String {
+    let Ok(mut url) = reqwest::Url::parse("http://studio.invalid/demo-games/dice") else {
+        return "/demo-games/dice".to_owned();
     };
-    format!("token={}&user={}", encode(token), encode(user))
+    url.query_pairs_mut()
+        .append_pair("token", token)
+        .append_pair("user", user);
+    format!("{}?{}", url.path(), url.query().unwrap_or_default())
 }
 
 /// The URL a launched session opens.
 pub fn launch_url(token: &str, player_id: Uuid) -> String {
-    format!(
-        "/demo-games/dice?{}",
-        serde_urlencoded_pair(token, &player_id.to_string())
-    )
+    game_page(token, &player_id.to_string())
 }
+
+const DEMO_STUDIO_FRAME: Frame = Frame {
+    brand: "Kasa Demo Games",
+    tagline: "a demo studio: plays with your Kasa balance through the game wallet",
+    card_class: "card",
+    test_id: "demo-game",
+};
 
 fn page(title: &str, body: &str) -> String {
-    format!(
-        r#"<!DOCTYPE html><html lang="en"><head><meta charset="utf-8"><meta name="viewport" content="width=device-width, initial-scale=1"><title>{title}</title><link rel="icon" href="/favicon.svg" type="image/svg+xml"><link rel="stylesheet" href="/pkg/kasa.css"></head>
-<body><div class="app"><header class="topbar"><span class="brand">Kasa Demo Games</span><span class="muted">a demo studio: plays with your Kasa balance through the game wallet</span></header>
-<main class="container"><section class="card" data-testid="demo-game"><h1>{title}</h1>{body}</section></main></div></body></html>"#
-    )
-}
-
-fn html_escape(text: &str) -> String {
-    text.replace('&', "&amp;")
-        .replace('<', "&lt;")
-        .replace('>', "&gt;")
-        .replace('"', "&quot;")
+    hosted::page(&DEMO_STUDIO_FRAME, title, body)
 }

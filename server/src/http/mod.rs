@@ -3,6 +3,7 @@
 //! CSRF, CORS).
 
 mod guards;
+pub(crate) mod hosted;
 mod request_id;
 pub mod security;
 

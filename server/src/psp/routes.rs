@@ -11,6 +11,7 @@ use axum::routing::{get, post};
 use serde::Deserialize;
 
 use super::webhooks::ReceiveError;
+use crate::http::hosted::{self, Frame, html_escape};
 use crate::psp::mock::{DeliveryMode, MockCheckout, MockPsp};
 use crate::services::Services;
 use crate::tenants::Tenant;
@@ -210,17 +211,13 @@ async fn mock_checkout_submit(
 
 /// The hosted page's HTML: no script and no inline style, so the app's CSP fits it as is. It
 /// names its icon, or the browser asks for `/favicon.ico` (a 404 it reports as an error).
-fn page(title: &str, body: &str) -> String {
-    format!(
-        r#"<!DOCTYPE html><html lang="en"><head><meta charset="utf-8"><meta name="viewport" content="width=device-width, initial-scale=1"><title>{title}</title><link rel="icon" href="/favicon.svg" type="image/svg+xml"><link rel="stylesheet" href="/pkg/kasa.css"></head>
-<body><div class="app"><header class="topbar"><span class="brand">Mock PSP</span><span class="muted">test payments only: no real money moves</span></header>
-<main class="container"><section class="card narrow" data-testid="mock-psp"><h1>{title}</h1>{body}</section></main></div></body></html>"#
-    )
-}
+const MOCK_PSP_FRAME: Frame = Frame {
+    brand: "Mock PSP",
+    tagline: "test payments only: no real money moves",
+    card_class: "card narrow",
+    test_id: "mock-psp",
+};
 
-fn html_escape(text: &str) -> String {
-    text.replace('&', "&amp;")
-        .replace('<', "&lt;")
-        .replace('>', "&gt;")
-        .replace('"', "&quot;")
+fn page(title: &str, body: &str) -> String {
+    hosted::page(&MOCK_PSP_FRAME, title, body)
 }
