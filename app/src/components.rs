@@ -3,12 +3,12 @@
 //! its view or its error, and the resource of the thing a route's `:id` names.
 
 use std::future::Future;
+use std::str::FromStr;
 
 use leptos::prelude::*;
 use leptos_router::hooks::use_params_map;
 use serde::Serialize;
 use serde::de::DeserializeOwned;
-use uuid::Uuid;
 
 use crate::error::AppError;
 
@@ -157,22 +157,24 @@ pub fn error_line(error: AppError) -> AnyView {
     view! { <p class="form-error" role="alert">{error.message}</p> }.into_any()
 }
 
-/// The route's `:id`, when it is a UUID.
-pub fn route_id() -> Memo<Option<Uuid>> {
+/// The route's `:id`, when it parses as the id it names (a UUID or a typed id).
+pub fn route_id<Id>() -> Memo<Option<Id>>
+where
+    Id: FromStr + Clone + PartialEq + Send + Sync + 'static,
+{
     let params = use_params_map();
-    Memo::new(move |_| {
-        params.with(|params| params.get("id").and_then(|id| Uuid::parse_str(&id).ok()))
-    })
+    Memo::new(move |_| params.with(|params| params.get("id").and_then(|id| id.parse().ok())))
 }
 
 /// The resource of the thing the route's `:id` names, loaded again when `key` changes; a missing
 /// or malformed id is `what` not found, without asking the server.
-pub fn route_resource<K, T, Fut>(
+pub fn route_resource<Id, K, T, Fut>(
     what: &'static str,
     key: impl Fn() -> K + Send + Sync + 'static,
-    load: impl Fn(Uuid, K) -> Fut + Send + Sync + 'static,
+    load: impl Fn(Id, K) -> Fut + Send + Sync + 'static,
 ) -> Resource<Result<T, AppError>>
 where
+    Id: FromStr + Clone + PartialEq + Send + Sync + 'static,
     K: Clone + PartialEq + Send + Sync + 'static,
     T: Serialize + DeserializeOwned + Send + Sync + 'static,
     Fut: Future<Output = Result<T, AppError>> + Send + 'static,

@@ -4,15 +4,16 @@
 use std::collections::HashMap;
 use std::sync::Arc;
 
+use app::domain::ids::TenantId;
 use sqlx::PgPool;
 use tokio::sync::RwLock;
 use uuid::Uuid;
 
 use crate::config::Config;
 
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, sqlx::FromRow)]
 pub struct Tenant {
-    pub id: Uuid,
+    pub id: TenantId,
     pub slug: String,
     pub name: String,
 }
@@ -68,12 +69,10 @@ impl TenantResolver {
 }
 
 pub async fn find_by_slug(pool: &PgPool, slug: &str) -> Result<Option<Tenant>, sqlx::Error> {
-    let row: Option<(Uuid, String, String)> =
-        sqlx::query_as("SELECT id, slug, name FROM tenants WHERE slug = $1")
-            .bind(slug)
-            .fetch_optional(pool)
-            .await?;
-    Ok(row.map(|(id, slug, name)| Tenant { id, slug, name }))
+    sqlx::query_as("SELECT id, slug, name FROM tenants WHERE slug = $1")
+        .bind(slug)
+        .fetch_optional(pool)
+        .await
 }
 
 /// Creates a tenant unless one with this slug exists; returns it either way.

@@ -11,6 +11,7 @@
 
 mod common;
 
+use app::domain::ids::PlayerId;
 use std::collections::BTreeSet;
 use std::path::Path;
 
@@ -894,7 +895,7 @@ impl<'a> SecondBrand<'a> {
     }
 
     /// A withdrawal of the second brand's player: verified by its support, funded by its finance.
-    async fn withdrawal(&self, player_id: Uuid, player: &str) -> Uuid {
+    async fn withdrawal(&self, player_id: PlayerId, player: &str) -> Uuid {
         let support = self.staff("support").await;
         let player_id = player_id.to_string();
         for state in ["pending", "verified"] {
@@ -955,7 +956,7 @@ struct World {
     /// The second brand's origin, which must not act on the first brand.
     foreign_origin: String,
     foreign_staff_id: Uuid,
-    foreign_player_id: Uuid,
+    foreign_player_id: PlayerId,
     foreign_deposit_id: Uuid,
     foreign_withdrawal_id: Uuid,
     foreign_webhook_event_id: Uuid,
@@ -986,7 +987,7 @@ impl World {
         let foreign_player = login
             .session_cookie()
             .expect("the second brand's player logs in");
-        let foreign_player_id: Uuid = login.json["id"].as_str().unwrap().parse().unwrap();
+        let foreign_player_id: PlayerId = login.json["id"].as_str().unwrap().parse().unwrap();
         let deposit = second
             .call(
                 "deposits/start",
@@ -1160,7 +1161,7 @@ impl World {
     /// accounts' email domain and its name.
     fn foreign_markers(&self) -> Vec<String> {
         let mut markers: Vec<String> = [
-            self.foreign_player_id,
+            self.foreign_player_id.0,
             self.foreign_staff_id,
             self.foreign_deposit_id,
             self.foreign_withdrawal_id,
@@ -1607,7 +1608,7 @@ async fn check_export(world: &World, path: &str) {
     let (status, body) = get(Some(world.staff_cookie(StaffRole::Support))).await;
     assert_eq!(status, 200, "support {path}: {body}");
     for foreign in [
-        world.foreign_player_id,
+        world.foreign_player_id.0,
         world.foreign_deposit_id,
         world.foreign_withdrawal_id,
         world.foreign_journal_id,

@@ -4,6 +4,7 @@
 
 mod common;
 
+use app::domain::ids::TenantId;
 use chrono::Utc;
 use common::*;
 use kasa_server::audit::{self, Actor, AuditEvent, BreakKind, ChainReport};
@@ -11,7 +12,7 @@ use sqlx::PgPool;
 use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
 use uuid::Uuid;
 
-async fn tenant(pool: &PgPool, slug: &str) -> Uuid {
+async fn tenant(pool: &PgPool, slug: &str) -> TenantId {
     sqlx::query_scalar("INSERT INTO tenants (id, slug, name) VALUES ($1, $2, $2) RETURNING id")
         .bind(Uuid::new_v4())
         .bind(slug)
@@ -20,7 +21,7 @@ async fn tenant(pool: &PgPool, slug: &str) -> Uuid {
         .unwrap()
 }
 
-fn event(tenant_id: Uuid, number: usize) -> AuditEvent {
+fn event(tenant_id: TenantId, number: usize) -> AuditEvent {
     AuditEvent {
         tenant_id,
         actor: Actor::Provider("mock".into()),
@@ -38,7 +39,7 @@ fn event(tenant_id: Uuid, number: usize) -> AuditEvent {
 }
 
 /// Appends `count` events for `tenant_id`, each in its own committed transaction.
-async fn append_events(pool: &PgPool, tenant_id: Uuid, count: usize) {
+async fn append_events(pool: &PgPool, tenant_id: TenantId, count: usize) {
     for number in 1..=count {
         let mut tx = pool.begin().await.unwrap();
         audit::record(&mut tx, &event(tenant_id, number))
@@ -66,7 +67,7 @@ async fn tamper(pool: &PgPool, statement: &str) {
         .unwrap();
 }
 
-fn tenant_report(report: &ChainReport, tenant_id: Uuid) -> &audit::TenantChainReport {
+fn tenant_report(report: &ChainReport, tenant_id: TenantId) -> &audit::TenantChainReport {
     report
         .tenants
         .iter()
@@ -490,7 +491,7 @@ fn scratch_checkpoints(key: &[u8]) -> audit::checkpoint::Checkpoints {
 
 /// Removes the events after `keep` as the owner can (triggers off) and patches the head back to
 /// the last kept event, so that the shorter chain is consistent.
-async fn cut_tail(pool: &PgPool, tenant_id: Uuid, keep: i64) {
+async fn cut_tail(pool: &PgPool, tenant_id: TenantId, keep: i64) {
     tamper(
         pool,
         &format!("DELETE FROM audit_events WHERE tenant_id = '{tenant_id}' AND seq > {keep}"),

@@ -892,7 +892,7 @@ async fn csv_exports_are_filtered_neutralised_and_private(pool: PgPool) {
 #[sqlx::test(migrations = "../migrations")]
 async fn audit_export_streams_every_row_once(pool: PgPool) {
     let app = spawn_app(pool).await;
-    let tenant_id: uuid::Uuid =
+    let tenant_id: app::domain::ids::TenantId =
         sqlx::query_scalar("SELECT id FROM tenants WHERE slug = 'kasa-demo'")
             .fetch_one(&app.pool)
             .await

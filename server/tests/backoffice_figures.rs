@@ -5,6 +5,7 @@
 mod common;
 
 use app::backoffice::figures::Figures;
+use app::domain::ids::{PlayerId, TenantId};
 use app::domain::money::{Currency, Money};
 use common::*;
 use kasa_server::ledger::{
@@ -13,7 +14,7 @@ use kasa_server::ledger::{
 use sqlx::PgPool;
 use uuid::Uuid;
 
-async fn player_of(pool: &PgPool, email: &str) -> (Uuid, Uuid) {
+async fn player_of(pool: &PgPool, email: &str) -> (TenantId, PlayerId) {
     sqlx::query_as("SELECT tenant_id, id FROM players WHERE email = $1")
         .bind(email)
         .fetch_one(pool)
@@ -25,7 +26,7 @@ async fn player_of(pool: &PgPool, email: &str) -> (Uuid, Uuid) {
 #[allow(clippy::too_many_arguments)]
 async fn post(
     pool: &PgPool,
-    tenant_id: Uuid,
+    tenant_id: TenantId,
     key: &str,
     kind: JournalKind,
     reference: Option<&str>,
@@ -56,7 +57,7 @@ fn money(amount: &str, currency: Currency) -> Money {
 
 /// The money movements of one brand: deposits, play, a fee, and withdrawals paid, pending and
 /// rejected. `scale` varies the amounts between brands.
-async fn activity(pool: &PgPool, tenant_id: Uuid, player: Uuid, tag: &str, scale: i64) {
+async fn activity(pool: &PgPool, tenant_id: TenantId, player: PlayerId, tag: &str, scale: i64) {
     let mock = || AccountRef::PspClearing(ProviderName::parse("mock").unwrap());
     let cash = AccountRef::PlayerCash(player);
     let hold = AccountRef::PlayerWithdrawalHold(player);
@@ -177,7 +178,7 @@ async fn activity(pool: &PgPool, tenant_id: Uuid, player: Uuid, tag: &str, scale
 
 /// The figures computed straight from ledger_transfers and ledger_accounts, by account kinds:
 /// (deposits, withdrawals paid, house net, fees net, held, liability), minor units.
-async fn independent_sums(pool: &PgPool, tenant_id: Uuid, currency: &str) -> [i64; 6] {
+async fn independent_sums(pool: &PgPool, tenant_id: TenantId, currency: &str) -> [i64; 6] {
     let row: (i64, i64, i64, i64, i64, i64) = sqlx::query_as(
         "SELECT
             coalesce(sum(t.amount_minor) FILTER (WHERE d.kind = 'psp_clearing' AND c.kind = 'player_cash'), 0)::bigint,

@@ -773,7 +773,7 @@ async fn an_abandoned_deposit_expires_with_its_audit_event(pool: PgPool) {
     let cookie = app.log_in("auth/login", PLAYER_EMAIL).await;
     let (lapsed, _) = start(&app, &cookie, "3.00", "lapsed").await;
     app.advance(chrono::Duration::minutes(41));
-    let (tenant_id, player_id): (uuid::Uuid, uuid::Uuid) =
+    let (tenant_id, player_id): (app::domain::ids::TenantId, app::domain::ids::PlayerId) =
         sqlx::query_as("SELECT tenant_id, id FROM players WHERE email = $1")
             .bind(PLAYER_EMAIL)
             .fetch_one(&pool)

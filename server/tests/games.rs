@@ -4,6 +4,7 @@
 
 mod common;
 
+use app::domain::ids::{PlayerId, TenantId};
 use std::collections::BTreeSet;
 
 use app::domain::money::{Currency, Money};
@@ -22,8 +23,8 @@ const GAME: &str = "test_slot";
 struct Studio {
     app: TestApp,
     signer: RequestSigner,
-    tenant_id: Uuid,
-    player_id: Uuid,
+    tenant_id: TenantId,
+    player_id: PlayerId,
     token: String,
 }
 
@@ -171,7 +172,7 @@ impl Studio {
     }
 }
 
-async fn player(app: &TestApp, email: &str) -> (Uuid, Uuid) {
+async fn player(app: &TestApp, email: &str) -> (TenantId, PlayerId) {
     sqlx::query_as("SELECT tenant_id, id FROM players WHERE email = $1")
         .bind(email)
         .fetch_one(&app.pool)
@@ -179,7 +180,7 @@ async fn player(app: &TestApp, email: &str) -> (Uuid, Uuid) {
         .unwrap()
 }
 
-async fn launch(app: &TestApp, tenant_id: Uuid, player_id: Uuid) -> String {
+async fn launch(app: &TestApp, tenant_id: TenantId, player_id: PlayerId) -> String {
     sessions::launch(
         &app.app_pool,
         tenant_id,
@@ -195,7 +196,7 @@ async fn launch(app: &TestApp, tenant_id: Uuid, player_id: Uuid) -> String {
     .token
 }
 
-async fn fund(app: &TestApp, tenant_id: Uuid, player_id: Uuid, minor: i64) {
+async fn fund(app: &TestApp, tenant_id: TenantId, player_id: PlayerId, minor: i64) {
     let journal = NewJournal::new(
         IdempotencyKey::parse(format!("fund-{}", Uuid::new_v4())).unwrap(),
         JournalKind::ADJUSTMENT,
@@ -210,7 +211,7 @@ async fn fund(app: &TestApp, tenant_id: Uuid, player_id: Uuid, minor: i64) {
         .unwrap();
 }
 
-async fn cash_minor(app: &TestApp, tenant_id: Uuid, player_id: Uuid) -> i64 {
+async fn cash_minor(app: &TestApp, tenant_id: TenantId, player_id: PlayerId) -> i64 {
     sqlx::query_scalar(
         "SELECT COALESCE(SUM(balance_minor), 0)::bigint FROM ledger_account_balances
           WHERE tenant_id = $1 AND player_id = $2 AND kind = 'player_cash'",

@@ -6,6 +6,7 @@
 mod common;
 mod withdrawals_support;
 
+use app::domain::ids::{PlayerId, TenantId};
 use std::collections::BTreeSet;
 use std::process::ExitCode;
 use std::time::Duration;
@@ -25,8 +26,8 @@ use withdrawals_support::*;
 struct World {
     app: TestApp,
     actors: Actors,
-    tenant_id: Uuid,
-    player_id: Uuid,
+    tenant_id: TenantId,
+    player_id: PlayerId,
     captured: [Uuid; 2],
     pending_deposit: Uuid,
     paid: [Uuid; 2],
@@ -90,7 +91,7 @@ async fn paid_withdrawal(app: &TestApp, actors: &Actors, amount: &str) -> Uuid {
 async fn world(pool: &PgPool) -> World {
     let app = spawn_app(pool.clone()).await;
     let actors = log_in_all(&app).await;
-    let (tenant_id, player_id): (Uuid, Uuid) =
+    let (tenant_id, player_id): (TenantId, PlayerId) =
         sqlx::query_as("SELECT tenant_id, id FROM players WHERE email = $1")
             .bind(PLAYER_EMAIL)
             .fetch_one(pool)
@@ -146,7 +147,7 @@ async fn world(pool: &PgPool) -> World {
     world
 }
 
-async fn check(pool: &PgPool, tenant_id: Option<Uuid>) -> IntegrityReport {
+async fn check(pool: &PgPool, tenant_id: Option<TenantId>) -> IntegrityReport {
     ledger::check_integrity(pool, tenant_id).await.unwrap()
 }
 
@@ -175,7 +176,7 @@ fn eur(amount: &str) -> Money {
 /// Posts a journal through the real posting function, as a feature with a defect would.
 async fn post(
     pool: &PgPool,
-    tenant_id: Uuid,
+    tenant_id: TenantId,
     kind: &str,
     reference: Option<String>,
     transfers: Vec<(AccountRef, AccountRef, Money)>,
@@ -422,7 +423,7 @@ async fn withdrawal_journal_rule_names_the_withdrawal(pool: PgPool) {
 #[sqlx::test(migrations = "../migrations")]
 async fn hold_balance_rule_names_the_player(pool: PgPool) {
     let world = world(&pool).await;
-    let other_player = Uuid::new_v4();
+    let other_player = PlayerId(Uuid::new_v4());
     sqlx::query(
         "INSERT INTO players (id, tenant_id, email, display_name, password_hash)
          VALUES ($1, $2, 'other@demo.kasa.test', 'Other', 'not-a-hash')",
@@ -580,7 +581,7 @@ async fn journal_kind_rule_names_the_transfer(pool: PgPool) {
 #[sqlx::test(migrations = "../migrations")]
 async fn business_journal_rule_names_the_journal(pool: PgPool) {
     let world = world(&pool).await;
-    let (second_tenant, second_player): (Uuid, Uuid) =
+    let (second_tenant, second_player): (TenantId, PlayerId) =
         sqlx::query_as("SELECT tenant_id, id FROM players WHERE email = 'player@second.kasa.test'")
             .fetch_one(&pool)
             .await

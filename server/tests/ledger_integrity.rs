@@ -4,6 +4,7 @@
 
 mod ledger_support;
 
+use app::domain::ids::{PlayerId, TenantId};
 use std::process::ExitCode;
 
 use kasa_server::ledger::{self, IntegrityViolation};
@@ -26,7 +27,7 @@ async fn ledger_state(pool: &PgPool) -> (Vec<(Uuid, i64, i64, i64)>, Vec<(Uuid, 
     (accounts, deltas)
 }
 
-async fn house_id(pool: &PgPool, tenant_id: Uuid) -> Uuid {
+async fn house_id(pool: &PgPool, tenant_id: TenantId) -> Uuid {
     sqlx::query_scalar("SELECT id FROM ledger_accounts WHERE tenant_id = $1 AND kind = 'house'")
         .bind(tenant_id)
         .fetch_one(pool)
@@ -34,7 +35,7 @@ async fn house_id(pool: &PgPool, tenant_id: Uuid) -> Uuid {
         .unwrap()
 }
 
-async fn cash_id(pool: &PgPool, player_id: Uuid) -> Uuid {
+async fn cash_id(pool: &PgPool, player_id: PlayerId) -> Uuid {
     sqlx::query_scalar(
         "SELECT id FROM ledger_accounts WHERE player_id = $1 AND kind = 'player_cash'",
     )
@@ -45,7 +46,7 @@ async fn cash_id(pool: &PgPool, player_id: Uuid) -> Uuid {
 }
 
 /// A tenant with one player who deposited 100.00, bet 30.00 and won 5.00 (house deltas unfolded).
-async fn small_ledger(pool: &PgPool, slug: &str) -> (Uuid, Uuid) {
+async fn small_ledger(pool: &PgPool, slug: &str) -> (TenantId, PlayerId) {
     let tenant_id = tenant(pool, slug).await;
     let player_id = player(pool, tenant_id).await;
     deposit(pool, tenant_id, player_id, eur("100.00")).await;

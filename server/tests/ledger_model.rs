@@ -5,6 +5,7 @@
 
 mod ledger_support;
 
+use app::domain::ids::{PlayerId, TenantId};
 use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicUsize, Ordering};
 
@@ -16,7 +17,6 @@ use ledger_support::*;
 use proptest::prelude::*;
 use proptest::test_runner::{Config as ProptestConfig, TestCaseError, TestRunner};
 use sqlx::PgPool;
-use uuid::Uuid;
 
 const PLAYERS: usize = 3;
 const CASES: u32 = 24;
@@ -85,8 +85,8 @@ fn operation() -> impl Strategy<Value = Operation> {
 }
 
 struct Case {
-    tenant_id: Uuid,
-    players: Vec<Uuid>,
+    tenant_id: TenantId,
+    players: Vec<PlayerId>,
     model: BTreeMap<(Account, Currency), i64>,
     last_accepted: Option<(NewJournal, JournalId)>,
 }

@@ -4,6 +4,7 @@
 
 mod ledger_support;
 
+use app::domain::ids::PlayerId;
 use std::collections::BTreeSet;
 
 use app::domain::money::{Currency, Money};
@@ -16,7 +17,7 @@ use sqlx::PgPool;
 use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
 use uuid::Uuid;
 
-async fn account_id(pool: &PgPool, player_id: Uuid, kind: &str, currency: &str) -> AccountId {
+async fn account_id(pool: &PgPool, player_id: PlayerId, kind: &str, currency: &str) -> AccountId {
     sqlx::query_scalar(
         "SELECT id FROM ledger_accounts WHERE player_id = $1 AND kind = $2 AND currency = $3",
     )
@@ -387,7 +388,7 @@ async fn bad_input_is_refused_and_writes_nothing(pool: PgPool) {
                 "u2",
                 JournalKind::WIN,
                 house(),
-                AccountRef::PlayerCash(Uuid::new_v4()),
+                AccountRef::PlayerCash(PlayerId(Uuid::new_v4())),
                 eur("1.00"),
             ),
         ),

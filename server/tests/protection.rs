@@ -5,6 +5,7 @@
 
 mod common;
 
+use app::domain::ids::{PlayerId, TenantId};
 use chrono::{DateTime, Duration, Utc};
 use common::{PLAYER_EMAIL, SECOND_PLAYER_EMAIL, TestApp, spawn_app};
 use kasa_server::protection;
@@ -17,7 +18,7 @@ use app::error::{AppError, ErrorCode};
 const SUPPORT_EMAIL: &str = "support@demo.kasa.test";
 
 /// The (tenant, player) ids of a demo player.
-async fn player_ids(app: &TestApp, email: &str) -> (Uuid, Uuid) {
+async fn player_ids(app: &TestApp, email: &str) -> (TenantId, PlayerId) {
     sqlx::query_as("SELECT tenant_id, id FROM players WHERE email = $1")
         .bind(email)
         .fetch_one(&app.pool)
@@ -96,7 +97,7 @@ async fn audit_count(app: &TestApp, action: &str) -> i64 {
         .unwrap()
 }
 
-async fn set_kyc(app: &TestApp, staff: &str, player_id: Uuid, state: &str) -> common::Reply {
+async fn set_kyc(app: &TestApp, staff: &str, player_id: PlayerId, state: &str) -> common::Reply {
     let player_id = player_id.to_string();
     let form = [
         ("player_id", player_id.as_str()),
@@ -107,7 +108,7 @@ async fn set_kyc(app: &TestApp, staff: &str, player_id: Uuid, state: &str) -> co
 }
 
 /// Support staff move the player through pending to verified.
-async fn verify(app: &TestApp, player_id: Uuid) {
+async fn verify(app: &TestApp, player_id: PlayerId) {
     let support = app.log_in("admin/login", SUPPORT_EMAIL).await;
     for state in ["pending", "verified"] {
         let reply = set_kyc(app, &support, player_id, state).await;
@@ -381,7 +382,7 @@ async fn kyc_decisions_are_ordered_noted_and_scoped(pool: PgPool) {
     assert_eq!(account.json["kyc"], "verified");
 
     let foreign = set_kyc(&app, &support, other_tenant_player, "pending").await;
-    let unknown = set_kyc(&app, &support, Uuid::new_v4(), "pending").await;
+    let unknown = set_kyc(&app, &support, PlayerId(Uuid::new_v4()), "pending").await;
     assert_eq!((foreign.status, foreign.code()), (404, "not_found"));
     assert_eq!(foreign.json, unknown.json);
     let foreign_email = app
@@ -877,7 +878,7 @@ async fn row_level_security_scopes_protection_rows_by_tenant(pool: PgPool) {
         .execute(&mut *conn)
         .await
         .unwrap();
-    let seen = async |tenant: Option<Uuid>| -> Vec<Uuid> {
+    let seen = async |tenant: Option<TenantId>| -> Vec<PlayerId> {
         let mut tx = app.pool.begin().await.unwrap();
         sqlx::query(&format!("SET LOCAL ROLE {role}"))
             .execute(&mut *tx)

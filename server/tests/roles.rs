@@ -5,6 +5,7 @@
 mod common;
 mod ledger_support;
 
+use app::domain::ids::TenantId;
 use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
 
@@ -71,7 +72,7 @@ fn sql_state(error: &sqlx::Error) -> String {
 }
 
 /// A journal, its transfers and two audit events, all written as the application role.
-async fn history(app_pool: &PgPool) -> Uuid {
+async fn history(app_pool: &PgPool) -> TenantId {
     let tenant_id = ledger_support::tenant(app_pool, "history").await;
     let player_id = ledger_support::player(app_pool, tenant_id).await;
     ledger_support::deposit(app_pool, tenant_id, player_id, ledger_support::eur("25.00")).await;
@@ -391,7 +392,7 @@ async fn kasa_serve_connects_as_the_application_role(pool: PgPool) {
         "{connections:?}"
     );
 
-    let tenant_id: Uuid = sqlx::query_scalar("SELECT id FROM tenants WHERE slug = 'kasa-demo'")
+    let tenant_id: TenantId = sqlx::query_scalar("SELECT id FROM tenants WHERE slug = 'kasa-demo'")
         .fetch_one(&pool)
         .await
         .unwrap();

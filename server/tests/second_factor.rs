@@ -6,11 +6,11 @@
 
 mod common;
 
+use app::domain::ids::{StaffId, TenantId};
 use chrono::{DateTime, Duration, Utc};
 use common::{DEMO_PASSWORD, Reply, TestApp, spawn_app, spawn_app_with};
 use sha2::{Digest, Sha256};
 use sqlx::PgPool;
-use uuid::Uuid;
 
 const SUPPORT: &str = "support@demo.kasa.test";
 const FINANCE: &str = "finance@demo.kasa.test";
@@ -57,7 +57,7 @@ fn cookie(reply: &Reply, name: &str) -> Option<String> {
         .find(|pair| pair.starts_with(&format!("{name}=")) && pair.len() > name.len() + 1)
 }
 
-async fn staff_id(app: &TestApp, email: &str) -> Uuid {
+async fn staff_id(app: &TestApp, email: &str) -> StaffId {
     sqlx::query_scalar("SELECT id FROM staff WHERE email = $1")
         .bind(email)
         .fetch_one(&app.pool)
@@ -75,7 +75,11 @@ async fn sessions_of(app: &TestApp, email: &str) -> i64 {
     .unwrap()
 }
 
-async fn audit_events(app: &TestApp, action: &str, target: Uuid) -> Vec<serde_json::Value> {
+async fn audit_events(
+    app: &TestApp,
+    action: &str,
+    target: impl std::fmt::Display,
+) -> Vec<serde_json::Value> {
     sqlx::query_scalar(
         "SELECT json_build_object('actor_id', actor_id, 'before', before, 'after', after)
            FROM audit_events WHERE action = $1 AND target_id = $2 ORDER BY seq",
@@ -674,7 +678,7 @@ async fn an_enrolment_ticket_expires_and_stays_in_its_brand(pool: PgPool) {
 #[sqlx::test(migrations = "../migrations")]
 async fn the_owner_sets_the_tenant_rule(pool: PgPool) {
     let app = spawn_app_with(pool, &[RULE_IN_FORCE]).await;
-    let tenant: Uuid = sqlx::query_scalar("SELECT id FROM tenants WHERE slug = 'kasa-demo'")
+    let tenant: TenantId = sqlx::query_scalar("SELECT id FROM tenants WHERE slug = 'kasa-demo'")
         .fetch_one(&app.pool)
         .await
         .unwrap();

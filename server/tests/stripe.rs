@@ -5,6 +5,7 @@
 mod common;
 mod stripe_support;
 
+use app::domain::ids::{PlayerId, TenantId};
 use app::domain::money::{Currency, Money};
 use chrono::{DateTime, Duration, Utc};
 use common::{PLAYER_EMAIL, TestApp, spawn_app_with};
@@ -34,8 +35,8 @@ fn checkout_request(amount: Money) -> CheckoutRequest {
     let deposit_id = Uuid::new_v4();
     CheckoutRequest {
         deposit_id,
-        tenant_id: Uuid::new_v4(),
-        player_id: Uuid::new_v4(),
+        tenant_id: TenantId(Uuid::new_v4()),
+        player_id: PlayerId(Uuid::new_v4()),
         amount,
         success_url: format!(
             "https://casino.test/deposit/return?deposit={deposit_id}&session_id={{CHECKOUT_SESSION_ID}}"
@@ -288,8 +289,8 @@ async fn start_deposit(app: &TestApp, cookie: &str, amount: &str, key: &str) -> 
 #[derive(Debug, sqlx::FromRow)]
 struct DepositRow {
     id: Uuid,
-    tenant_id: Uuid,
-    player_id: Uuid,
+    tenant_id: TenantId,
+    player_id: PlayerId,
     state: String,
     provider_session_id: Option<String>,
     failure_code: Option<String>,

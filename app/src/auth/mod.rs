@@ -8,33 +8,15 @@ pub mod second_factor;
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
+use crate::domain::text::text_enum;
 use crate::error::AppError;
 
-/// Staff roles, weakest first: a role may do everything the roles before it may.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum StaffRole {
-    Support,
-    Finance,
-    Owner,
-}
-
-impl StaffRole {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            StaffRole::Support => "support",
-            StaffRole::Finance => "finance",
-            StaffRole::Owner => "owner",
-        }
-    }
-
-    pub fn parse(value: &str) -> Option<StaffRole> {
-        match value {
-            "support" => Some(StaffRole::Support),
-            "finance" => Some(StaffRole::Finance),
-            "owner" => Some(StaffRole::Owner),
-            _ => None,
-        }
+text_enum! {
+    /// Staff roles, weakest first: a role may do everything the roles before it may.
+    pub enum StaffRole ("staff role") {
+        Support = "support",
+        Finance = "finance",
+        Owner = "owner",
     }
 }
 

@@ -49,12 +49,12 @@ pub trait BackofficeApi: Send + Sync {
     async fn player_detail(
         &self,
         ctx: &crate::api::RequestCtx,
-        player: uuid::Uuid,
+        player: crate::domain::ids::PlayerId,
     ) -> Result<players::PlayerDetail, AppError>;
     async fn add_staff_note(
         &self,
         ctx: &crate::api::RequestCtx,
-        player: uuid::Uuid,
+        player: crate::domain::ids::PlayerId,
         body: String,
         idempotency_key: String,
     ) -> Result<players::StaffNote, AppError>;

@@ -10,39 +10,20 @@ use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
 use crate::domain::money::{Currency, Money};
+use crate::domain::text::text_enum;
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum DepositState {
-    Created,
-    Pending,
-    Captured,
-    Failed,
-    Expired,
+text_enum! {
+    /// A deposit from checkout to its end.
+    pub enum DepositState ("deposit state") {
+        Created = "created",
+        Pending = "pending",
+        Captured = "captured",
+        Failed = "failed",
+        Expired = "expired",
+    }
 }
 
 impl DepositState {
-    pub fn parse(value: &str) -> Option<DepositState> {
-        Some(match value {
-            "created" => DepositState::Created,
-            "pending" => DepositState::Pending,
-            "captured" => DepositState::Captured,
-            "failed" => DepositState::Failed,
-            "expired" => DepositState::Expired,
-            _ => return None,
-        })
-    }
-
-    pub fn as_str(self) -> &'static str {
-        match self {
-            DepositState::Created => "created",
-            DepositState::Pending => "pending",
-            DepositState::Captured => "captured",
-            DepositState::Failed => "failed",
-            DepositState::Expired => "expired",
-        }
-    }
-
     /// No further change can happen (apart from a late capture, which the server handles).
     pub fn is_final(self) -> bool {
         matches!(

@@ -1,6 +1,7 @@
-//! Typed ids: a withdrawal's id cannot be passed where an attempt's is expected. Each is a UUID
-//! on the wire (`#[serde(transparent)]`) and in the database (bind `id.0`, decode with
-//! `#[sqlx(try_from = "Uuid")]`), and prints and parses as one.
+//! Typed ids: a withdrawal's id cannot be passed where an attempt's is expected, nor a player's
+//! where a tenant's is. Each is a UUID on the wire (`#[serde(transparent)]`) and in the database
+//! (`#[sqlx(transparent)]` on the server: bound and decoded as the id itself), and prints and
+//! parses as one.
 
 use std::fmt;
 use std::str::FromStr;
@@ -13,6 +14,7 @@ macro_rules! ids {
         $(#[$meta])*
         #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
         #[serde(transparent)]
+        #[cfg_attr(feature = "ssr", derive(sqlx::Type), sqlx(transparent))]
         pub struct $name(pub Uuid);
 
         impl From<Uuid> for $name {

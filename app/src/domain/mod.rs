@@ -7,4 +7,5 @@
 pub mod ids;
 pub mod money;
 pub mod reconciliation;
+pub mod text;
 pub mod withdrawal;

@@ -9,44 +9,20 @@
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum WithdrawalState {
-    Requested,
-    Approved,
-    Paying,
-    Paid,
-    Rejected,
-    PayoutFailed,
+use super::text::text_enum;
+
+text_enum! {
+    pub enum WithdrawalState ("withdrawal state") {
+        Requested = "requested",
+        Approved = "approved",
+        Paying = "paying",
+        PayoutFailed = "payout_failed",
+        Paid = "paid",
+        Rejected = "rejected",
+    }
 }
 
 impl WithdrawalState {
-    pub const ALL: [WithdrawalState; 6] = [
-        WithdrawalState::Requested,
-        WithdrawalState::Approved,
-        WithdrawalState::Paying,
-        WithdrawalState::PayoutFailed,
-        WithdrawalState::Paid,
-        WithdrawalState::Rejected,
-    ];
-
-    pub fn parse(value: &str) -> Option<WithdrawalState> {
-        WithdrawalState::ALL
-            .into_iter()
-            .find(|state| state.as_str() == value)
-    }
-
-    pub fn as_str(self) -> &'static str {
-        match self {
-            WithdrawalState::Requested => "requested",
-            WithdrawalState::Approved => "approved",
-            WithdrawalState::Paying => "paying",
-            WithdrawalState::Paid => "paid",
-            WithdrawalState::Rejected => "rejected",
-            WithdrawalState::PayoutFailed => "payout_failed",
-        }
-    }
-
     /// As staff read it (the back office, and the server's answers to staff).
     pub fn staff_label(self) -> &'static str {
         match self {
@@ -60,71 +36,19 @@ impl WithdrawalState {
     }
 }
 
-/// A stored state that is none of the known ones: a defect, never a state to guess.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("unknown {kind} state {value:?}")]
-pub struct UnknownState {
-    pub kind: &'static str,
-    pub value: String,
-}
-
-impl TryFrom<String> for WithdrawalState {
-    type Error = UnknownState;
-
-    fn try_from(value: String) -> Result<WithdrawalState, UnknownState> {
-        WithdrawalState::parse(&value).ok_or(UnknownState {
-            kind: "withdrawal",
-            value,
-        })
+text_enum! {
+    pub enum AttemptState ("payout attempt state") {
+        Pending = "pending",
+        Succeeded = "succeeded",
+        Failed = "failed",
+        Unknown = "unknown",
     }
-}
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum AttemptState {
-    Pending,
-    Succeeded,
-    Failed,
-    Unknown,
 }
 
 impl AttemptState {
-    pub const ALL: [AttemptState; 4] = [
-        AttemptState::Pending,
-        AttemptState::Succeeded,
-        AttemptState::Failed,
-        AttemptState::Unknown,
-    ];
-
-    pub fn parse(value: &str) -> Option<AttemptState> {
-        AttemptState::ALL
-            .into_iter()
-            .find(|state| state.as_str() == value)
-    }
-
-    pub fn as_str(self) -> &'static str {
-        match self {
-            AttemptState::Pending => "pending",
-            AttemptState::Succeeded => "succeeded",
-            AttemptState::Failed => "failed",
-            AttemptState::Unknown => "unknown",
-        }
-    }
-
     /// Still at the PSP: neither retried nor given up on before a recheck.
     pub fn is_open(self) -> bool {
         matches!(self, AttemptState::Pending | AttemptState::Unknown)
-    }
-}
-
-impl TryFrom<String> for AttemptState {
-    type Error = UnknownState;
-
-    fn try_from(value: String) -> Result<AttemptState, UnknownState> {
-        AttemptState::parse(&value).ok_or(UnknownState {
-            kind: "payout attempt",
-            value,
-        })
     }
 }
 

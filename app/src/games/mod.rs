@@ -16,6 +16,7 @@ pub const RECENT_ROUNDS: i64 = 20;
 
 /// One game of the lobby.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "ssr", derive(sqlx::FromRow))]
 pub struct GameView {
     pub provider: String,
     pub code: String,

@@ -2,8 +2,8 @@
 //! deposit and loss limits, play reminder and self-exclusion, and the staff's KYC search and
 //! state change.
 
+use crate::domain::ids::PlayerId;
 use leptos::prelude::*;
-use uuid::Uuid;
 
 use super::{AccountOverview, ExclusionPeriod, KycState, LimitPeriod, PlayerProtectionView};
 use crate::error::AppError;
@@ -40,7 +40,7 @@ pub trait ProtectionApi: Send + Sync {
     async fn set_kyc_state(
         &self,
         ctx: &crate::api::RequestCtx,
-        player_id: Uuid,
+        player_id: PlayerId,
         state: KycState,
         note: String,
     ) -> Result<PlayerProtectionView, AppError>;
@@ -122,7 +122,7 @@ pub async fn find_player_kyc(email: String) -> Result<PlayerProtectionView, AppE
 /// Asking for the state the player is already in changes nothing.
 #[server(endpoint = "admin/kyc/set")]
 pub async fn set_kyc_state(
-    player_id: Uuid,
+    player_id: PlayerId,
     state: KycState,
     note: String,
 ) -> Result<PlayerProtectionView, AppError> {

@@ -6,9 +6,10 @@
 pub mod api;
 pub mod pages;
 
+use crate::domain::ids::PlayerId;
+use crate::domain::text::text_enum;
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
-use uuid::Uuid;
 
 use crate::domain::money::{Currency, Money, SignedMoney};
 use crate::error::AppError;
@@ -16,36 +17,17 @@ use crate::error::AppError;
 /// Longest note staff may write with a KYC decision.
 pub const KYC_NOTE_LENGTH_MAX: usize = 1000;
 
-/// Where a player stands with identity verification.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum KycState {
-    Unverified,
-    Pending,
-    Verified,
-    Rejected,
+text_enum! {
+    /// Where a player stands with identity verification.
+    pub enum KycState ("KYC state") {
+        Unverified = "unverified",
+        Pending = "pending",
+        Verified = "verified",
+        Rejected = "rejected",
+    }
 }
 
 impl KycState {
-    pub fn parse(value: &str) -> Option<KycState> {
-        Some(match value {
-            "unverified" => KycState::Unverified,
-            "pending" => KycState::Pending,
-            "verified" => KycState::Verified,
-            "rejected" => KycState::Rejected,
-            _ => return None,
-        })
-    }
-
-    pub fn as_str(self) -> &'static str {
-        match self {
-            KycState::Unverified => "unverified",
-            KycState::Pending => "pending",
-            KycState::Verified => "verified",
-            KycState::Rejected => "rejected",
-        }
-    }
-
     pub fn label(self) -> &'static str {
         match self {
             KycState::Unverified => "Not verified",
@@ -117,32 +99,16 @@ pub fn parse_play_reminder_minutes(value: &str) -> Result<Option<u32>, AppError>
         })
 }
 
-/// The rolling window a deposit or loss limit applies to.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum LimitPeriod {
-    Day,
-    Week,
-    Month,
+text_enum! {
+    /// The rolling window a deposit or loss limit applies to.
+    pub enum LimitPeriod ("limit period") {
+        Day = "day",
+        Week = "week",
+        Month = "month",
+    }
 }
 
 impl LimitPeriod {
-    pub const ALL: [LimitPeriod; 3] = [LimitPeriod::Day, LimitPeriod::Week, LimitPeriod::Month];
-
-    pub fn parse(value: &str) -> Option<LimitPeriod> {
-        LimitPeriod::ALL
-            .into_iter()
-            .find(|period| period.as_str() == value)
-    }
-
-    pub fn as_str(self) -> &'static str {
-        match self {
-            LimitPeriod::Day => "day",
-            LimitPeriod::Week => "week",
-            LimitPeriod::Month => "month",
-        }
-    }
-
     /// "daily", as in "your daily deposit limit".
     pub fn adjective(self) -> &'static str {
         match self {
@@ -189,46 +155,18 @@ pub struct LimitView {
     pub pending: Option<PendingLimitChange>,
 }
 
-/// How long a self-exclusion lasts.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
-pub enum ExclusionPeriod {
-    #[serde(rename = "24h")]
-    Hours24,
-    #[serde(rename = "7d")]
-    Days7,
-    #[serde(rename = "30d")]
-    Days30,
-    #[serde(rename = "6m")]
-    Months6,
-    #[serde(rename = "indefinite")]
-    Indefinite,
+text_enum! {
+    /// How long a self-exclusion lasts.
+    pub enum ExclusionPeriod ("self-exclusion period") {
+        Hours24 = "24h",
+        Days7 = "7d",
+        Days30 = "30d",
+        Months6 = "6m",
+        Indefinite = "indefinite",
+    }
 }
 
 impl ExclusionPeriod {
-    pub const ALL: [ExclusionPeriod; 5] = [
-        ExclusionPeriod::Hours24,
-        ExclusionPeriod::Days7,
-        ExclusionPeriod::Days30,
-        ExclusionPeriod::Months6,
-        ExclusionPeriod::Indefinite,
-    ];
-
-    pub fn parse(value: &str) -> Option<ExclusionPeriod> {
-        ExclusionPeriod::ALL
-            .into_iter()
-            .find(|period| period.as_str() == value)
-    }
-
-    pub fn as_str(self) -> &'static str {
-        match self {
-            ExclusionPeriod::Hours24 => "24h",
-            ExclusionPeriod::Days7 => "7d",
-            ExclusionPeriod::Days30 => "30d",
-            ExclusionPeriod::Months6 => "6m",
-            ExclusionPeriod::Indefinite => "indefinite",
-        }
-    }
-
     pub fn label(self) -> &'static str {
         match self {
             ExclusionPeriod::Hours24 => "24 hours",
@@ -251,9 +189,11 @@ impl ExclusionPeriod {
     }
 }
 
-/// The self-exclusion in force.
+/// The self-exclusion in force (on the server, also its stored row).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "ssr", derive(sqlx::FromRow))]
 pub struct SelfExclusion {
+    #[cfg_attr(feature = "ssr", sqlx(try_from = "String"))]
     pub period: ExclusionPeriod,
     pub started_at: DateTime<Utc>,
     /// `None`: indefinite.
@@ -295,10 +235,13 @@ pub struct AccountOverview {
     pub rules: ProtectionRules,
 }
 
-/// One KYC decision in a player's history.
+/// One KYC decision in a player's history (on the server, also its stored row).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "ssr", derive(sqlx::FromRow))]
 pub struct KycReview {
+    #[cfg_attr(feature = "ssr", sqlx(try_from = "String"))]
     pub from: KycState,
+    #[cfg_attr(feature = "ssr", sqlx(try_from = "String"))]
     pub to: KycState,
     pub note: String,
     pub staff_name: String,
@@ -308,7 +251,7 @@ pub struct KycReview {
 /// A player's protection state as support staff see it.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct PlayerProtectionView {
-    pub player_id: Uuid,
+    pub player_id: PlayerId,
     pub email: String,
     pub display_name: String,
     pub kyc: KycState,

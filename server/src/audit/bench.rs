@@ -8,6 +8,7 @@
 //! (`synchronous_commit=on`). Each variant is measured twice for half the time, the second round
 //! in reverse order, so that none gains from running first.
 
+use app::domain::ids::{PlayerId, TenantId};
 use std::process::ExitCode;
 use std::str::FromStr;
 use std::sync::Arc;
@@ -19,12 +20,11 @@ use app::domain::money::{Currency, Money};
 use chrono::Utc;
 use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
 use sqlx::{ConnectOptions, PgPool};
-use uuid::Uuid;
 
 use super::{Actor, AuditEvent};
+use crate::db::scratch;
 use crate::ledger::{
-    AccountRef, IdempotencyKey, JournalKind, NewJournal, NewTransfer, post_journal,
-    post_journal_in_transaction,
+    AccountRef, IdempotencyKey, JournalKind, NewJournal, NewTransfer, post_journal_in_transaction,
 };
 
 const CLIENTS: usize = 64;
@@ -100,43 +100,18 @@ pub async fn run(db: &crate::db::Database, seconds: Option<u64>) -> anyhow::Resu
     let phase_seconds = seconds
         .unwrap_or(PHASE_SECONDS_DEFAULT)
         .clamp(2, PHASE_SECONDS_MAX);
-    let admin = &PgPoolOptions::new()
-        .max_connections(2)
-        .connect_with(PgConnectOptions::from_str(db.owner_url())?.disable_statement_logging())
-        .await
-        .context("connecting to the database")?;
-    let (version, fsync): (String, String) =
-        sqlx::query_as("SELECT current_setting('server_version'), current_setting('fsync')")
-            .fetch_one(admin)
-            .await?;
+    let admin = &scratch::admin_pool(db.owner_url()).await?;
+    let settings = scratch::server_settings(admin).await?;
     println!(
         "kasa audit benchmark: {CLIENTS} clients, {PLAYERS_PER_TENANT} players per tenant, \
-         {phase_seconds} s per variant; PostgreSQL {version}, fsync={fsync}, synchronous_commit=on"
+         {phase_seconds} s per variant; PostgreSQL {}, fsync={}, synchronous_commit=on",
+        settings.version, settings.fsync
     );
-    if fsync != "on" {
-        println!(
-            "warning: fsync is off on this server: a commit costs almost nothing, so the cost of \
-             serialising commits on the chain head is understated"
-        );
-    }
-    let database = format!("kasa_bench_audit_{}", Uuid::new_v4().simple());
-    sqlx::query(&format!("CREATE DATABASE \"{database}\""))
-        .execute(admin)
-        .await?;
-    let outcome = measure(
-        db.owner_url(),
-        &database,
-        Duration::from_secs(phase_seconds),
-    )
+    settings.warn_unless_durable();
+    let outcome = scratch::with_scratch_database(admin, "kasa_bench_audit", async |database| {
+        measure(db.owner_url(), database, Duration::from_secs(phase_seconds)).await
+    })
     .await;
-    if let Err(error) = sqlx::query(&format!(
-        "DROP DATABASE IF EXISTS \"{database}\" WITH (FORCE)"
-    ))
-    .execute(admin)
-    .await
-    {
-        eprintln!("kasa: could not drop the scratch database {database}: {error}");
-    }
     admin.close().await;
     match outcome? {
         0 => Ok(ExitCode::SUCCESS),
@@ -222,48 +197,20 @@ async fn measure(url: &str, database: &str, phase: Duration) -> anyhow::Result<u
 }
 
 /// `TENANT_COUNT` tenants, each with its players and their opening balances.
-async fn seed(pool: &PgPool) -> anyhow::Result<Vec<(Uuid, Vec<Uuid>)>> {
-    let opening = Money::from_minor_units(OPENING_BALANCE_MINOR, Currency::Eur)?;
+async fn seed(pool: &PgPool) -> anyhow::Result<Vec<(TenantId, Vec<PlayerId>)>> {
     let mut tenants = Vec::with_capacity(TENANT_COUNT);
     for number in 0..TENANT_COUNT {
-        let tenant_id = Uuid::new_v4();
-        sqlx::query("INSERT INTO tenants (id, slug, name) VALUES ($1, $2, $2)")
-            .bind(tenant_id)
-            .bind(format!("bench-{number}"))
-            .execute(pool)
-            .await?;
-        let players: Vec<Uuid> = sqlx::query_scalar(
-            "INSERT INTO players (id, tenant_id, email, display_name, password_hash)
-             SELECT gen_random_uuid(), $1, 'player' || n || '@bench.invalid', 'Player ' || n, '-'
-             FROM generate_series(1, $2) AS n RETURNING id",
-        )
-        .bind(tenant_id)
-        .bind(PLAYERS_PER_TENANT as i32)
-        .fetch_all(pool)
-        .await?;
-        let transfers = players
-            .iter()
-            .map(|player| NewTransfer {
-                debit: AccountRef::Adjustments,
-                credit: AccountRef::PlayerCash(*player),
-                amount: opening,
-            })
-            .collect();
-        let key = IdempotencyKey::parse(format!("bench-seed-{number}"))?;
-        post_journal(
-            pool,
-            tenant_id,
-            &NewJournal::new(key, JournalKind::ADJUSTMENT, transfers),
-        )
-        .await?;
-        tenants.push((tenant_id, players));
+        let slug = format!("bench-{number}");
+        tenants.push(
+            scratch::seed_tenant(pool, &slug, PLAYERS_PER_TENANT, OPENING_BALANCE_MINOR).await?,
+        );
     }
     Ok(tenants)
 }
 
 async fn run_variant(
     pool: &PgPool,
-    tenants: &Arc<Vec<(Uuid, Vec<Uuid>)>>,
+    tenants: &Arc<Vec<(TenantId, Vec<PlayerId>)>>,
     variant: Variant,
     phase: Duration,
 ) -> anyhow::Result<Figures> {
@@ -320,8 +267,8 @@ async fn run_variant(
 /// in one transaction.
 async fn post_once(
     pool: &PgPool,
-    tenant_id: Uuid,
-    players: &[Uuid],
+    tenant_id: TenantId,
+    players: &[PlayerId],
     audited: bool,
 ) -> anyhow::Result<()> {
     let from = players[rand::random_range(0..players.len())];

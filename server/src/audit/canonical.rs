@@ -1,6 +1,7 @@
 //! The stored form of an event and its canonical text, byte for byte as the module docs say:
 //! what the hash covers.
 
+use app::domain::ids::TenantId;
 use chrono::{DateTime, SubsecRound, Utc};
 use sha2::{Digest, Sha256};
 use uuid::Uuid;
@@ -10,7 +11,7 @@ use super::*;
 /// An event as stored: what the hash covers, plus its link.
 #[derive(Debug, Clone, sqlx::FromRow)]
 pub struct StoredEvent {
-    pub tenant_id: Uuid,
+    pub tenant_id: TenantId,
     pub seq: i64,
     pub id: Uuid,
     pub actor_type: String,

@@ -9,6 +9,7 @@
 //! hex, `at` is `YYYY-MM-DDTHH:MM:SS.ffffffZ`, and the signature covers
 //! `kasa-audit-checkpoint/1\n{tenant_id}\n{seq}\n{hash}\n{at}`.
 
+use app::domain::ids::TenantId;
 use std::collections::HashMap;
 use std::io::Write;
 use std::path::{Path, PathBuf};
@@ -42,7 +43,7 @@ pub struct Checkpoints {
 /// One line of the checkpoint file.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Checkpoint {
-    pub tenant_id: Uuid,
+    pub tenant_id: TenantId,
     pub seq: i64,
     pub hash: String,
     pub at: String,
@@ -71,9 +72,17 @@ pub struct CheckpointLog {
     pub path: PathBuf,
     /// Per tenant, the valid checkpoint with the highest `seq` (an older line appended again
     /// cannot lower it).
-    pub latest: HashMap<Uuid, CheckpointedHead>,
+    pub latest: HashMap<TenantId, CheckpointedHead>,
     pub invalid: Vec<InvalidCheckpoint>,
     pub lines: usize,
+}
+
+/// A brand's chain head as stored: its last event's sequence number and hash.
+#[derive(sqlx::FromRow)]
+struct StoredHead {
+    tenant_id: TenantId,
+    last_seq: i64,
+    last_hash: Vec<u8>,
 }
 
 impl Checkpoints {
@@ -106,7 +115,7 @@ impl Checkpoints {
         &self.path
     }
 
-    fn signature(&self, tenant_id: Uuid, seq: i64, hash: &str, at: &str) -> Vec<u8> {
+    fn signature(&self, tenant_id: TenantId, seq: i64, hash: &str, at: &str) -> Vec<u8> {
         let mut mac = Hmac::<Sha256>::new_from_slice(self.key.expose_secret())
             .expect("HMAC accepts a key of any length");
         mac.update(format!("{SIGNATURE_DOMAIN}\n{tenant_id}\n{seq}\n{hash}\n{at}").as_bytes());
@@ -117,7 +126,7 @@ impl Checkpoints {
     /// checkpoints to the file, in one write. Returns how many were written.
     pub async fn write(&self, pool: &PgPool, now: DateTime<Utc>) -> anyhow::Result<usize> {
         let log = self.read()?;
-        let heads: Vec<(Uuid, i64, Vec<u8>)> = sqlx::query_as(
+        let heads: Vec<StoredHead> = sqlx::query_as(
             "SELECT tenant_id, last_seq, last_hash FROM audit_chain_heads WHERE last_seq > 0 ORDER BY tenant_id",
         )
         .fetch_all(pool)
@@ -126,7 +135,12 @@ impl Checkpoints {
         let at = now.format("%Y-%m-%dT%H:%M:%S%.6fZ").to_string();
         let mut text = String::new();
         let mut written = 0;
-        for (tenant_id, seq, hash) in heads {
+        for StoredHead {
+            tenant_id,
+            last_seq: seq,
+            last_hash: hash,
+        } in heads
+        {
             if let Some(latest) = log.latest.get(&tenant_id) {
                 if seq < latest.seq {
                     // A shorter chain than the checkpoint's is a break that verification
@@ -215,7 +229,7 @@ impl Checkpoints {
         Ok(log)
     }
 
-    fn check_line(&self, line: &str) -> Result<(Uuid, CheckpointedHead), String> {
+    fn check_line(&self, line: &str) -> Result<(TenantId, CheckpointedHead), String> {
         let checkpoint: Checkpoint =
             serde_json::from_str(line).map_err(|error| format!("not a checkpoint: {error}"))?;
         let signature = hex::decode(&checkpoint.signature)
@@ -344,7 +358,7 @@ mod tests {
     #[test]
     fn a_line_verifies_only_unchanged_and_under_its_key() {
         let checkpoints = Checkpoints::new(PathBuf::from("unused"), b"key one");
-        let tenant_id = Uuid::from_u128(7);
+        let tenant_id = TenantId(Uuid::from_u128(7));
         let hash = hex::encode([3u8; 32]);
         let at = "2026-01-02T03:04:05.000006Z";
         let line = serde_json::to_string(&Checkpoint {

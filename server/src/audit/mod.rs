@@ -35,6 +35,7 @@ pub use verify::{
     verify_chain, verify_chain_with,
 };
 
+use app::domain::ids::{PlayerId, StaffId, TenantId};
 use chrono::{DateTime, Utc};
 use sqlx::PgPool;
 use uuid::Uuid;
@@ -45,8 +46,8 @@ pub const GENESIS_HASH: [u8; 32] = [0; 32];
 /// Who did it.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Actor {
-    Staff(Uuid),
-    Player(Uuid),
+    Staff(StaffId),
+    Player(PlayerId),
     /// A PSP's webhook or an answer from its API (`stripe`, `mock`).
     Provider(String),
     /// A background job or the command line (`recheck-job`, `cli`).
@@ -67,7 +68,8 @@ impl Actor {
     /// The stored `actor_id`: a UUID for people, a name for providers and jobs.
     pub fn id(&self) -> String {
         match self {
-            Actor::Staff(id) | Actor::Player(id) => id.to_string(),
+            Actor::Staff(id) => id.to_string(),
+            Actor::Player(id) => id.to_string(),
             Actor::Provider(name) | Actor::System(name) => name.clone(),
         }
     }
@@ -76,7 +78,7 @@ impl Actor {
 /// One audit event; `before`/`after` are the object's relevant fields as JSON.
 #[derive(Debug, Clone)]
 pub struct AuditEvent {
-    pub tenant_id: Uuid,
+    pub tenant_id: TenantId,
     pub actor: Actor,
     /// What happened, `object.verb` (`deposit.captured`, `withdrawal.approved`, …).
     pub action: String,
@@ -187,8 +189,8 @@ pub async fn record_alone(pool: &PgPool, event: &AuditEvent) -> Result<(), sqlx:
 /// A staff member's log-in or log-out (`staff.logged_in`, `staff.logged_out`).
 pub fn staff_session_event(
     ctx: &app::api::RequestCtx,
-    tenant_id: Uuid,
-    staff_id: Uuid,
+    tenant_id: TenantId,
+    staff_id: StaffId,
     action: &str,
     at: DateTime<Utc>,
 ) -> AuditEvent {

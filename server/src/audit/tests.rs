@@ -1,9 +1,10 @@
 use super::verify::ChainWalk;
 use super::*;
+use app::domain::ids::TenantId;
 
 fn sample() -> StoredEvent {
     StoredEvent {
-        tenant_id: Uuid::nil(),
+        tenant_id: TenantId(Uuid::nil()),
         seq: 1,
         id: Uuid::from_u128(1),
         actor_type: "staff".into(),

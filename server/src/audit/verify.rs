@@ -1,6 +1,7 @@
 //! Verification: recomputes each chain event by event against its head and its latest signed
 //! checkpoint, and names the first broken link.
 
+use app::domain::ids::TenantId;
 use chrono::{DateTime, Utc};
 use futures::TryStreamExt;
 use serde::Serialize;
@@ -56,7 +57,7 @@ pub struct ChainBreak {
 /// One tenant's chain, verified.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct TenantChainReport {
-    pub tenant_id: Uuid,
+    pub tenant_id: TenantId,
     pub tenant_slug: String,
     pub events_checked: i64,
     pub head_seq: i64,
@@ -92,11 +93,20 @@ pub struct ChainReport {
     pub checkpoints: Option<CheckpointFileReport>,
 }
 
+/// A brand's chain head as verification reads it.
+#[derive(sqlx::FromRow)]
+struct ChainHead {
+    tenant_id: TenantId,
+    tenant_slug: String,
+    last_seq: i64,
+    last_hash: Vec<u8>,
+}
+
 /// Recomputes the chain of `tenant_id` (or of every tenant) from the first event, streaming the
 /// events in `seq` order, and reports each chain's first broken link.
 pub async fn verify_chain(
     pool: &PgPool,
-    tenant_id: Option<Uuid>,
+    tenant_id: Option<TenantId>,
 ) -> Result<ChainReport, sqlx::Error> {
     verify_chain_with(pool, tenant_id, None).await
 }
@@ -108,15 +118,15 @@ pub async fn verify_chain(
 /// events committed while the verification runs are neither half seen nor taken for a break.
 pub async fn verify_chain_with(
     pool: &PgPool,
-    tenant_id: Option<Uuid>,
+    tenant_id: Option<TenantId>,
     checkpoints: Option<&checkpoint::CheckpointLog>,
 ) -> Result<ChainReport, sqlx::Error> {
     let mut snapshot = pool.begin().await?;
     sqlx::query("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ, READ ONLY")
         .execute(&mut *snapshot)
         .await?;
-    let heads: Vec<(Uuid, String, i64, Vec<u8>)> = sqlx::query_as(
-        "SELECT h.tenant_id, t.slug, h.last_seq, h.last_hash
+    let heads: Vec<ChainHead> = sqlx::query_as(
+        "SELECT h.tenant_id, t.slug AS tenant_slug, h.last_seq, h.last_hash
            FROM audit_chain_heads h JOIN tenants t ON t.id = h.tenant_id
           WHERE $1::uuid IS NULL OR h.tenant_id = $1
           ORDER BY t.slug",
@@ -125,7 +135,13 @@ pub async fn verify_chain_with(
     .fetch_all(&mut *snapshot)
     .await?;
     let mut tenants = Vec::with_capacity(heads.len());
-    for (tenant_id, tenant_slug, head_seq, head_hash) in heads {
+    for ChainHead {
+        tenant_id,
+        tenant_slug,
+        last_seq: head_seq,
+        last_hash: head_hash,
+    } in heads
+    {
         let checkpointed = checkpoints.and_then(|log| log.latest.get(&tenant_id).copied());
         let mut chain = ChainWalk::new(head_seq, &head_hash);
         chain.checkpoint = checkpointed;

@@ -6,6 +6,7 @@ pub mod second_factor;
 pub mod session;
 pub mod throttle;
 
+use app::domain::ids::{PlayerId, StaffId, TenantId};
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 
 use app::api::RequestCtx;
@@ -48,10 +49,19 @@ pub(crate) fn request_cookie(ctx: &RequestCtx, name: &str) -> Option<String> {
         .map(|(_, value)| value.to_owned())
 }
 
+/// The person a session names, as its viewer query reads them (`role` is staff's only).
+#[derive(sqlx::FromRow)]
+struct ViewerRow {
+    email: String,
+    display_name: String,
+    role: Option<String>,
+}
+
 /// A logged-in staff member, as the role checks return it.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, sqlx::FromRow)]
 pub struct StaffMember {
-    pub id: Uuid,
+    pub id: StaffId,
+    #[sqlx(try_from = "String")]
     pub role: StaffRole,
     pub email: String,
     pub display_name: String,
@@ -94,31 +104,22 @@ impl Services {
                 Err(AppError::new(ErrorCode::Forbidden, "This needs a staff account.").into())
             }
             Some((tenant, Subject::Staff(id))) => {
-                let row: Option<(String, String, String)> = sqlx::query_as(
-                    "SELECT role, email, display_name FROM staff WHERE tenant_id = $1 AND id = $2",
+                let staff: Option<StaffMember> = sqlx::query_as(
+                    "SELECT id, role, email, display_name FROM staff WHERE tenant_id = $1 AND id = $2",
                 )
                 .bind(tenant.id)
                 .bind(id)
                 .fetch_optional(self.pool())
                 .await?;
-                let (role, email, display_name) = row.ok_or_else(AppError::unauthenticated)?;
-                let role = StaffRole::parse(&role).ok_or_else(AppError::internal)?;
-                if role < role_min {
+                let staff = staff.ok_or_else(AppError::unauthenticated)?;
+                if staff.role < role_min {
                     return Err(AppError::new(
                         ErrorCode::Forbidden,
                         format!("This needs the {} role or higher.", role_min.as_str()),
                     )
                     .into());
                 }
-                Ok((
-                    tenant,
-                    StaffMember {
-                        id,
-                        role,
-                        email,
-                        display_name,
-                    },
-                ))
+                Ok((tenant, staff))
             }
         }
     }
@@ -127,8 +128,8 @@ impl Services {
     /// staff member and operation: a few runs are free, then each waits a growing delay.
     pub async fn limit_staff_operation(
         &self,
-        tenant_id: Uuid,
-        staff_id: Uuid,
+        tenant_id: TenantId,
+        staff_id: StaffId,
         operation: &str,
     ) -> Result<(), ServerError> {
         let key = throttle::Key::staff_operation(tenant_id, staff_id, operation);
@@ -138,7 +139,10 @@ impl Services {
     }
 
     /// A player of this tenant: anonymous → 401, staff → 403.
-    pub async fn require_player(&self, ctx: &RequestCtx) -> Result<(Tenant, Uuid), ServerError> {
+    pub async fn require_player(
+        &self,
+        ctx: &RequestCtx,
+    ) -> Result<(Tenant, PlayerId), ServerError> {
         match self.authenticate(ctx).await? {
             None => Err(AppError::unauthenticated().into()),
             Some((tenant, Subject::Player(id))) => Ok((tenant, id)),
@@ -217,15 +221,15 @@ impl Services {
     ) -> Result<Option<Viewer>, ServerError> {
         let (query, id) = match subject {
             Subject::Player(id) => (
-                "SELECT email, display_name, NULL::text FROM players WHERE tenant_id = $1 AND id = $2",
-                id,
+                "SELECT email, display_name, NULL::text AS role FROM players WHERE tenant_id = $1 AND id = $2",
+                id.0,
             ),
             Subject::Staff(id) => (
                 "SELECT email, display_name, role FROM staff WHERE tenant_id = $1 AND id = $2",
-                id,
+                id.0,
             ),
         };
-        let row: Option<(String, String, Option<String>)> = sqlx::query_as(query)
+        let row: Option<ViewerRow> = sqlx::query_as(query)
             .bind(tenant.id)
             .bind(id)
             .fetch_optional(self.pool())
@@ -237,14 +241,20 @@ impl Services {
             }
             Subject::Staff(_) => None,
         };
-        Ok(row.map(|(email, display_name, role)| Viewer {
+        let Some(row) = row else {
+            return Ok(None);
+        };
+        let kind = match (subject, row.role) {
+            (Subject::Player(_), _) => ViewerKind::Player,
+            (Subject::Staff(_), role) => ViewerKind::Staff(
+                StaffRole::try_from(role.unwrap_or_default()).map_err(ServerError::internal)?,
+            ),
+        };
+        Ok(Some(Viewer {
             id,
-            kind: match role.as_deref().and_then(StaffRole::parse) {
-                Some(role) => ViewerKind::Staff(role),
-                None => ViewerKind::Player,
-            },
-            email,
-            display_name,
+            kind,
+            email: row.email,
+            display_name: row.display_name,
             tenant_slug: tenant.slug.clone(),
             tenant_name: tenant.name.clone(),
             self_exclusion,
@@ -327,7 +337,7 @@ async fn register_player(
     let password_hash = password::hash(SecretString::from(password))
         .await
         .map_err(ServerError::internal)?;
-    let id: Option<Uuid> = sqlx::query_scalar(
+    let id: Option<PlayerId> = sqlx::query_scalar(
         "INSERT INTO players (id, tenant_id, email, display_name, password_hash) VALUES ($1, $2, $3, $4, $5)
          ON CONFLICT ON CONSTRAINT players_tenant_email_key DO NOTHING RETURNING id",
     )
@@ -416,16 +426,17 @@ async fn log_in(
     // Staff: no session until the second factor is proven (or set up, where it must be).
     if realm == Realm::Staff {
         services
-            .second_factor_gate(ctx, &tenant, id, second_factor)
+            .second_factor_gate(ctx, &tenant, StaffId(id), second_factor)
             .await?;
     }
     let subject = match realm {
-        Realm::Player => Subject::Player(id),
-        Realm::Staff => Subject::Staff(id),
+        Realm::Player => Subject::Player(PlayerId(id)),
+        Realm::Staff => Subject::Staff(StaffId(id)),
     };
     services.start_session(ctx, &tenant, subject).await?;
     if realm == Realm::Staff {
-        let event = crate::audit::staff_session_event(ctx, tenant.id, id, "staff.logged_in", now);
+        let event =
+            crate::audit::staff_session_event(ctx, tenant.id, StaffId(id), "staff.logged_in", now);
         crate::audit::record_alone(services.pool(), &event).await?;
     }
     tracing::info!(tenant = %tenant.slug, realm = realm_name, subject = %id, "logged in");

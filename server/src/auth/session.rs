@@ -2,6 +2,7 @@
 //! database holds only its keyed hash. A session ends at log-out (deleted), after an idle
 //! period, or at its absolute expiry, whichever comes first.
 
+use app::domain::ids::{PlayerId, StaffId, TenantId};
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use chrono::{DateTime, Duration, Utc};
@@ -9,7 +10,6 @@ use hmac::{Hmac, Mac};
 use secrecy::{ExposeSecret, SecretString};
 use sha2::Sha256;
 use sqlx::PgPool;
-use uuid::Uuid;
 
 use crate::config::Config;
 
@@ -19,21 +19,21 @@ const TOUCH_INTERVAL_SECONDS: i64 = 60;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Subject {
-    Player(Uuid),
-    Staff(Uuid),
+    Player(PlayerId),
+    Staff(StaffId),
 }
 
 #[derive(Debug, Clone)]
 pub struct Session {
-    pub tenant_id: Uuid,
+    pub tenant_id: TenantId,
     pub subject: Subject,
 }
 
 #[derive(sqlx::FromRow)]
 struct SessionRow {
-    tenant_id: Uuid,
-    player_id: Option<Uuid>,
-    staff_id: Option<Uuid>,
+    tenant_id: TenantId,
+    player_id: Option<PlayerId>,
+    staff_id: Option<StaffId>,
     last_seen_at: DateTime<Utc>,
     expires_at: DateTime<Utc>,
 }
@@ -62,7 +62,7 @@ impl SessionStore {
     /// Creates a session and returns the token for the cookie.
     pub async fn create(
         &self,
-        tenant_id: Uuid,
+        tenant_id: TenantId,
         subject: Subject,
         now: DateTime<Utc>,
     ) -> Result<String, sqlx::Error> {
@@ -90,7 +90,7 @@ impl SessionStore {
     pub async fn find(
         &self,
         token: &str,
-        tenant_id: Uuid,
+        tenant_id: TenantId,
         now: DateTime<Utc>,
     ) -> Result<Option<Session>, sqlx::Error> {
         let digest = self.digest(token);

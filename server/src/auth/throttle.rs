@@ -14,12 +14,12 @@
 //! 4, … 15 min), the account from anywhere (20 free: a distributed guesser, without letting one
 //! address's failures delay the owner elsewhere) and the address across accounts (20 free).
 
+use app::domain::ids::{StaffId, TenantId};
 use std::fmt;
 
 use app::backoffice::players::ThrottledLogIn;
 use chrono::{DateTime, Utc};
 use sqlx::PgPool;
-use uuid::Uuid;
 
 use crate::client_address::ClientAddress;
 
@@ -157,14 +157,14 @@ impl fmt::Display for Scope {
 /// One counter: a scope and a subject within a brand.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Key {
-    tenant_id: Uuid,
+    tenant_id: TenantId,
     scope: Scope,
     subject: String,
 }
 
 impl Key {
     pub fn login_account_address(
-        tenant_id: Uuid,
+        tenant_id: TenantId,
         realm: &str,
         email: &str,
         address: &ClientAddress,
@@ -176,27 +176,27 @@ impl Key {
         )
     }
 
-    pub fn login_account(tenant_id: Uuid, realm: &str, email: &str) -> Key {
+    pub fn login_account(tenant_id: TenantId, realm: &str, email: &str) -> Key {
         Key::new(tenant_id, Scope::LoginAccount, format!("{realm} {email}"))
     }
 
-    pub fn login_address(tenant_id: Uuid, address: &ClientAddress) -> Key {
+    pub fn login_address(tenant_id: TenantId, address: &ClientAddress) -> Key {
         Key::new(tenant_id, Scope::LoginAddress, address.throttle_key())
     }
 
-    pub fn register_address(tenant_id: Uuid, address: &ClientAddress) -> Key {
+    pub fn register_address(tenant_id: TenantId, address: &ClientAddress) -> Key {
         Key::new(tenant_id, Scope::RegisterAddress, address.throttle_key())
     }
 
-    pub fn register_brand(tenant_id: Uuid) -> Key {
+    pub fn register_brand(tenant_id: TenantId) -> Key {
         Key::new(tenant_id, Scope::RegisterBrand, "-".to_owned())
     }
 
-    pub fn second_factor(tenant_id: Uuid, staff_id: Uuid) -> Key {
+    pub fn second_factor(tenant_id: TenantId, staff_id: StaffId) -> Key {
         Key::new(tenant_id, Scope::SecondFactor, staff_id.to_string())
     }
 
-    pub fn staff_operation(tenant_id: Uuid, staff_id: Uuid, operation: &str) -> Key {
+    pub fn staff_operation(tenant_id: TenantId, staff_id: StaffId, operation: &str) -> Key {
         Key::new(
             tenant_id,
             Scope::StaffOperation,
@@ -204,7 +204,7 @@ impl Key {
         )
     }
 
-    fn new(tenant_id: Uuid, scope: Scope, subject: String) -> Key {
+    fn new(tenant_id: TenantId, scope: Scope, subject: String) -> Key {
         Key {
             tenant_id,
             scope,
@@ -356,7 +356,7 @@ pub async fn purge(pool: &PgPool, now: DateTime<Utc>) -> Result<u64, sqlx::Error
 /// The brand's accounts that have reached a delay in their current window, most recent first.
 pub async fn throttled_accounts(
     pool: &PgPool,
-    tenant_id: Uuid,
+    tenant_id: TenantId,
     now: DateTime<Utc>,
     limit: i64,
 ) -> Result<Vec<ThrottledLogIn>, sqlx::Error> {

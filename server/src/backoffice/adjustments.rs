@@ -6,10 +6,10 @@ use app::api::RequestCtx;
 use app::backoffice::dashboard::{
     ADJUSTMENT_REASON_LENGTH_MAX, AdjustmentDirection, AdjustmentReceipt,
 };
+use app::domain::ids::{PlayerId, TenantId};
 use app::domain::money::{Currency, Money, SignedMoney};
 use app::domain::reconciliation::CreditRequestSource;
 use app::error::AppError;
-use uuid::Uuid;
 
 use super::credits::request::{self as credits, NewCreditRequest};
 use crate::audit::{self, Actor, AuditEvent};
@@ -32,7 +32,7 @@ pub struct AdjustmentForm {
 
 /// A checked adjustment of one player's cash.
 struct Adjustment<'a> {
-    player_id: Uuid,
+    player_id: PlayerId,
     amount: Money,
     reason: &'a str,
     /// Scoped per actor: two staff members' keys can never collide.
@@ -105,7 +105,7 @@ async fn player_by_email(
     services: &Services,
     tenant: &Tenant,
     player_email: &str,
-) -> ServerResult<Uuid> {
+) -> ServerResult<PlayerId> {
     let email = app::auth::normalise_email(player_email).map_err(|error| AppError {
         field: Some("player_email".into()),
         ..error
@@ -196,7 +196,7 @@ async fn post_debit(
 /// of a finding.
 pub fn debit_journal(
     idempotency_key: IdempotencyKey,
-    player_id: Uuid,
+    player_id: PlayerId,
     amount: Money,
     metadata: serde_json::Map<String, serde_json::Value>,
 ) -> NewJournal {
@@ -260,8 +260,8 @@ async fn request_credit(
 /// player holds none of it yet).
 async fn available(
     conn: &mut sqlx::PgConnection,
-    tenant_id: Uuid,
-    player_id: Uuid,
+    tenant_id: TenantId,
+    player_id: PlayerId,
     currency: Currency,
 ) -> ServerResult<SignedMoney> {
     Ok(ledger::player_balances(&mut *conn, tenant_id, player_id)

@@ -3,6 +3,7 @@
 use app::backoffice::audit::{
     AUDIT_PAGE_SIZE, AuditEventPage, AuditEventRow, AuditFilter, ChainBreakView, ChainCheck,
 };
+use app::domain::ids::TenantId;
 use app::error::AppError;
 use chrono::{DateTime, Utc};
 use sqlx::PgPool;
@@ -27,7 +28,7 @@ pub struct AuditSearch {
 impl AuditSearch {
     pub async fn resolve(
         pool: &PgPool,
-        tenant_id: Uuid,
+        tenant_id: TenantId,
         filter: &AuditFilter,
     ) -> Result<AuditSearch, ServerError> {
         let actor_ids = match filter_text(&filter.actor) {
@@ -113,7 +114,7 @@ impl EventRow {
 /// Up to `limit` events matching `search` with `seq < before`, newest first.
 pub async fn events(
     pool: &PgPool,
-    tenant_id: Uuid,
+    tenant_id: TenantId,
     search: &AuditSearch,
     before: Option<i64>,
     limit: i64,
@@ -155,7 +156,7 @@ pub async fn events(
 /// One page of the audit screen.
 pub async fn page(
     pool: &PgPool,
-    tenant_id: Uuid,
+    tenant_id: TenantId,
     search: &AuditSearch,
     before: Option<i64>,
 ) -> Result<AuditEventPage, ServerError> {
@@ -172,7 +173,7 @@ pub async fn page(
 }
 
 /// Recomputes the tenant's chain for the back office.
-pub async fn verify(pool: &PgPool, tenant_id: Uuid) -> Result<ChainCheck, ServerError> {
+pub async fn verify(pool: &PgPool, tenant_id: TenantId) -> Result<ChainCheck, ServerError> {
     let report = audit::verify_chain(pool, Some(tenant_id)).await?;
     let chain = report
         .tenants

@@ -5,11 +5,11 @@ use app::backoffice::IntegritySummary;
 use app::backoffice::figures::{
     DailyFlow, Figures, FiguresQuery, GamePlay, IntegrityRun, PERIOD_DAYS_MAX,
 };
+use app::domain::ids::{StaffId, TenantId};
 use app::domain::money::{Currency, SignedMoney};
 use app::error::AppError;
 use chrono::{DateTime, Days, NaiveDate, Utc};
 use sqlx::PgPool;
-use uuid::Uuid;
 
 use super::{filter_text, parse_day};
 use crate::audit::{self, Actor, AuditEvent};
@@ -71,7 +71,7 @@ fn resolve_period(query: &FiguresQuery, now: DateTime<Utc>) -> Result<Period, Se
 /// The tenant's currencies (any ledger account), and the one to show.
 async fn currencies(
     pool: &PgPool,
-    tenant_id: Uuid,
+    tenant_id: TenantId,
     requested: Option<String>,
 ) -> Result<(Vec<Currency>, Currency), ServerError> {
     let codes: Vec<String> = sqlx::query_scalar(
@@ -103,7 +103,7 @@ type PeriodSums = (i64, i64, i64, i64, i64, i64);
 
 pub async fn figures(
     services: &Services,
-    tenant_id: Uuid,
+    tenant_id: TenantId,
     query: &FiguresQuery,
 ) -> Result<Figures, ServerError> {
     let pool = services.pool();
@@ -197,7 +197,7 @@ struct PlayRow {
 /// attributed to their game through the game transaction each journal names.
 async fn play(
     pool: &PgPool,
-    tenant_id: Uuid,
+    tenant_id: TenantId,
     currency: Currency,
     period: &Period,
 ) -> Result<Vec<GamePlay>, ServerError> {
@@ -246,7 +246,7 @@ async fn play(
 /// Deposits and paid withdrawals per UTC day of the period, every day present.
 async fn daily_flows(
     pool: &PgPool,
-    tenant_id: Uuid,
+    tenant_id: TenantId,
     currency: &str,
     period: &Period,
 ) -> Result<Vec<DailyFlow>, ServerError> {
@@ -289,7 +289,7 @@ async fn daily_flows(
 
 async fn last_integrity_check(
     pool: &PgPool,
-    tenant_id: Uuid,
+    tenant_id: TenantId,
 ) -> Result<Option<IntegrityRun>, ServerError> {
     let row: Option<IntegrityRow> = sqlx::query_as(
         "SELECT e.at, e.after, s.email AS by
@@ -341,8 +341,8 @@ struct IntegrityRow {
 pub async fn check_integrity(
     services: &Services,
     ctx: &app::api::RequestCtx,
-    tenant_id: Uuid,
-    staff_id: Uuid,
+    tenant_id: TenantId,
+    staff_id: StaffId,
 ) -> Result<IntegritySummary, ServerError> {
     services
         .limit_staff_operation(tenant_id, staff_id, "integrity_check")

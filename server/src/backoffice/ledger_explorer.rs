@@ -5,6 +5,7 @@ use app::backoffice::ledger::{
     ACCOUNT_KINDS, ACCOUNT_PAGE_SIZE, AccountPage, AccountRow, AccountTransfer, AccountTransfers,
     BusinessObject, JournalDetail, JournalTransfer, TRANSFER_PAGE_SIZE,
 };
+use app::domain::ids::{PlayerId, TenantId};
 use app::domain::money::{Currency, SignedMoney};
 use app::error::AppError;
 use chrono::{DateTime, Utc};
@@ -20,7 +21,7 @@ struct AccountSqlRow {
     id: Uuid,
     kind: String,
     provider: Option<String>,
-    player_id: Option<Uuid>,
+    player_id: Option<PlayerId>,
     player_email: Option<String>,
     currency: String,
     debits_minor: i64,
@@ -53,7 +54,7 @@ const ACCOUNT_SELECT: &str = "SELECT b.id, b.kind::text, b.provider::text, b.pla
 
 pub async fn accounts(
     pool: &PgPool,
-    tenant_id: Uuid,
+    tenant_id: TenantId,
     kind: Option<String>,
     currency: Option<String>,
     offset: Option<i64>,
@@ -99,7 +100,7 @@ pub async fn accounts(
 
 async fn account(
     pool: &PgPool,
-    tenant_id: Uuid,
+    tenant_id: TenantId,
     account_id: Uuid,
 ) -> Result<AccountRow, ServerError> {
     let row: Option<AccountSqlRow> = sqlx::query_as(&format!(
@@ -154,7 +155,7 @@ fn transfer_leg(side: &str, other: &str, sign: &str, indexed: bool) -> String {
 
 pub async fn transfers(
     pool: &PgPool,
-    tenant_id: Uuid,
+    tenant_id: TenantId,
     account_id: Uuid,
     before: Option<i64>,
 ) -> Result<AccountTransfers, ServerError> {
@@ -213,7 +214,7 @@ fn label(kind: &str, provider: Option<&str>, email: Option<&str>) -> String {
 
 pub async fn journal(
     pool: &PgPool,
-    tenant_id: Uuid,
+    tenant_id: TenantId,
     journal_id: Uuid,
 ) -> Result<JournalDetail, ServerError> {
     let journal = ledger::journal(pool, tenant_id, JournalId(journal_id))
@@ -275,7 +276,7 @@ pub async fn journal(
 /// of this tenant's objects.
 async fn business_object(
     pool: &PgPool,
-    tenant_id: Uuid,
+    tenant_id: TenantId,
     reference: &str,
 ) -> Result<Option<BusinessObject>, ServerError> {
     let Some((kind, id)) = reference.split_once(':') else {
@@ -308,7 +309,7 @@ fn time(at: Option<DateTime<Utc>>) -> String {
 /// A deposit's facts, for the journal page.
 async fn deposit_object(
     pool: &PgPool,
-    tenant_id: Uuid,
+    tenant_id: TenantId,
     object_id: Uuid,
     id: &str,
 ) -> Result<Option<BusinessObject>, ServerError> {
@@ -345,7 +346,7 @@ async fn deposit_object(
 /// A withdrawal's facts, for the journal page.
 async fn withdrawal_object(
     pool: &PgPool,
-    tenant_id: Uuid,
+    tenant_id: TenantId,
     object_id: Uuid,
     id: &str,
 ) -> Result<Option<BusinessObject>, ServerError> {
@@ -375,7 +376,7 @@ async fn withdrawal_object(
 /// A player's facts, for the journal page.
 async fn player_object(
     pool: &PgPool,
-    tenant_id: Uuid,
+    tenant_id: TenantId,
     object_id: Uuid,
     id: &str,
 ) -> Result<Option<BusinessObject>, ServerError> {
@@ -405,7 +406,7 @@ struct DepositFacts {
     currency: String,
     provider_session_id: Option<String>,
     email: String,
-    player_id: Uuid,
+    player_id: PlayerId,
     created_at: DateTime<Utc>,
     captured_at: Option<DateTime<Utc>>,
 }

@@ -30,6 +30,7 @@ use app::backoffice::ledger::{AccountPage, AccountTransfers, JournalDetail};
 use app::backoffice::players::{PlayerDetail, PlayerSearchPage, StaffNote, ThrottledLogIn};
 use app::backoffice::reconciliation::{FindingFilter, FindingPage, FindingRow, RunSummary};
 use app::backoffice::webhooks::{ReapplyOutcome, WebhookEventPage, WebhookFilter};
+use app::domain::ids::PlayerId;
 use app::error::AppError;
 use chrono::{DateTime, NaiveDate, Utc};
 use uuid::Uuid;
@@ -119,7 +120,7 @@ impl BackofficeApi for Services {
     async fn player_detail(
         &self,
         ctx: &RequestCtx,
-        player: Uuid,
+        player: PlayerId,
     ) -> Result<PlayerDetail, AppError> {
         let (tenant, staff) = self.require_staff(ctx, StaffRole::Support).await?;
         Ok(players::detail(self, tenant.id, player, staff.role >= StaffRole::Finance).await?)
@@ -128,7 +129,7 @@ impl BackofficeApi for Services {
     async fn add_staff_note(
         &self,
         ctx: &RequestCtx,
-        player: Uuid,
+        player: PlayerId,
         body: String,
         idempotency_key: String,
     ) -> Result<StaffNote, AppError> {

@@ -6,6 +6,7 @@ use app::backoffice::players::{
     DepositLimitRow, NOTE_LENGTH_MAX, PLAYER_PAGE_SIZE, PLAYER_RECENT_ROWS, PlayerDetail,
     PlayerFunds, PlayerMovement, PlayerPayment, PlayerRow, PlayerSearchPage, StaffNote,
 };
+use app::domain::ids::{PlayerId, TenantId};
 use app::domain::money::{Currency, SignedMoney};
 use app::error::AppError;
 use chrono::{DateTime, Utc};
@@ -21,7 +22,7 @@ use crate::services::Services;
 /// Players matching `q`: an id exactly, else an email or name containing it (case-insensitive).
 pub async fn search(
     pool: &PgPool,
-    tenant_id: Uuid,
+    tenant_id: TenantId,
     q: Option<String>,
     offset: Option<i64>,
 ) -> Result<PlayerSearchPage, ServerError> {
@@ -72,7 +73,7 @@ pub async fn search(
 
 #[derive(sqlx::FromRow)]
 struct PlayerSqlRow {
-    id: Uuid,
+    id: PlayerId,
     email: String,
     display_name: String,
     created_at: DateTime<Utc>,
@@ -147,8 +148,8 @@ fn payments(rows: Vec<PaymentRow>) -> Result<Vec<PlayerPayment>, ServerError> {
 
 pub async fn detail(
     services: &Services,
-    tenant_id: Uuid,
-    player_id: Uuid,
+    tenant_id: TenantId,
+    player_id: PlayerId,
     can_act: bool,
 ) -> Result<PlayerDetail, ServerError> {
     let pool = services.pool();
@@ -207,8 +208,8 @@ pub async fn detail(
 /// The player's balances per currency and latest ledger movements.
 async fn funds_and_movements(
     pool: &PgPool,
-    tenant_id: Uuid,
-    player_id: Uuid,
+    tenant_id: TenantId,
+    player_id: PlayerId,
 ) -> Result<(Vec<PlayerFunds>, Vec<PlayerMovement>), ServerError> {
     let funds = ledger::player_balances(pool, tenant_id, player_id)
         .await?
@@ -247,8 +248,8 @@ async fn funds_and_movements(
 
 async fn deposit_limits(
     pool: &PgPool,
-    tenant_id: Uuid,
-    player_id: Uuid,
+    tenant_id: TenantId,
+    player_id: PlayerId,
 ) -> Result<Vec<DepositLimitRow>, ServerError> {
     let limits: Vec<LimitRow> = sqlx::query_as(
         "SELECT period, currency::text, amount_minor, pending_amount_minor, pending_effective_at
@@ -277,8 +278,8 @@ async fn deposit_limits(
 /// The player's latest deposits and withdrawals.
 async fn recent_payments(
     pool: &PgPool,
-    tenant_id: Uuid,
-    player_id: Uuid,
+    tenant_id: TenantId,
+    player_id: PlayerId,
 ) -> Result<(Vec<PlayerPayment>, Vec<PlayerPayment>), ServerError> {
     let deposits: Vec<PaymentRow> = sqlx::query_as(
         "SELECT id, provider::text, amount_minor, currency::text, state, created_at,
@@ -309,8 +310,8 @@ async fn recent_payments(
 
 async fn notes(
     pool: &PgPool,
-    tenant_id: Uuid,
-    player_id: Uuid,
+    tenant_id: TenantId,
+    player_id: PlayerId,
 ) -> Result<Vec<StaffNote>, ServerError> {
     let notes: Vec<NoteRow> = sqlx::query_as(
         "SELECT n.id, n.body, s.email AS staff_email, n.created_at
@@ -330,9 +331,9 @@ async fn notes(
 pub async fn add_note(
     services: &Services,
     ctx: &RequestCtx,
-    tenant_id: Uuid,
+    tenant_id: TenantId,
     staff: &crate::auth::StaffMember,
-    player_id: Uuid,
+    player_id: PlayerId,
     body: &str,
     idempotency_key: &str,
 ) -> Result<StaffNote, ServerError> {
@@ -402,7 +403,7 @@ pub async fn add_note(
     })
 }
 
-async fn note(pool: &PgPool, tenant_id: Uuid, note_id: Uuid) -> Result<StaffNote, ServerError> {
+async fn note(pool: &PgPool, tenant_id: TenantId, note_id: Uuid) -> Result<StaffNote, ServerError> {
     let row: NoteRow = sqlx::query_as(
         "SELECT n.id, n.body, s.email AS staff_email, n.created_at
            FROM staff_notes n JOIN staff s ON s.tenant_id = n.tenant_id AND s.id = n.staff_id

@@ -11,6 +11,7 @@ use app::backoffice::webhooks::{
     ReapplyOutcome, WEBHOOK_PAGE_SIZE, WebhookCount, WebhookEventPage, WebhookEventRow,
     WebhookFilter,
 };
+use app::domain::ids::{StaffId, TenantId};
 use app::domain::reconciliation::WebhookEventStatus;
 use app::error::{AppError, ErrorCode};
 use chrono::{DateTime, Utc};
@@ -82,7 +83,7 @@ impl From<EventRow> for WebhookEventRow {
 /// One page of the webhook log, with the counts per provider and status.
 pub async fn page(
     pool: &PgPool,
-    tenant_id: Uuid,
+    tenant_id: TenantId,
     filter: &WebhookFilter,
     can_act: bool,
 ) -> Result<WebhookEventPage, ServerError> {
@@ -156,7 +157,7 @@ struct EventState {
 /// The event's status and attempts, if it is this tenant's.
 async fn visible_event(
     pool: &PgPool,
-    tenant_id: Uuid,
+    tenant_id: TenantId,
     event_id: Uuid,
 ) -> Result<Option<EventState>, ServerError> {
     Ok(sqlx::query_as(&format!(
@@ -174,8 +175,8 @@ async fn visible_event(
 pub async fn reapply(
     services: &Services,
     ctx: &app::api::RequestCtx,
-    tenant_id: Uuid,
-    staff_id: Uuid,
+    tenant_id: TenantId,
+    staff_id: StaffId,
     event_id: Uuid,
     idempotency_key: &str,
 ) -> Result<ReapplyOutcome, ServerError> {

@@ -1,8 +1,8 @@
 //! `kasa audit-verify` and `kasa audit-checkpoint`.
 
+use app::domain::ids::TenantId;
 use chrono::Utc;
 use sqlx::PgPool;
-use uuid::Uuid;
 
 use crate::audit::{checkpoint, verify_chain_with};
 
@@ -20,7 +20,7 @@ pub async fn verify_command(
     let tenant_id = match tenant_slug {
         None => None,
         Some(slug) => Some(
-            sqlx::query_scalar::<_, Uuid>("SELECT id FROM tenants WHERE slug = $1")
+            sqlx::query_scalar::<_, TenantId>("SELECT id FROM tenants WHERE slug = $1")
                 .bind(slug)
                 .fetch_optional(pool)
                 .await

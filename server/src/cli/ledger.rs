@@ -1,11 +1,11 @@
 //! The operator's ledger commands: `kasa integrity-check` and `kasa rebuild-balances`. Both print
 //! a JSON report on stdout; the check exits non-zero when any invariant is broken.
 
+use app::domain::ids::TenantId;
 use std::process::ExitCode;
 
 use anyhow::Context;
 use sqlx::PgPool;
-use uuid::Uuid;
 
 /// Exit code of an integrity check that found violations (distinct from 1, a failed run).
 const EXIT_VIOLATIONS_FOUND: u8 = 3;
@@ -51,11 +51,14 @@ pub async fn rebuild_balances(
     Ok(ExitCode::SUCCESS)
 }
 
-async fn resolve_tenant(pool: &PgPool, tenant_slug: Option<&str>) -> anyhow::Result<Option<Uuid>> {
+async fn resolve_tenant(
+    pool: &PgPool,
+    tenant_slug: Option<&str>,
+) -> anyhow::Result<Option<TenantId>> {
     let Some(slug) = tenant_slug else {
         return Ok(None);
     };
-    let id: Option<Uuid> = sqlx::query_scalar("SELECT id FROM tenants WHERE slug = $1")
+    let id: Option<TenantId> = sqlx::query_scalar("SELECT id FROM tenants WHERE slug = $1")
         .bind(slug)
         .fetch_optional(pool)
         .await

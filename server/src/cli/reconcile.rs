@@ -19,12 +19,14 @@ pub async fn command(
     let tenant_id = match tenant_slug {
         None => None,
         Some(slug) => Some(
-            sqlx::query_scalar::<_, uuid::Uuid>("SELECT id FROM tenants WHERE slug = $1")
-                .bind(slug)
-                .fetch_optional(pool)
-                .await
-                .context("looking up the tenant")?
-                .with_context(|| format!("no tenant with slug {slug:?}"))?,
+            sqlx::query_scalar::<_, app::domain::ids::TenantId>(
+                "SELECT id FROM tenants WHERE slug = $1",
+            )
+            .bind(slug)
+            .fetch_optional(pool)
+            .await
+            .context("looking up the tenant")?
+            .with_context(|| format!("no tenant with slug {slug:?}"))?,
         ),
     };
     let services = crate::services::Services::new(pool.clone(), config);

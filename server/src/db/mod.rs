@@ -7,6 +7,7 @@
 //! which may not rewrite journals, transfers or audit events and cannot switch their triggers off.
 
 pub mod embedded;
+pub mod scratch;
 
 use std::str::FromStr;
 use std::time::Duration;

@@ -2,6 +2,7 @@
 //! deposit by an approved correction.
 
 use app::deposits::DepositState;
+use app::domain::ids::{StaffId, TenantId};
 use app::domain::money::Money;
 use app::error::{AppError, ErrorCode};
 use chrono::{DateTime, Utc};
@@ -188,11 +189,11 @@ pub async fn apply_checkout_status(
 /// locked first, like `apply_checkout_status` does, so the two never both capture.
 pub async fn capture_by_correction(
     tx: &mut sqlx::PgConnection,
-    tenant_id: Uuid,
+    tenant_id: TenantId,
     deposit_id: Uuid,
     idempotency_key: &IdempotencyKey,
     amount: Money,
-    staff_id: Uuid,
+    staff_id: StaffId,
     now: DateTime<Utc>,
 ) -> Result<Option<Uuid>, ServerError> {
     let deposit: DepositRow = sqlx::query_as(&format!(

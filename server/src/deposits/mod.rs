@@ -12,6 +12,7 @@ use app::deposits::api::DepositsApi;
 use app::deposits::{
     DepositOptions, DepositStarted, DepositState, DepositView, ProviderChoice, RECENT_DEPOSITS,
 };
+use app::domain::ids::{PlayerId, TenantId};
 use app::domain::money::{Currency, Money};
 use app::error::{AppError, ErrorCode};
 use chrono::{DateTime, Duration, Utc};
@@ -49,8 +50,8 @@ const SWEEP_EXPIRIES_MAX: i64 = 200;
 #[derive(Debug, Clone, sqlx::FromRow)]
 pub struct DepositRow {
     pub id: Uuid,
-    pub tenant_id: Uuid,
-    pub player_id: Uuid,
+    pub tenant_id: TenantId,
+    pub player_id: PlayerId,
     pub provider: String,
     pub amount_minor: i64,
     pub currency: String,
@@ -179,7 +180,7 @@ async fn start(
     services: &Services,
     ctx: &RequestCtx,
     tenant: Tenant,
-    player_id: Uuid,
+    player_id: PlayerId,
     amount: String,
     currency: String,
     provider: String,
@@ -377,7 +378,7 @@ async fn start(
 async fn status(
     services: &Services,
     tenant: Tenant,
-    player_id: Uuid,
+    player_id: PlayerId,
     deposit_id: Uuid,
 ) -> ServerResult<DepositView> {
     let row: Option<DepositRow> = sqlx::query_as(&format!(
@@ -395,7 +396,7 @@ async fn status(
 async fn recent(
     services: &Services,
     tenant: Tenant,
-    player_id: Uuid,
+    player_id: PlayerId,
 ) -> ServerResult<Vec<DepositView>> {
     let rows: Vec<DepositRow> = sqlx::query_as(&format!(
         "SELECT {DEPOSIT_COLUMNS} FROM deposits

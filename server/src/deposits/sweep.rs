@@ -12,6 +12,14 @@ use crate::services::Services;
 
 use super::*;
 
+/// A pending deposit whose PSP is due to be asked again.
+#[derive(sqlx::FromRow)]
+struct DueCheck {
+    id: Uuid,
+    provider: String,
+    provider_session_id: String,
+}
+
 impl Services {
     /// Closes deposits nobody will finish: `created` ones whose checkout never came into being
     /// are expired (each with its audit event), and due `pending` ones past their checkout's
@@ -24,7 +32,7 @@ impl Services {
     pub async fn sweep_deposits(&self) -> Result<usize, ApplyError> {
         let now = self.now();
         let expired = self.expire_abandoned_deposits(now).await?;
-        let due: Vec<(Uuid, String, String)> = sqlx::query_as(
+        let due: Vec<DueCheck> = sqlx::query_as(
             "UPDATE deposits
                 SET next_check_at = $1 + make_interval(secs =>
                         LEAST($2 * power(2, LEAST(check_count, 20)), $3)),
@@ -43,7 +51,12 @@ impl Services {
         .fetch_all(self.pool())
         .await?;
         let mut rechecked = 0;
-        for (deposit_id, provider_name, session_id) in due {
+        for DueCheck {
+            id: deposit_id,
+            provider: provider_name,
+            provider_session_id: session_id,
+        } in due
+        {
             let Some(provider) = self.providers().get(&provider_name) else {
                 tracing::warn!(deposit = %deposit_id, provider = %provider_name, "a pending deposit's provider is not enabled; it waits");
                 continue;

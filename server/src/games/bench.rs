@@ -9,6 +9,7 @@
 //! (`synchronous_commit=on` on every session). Each workload is measured twice for half the
 //! time, in the order wallet, ledger, ledger, wallet, so that neither gains from running first.
 
+use app::domain::ids::{PlayerId, TenantId};
 use std::collections::BTreeSet;
 use std::net::SocketAddr;
 use std::process::ExitCode;
@@ -30,6 +31,7 @@ use super::hub88::{self, SIGNATURE_HEADER};
 use super::sessions;
 use super::signature::RequestSigner;
 use crate::config::Config;
+use crate::db::scratch;
 use crate::ledger::{
     self, AccountRef, IdempotencyKey, JournalKind, NewJournal, NewTransfer, check_integrity,
     post_journal,
@@ -192,46 +194,25 @@ pub async fn run(
     let phase_seconds = seconds
         .unwrap_or(PHASE_SECONDS_DEFAULT)
         .clamp(2, PHASE_SECONDS_MAX);
-    // A pool of our own for creating and dropping the scratch database, without the
-    // slow-statement warnings that DROP DATABASE would trigger in the application's pool.
-    let admin = &PgPoolOptions::new()
-        .max_connections(2)
-        .connect_with(PgConnectOptions::from_str(db.owner_url())?.disable_statement_logging())
-        .await
-        .context("connecting to the database")?;
-    let (version, fsync): (String, String) =
-        sqlx::query_as("SELECT current_setting('server_version'), current_setting('fsync')")
-            .fetch_one(admin)
-            .await?;
+    let admin = &scratch::admin_pool(db.owner_url()).await?;
+    let settings = scratch::server_settings(admin).await?;
     println!(
         "kasa wallet benchmark: {CLIENTS} clients, {PLAYER_COUNT} players, {phase_seconds} s per \
-         workload; PostgreSQL {version}, fsync={fsync}, synchronous_commit=on"
+         workload; PostgreSQL {}, fsync={}, synchronous_commit=on",
+        settings.version, settings.fsync
     );
-    if fsync != "on" {
-        println!(
-            "warning: fsync is off on this server: commits are not durable and the figures mean little"
-        );
-    }
-    let database = format!("kasa_bench_wallet_{}", Uuid::new_v4().simple());
-    sqlx::query(&format!("CREATE DATABASE \"{database}\""))
-        .execute(admin)
-        .await?;
+    settings.warn_unless_durable();
     let plan = Plan {
         clients: CLIENTS,
         players: PLAYER_COUNT,
         phase: Duration::from_secs(phase_seconds),
         warm_up: WARM_UP,
     };
-    let options = PgConnectOptions::from_str(db.owner_url())?.database(&database);
-    let outcome = measure(options, config, plan).await;
-    if let Err(error) = sqlx::query(&format!(
-        "DROP DATABASE IF EXISTS \"{database}\" WITH (FORCE)"
-    ))
-    .execute(admin)
-    .await
-    {
-        eprintln!("kasa: could not drop the scratch database {database}: {error}");
-    }
+    let outcome = scratch::with_scratch_database(admin, "kasa_bench_wallet", async |database| {
+        let options = PgConnectOptions::from_str(db.owner_url())?.database(database);
+        measure(options, config, plan).await
+    })
+    .await;
     admin.close().await;
     let outcome = outcome?;
     if outcome.passed() {
@@ -251,11 +232,11 @@ pub async fn run(
 
 /// The two seeded tenants: the wallet's, played over HTTP, and the ledger's, posted to directly.
 struct Seeded {
-    wallet_tenant: Uuid,
+    wallet_tenant: TenantId,
     /// Each player of the wallet's tenant with its session's token.
-    wallet_players: Vec<(Uuid, String)>,
-    ledger_tenant: Uuid,
-    ledger_players: Vec<Uuid>,
+    wallet_players: Vec<(PlayerId, String)>,
+    ledger_tenant: TenantId,
+    ledger_players: Vec<PlayerId>,
 }
 
 /// Seeds, measures both workloads and the retry storm on the migrated (or to be migrated)
@@ -367,8 +348,10 @@ async fn measure_on(pool: &PgPool, config: &Config, plan: Plan) -> anyhow::Resul
 
 /// Two tenants of `players` players, each funded; the wallet's have a session of the one game.
 async fn seed(pool: &PgPool, players: usize) -> anyhow::Result<Seeded> {
-    let (wallet_tenant, wallet_player_ids) = seed_tenant(pool, "bench-wallet", players).await?;
-    let (ledger_tenant, ledger_players) = seed_tenant(pool, "bench-ledger", players).await?;
+    let (wallet_tenant, wallet_player_ids) =
+        scratch::seed_tenant(pool, "bench-wallet", players, OPENING_BALANCE_MINOR).await?;
+    let (ledger_tenant, ledger_players) =
+        scratch::seed_tenant(pool, "bench-ledger", players, OPENING_BALANCE_MINOR).await?;
     sqlx::query(
         "INSERT INTO games (tenant_id, provider, code, name, rtp_percent, enabled, created_at)
          VALUES ($1, $2, $3, 'Benchmark slot', 96.00, true, now())",
@@ -379,24 +362,25 @@ async fn seed(pool: &PgPool, players: usize) -> anyhow::Result<Seeded> {
     .execute(pool)
     .await?;
     let now = Utc::now();
-    let launched: Vec<anyhow::Result<(Uuid, String)>> = futures::stream::iter(wallet_player_ids)
-        .map(|player_id| async move {
-            let launched = sessions::launch(
-                pool,
-                wallet_tenant,
-                player_id,
-                super::HUB88,
-                GAME_CODE,
-                Currency::Eur,
-                now,
-            )
-            .await?
-            .context("the benchmark's game is not enabled")?;
-            anyhow::Ok((player_id, launched.token))
-        })
-        .buffer_unordered(SEED_CONCURRENCY)
-        .collect()
-        .await;
+    let launched: Vec<anyhow::Result<(PlayerId, String)>> =
+        futures::stream::iter(wallet_player_ids)
+            .map(|player_id| async move {
+                let launched = sessions::launch(
+                    pool,
+                    wallet_tenant,
+                    player_id,
+                    super::HUB88,
+                    GAME_CODE,
+                    Currency::Eur,
+                    now,
+                )
+                .await?
+                .context("the benchmark's game is not enabled")?;
+                anyhow::Ok((player_id, launched.token))
+            })
+            .buffer_unordered(SEED_CONCURRENCY)
+            .collect()
+            .await;
     let wallet_players = launched.into_iter().collect::<anyhow::Result<Vec<_>>>()?;
     Ok(Seeded {
         wallet_tenant,
@@ -404,51 +388,6 @@ async fn seed(pool: &PgPool, players: usize) -> anyhow::Result<Seeded> {
         ledger_tenant,
         ledger_players,
     })
-}
-
-/// One tenant with its players, each with an opening balance posted from the adjustments account.
-async fn seed_tenant(
-    pool: &PgPool,
-    slug: &str,
-    players: usize,
-) -> anyhow::Result<(Uuid, Vec<Uuid>)> {
-    let tenant_id = Uuid::new_v4();
-    sqlx::query("INSERT INTO tenants (id, slug, name) VALUES ($1, $2, $2)")
-        .bind(tenant_id)
-        .bind(slug)
-        .execute(pool)
-        .await?;
-    let player_ids: Vec<Uuid> = sqlx::query_scalar(
-        "INSERT INTO players (id, tenant_id, email, display_name, password_hash)
-         SELECT gen_random_uuid(), $1, 'player' || n || '@bench.invalid', 'Player ' || n, '-'
-         FROM generate_series(1, $2) AS n RETURNING id",
-    )
-    .bind(tenant_id)
-    .bind(i32::try_from(players)?)
-    .fetch_all(pool)
-    .await?;
-    let opening = Money::from_minor_units(OPENING_BALANCE_MINOR, Currency::Eur)?;
-    for (batch, chunk) in player_ids
-        .chunks(ledger::TRANSFERS_PER_JOURNAL_MAX)
-        .enumerate()
-    {
-        let transfers = chunk
-            .iter()
-            .map(|player| NewTransfer {
-                debit: AccountRef::Adjustments,
-                credit: AccountRef::PlayerCash(*player),
-                amount: opening,
-            })
-            .collect();
-        let key = IdempotencyKey::parse(format!("bench-seed-{slug}-{batch}"))?;
-        post_journal(
-            pool,
-            tenant_id,
-            &NewJournal::new(key, JournalKind::ADJUSTMENT, transfers),
-        )
-        .await?;
-    }
-    Ok((tenant_id, player_ids))
 }
 
 /// One round's stake and, on a winning round, its win, in cents.
@@ -519,7 +458,7 @@ impl WalletClient {
 
 /// A Hub88 transaction call's body: a bet, or (with `reference`) a win for it.
 fn transaction_body(
-    player_id: Uuid,
+    player_id: PlayerId,
     token: &str,
     tx_id: &str,
     round_id: &str,
@@ -680,7 +619,7 @@ async fn run_ledger(
 /// Posts one journal of one transfer, `(debit, credit)`.
 async fn post_one(
     pool: &PgPool,
-    tenant_id: Uuid,
+    tenant_id: TenantId,
     kind: JournalKind,
     key: String,
     (debit, credit): (AccountRef, AccountRef),
@@ -773,7 +712,7 @@ async fn retry_storm(
     Ok((after - before, distinct.len()))
 }
 
-async fn journal_count(pool: &PgPool, tenant_id: Uuid) -> Result<i64, sqlx::Error> {
+async fn journal_count(pool: &PgPool, tenant_id: TenantId) -> Result<i64, sqlx::Error> {
     sqlx::query_scalar("SELECT count(*) FROM ledger_journals WHERE tenant_id = $1")
         .bind(tenant_id)
         .fetch_one(pool)

@@ -13,6 +13,7 @@
 //! every call twice, `lost_answer` drops the bet's answer (the studio then rolls the bet back),
 //! `rollback_first` sends the rollback before its bet (the bet is then refused).
 
+use app::domain::ids::{PlayerId, TenantId};
 use std::collections::{HashMap, VecDeque};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -90,7 +91,7 @@ pub async fn resolve_key(config: &mut Config, pool: &PgPool) -> anyhow::Result<(
 }
 
 /// Offers Kasa Dice at the tenant (demo data calls it for the demo brands).
-pub async fn seed_game(pool: &PgPool, tenant_id: Uuid) -> Result<(), sqlx::Error> {
+pub async fn seed_game(pool: &PgPool, tenant_id: TenantId) -> Result<(), sqlx::Error> {
     sqlx::query(
         "INSERT INTO games (tenant_id, provider, code, name, rtp_percent, enabled, created_at)
          VALUES ($1, $2, $3, $4, $5::numeric, true, now())
@@ -462,7 +463,7 @@ fn game_page(token: &str, user: &str) -> String {
 }
 
 /// The URL a launched session opens.
-pub fn launch_url(token: &str, player_id: Uuid) -> String {
+pub fn launch_url(token: &str, player_id: PlayerId) -> String {
     game_page(token, &player_id.to_string())
 }
 

@@ -3,11 +3,11 @@
 //! latest rounds.
 
 use app::api::RequestCtx;
+use app::domain::ids::PlayerId;
 use app::domain::money::Currency;
 use app::error::AppError;
 use app::games::api::GamesApi;
 use app::games::{GameView, LaunchedGame, Lobby, RECENT_ROUNDS, RoundView};
-use uuid::Uuid;
 
 use super::{demo, sessions};
 use crate::error::ServerResult;
@@ -40,14 +40,14 @@ impl GamesApi for Services {
     }
 }
 
-async fn lobby(services: &Services, tenant: &Tenant, player_id: Uuid) -> ServerResult<Lobby> {
+async fn lobby(services: &Services, tenant: &Tenant, player_id: PlayerId) -> ServerResult<Lobby> {
     let accepted: Vec<String> = services
         .game_providers()
         .names()
         .map(str::to_owned)
         .collect();
-    let rows: Vec<(String, String, String, Option<String>)> = sqlx::query_as(
-        "SELECT provider, code, name, rtp_percent::text FROM games
+    let games: Vec<GameView> = sqlx::query_as(
+        "SELECT provider, code, name, rtp_percent::text AS rtp_percent FROM games
           WHERE tenant_id = $1 AND enabled AND provider = ANY ($2)
           ORDER BY name, provider, code",
     )
@@ -58,15 +58,7 @@ async fn lobby(services: &Services, tenant: &Tenant, player_id: Uuid) -> ServerR
     let mut balances = ledger::player_balances(services.pool(), tenant.id, player_id).await?;
     balances.sort_by_key(|balance| std::cmp::Reverse(balance.available.minor_units()));
     Ok(Lobby {
-        games: rows
-            .into_iter()
-            .map(|(provider, code, name, rtp_percent)| GameView {
-                provider,
-                code,
-                name,
-                rtp_percent,
-            })
-            .collect(),
+        games,
         currencies: balances
             .into_iter()
             .filter(|balance| !balance.available.is_zero())
@@ -78,7 +70,7 @@ async fn lobby(services: &Services, tenant: &Tenant, player_id: Uuid) -> ServerR
 async fn launch(
     services: &Services,
     tenant: &Tenant,
-    player_id: Uuid,
+    player_id: PlayerId,
     provider: &str,
     code: &str,
     currency: &str,

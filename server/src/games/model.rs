@@ -1,10 +1,10 @@
 //! The wallet core's vocabulary, free of any provider's protocol: the ids a provider sends, the
 //! calls, the balance every answer carries, and the refusals with their stable codes.
 
+use app::domain::ids::PlayerId;
 use app::domain::money::{Currency, Money};
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
-use uuid::Uuid;
 
 use crate::error::ServerError;
 
@@ -87,7 +87,7 @@ pub struct Rollback {
 /// carries, stored with the call so that a replay returns the very same figure.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Balance {
-    pub player_id: Uuid,
+    pub player_id: PlayerId,
     #[serde(with = "currency_code")]
     pub currency: Currency,
     pub balance_minor: i64,
@@ -199,7 +199,7 @@ impl WalletError {
 /// player, round, game, currency, amount or reference is a different call.
 pub(crate) fn request_sha256(
     kind: &str,
-    player_id: Uuid,
+    player_id: PlayerId,
     round_id: &ProviderId,
     game: &ProviderId,
     amount: Option<&Money>,

@@ -1,6 +1,7 @@
 //! A player's game rounds, read from the calls the wallet recorded: what the wallet page and
 //! the staff player page list, one line per round with its calls and their journals.
 
+use app::domain::ids::{PlayerId, TenantId};
 use app::domain::money::{Currency, SignedMoney};
 use app::games::{RoundCall, RoundView};
 use chrono::{DateTime, Utc};
@@ -26,8 +27,8 @@ struct CallRow {
 /// in order.
 pub async fn recent(
     pool: &PgPool,
-    tenant_id: Uuid,
-    player_id: Uuid,
+    tenant_id: TenantId,
+    player_id: PlayerId,
     limit: i64,
 ) -> ServerResult<Vec<RoundView>> {
     let rows: Vec<CallRow> = sqlx::query_as(

@@ -2,6 +2,7 @@
 //! the player, the currency and the game, with an expiry. Only the token's SHA-256 is stored, so
 //! the table cannot be used to play; the provider sends the token back on every call.
 
+use app::domain::ids::{PlayerId, TenantId};
 use app::domain::money::Currency;
 use chrono::{DateTime, Duration, Utc};
 use sha2::{Digest, Sha256};
@@ -17,8 +18,8 @@ pub const GAME_SESSION_HOURS: i64 = 8;
 #[derive(Debug, Clone)]
 pub struct GameSession {
     pub id: Uuid,
-    pub tenant_id: Uuid,
-    pub player_id: Uuid,
+    pub tenant_id: TenantId,
+    pub player_id: PlayerId,
     pub provider: String,
     pub game_code: String,
     pub currency: Currency,
@@ -46,8 +47,8 @@ fn token_sha256(token: &str) -> Vec<u8> {
 /// enabled game of the player's tenant (`Ok(None)` otherwise).
 pub async fn launch(
     pool: &PgPool,
-    tenant_id: Uuid,
-    player_id: Uuid,
+    tenant_id: TenantId,
+    player_id: PlayerId,
     provider: &str,
     game_code: &str,
     currency: Currency,
@@ -89,8 +90,8 @@ pub async fn launch(
 #[derive(sqlx::FromRow)]
 struct SessionRow {
     id: Uuid,
-    tenant_id: Uuid,
-    player_id: Uuid,
+    tenant_id: TenantId,
+    player_id: PlayerId,
     provider: String,
     game_code: String,
     currency: String,

@@ -17,6 +17,7 @@
 //! is recorded as a tombstone and answered with success, and the bet, should it arrive later, is
 //! refused.
 
+use app::domain::ids::PlayerId;
 use app::domain::money::{Currency, Money};
 use chrono::{DateTime, Utc};
 use sqlx::{PgConnection, PgPool};
@@ -316,7 +317,7 @@ async fn cash_balance(conn: &mut PgConnection, session: &GameSession) -> WalletR
 #[derive(Debug, sqlx::FromRow)]
 struct StoredCall {
     kind: String,
-    player_id: Uuid,
+    player_id: PlayerId,
     round_id: String,
     game_code: String,
     currency: String,
@@ -327,7 +328,7 @@ struct StoredCall {
 
 struct Call {
     kind: String,
-    player_id: Uuid,
+    player_id: PlayerId,
     round_id: String,
     game_code: String,
     currency: Currency,

@@ -13,6 +13,7 @@
 //! halves, in the order pgbench, uniform, hot, hot, uniform, pgbench, so that no system gains from
 //! running first, on a smaller database, or while the machine is less busy.
 
+use app::domain::ids::{PlayerId, TenantId};
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::str::FromStr;
@@ -24,12 +25,12 @@ use anyhow::{Context, bail};
 use app::domain::money::{Currency, Money};
 use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
 use sqlx::{ConnectOptions, PgPool};
-use uuid::Uuid;
 
 use super::{
     AccountRef, IdempotencyKey, JournalKind, NewJournal, NewTransfer, check_integrity,
     post_journal, spawn_balance_folder,
 };
+use crate::db::scratch;
 
 /// Concurrent clients, for the ledger and for pgbench alike.
 const CLIENTS: usize = 64;
@@ -64,37 +65,17 @@ pub async fn run(
         .clamp(2, PHASE_SECONDS_MAX);
     let phase = Duration::from_secs(phase_seconds);
     let server = ServerAddress::from_url(db.owner_url())?;
-    // A pool of our own for creating and dropping the scratch databases, without the slow-statement
-    // warnings that DROP DATABASE would trigger in the application's pool.
-    let admin = &PgPoolOptions::new()
-        .max_connections(2)
-        .connect_with(PgConnectOptions::from_str(db.owner_url())?.disable_statement_logging())
-        .await
-        .context("connecting to the database")?;
-
-    let settings: (String, String, String) = sqlx::query_as(
-        "SELECT current_setting('server_version'), current_setting('fsync'), current_setting('wal_sync_method')",
-    )
-    .fetch_one(admin)
-    .await?;
+    let admin = &scratch::admin_pool(db.owner_url()).await?;
+    let settings = scratch::server_settings(admin).await?;
     println!(
         "kasa ledger benchmark: {CLIENTS} clients, {PLAYER_COUNT} player accounts, {phase_seconds} s per run; \
          PostgreSQL {}, fsync={}, wal_sync_method={}, synchronous_commit=on",
-        settings.0, settings.1, settings.2
+        settings.version, settings.fsync, settings.wal_sync_method
     );
-    if settings.1 != "on" {
-        println!(
-            "warning: fsync is off on this server: commits are not durable and the figures mean little"
-        );
-    }
+    settings.warn_unless_durable();
 
-    let suffix = format!(
-        "{}_{}",
-        std::process::id(),
-        Uuid::new_v4().simple().to_string().get(..8).unwrap_or("0")
-    );
-    let ledger_database = format!("kasa_bench_ledger_{suffix}");
-    let pgbench_database = format!("kasa_bench_pgbench_{suffix}");
+    let ledger_database = scratch::scratch_name("kasa_bench_ledger");
+    let pgbench_database = scratch::scratch_name("kasa_bench_pgbench");
 
     // pgbench runs twice for half the time, before and after the ledger's runs, so that both
     // systems are measured across the same stretch of time on a shared machine.
@@ -121,9 +102,7 @@ pub async fn run(
     .await;
 
     for database in [&ledger_database, &pgbench_database] {
-        if let Err(error) = drop_database(admin, database).await {
-            eprintln!("kasa: could not drop the scratch database {database}: {error:#}");
-        }
+        scratch::drop_database(admin, database).await;
     }
     admin.close().await;
     match outcome? {
@@ -189,9 +168,7 @@ async fn run_ledger(
     database: &str,
     phase: Duration,
 ) -> anyhow::Result<(PhaseResult, PhaseResult)> {
-    sqlx::query(&format!("CREATE DATABASE {}", quote_identifier(database)))
-        .execute(admin)
-        .await?;
+    scratch::create_database(admin, database).await?;
     let options = PgConnectOptions::from_str(url)?
         .database(database)
         .options([("synchronous_commit", "on")])
@@ -266,47 +243,14 @@ async fn run_ledger(
 }
 
 /// One tenant, 10,000 players, each with an opening balance posted from the adjustments account.
-async fn seed(pool: &PgPool) -> anyhow::Result<(Uuid, Vec<Uuid>)> {
-    let tenant_id = Uuid::new_v4();
-    sqlx::query("INSERT INTO tenants (id, slug, name) VALUES ($1, 'bench', 'Benchmark')")
-        .bind(tenant_id)
-        .execute(pool)
-        .await?;
-    let players: Vec<Uuid> = sqlx::query_scalar(
-        "INSERT INTO players (id, tenant_id, email, display_name, password_hash)
-         SELECT gen_random_uuid(), $1, 'player' || n || '@bench.invalid', 'Player ' || n, 'not-a-hash'
-         FROM generate_series(1, $2) AS n
-         RETURNING id",
-    )
-    .bind(tenant_id)
-    .bind(PLAYER_COUNT as i32)
-    .fetch_all(pool)
-    .await?;
-    let opening = Money::from_minor_units(OPENING_BALANCE_MINOR, Currency::Eur)?;
-    for (batch, chunk) in players.chunks(super::TRANSFERS_PER_JOURNAL_MAX).enumerate() {
-        let transfers = chunk
-            .iter()
-            .map(|player| NewTransfer {
-                debit: AccountRef::Adjustments,
-                credit: AccountRef::PlayerCash(*player),
-                amount: opening,
-            })
-            .collect();
-        let key = IdempotencyKey::parse(format!("bench-seed-{batch}"))?;
-        post_journal(
-            pool,
-            tenant_id,
-            &NewJournal::new(key, JournalKind::ADJUSTMENT, transfers),
-        )
-        .await?;
-    }
-    Ok((tenant_id, players))
+async fn seed(pool: &PgPool) -> anyhow::Result<(TenantId, Vec<PlayerId>)> {
+    scratch::seed_tenant(pool, "bench", PLAYER_COUNT, OPENING_BALANCE_MINOR).await
 }
 
 async fn run_phase(
     pool: &PgPool,
-    tenant_id: Uuid,
-    players: &Arc<Vec<Uuid>>,
+    tenant_id: TenantId,
+    players: &Arc<Vec<PlayerId>>,
     workload: Workload,
     phase: Duration,
 ) -> anyhow::Result<PhaseResult> {
@@ -367,7 +311,7 @@ async fn run_phase(
 
 fn next_journal(
     workload: Workload,
-    players: &[Uuid],
+    players: &[PlayerId],
     transfer_kind: &JournalKind,
     key_number: u64,
 ) -> NewJournal {
@@ -492,9 +436,7 @@ async fn initialise_pgbench(
     pgbench: &Path,
     database: &str,
 ) -> anyhow::Result<()> {
-    sqlx::query(&format!("CREATE DATABASE {}", quote_identifier(database)))
-        .execute(admin)
-        .await?;
+    scratch::create_database(admin, database).await?;
     let started = Instant::now();
     let initialise = pgbench_command(pgbench, server)
         .args(["-i", "-q", "-s", &PGBENCH_SCALE.to_string(), database])
@@ -591,20 +533,6 @@ fn parse_pgbench_tps(output: &str) -> Option<f64> {
         .lines()
         .filter_map(|line| line.trim().strip_prefix("tps = "))
         .find_map(|rest| rest.split_whitespace().next()?.parse().ok())
-}
-
-async fn drop_database(admin: &PgPool, database: &str) -> Result<(), sqlx::Error> {
-    sqlx::query(&format!(
-        "DROP DATABASE IF EXISTS {} WITH (FORCE)",
-        quote_identifier(database)
-    ))
-    .execute(admin)
-    .await
-    .map(|_| ())
-}
-
-fn quote_identifier(name: &str) -> String {
-    format!("\"{}\"", name.replace('"', "\"\""))
 }
 
 #[cfg(test)]

@@ -22,6 +22,7 @@
 //!
 //! The check runs in one REPEATABLE READ snapshot, so concurrent posting cannot fake a violation.
 
+use app::domain::ids::{PlayerId, TenantId};
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use sqlx::{FromRow, PgPool};
@@ -36,7 +37,7 @@ pub const VIOLATIONS_REPORTED_MAX: i64 = 1000;
 pub struct IntegrityReport {
     pub ok: bool,
     /// The tenant checked; `None` for all tenants.
-    pub tenant_id: Option<Uuid>,
+    pub tenant_id: Option<TenantId>,
     pub checked_at: DateTime<Utc>,
     pub accounts_checked: i64,
     pub journals_checked: i64,
@@ -68,14 +69,14 @@ pub enum IntegrityViolation {
     },
     /// The balances of this tenant and currency do not add up to zero.
     CurrencyUnbalanced {
-        tenant_id: Uuid,
+        tenant_id: TenantId,
         currency: String,
         net_minor: i64,
     },
     /// Snapshot plus unfolded deltas differs from the sums of the account's transfers.
     SnapshotMismatch {
         account_id: AccountId,
-        tenant_id: Uuid,
+        tenant_id: TenantId,
         kind: String,
         currency: String,
         snapshot_debits_minor: i64,
@@ -88,7 +89,7 @@ pub enum IntegrityViolation {
     /// An account that cannot go negative has deltas: posting reads only its snapshot.
     DeltasOnLimitedAccount {
         account_id: AccountId,
-        tenant_id: Uuid,
+        tenant_id: TenantId,
     },
     /// Deltas of an account that does not exist.
     OrphanDeltas {
@@ -96,8 +97,8 @@ pub enum IntegrityViolation {
     },
     NegativePlayerBalance {
         account_id: AccountId,
-        tenant_id: Uuid,
-        player_id: Option<Uuid>,
+        tenant_id: TenantId,
+        player_id: Option<PlayerId>,
         currency: String,
         balance_minor: i64,
     },
@@ -106,7 +107,7 @@ pub enum IntegrityViolation {
     /// any other state none.
     DepositCaptureMismatch {
         deposit_id: Uuid,
-        tenant_id: Uuid,
+        tenant_id: TenantId,
         state: String,
         capture_journals: i64,
         problem: String,
@@ -115,7 +116,7 @@ pub enum IntegrityViolation {
     /// its amount and currency, its player, or its `*_journal_id` column.
     WithdrawalJournalMismatch {
         withdrawal_id: Uuid,
-        tenant_id: Uuid,
+        tenant_id: TenantId,
         state: String,
         kind: String,
         journals: i64,
@@ -124,8 +125,8 @@ pub enum IntegrityViolation {
     /// The player's hold balance differs from the sum of their open withdrawals (requested,
     /// approved, paying, payout_failed) in this currency.
     HoldBalanceMismatch {
-        tenant_id: Uuid,
-        player_id: Uuid,
+        tenant_id: TenantId,
+        player_id: PlayerId,
         currency: String,
         hold_balance_minor: i64,
         open_withdrawals_minor: i64,
@@ -133,7 +134,7 @@ pub enum IntegrityViolation {
     /// A journal of a kind the rule table does not list.
     UnknownJournalKind {
         journal_id: JournalId,
-        tenant_id: Uuid,
+        tenant_id: TenantId,
         kind: String,
     },
     /// A transfer between account kinds the rule table does not allow for its journal's kind.
@@ -149,7 +150,7 @@ pub enum IntegrityViolation {
     /// `journal_id`; and for a rollback, the reversal of exactly its bet.
     GameTransactionMismatch {
         transaction_id: Uuid,
-        tenant_id: Uuid,
+        tenant_id: TenantId,
         kind: String,
         journals: i64,
         problem: String,
@@ -157,7 +158,7 @@ pub enum IntegrityViolation {
     /// A journal of a business kind whose reference names no deposit or withdrawal of its tenant.
     JournalWithoutBusinessObject {
         journal_id: JournalId,
-        tenant_id: Uuid,
+        tenant_id: TenantId,
         kind: String,
         reference: Option<String>,
     },
@@ -183,7 +184,7 @@ impl IntegrityViolation {
 #[derive(FromRow)]
 pub(super) struct SnapshotRow {
     pub(super) account_id: Uuid,
-    pub(super) tenant_id: Uuid,
+    pub(super) tenant_id: TenantId,
     pub(super) kind: String,
     pub(super) currency: String,
     pub(super) snapshot_debits_minor: i64,
@@ -232,14 +233,17 @@ pub(super) const ACCOUNT_SUMS_SQL: &str = "
 /// Checks every invariant for `tenant_id` (or all tenants) and reports what is broken.
 pub async fn check_integrity(
     pool: &PgPool,
-    tenant_id: Option<Uuid>,
+    tenant_id: Option<TenantId>,
 ) -> Result<IntegrityReport, LedgerError> {
     run_check(pool, tenant_id)
         .await
         .map_err(LedgerError::Database)
 }
 
-async fn run_check(pool: &PgPool, tenant_id: Option<Uuid>) -> Result<IntegrityReport, sqlx::Error> {
+async fn run_check(
+    pool: &PgPool,
+    tenant_id: Option<TenantId>,
+) -> Result<IntegrityReport, sqlx::Error> {
     let mut transaction = pool.begin().await?;
     sqlx::query("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ, READ ONLY")
         .execute(&mut *transaction)
@@ -329,7 +333,7 @@ async fn run_check(pool: &PgPool, tenant_id: Option<Uuid>) -> Result<IntegrityRe
          GROUP BY tenant_id, currency
          HAVING sum(balance_minor) <> 0
          ORDER BY 1, 2 LIMIT $2",
-        |(tenant_id, currency, net_minor): (Uuid, String, i64)| {
+        |(tenant_id, currency, net_minor): (TenantId, String, i64)| {
             IntegrityViolation::CurrencyUnbalanced {
                 tenant_id,
                 currency,
@@ -361,7 +365,7 @@ async fn run_check(pool: &PgPool, tenant_id: Option<Uuid>) -> Result<IntegrityRe
          FROM ledger_balance_deltas d JOIN ledger_accounts a ON a.id = d.account_id
          WHERE NOT a.allow_negative AND ($1::uuid IS NULL OR a.tenant_id = $1)
          ORDER BY a.id LIMIT $2",
-        |(account_id, tenant_id): (Uuid, Uuid)| IntegrityViolation::DeltasOnLimitedAccount {
+        |(account_id, tenant_id): (Uuid, TenantId)| IntegrityViolation::DeltasOnLimitedAccount {
             account_id: AccountId(account_id),
             tenant_id,
         },
@@ -390,8 +394,8 @@ async fn run_check(pool: &PgPool, tenant_id: Option<Uuid>) -> Result<IntegrityRe
          ORDER BY id LIMIT $2",
         |(account_id, tenant_id, player_id, currency, balance_minor): (
             Uuid,
-            Uuid,
-            Option<Uuid>,
+            TenantId,
+            Option<PlayerId>,
             String,
             i64,
         )| {
@@ -432,7 +436,7 @@ async fn run_check(pool: &PgPool, tenant_id: Option<Uuid>) -> Result<IntegrityRe
 /// lists, so a cut list is noticed and said.
 struct Scan<'c> {
     conn: &'c mut sqlx::PgConnection,
-    tenant_id: Option<Uuid>,
+    tenant_id: Option<TenantId>,
     violations: Vec<IntegrityViolation>,
     truncated: bool,
 }

@@ -9,6 +9,7 @@
 //! (`MATERIALIZED`) before ordering and the report's limit, so that the planner does not walk a
 //! whole table in id order probing row by row in the hope of stopping early.
 
+use app::domain::ids::{PlayerId, TenantId};
 use sqlx::PgConnection;
 use uuid::Uuid;
 
@@ -126,7 +127,7 @@ const OPEN_WITHDRAWAL_STATES: &[&str] = &["requested", "approved", "paying", "pa
 /// Runs every cross-object rule; one list of violations per rule, each at most `limit` long.
 pub(super) async fn check_objects(
     connection: &mut PgConnection,
-    tenant_id: Option<Uuid>,
+    tenant_id: Option<TenantId>,
     limit: i64,
 ) -> Result<Vec<Vec<IntegrityViolation>>, sqlx::Error> {
     Ok(vec![
@@ -146,10 +147,10 @@ pub(super) async fn check_objects(
 /// deposit of their tenant are left to `journals_without_object`.
 async fn deposit_captures(
     connection: &mut PgConnection,
-    tenant_id: Option<Uuid>,
+    tenant_id: Option<TenantId>,
     limit: i64,
 ) -> Result<Vec<IntegrityViolation>, sqlx::Error> {
-    let rows: Vec<(Uuid, Uuid, String, i64, String)> = sqlx::query_as(
+    let rows: Vec<(Uuid, TenantId, String, i64, String)> = sqlx::query_as(
         "WITH journal_totals AS (
              SELECT j.id AS journal_id, d.id AS deposit_id,
                     coalesce(sum(t.amount_minor), 0) AS amount_minor,
@@ -229,10 +230,10 @@ async fn deposit_captures(
 /// tenant are left to `journals_without_object`.
 async fn withdrawal_journals(
     connection: &mut PgConnection,
-    tenant_id: Option<Uuid>,
+    tenant_id: Option<TenantId>,
     limit: i64,
 ) -> Result<Vec<IntegrityViolation>, sqlx::Error> {
-    let rows: Vec<(Uuid, Uuid, String, String, i64, String)> = sqlx::query_as(
+    let rows: Vec<(Uuid, TenantId, String, String, i64, String)> = sqlx::query_as(
         "WITH journal_totals AS (
              SELECT j.id AS journal_id, j.kind::text AS kind, w.id AS withdrawal_id,
                     coalesce(sum(t.amount_minor), 0) AS amount_minor,
@@ -319,10 +320,10 @@ async fn withdrawal_journals(
 /// currency. Journals that name no transaction are left to `journals_without_object`.
 async fn game_transactions(
     connection: &mut PgConnection,
-    tenant_id: Option<Uuid>,
+    tenant_id: Option<TenantId>,
     limit: i64,
 ) -> Result<Vec<IntegrityViolation>, sqlx::Error> {
-    let rows: Vec<(Uuid, Uuid, String, i64, String)> = sqlx::query_as(
+    let rows: Vec<(Uuid, TenantId, String, i64, String)> = sqlx::query_as(
         "WITH journal_totals AS (
              SELECT j.id AS journal_id, j.kind::text AS journal_kind, g.id AS transaction_id,
                     coalesce(sum(t.amount_minor), 0) AS amount_minor,
@@ -408,10 +409,10 @@ async fn game_transactions(
 /// (a player with open withdrawals and no hold account counts as a hold of zero).
 async fn hold_balances(
     connection: &mut PgConnection,
-    tenant_id: Option<Uuid>,
+    tenant_id: Option<TenantId>,
     limit: i64,
 ) -> Result<Vec<IntegrityViolation>, sqlx::Error> {
-    let rows: Vec<(Uuid, Uuid, String, i64, i64)> = sqlx::query_as(
+    let rows: Vec<(TenantId, PlayerId, String, i64, i64)> = sqlx::query_as(
         "WITH holds AS (
              SELECT b.tenant_id, b.player_id, b.currency::text AS currency, b.balance_minor
              FROM ledger_account_balances b
@@ -463,10 +464,10 @@ fn rule_kinds() -> Vec<&'static str> {
 /// Journals of a kind the rule table does not know.
 async fn unknown_kinds(
     connection: &mut PgConnection,
-    tenant_id: Option<Uuid>,
+    tenant_id: Option<TenantId>,
     limit: i64,
 ) -> Result<Vec<IntegrityViolation>, sqlx::Error> {
-    let rows: Vec<(Uuid, Uuid, String)> = sqlx::query_as(
+    let rows: Vec<(Uuid, TenantId, String)> = sqlx::query_as(
         "WITH unknown AS MATERIALIZED (
              SELECT j.id, j.tenant_id, j.kind::text AS kind FROM ledger_journals j
              WHERE ($1::uuid IS NULL OR j.tenant_id = $1) AND NOT (j.kind::text = ANY ($3::text[]))
@@ -494,7 +495,7 @@ async fn unknown_kinds(
 /// it. (Transfers whose journal or accounts are missing are `transfer_misplaced`.)
 async fn transfers_not_allowed(
     connection: &mut PgConnection,
-    tenant_id: Option<Uuid>,
+    tenant_id: Option<TenantId>,
     limit: i64,
 ) -> Result<Vec<IntegrityViolation>, sqlx::Error> {
     let allowed: Vec<(&str, &str, &str)> = JOURNAL_KIND_RULES
@@ -552,14 +553,14 @@ async fn transfers_not_allowed(
 /// Journals of a business kind whose reference names no object of that type in their tenant.
 async fn journals_without_object(
     connection: &mut PgConnection,
-    tenant_id: Option<Uuid>,
+    tenant_id: Option<TenantId>,
     limit: i64,
 ) -> Result<Vec<IntegrityViolation>, sqlx::Error> {
     let (kinds, objects): (Vec<&str>, Vec<&str>) = JOURNAL_KIND_RULES
         .iter()
         .filter_map(|rule| rule.object.map(|object| (rule.kind, object.as_str())))
         .unzip();
-    let rows: Vec<(Uuid, Uuid, String, Option<String>)> = sqlx::query_as(
+    let rows: Vec<(Uuid, TenantId, String, Option<String>)> = sqlx::query_as(
         "WITH rules AS (
              SELECT * FROM unnest($3::text[], $4::text[]) AS r (kind, object_type)
          ), orphans AS MATERIALIZED (

@@ -4,6 +4,7 @@
 use std::borrow::Cow;
 use std::fmt;
 
+use app::domain::ids::PlayerId;
 use app::domain::money::Money;
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
@@ -267,9 +268,9 @@ impl fmt::Display for AccountKind {
 #[serde(rename_all = "snake_case")]
 pub enum AccountRef {
     Id(AccountId),
-    PlayerCash(Uuid),
-    PlayerWithdrawalHold(Uuid),
-    PlayerReceivable(Uuid),
+    PlayerCash(PlayerId),
+    PlayerWithdrawalHold(PlayerId),
+    PlayerReceivable(PlayerId),
     PspClearing(ProviderName),
     House,
     Fees,
@@ -278,7 +279,7 @@ pub enum AccountRef {
 
 impl AccountRef {
     /// The account's key columns: (kind, player, provider); `None` for a reference by id.
-    pub(crate) fn key(&self) -> Option<(AccountKind, Option<Uuid>, Option<&str>)> {
+    pub(crate) fn key(&self) -> Option<(AccountKind, Option<PlayerId>, Option<&str>)> {
         match self {
             AccountRef::Id(_) => None,
             AccountRef::PlayerCash(player_id) => {
@@ -363,7 +364,7 @@ impl NewJournal {
 /// The outcome of a post: the journal, and whether this call replayed an earlier identical post
 /// (in which case nothing moved now). Every caller with the same key gets the same journal id
 /// and time.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, sqlx::FromRow)]
 pub struct PostedJournal {
     pub journal_id: JournalId,
     pub posted_at: DateTime<Utc>,

@@ -3,19 +3,20 @@
 //! that carry a limit in id order, checks the limits and writes everything in one statement.
 //! Serialisation failures and deadlocks are retried here, so none reaches a caller.
 
+use app::domain::ids::TenantId;
 use std::collections::BTreeMap;
 use std::time::Duration;
 
 use app::domain::money::Currency;
-use chrono::{DateTime, Utc};
+
 use sha2::{Digest, Sha256};
 use sqlx::{Acquire, PgExecutor, PgPool};
 use uuid::Uuid;
 
 use super::error::is_transient;
 use super::{
-    AccountRef, JournalId, LedgerError, METADATA_BYTES_MAX, NewJournal, PostedJournal,
-    REFERENCE_LENGTH_MAX, TRANSFERS_PER_JOURNAL_MAX,
+    AccountRef, LedgerError, METADATA_BYTES_MAX, NewJournal, PostedJournal, REFERENCE_LENGTH_MAX,
+    TRANSFERS_PER_JOURNAL_MAX,
 };
 
 /// How many times one post is attempted when Postgres reports a serialisation failure or a
@@ -25,7 +26,7 @@ const POST_ATTEMPTS_MAX: u32 = 25;
 /// colliding posts spread out.
 const RETRY_PAUSE_STEP_MS: u64 = 2;
 
-const POST_SQL: &str = "SELECT posted_journal_id, posted_at, replayed FROM ledger_post_journal(\
+const POST_SQL: &str = "SELECT posted_journal_id AS journal_id, posted_at, replayed FROM ledger_post_journal(\
     $1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14)";
 
 /// Posts `journal` for `tenant_id` in its own transaction, durably committed when this returns.
@@ -40,7 +41,7 @@ const POST_SQL: &str = "SELECT posted_journal_id, posted_at, replayed FROM ledge
     fields(tenant_id = %tenant_id, kind = %journal.kind, idempotency_key = %journal.idempotency_key.as_str()))]
 pub async fn post_journal(
     pool: &PgPool,
-    tenant_id: Uuid,
+    tenant_id: TenantId,
     journal: &NewJournal,
 ) -> Result<PostedJournal, LedgerError> {
     let prepared = PreparedJournal::new(journal)?;
@@ -65,7 +66,7 @@ pub async fn post_journal(
     fields(tenant_id = %tenant_id, kind = %journal.kind, idempotency_key = %journal.idempotency_key.as_str()))]
 pub async fn post_journal_in_transaction(
     transaction: &mut sqlx::PgConnection,
-    tenant_id: Uuid,
+    tenant_id: TenantId,
     journal: &NewJournal,
 ) -> Result<PostedJournal, LedgerError> {
     let prepared = PreparedJournal::new(journal)?;
@@ -207,7 +208,7 @@ impl PreparedJournal {
                 Some((kind, player_id, provider)) => {
                     prepared.account_ids.push(None);
                     prepared.account_kinds.push(Some(kind.as_str()));
-                    prepared.account_player_ids.push(player_id);
+                    prepared.account_player_ids.push(player_id.map(Uuid::from));
                     prepared.account_providers.push(provider.map(str::to_owned));
                 }
             }
@@ -231,31 +232,25 @@ impl PreparedJournal {
     async fn execute<'e>(
         &self,
         executor: impl PgExecutor<'e>,
-        tenant_id: Uuid,
+        tenant_id: TenantId,
     ) -> Result<PostedJournal, sqlx::Error> {
-        let (journal_id, posted_at, replayed): (Uuid, DateTime<Utc>, bool) =
-            sqlx::query_as(POST_SQL)
-                .bind(tenant_id)
-                .bind(&self.idempotency_key)
-                .bind(&self.request_sha256)
-                .bind(&self.kind)
-                .bind(&self.reference)
-                .bind(&self.metadata)
-                .bind(&self.account_ids)
-                .bind(&self.account_kinds)
-                .bind(&self.account_player_ids)
-                .bind(&self.account_providers)
-                .bind(&self.account_currencies)
-                .bind(&self.debit_refs)
-                .bind(&self.credit_refs)
-                .bind(&self.amounts_minor)
-                .fetch_one(executor)
-                .await?;
-        Ok(PostedJournal {
-            journal_id: JournalId(journal_id),
-            posted_at,
-            replayed,
-        })
+        sqlx::query_as(POST_SQL)
+            .bind(tenant_id)
+            .bind(&self.idempotency_key)
+            .bind(&self.request_sha256)
+            .bind(&self.kind)
+            .bind(&self.reference)
+            .bind(&self.metadata)
+            .bind(&self.account_ids)
+            .bind(&self.account_kinds)
+            .bind(&self.account_player_ids)
+            .bind(&self.account_providers)
+            .bind(&self.account_currencies)
+            .bind(&self.debit_refs)
+            .bind(&self.credit_refs)
+            .bind(&self.amounts_minor)
+            .fetch_one(executor)
+            .await
     }
 }
 
@@ -320,7 +315,7 @@ mod tests {
             reference: Some("adjustment:1".into()),
             transfers: vec![NewTransfer {
                 debit: AccountRef::Adjustments,
-                credit: AccountRef::PlayerCash(Uuid::nil()),
+                credit: AccountRef::PlayerCash(app::domain::ids::PlayerId(Uuid::nil())),
                 amount: Money::parse(amount, Currency::Eur).unwrap(),
             }],
             metadata,
@@ -355,7 +350,7 @@ mod tests {
     fn references_are_distinct_and_ordered() {
         let mut journal = journal(serde_json::json!({}), "1");
         journal.transfers.push(NewTransfer {
-            debit: AccountRef::PlayerCash(Uuid::nil()),
+            debit: AccountRef::PlayerCash(app::domain::ids::PlayerId(Uuid::nil())),
             credit: AccountRef::House,
             amount: Money::parse("0.5", Currency::Eur).unwrap(),
         });

@@ -2,6 +2,7 @@
 //! history and one journal with its transfers. Every balance comes from the view
 //! `ledger_account_balances` (snapshot plus unfolded deltas), and every query is scoped by tenant.
 
+use app::domain::ids::{PlayerId, TenantId};
 use app::domain::money::{Currency, Money, SignedMoney};
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
@@ -24,7 +25,7 @@ pub struct AccountBalance {
     pub kind: AccountKind,
     /// The PSP of a `psp_clearing` account.
     pub provider: Option<String>,
-    pub player_id: Option<Uuid>,
+    pub player_id: Option<PlayerId>,
     pub currency: Currency,
     pub balance: SignedMoney,
     pub debits_minor: i64,
@@ -117,7 +118,7 @@ struct BalanceRow {
     id: Uuid,
     kind: String,
     provider: Option<String>,
-    player_id: Option<Uuid>,
+    player_id: Option<PlayerId>,
     currency: String,
     allow_negative: bool,
     debits_minor: i64,
@@ -148,7 +149,7 @@ const BALANCE_COLUMNS: &str = "id, kind, provider, player_id, currency, allow_ne
 /// One account's balance; `UnknownAccount` if it is not an account of this tenant.
 pub async fn account_balance<'e>(
     executor: impl PgExecutor<'e>,
-    tenant_id: Uuid,
+    tenant_id: TenantId,
     account_id: AccountId,
 ) -> Result<AccountBalance, LedgerError> {
     let sql = format!(
@@ -166,7 +167,7 @@ pub async fn account_balance<'e>(
 /// The balances of the tenant's operator accounts (PSP clearing, house, fees, adjustments).
 pub async fn operator_balances<'e>(
     executor: impl PgExecutor<'e>,
-    tenant_id: Uuid,
+    tenant_id: TenantId,
 ) -> Result<Vec<AccountBalance>, LedgerError> {
     let sql = format!(
         "SELECT {BALANCE_COLUMNS} FROM ledger_account_balances \
@@ -180,60 +181,64 @@ pub async fn operator_balances<'e>(
     rows.into_iter().map(BalanceRow::into_balance).collect()
 }
 
+/// Player funds per currency from the balances view: cash is available, the withdrawal hold is
+/// held, and a receivable (a debit balance) is owed.
+const FUNDS_BY_CURRENCY: &str = "SELECT currency,
+        coalesce(sum(balance_minor) FILTER (WHERE kind = 'player_cash'), 0)::bigint AS available_minor,
+        coalesce(sum(balance_minor) FILTER (WHERE kind = 'player_withdrawal_hold'), 0)::bigint AS held_minor,
+        coalesce(-sum(balance_minor) FILTER (WHERE kind = 'player_receivable'), 0)::bigint AS owed_minor
+    FROM ledger_account_balances";
+
+#[derive(FromRow)]
+struct FundsRow {
+    currency: String,
+    available_minor: i64,
+    held_minor: i64,
+    owed_minor: i64,
+}
+
+impl FundsRow {
+    fn into_balance(self) -> Result<PlayerBalance, LedgerError> {
+        let currency = decode_currency(&self.currency)?;
+        Ok(PlayerBalance {
+            currency,
+            available: SignedMoney::from_minor_units(self.available_minor, currency),
+            held: SignedMoney::from_minor_units(self.held_minor, currency),
+            owed: SignedMoney::from_minor_units(self.owed_minor, currency),
+        })
+    }
+}
+
 /// A player's available and held funds, one entry per currency they have an account in.
 pub async fn player_balances<'e>(
     executor: impl PgExecutor<'e>,
-    tenant_id: Uuid,
-    player_id: Uuid,
+    tenant_id: TenantId,
+    player_id: PlayerId,
 ) -> Result<Vec<PlayerBalance>, LedgerError> {
-    let rows: Vec<(String, i64, i64, i64)> = sqlx::query_as(
-        "SELECT currency,
-                coalesce(sum(balance_minor) FILTER (WHERE kind = 'player_cash'), 0)::bigint,
-                coalesce(sum(balance_minor) FILTER (WHERE kind = 'player_withdrawal_hold'), 0)::bigint,
-                coalesce(-sum(balance_minor) FILTER (WHERE kind = 'player_receivable'), 0)::bigint
-         FROM ledger_account_balances
-         WHERE tenant_id = $1 AND player_id = $2
-         GROUP BY currency ORDER BY currency",
-    )
+    let rows: Vec<FundsRow> = sqlx::query_as(&format!(
+        "{FUNDS_BY_CURRENCY} WHERE tenant_id = $1 AND player_id = $2 GROUP BY currency ORDER BY currency"
+    ))
     .bind(tenant_id)
     .bind(player_id)
     .fetch_all(executor)
     .await
     .map_err(LedgerError::Database)?;
-    rows.into_iter().map(player_balance).collect()
+    rows.into_iter().map(FundsRow::into_balance).collect()
 }
 
 /// What the operator owes all its players together, per currency: available and held.
 pub async fn player_liabilities<'e>(
     executor: impl PgExecutor<'e>,
-    tenant_id: Uuid,
+    tenant_id: TenantId,
 ) -> Result<Vec<PlayerBalance>, LedgerError> {
-    let rows: Vec<(String, i64, i64, i64)> = sqlx::query_as(
-        "SELECT currency,
-                coalesce(sum(balance_minor) FILTER (WHERE kind = 'player_cash'), 0)::bigint,
-                coalesce(sum(balance_minor) FILTER (WHERE kind = 'player_withdrawal_hold'), 0)::bigint,
-                coalesce(-sum(balance_minor) FILTER (WHERE kind = 'player_receivable'), 0)::bigint
-         FROM ledger_account_balances
-         WHERE tenant_id = $1 AND player_id IS NOT NULL
-         GROUP BY currency ORDER BY currency",
-    )
+    let rows: Vec<FundsRow> = sqlx::query_as(&format!(
+        "{FUNDS_BY_CURRENCY} WHERE tenant_id = $1 AND player_id IS NOT NULL GROUP BY currency ORDER BY currency"
+    ))
     .bind(tenant_id)
     .fetch_all(executor)
     .await
     .map_err(LedgerError::Database)?;
-    rows.into_iter().map(player_balance).collect()
-}
-
-fn player_balance(
-    (currency, available_minor, held_minor, owed_minor): (String, i64, i64, i64),
-) -> Result<PlayerBalance, LedgerError> {
-    let currency = decode_currency(&currency)?;
-    Ok(PlayerBalance {
-        currency,
-        available: SignedMoney::from_minor_units(available_minor, currency),
-        held: SignedMoney::from_minor_units(held_minor, currency),
-        owed: SignedMoney::from_minor_units(owed_minor, currency),
-    })
+    rows.into_iter().map(FundsRow::into_balance).collect()
 }
 
 #[derive(FromRow)]
@@ -256,8 +261,8 @@ struct HistoryRow {
 /// credit leg.
 pub async fn player_history<'e>(
     executor: impl PgExecutor<'e>,
-    tenant_id: Uuid,
-    player_id: Uuid,
+    tenant_id: TenantId,
+    player_id: PlayerId,
     query: &HistoryQuery,
 ) -> Result<HistoryPage, LedgerError> {
     let limit = match query.limit {
@@ -371,14 +376,21 @@ pub struct JournalSummary {
     pub posted_at: DateTime<Utc>,
 }
 
+#[derive(FromRow)]
+struct JournalSummaryRow {
+    id: Uuid,
+    kind: String,
+    created_at: DateTime<Utc>,
+}
+
 /// The journals posted for one business object (`reference`, e.g. "deposit:<id>"), oldest first:
 /// how a feature proves that a captured deposit was credited exactly once.
 pub async fn journals_by_reference<'e>(
     executor: impl PgExecutor<'e>,
-    tenant_id: Uuid,
+    tenant_id: TenantId,
     reference: &str,
 ) -> Result<Vec<JournalSummary>, LedgerError> {
-    let rows: Vec<(Uuid, String, DateTime<Utc>)> = sqlx::query_as(
+    let rows: Vec<JournalSummaryRow> = sqlx::query_as(
         "SELECT id, kind, created_at FROM ledger_journals
          WHERE tenant_id = $1 AND reference = $2 ORDER BY created_at, id LIMIT $3",
     )
@@ -389,11 +401,12 @@ pub async fn journals_by_reference<'e>(
     .await
     .map_err(LedgerError::Database)?;
     rows.into_iter()
-        .map(|(id, kind, posted_at)| {
+        .map(|row| {
             Ok(JournalSummary {
-                journal_id: JournalId(id),
-                kind: JournalKind::parse(kind).map_err(|error| decode_error(error.to_string()))?,
-                posted_at,
+                journal_id: JournalId(row.id),
+                kind: JournalKind::parse(row.kind)
+                    .map_err(|error| decode_error(error.to_string()))?,
+                posted_at: row.created_at,
             })
         })
         .collect()
@@ -415,7 +428,7 @@ struct TransferRow {
 /// One journal of this tenant with its transfers; `None` if there is no such journal here.
 pub async fn journal<'a>(
     database: impl sqlx::Acquire<'a, Database = sqlx::Postgres>,
-    tenant_id: Uuid,
+    tenant_id: TenantId,
     journal_id: JournalId,
 ) -> Result<Option<JournalView>, LedgerError> {
     let mut connection = database.acquire().await.map_err(LedgerError::Database)?;

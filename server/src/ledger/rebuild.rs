@@ -1,9 +1,9 @@
 //! The repair of balance snapshots from the transfers (`kasa rebuild-balances`): the one
 //! operator write the integrity check's snapshot findings call for.
 
+use app::domain::ids::TenantId;
 use serde::{Deserialize, Serialize};
 use sqlx::PgPool;
-use uuid::Uuid;
 
 use super::integrity::{ACCOUNT_SUMS_SQL, SnapshotRow};
 use super::{AccountId, LedgerError};
@@ -12,7 +12,7 @@ use super::{AccountId, LedgerError};
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct RebuildReport {
     pub dry_run: bool,
-    pub tenant_id: Option<Uuid>,
+    pub tenant_id: Option<TenantId>,
     /// Accounts whose balance (snapshot plus unfolded deltas) differed from their transfers.
     pub corrections: Vec<BalanceCorrection>,
     /// Accounts whose snapshot was rewritten, including those that only had deltas folded.
@@ -22,7 +22,7 @@ pub struct RebuildReport {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct BalanceCorrection {
     pub account_id: AccountId,
-    pub tenant_id: Uuid,
+    pub tenant_id: TenantId,
     pub kind: String,
     pub currency: String,
     pub debits_before_minor: i64,
@@ -40,7 +40,7 @@ pub struct BalanceCorrection {
 /// together and the rewrite reads both in one snapshot.
 pub async fn rebuild_balances(
     pool: &PgPool,
-    tenant_id: Option<Uuid>,
+    tenant_id: Option<TenantId>,
     dry_run: bool,
 ) -> Result<RebuildReport, LedgerError> {
     run_rebuild(pool, tenant_id, dry_run)
@@ -50,7 +50,7 @@ pub async fn rebuild_balances(
 
 async fn run_rebuild(
     pool: &PgPool,
-    tenant_id: Option<Uuid>,
+    tenant_id: Option<TenantId>,
     dry_run: bool,
 ) -> Result<RebuildReport, sqlx::Error> {
     let mut transaction = pool.begin().await?;

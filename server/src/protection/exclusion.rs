@@ -2,6 +2,7 @@
 //! last. A new choice is accepted only if it ends later, and the table refuses UPDATE and DELETE,
 //! so nothing (player, staff or a bug) can shorten an exclusion.
 
+use app::domain::ids::{PlayerId, TenantId};
 use app::error::{AppError, ErrorCode};
 use app::protection::{ExclusionPeriod, SelfExclusion};
 use chrono::{DateTime, Utc};
@@ -12,12 +13,12 @@ use crate::error::ServerError;
 /// The exclusion in force at `now`, if any.
 pub async fn active(
     conn: &mut sqlx::PgConnection,
-    tenant_id: Uuid,
-    player_id: Uuid,
+    tenant_id: TenantId,
+    player_id: PlayerId,
     now: DateTime<Utc>,
 ) -> Result<Option<SelfExclusion>, sqlx::Error> {
-    let row: Option<(String, DateTime<Utc>, Option<DateTime<Utc>>)> = sqlx::query_as(
-        "SELECT period, starts_at, ends_at FROM self_exclusions
+    sqlx::query_as(
+        "SELECT period, starts_at AS started_at, ends_at FROM self_exclusions
           WHERE tenant_id = $1 AND player_id = $2 AND starts_at <= $3
             AND (ends_at IS NULL OR ends_at > $3)
           ORDER BY ends_at DESC NULLS FIRST LIMIT 1",
@@ -26,20 +27,15 @@ pub async fn active(
     .bind(player_id)
     .bind(now)
     .fetch_optional(conn)
-    .await?;
-    Ok(row.map(|(period, started_at, ends_at)| SelfExclusion {
-        period: ExclusionPeriod::parse(&period).unwrap_or(ExclusionPeriod::Indefinite),
-        started_at,
-        ends_at,
-    }))
+    .await
 }
 
 /// Starts or extends the player's exclusion with `period` from `now`. Refused when it would not
 /// end later than the exclusion in force. The caller holds the player's row lock.
 pub async fn add(
     conn: &mut sqlx::PgConnection,
-    tenant_id: Uuid,
-    player_id: Uuid,
+    tenant_id: TenantId,
+    player_id: PlayerId,
     period: ExclusionPeriod,
     now: DateTime<Utc>,
 ) -> Result<SelfExclusion, ServerError> {

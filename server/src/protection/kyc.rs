@@ -1,6 +1,7 @@
 //! KYC state per player: the current state (`player_kyc`, no row = unverified) and the history
 //! of staff decisions with their notes (`player_kyc_reviews`, append-only).
 
+use app::domain::ids::{PlayerId, StaffId, TenantId};
 use app::protection::{KycReview, KycState};
 use chrono::{DateTime, Utc};
 use uuid::Uuid;
@@ -12,8 +13,8 @@ pub const KYC_HISTORY_MAX: i64 = 50;
 
 pub async fn state(
     conn: &mut sqlx::PgConnection,
-    tenant_id: Uuid,
-    player_id: Uuid,
+    tenant_id: TenantId,
+    player_id: PlayerId,
 ) -> ServerResult<KycState> {
     let state: Option<String> =
         sqlx::query_scalar("SELECT state FROM player_kyc WHERE tenant_id = $1 AND player_id = $2")
@@ -31,9 +32,9 @@ pub async fn state(
 /// A staff member's decision: the new current state and its history row. The caller checked
 /// the transition and holds the player's row lock.
 pub struct Decision<'a> {
-    pub tenant_id: Uuid,
-    pub player_id: Uuid,
-    pub staff_id: Uuid,
+    pub tenant_id: TenantId,
+    pub player_id: PlayerId,
+    pub staff_id: StaffId,
     pub from: KycState,
     pub to: KycState,
     pub note: &'a str,
@@ -80,11 +81,12 @@ pub async fn record(
 /// The player's KYC decisions, newest first.
 pub async fn history(
     conn: &mut sqlx::PgConnection,
-    tenant_id: Uuid,
-    player_id: Uuid,
+    tenant_id: TenantId,
+    player_id: PlayerId,
 ) -> ServerResult<Vec<KycReview>> {
-    let rows: Vec<(String, String, String, String, DateTime<Utc>)> = sqlx::query_as(
-        "SELECT r.from_state, r.to_state, r.note, s.display_name, r.created_at
+    Ok(sqlx::query_as(
+        "SELECT r.from_state AS \"from\", r.to_state AS \"to\", r.note, s.display_name AS staff_name,
+                r.created_at AS at
            FROM player_kyc_reviews r
            JOIN staff s ON s.tenant_id = r.tenant_id AND s.id = r.staff_id
           WHERE r.tenant_id = $1 AND r.player_id = $2
@@ -94,19 +96,5 @@ pub async fn history(
     .bind(player_id)
     .bind(KYC_HISTORY_MAX)
     .fetch_all(conn)
-    .await?;
-    let decode = |text: &str| {
-        KycState::parse(text).ok_or_else(|| ServerError::unknown_stored("KYC state", text))
-    };
-    rows.into_iter()
-        .map(|(from, to, note, staff_name, at)| {
-            Ok(KycReview {
-                from: decode(&from)?,
-                to: decode(&to)?,
-                note,
-                staff_name,
-                at,
-            })
-        })
-        .collect()
+    .await?)
 }

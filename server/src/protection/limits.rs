@@ -9,11 +9,11 @@
 //! limit can only count money in its own currency, and deposits or bets in another currency are
 //! refused while a limit applies (otherwise a second currency would be a way round the limit).
 
+use app::domain::ids::{PlayerId, TenantId};
 use app::domain::money::{Currency, Money, SignedMoney};
 use app::error::{AppError, ErrorCode};
 use app::protection::{LimitKind, LimitPeriod, LimitView, PendingLimitChange};
 use chrono::{DateTime, Duration, Utc};
-use uuid::Uuid;
 
 use super::COUNTED_DEPOSIT_STATES;
 use crate::error::ServerError;
@@ -94,8 +94,8 @@ impl LimitRow {
 pub async fn rows(
     conn: &mut sqlx::PgConnection,
     kind: LimitKind,
-    tenant_id: Uuid,
-    player_id: Uuid,
+    tenant_id: TenantId,
+    player_id: PlayerId,
 ) -> Result<Vec<LimitRow>, sqlx::Error> {
     sqlx::query_as(&format!(
         "SELECT period, currency, amount_minor, pending_amount_minor, pending_effective_at
@@ -114,8 +114,8 @@ pub async fn rows(
 async fn used_minor(
     conn: &mut sqlx::PgConnection,
     kind: LimitKind,
-    tenant_id: Uuid,
-    player_id: Uuid,
+    tenant_id: TenantId,
+    player_id: PlayerId,
     currency: Currency,
     period: LimitPeriod,
     now: DateTime<Utc>,
@@ -134,8 +134,8 @@ async fn used_minor(
 pub async fn views(
     conn: &mut sqlx::PgConnection,
     kind: LimitKind,
-    tenant_id: Uuid,
-    player_id: Uuid,
+    tenant_id: TenantId,
+    player_id: PlayerId,
     now: DateTime<Utc>,
 ) -> Result<(Option<Currency>, Vec<LimitView>), ServerError> {
     let rows = rows(conn, kind, tenant_id, player_id).await?;
@@ -176,8 +176,8 @@ pub async fn views(
 /// limit and the room left in it.
 pub async fn check(
     conn: &mut sqlx::PgConnection,
-    tenant_id: Uuid,
-    player_id: Uuid,
+    tenant_id: TenantId,
+    player_id: PlayerId,
     amount: &Money,
     now: DateTime<Utc>,
 ) -> Result<(), ServerError> {
@@ -220,8 +220,8 @@ pub enum LossLimitRefusal {
 /// window plus the bet may not exceed its limit. The caller holds the player's row lock.
 pub async fn check_loss(
     conn: &mut sqlx::PgConnection,
-    tenant_id: Uuid,
-    player_id: Uuid,
+    tenant_id: TenantId,
+    player_id: PlayerId,
     amount: &Money,
     now: DateTime<Utc>,
 ) -> Result<Result<(), LossLimitRefusal>, ServerError> {
@@ -270,8 +270,8 @@ pub struct LimitRequest {
 pub async fn set(
     conn: &mut sqlx::PgConnection,
     kind: LimitKind,
-    tenant_id: Uuid,
-    player_id: Uuid,
+    tenant_id: TenantId,
+    player_id: PlayerId,
     request: LimitRequest,
     cooldown: Duration,
     now: DateTime<Utc>,
@@ -354,8 +354,8 @@ pub async fn set(
 async fn write(
     conn: &mut sqlx::PgConnection,
     kind: LimitKind,
-    tenant_id: Uuid,
-    player_id: Uuid,
+    tenant_id: TenantId,
+    player_id: PlayerId,
     period: LimitPeriod,
     currency: Currency,
     amount_minor: i64,
@@ -390,8 +390,8 @@ async fn write(
 async fn delete(
     conn: &mut sqlx::PgConnection,
     kind: LimitKind,
-    tenant_id: Uuid,
-    player_id: Uuid,
+    tenant_id: TenantId,
+    player_id: PlayerId,
     period: LimitPeriod,
 ) -> Result<(), ServerError> {
     sqlx::query(&format!(

@@ -12,11 +12,11 @@ pub mod policy;
 pub mod reminder;
 mod service;
 
+use app::domain::ids::{PlayerId, TenantId};
 use app::domain::money::{Money, SignedMoney};
 use app::error::{AppError, ErrorCode};
 use app::protection::{KycState, SelfExclusion};
 use chrono::{DateTime, Utc};
-use uuid::Uuid;
 
 pub use policy::ProtectionPolicy;
 
@@ -27,8 +27,8 @@ use crate::error::ServerError;
 /// 404.
 pub async fn lock_player(
     conn: &mut sqlx::PgConnection,
-    tenant_id: Uuid,
-    player_id: Uuid,
+    tenant_id: TenantId,
+    player_id: PlayerId,
 ) -> Result<(), ServerError> {
     let found: Option<i32> =
         sqlx::query_scalar("SELECT 1 FROM players WHERE tenant_id = $1 AND id = $2 FOR UPDATE")
@@ -51,8 +51,8 @@ pub(crate) const COUNTED_DEPOSIT_STATES: &str = "('created', 'pending', 'capture
 /// (`kyc_required`). Deposits created, pending and captured count.
 pub async fn check_deposit(
     conn: &mut sqlx::PgConnection,
-    tenant_id: Uuid,
-    player_id: Uuid,
+    tenant_id: TenantId,
+    player_id: PlayerId,
     amount: &Money,
     now: DateTime<Utc>,
 ) -> Result<(), ServerError> {
@@ -89,8 +89,8 @@ pub async fn check_deposit(
 /// them (a KYC threshold for withdrawals) do not change the withdrawal flow.
 pub async fn check_withdrawal(
     conn: &mut sqlx::PgConnection,
-    tenant_id: Uuid,
-    player_id: Uuid,
+    tenant_id: TenantId,
+    player_id: PlayerId,
     _amount: &Money,
     _now: DateTime<Utc>,
 ) -> Result<(), ServerError> {
@@ -115,8 +115,8 @@ pub async fn check_withdrawal(
 /// May this player place a bet now? For the game provider API: refused while self-excluded.
 pub async fn check_play(
     conn: &mut sqlx::PgConnection,
-    tenant_id: Uuid,
-    player_id: Uuid,
+    tenant_id: TenantId,
+    player_id: PlayerId,
     now: DateTime<Utc>,
 ) -> Result<(), ServerError> {
     refuse_if_excluded(conn, tenant_id, player_id, now, "Play").await
@@ -124,8 +124,8 @@ pub async fn check_play(
 
 pub(crate) async fn refuse_if_excluded(
     conn: &mut sqlx::PgConnection,
-    tenant_id: Uuid,
-    player_id: Uuid,
+    tenant_id: TenantId,
+    player_id: PlayerId,
     now: DateTime<Utc>,
     what: &str,
 ) -> Result<(), ServerError> {
@@ -162,8 +162,8 @@ fn kyc_next_step(state: KycState) -> &'static str {
 /// `COUNTED_DEPOSIT_STATES`), ever. The KYC threshold compares it in that currency alone.
 async fn deposited_total_minor(
     conn: &mut sqlx::PgConnection,
-    tenant_id: Uuid,
-    player_id: Uuid,
+    tenant_id: TenantId,
+    player_id: PlayerId,
     amount: &Money,
 ) -> Result<i64, ServerError> {
     Ok(sqlx::query_scalar(&format!(

@@ -1,9 +1,9 @@
 //! Each tenant's protection policy: the defaults below, overridden per tenant by a row in
 //! `protection_policies` (a NULL column keeps the default).
 
+use app::domain::ids::TenantId;
 use app::domain::money::Currency;
 use app::protection::ProtectionRules;
-use uuid::Uuid;
 
 /// Withdrawals need a verified identity unless the tenant turns it off.
 pub const KYC_REQUIRED_FOR_WITHDRAWAL_DEFAULT: bool = true;
@@ -29,12 +29,20 @@ impl Default for ProtectionPolicy {
     }
 }
 
+/// A brand's stored policy row: a column left NULL takes the default.
+#[derive(Default, sqlx::FromRow)]
+struct StoredPolicy {
+    kyc_required_for_withdrawal: Option<bool>,
+    kyc_deposit_threshold_major: Option<i64>,
+    deposit_limit_increase_cooldown_hours: Option<i32>,
+}
+
 impl ProtectionPolicy {
     pub async fn load(
         conn: &mut sqlx::PgConnection,
-        tenant_id: Uuid,
+        tenant_id: TenantId,
     ) -> Result<ProtectionPolicy, sqlx::Error> {
-        let row: Option<(Option<bool>, Option<i64>, Option<i32>)> = sqlx::query_as(
+        let stored: Option<StoredPolicy> = sqlx::query_as(
             "SELECT kyc_required_for_withdrawal, kyc_deposit_threshold_major,
                     deposit_limit_increase_cooldown_hours
                FROM protection_policies WHERE tenant_id = $1",
@@ -42,14 +50,17 @@ impl ProtectionPolicy {
         .bind(tenant_id)
         .fetch_optional(conn)
         .await?;
-        let (kyc_required, threshold_major, cooldown_hours) = row.unwrap_or_default();
+        let stored = stored.unwrap_or_default();
         let defaults = ProtectionPolicy::default();
         Ok(ProtectionPolicy {
-            kyc_required_for_withdrawal: kyc_required
+            kyc_required_for_withdrawal: stored
+                .kyc_required_for_withdrawal
                 .unwrap_or(defaults.kyc_required_for_withdrawal),
-            kyc_deposit_threshold_major: threshold_major
+            kyc_deposit_threshold_major: stored
+                .kyc_deposit_threshold_major
                 .unwrap_or(defaults.kyc_deposit_threshold_major),
-            limit_increase_cooldown_hours: cooldown_hours
+            limit_increase_cooldown_hours: stored
+                .deposit_limit_increase_cooldown_hours
                 .unwrap_or(defaults.limit_increase_cooldown_hours),
         })
     }

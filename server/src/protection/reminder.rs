@@ -1,16 +1,16 @@
 //! The player's play reminder (`play_reminders`): how often the game pages tell the player how
 //! long they have been playing. No row means no reminder, so turning it off deletes the row.
 
+use app::domain::ids::{PlayerId, TenantId};
 use chrono::{DateTime, Utc};
-use uuid::Uuid;
 
 use crate::error::ServerError;
 
 /// The player's reminder interval in minutes; `None` when the player wants no reminder.
 pub async fn interval_minutes(
     conn: &mut sqlx::PgConnection,
-    tenant_id: Uuid,
-    player_id: Uuid,
+    tenant_id: TenantId,
+    player_id: PlayerId,
 ) -> Result<Option<u32>, ServerError> {
     let minutes: Option<i32> = sqlx::query_scalar(
         "SELECT interval_minutes FROM play_reminders WHERE tenant_id = $1 AND player_id = $2",
@@ -27,8 +27,8 @@ pub async fn interval_minutes(
 /// whether anything changed, so a repeated save writes no audit event.
 pub async fn set(
     conn: &mut sqlx::PgConnection,
-    tenant_id: Uuid,
-    player_id: Uuid,
+    tenant_id: TenantId,
+    player_id: PlayerId,
     minutes: Option<u32>,
     now: DateTime<Utc>,
 ) -> Result<bool, ServerError> {

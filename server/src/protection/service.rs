@@ -4,6 +4,7 @@
 
 use app::api::RequestCtx;
 use app::auth::StaffRole;
+use app::domain::ids::{PlayerId, TenantId};
 use app::domain::money::{Currency, Money};
 use app::error::{AppError, ErrorCode};
 use app::protection::api::ProtectionApi;
@@ -12,7 +13,6 @@ use app::protection::{
     PlayerProtectionView, parse_play_reminder_minutes,
 };
 use rust_decimal::Decimal;
-use uuid::Uuid;
 
 use super::limits::{self, LIMIT_AMOUNT_MAX_MAJOR, LimitChange, LimitRequest};
 use super::{ProtectionPolicy, exclusion, kyc, lock_player, reminder};
@@ -25,8 +25,8 @@ use crate::tenants::Tenant;
 impl Services {
     async fn account_overview(
         &self,
-        tenant_id: Uuid,
-        player_id: Uuid,
+        tenant_id: TenantId,
+        player_id: PlayerId,
     ) -> Result<AccountOverview, ServerError> {
         let now = self.now();
         let mut conn = self.pool().acquire().await?;
@@ -53,8 +53,8 @@ impl Services {
 
     async fn player_protection(
         &self,
-        tenant_id: Uuid,
-        player_id: Uuid,
+        tenant_id: TenantId,
+        player_id: PlayerId,
     ) -> Result<PlayerProtectionView, ServerError> {
         let now = self.now();
         let mut conn = self.pool().acquire().await?;
@@ -154,7 +154,7 @@ impl ProtectionApi for Services {
     async fn set_kyc_state(
         &self,
         ctx: &RequestCtx,
-        player_id: Uuid,
+        player_id: PlayerId,
         state: KycState,
         note: String,
     ) -> Result<PlayerProtectionView, AppError> {
@@ -179,7 +179,7 @@ async fn set_limit(
     services: &Services,
     ctx: &RequestCtx,
     tenant: Tenant,
-    player_id: Uuid,
+    player_id: PlayerId,
     wish: LimitWish,
 ) -> ServerResult<AccountOverview> {
     let LimitWish {
@@ -238,7 +238,7 @@ async fn set_play_reminder(
     services: &Services,
     ctx: &RequestCtx,
     tenant: Tenant,
-    player_id: Uuid,
+    player_id: PlayerId,
     minutes: &str,
 ) -> ServerResult<AccountOverview> {
     let minutes = parse_play_reminder_minutes(minutes)?;
@@ -269,7 +269,7 @@ async fn set_play_reminder(
 fn player_event(
     ctx: &RequestCtx,
     tenant: &Tenant,
-    player_id: Uuid,
+    player_id: PlayerId,
     action: impl Into<String>,
     before: Option<serde_json::Value>,
     after: Option<serde_json::Value>,
@@ -295,7 +295,7 @@ async fn exclude(
     services: &Services,
     ctx: &RequestCtx,
     tenant: Tenant,
-    player_id: Uuid,
+    player_id: PlayerId,
     period: ExclusionPeriod,
     confirmed: bool,
 ) -> ServerResult<AccountOverview> {
@@ -338,7 +338,7 @@ async fn find_player(
     email: String,
 ) -> ServerResult<PlayerProtectionView> {
     let email = app::auth::normalise_email(&email)?;
-    let player_id: Option<Uuid> =
+    let player_id: Option<PlayerId> =
         sqlx::query_scalar("SELECT id FROM players WHERE tenant_id = $1 AND email = $2")
             .bind(tenant.id)
             .bind(&email)
@@ -353,7 +353,7 @@ async fn set_kyc_state(
     ctx: &RequestCtx,
     tenant: Tenant,
     staff: StaffMember,
-    player_id: Uuid,
+    player_id: PlayerId,
     state: KycState,
     note: String,
 ) -> ServerResult<PlayerProtectionView> {

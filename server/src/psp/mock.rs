@@ -7,6 +7,7 @@
 //! with types `checkout.processing|paid|failed|expired` (object: a checkout) and
 //! `payout.pending|succeeded|failed` (object: a payout).
 
+use app::domain::ids::TenantId;
 use std::time::Duration;
 
 use app::domain::money::{Currency, Money};
@@ -228,7 +229,7 @@ impl MockPsp {
 #[derive(Debug, Clone, sqlx::FromRow)]
 pub struct MockCheckout {
     pub id: String,
-    pub tenant_id: Uuid,
+    pub tenant_id: TenantId,
     pub deposit_id: Uuid,
     pub amount_minor: i64,
     pub currency: String,

@@ -11,6 +11,7 @@ pub mod signature;
 pub mod stripe;
 pub mod webhooks;
 
+use app::domain::ids::{PlayerId, TenantId};
 use std::collections::BTreeMap;
 use std::sync::Arc;
 
@@ -25,8 +26,8 @@ use crate::config::Config;
 #[derive(Debug, Clone)]
 pub struct CheckoutRequest {
     pub deposit_id: Uuid,
-    pub tenant_id: Uuid,
-    pub player_id: Uuid,
+    pub tenant_id: TenantId,
+    pub player_id: PlayerId,
     pub amount: Money,
     /// Where the PSP sends the browser after payment. Stripe replaces `{CHECKOUT_SESSION_ID}`.
     pub success_url: String,
@@ -76,10 +77,10 @@ pub enum CheckoutOutcome {
 /// A payout of one withdrawal attempt.
 #[derive(Debug, Clone)]
 pub struct PayoutRequest {
-    pub tenant_id: Uuid,
+    pub tenant_id: TenantId,
     pub withdrawal_id: Uuid,
     pub attempt_id: Uuid,
-    pub player_id: Uuid,
+    pub player_id: PlayerId,
     pub amount: Money,
     /// Sent to the PSP; the same key never pays twice.
     pub idempotency_key: String,

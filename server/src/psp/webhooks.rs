@@ -8,8 +8,10 @@
 //! its ledger journal, its audit event and the event's `applied` mark commit together. A replay
 //! finds the stored row and changes nothing; an apply that fails is marked `failed` and retried.
 
+use app::domain::ids::TenantId;
 use std::time::Duration;
 
+use app::domain::reconciliation::WebhookEventStatus;
 use app::error::{AppError, ErrorCode};
 use chrono::{DateTime, Utc};
 use http::HeaderMap;
@@ -27,8 +29,8 @@ pub const APPLY_ATTEMPTS_MAX: i32 = 20;
 /// What applying one update did.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Outcome {
-    pub status: EventStatus,
-    pub tenant_id: Option<Uuid>,
+    pub status: WebhookEventStatus,
+    pub tenant_id: Option<TenantId>,
     pub object_type: Option<&'static str>,
     pub object_id: Option<Uuid>,
     /// Why nothing changed, or what was noticed (shown in the webhook log).
@@ -36,9 +38,9 @@ pub struct Outcome {
 }
 
 impl Outcome {
-    pub fn applied(tenant_id: Uuid, object_type: &'static str, object_id: Uuid) -> Outcome {
+    pub fn applied(tenant_id: TenantId, object_type: &'static str, object_id: Uuid) -> Outcome {
         Outcome {
-            status: EventStatus::Applied,
+            status: WebhookEventStatus::Applied,
             tenant_id: Some(tenant_id),
             object_type: Some(object_type),
             object_id: Some(object_id),
@@ -48,13 +50,13 @@ impl Outcome {
 
     /// About a known object, but nothing to change (a duplicate, an older state).
     pub fn ignored(
-        tenant_id: Uuid,
+        tenant_id: TenantId,
         object_type: &'static str,
         object_id: Uuid,
         note: impl Into<String>,
     ) -> Outcome {
         Outcome {
-            status: EventStatus::Ignored,
+            status: WebhookEventStatus::Ignored,
             note: Some(note.into()),
             ..Outcome::applied(tenant_id, object_type, object_id)
         }
@@ -63,7 +65,7 @@ impl Outcome {
     /// About no object we know (yet): kept, shown to staff and retried.
     pub fn unmatched(note: impl Into<String>) -> Outcome {
         Outcome {
-            status: EventStatus::Unmatched,
+            status: WebhookEventStatus::Unmatched,
             tenant_id: None,
             object_type: None,
             object_id: None,
@@ -72,21 +74,21 @@ impl Outcome {
     }
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum EventStatus {
-    Applied,
-    Ignored,
-    Unmatched,
+/// A stored event as the pipeline reads it to apply it.
+#[derive(sqlx::FromRow)]
+struct StoredWebhook {
+    provider: String,
+    raw_body: String,
+    #[sqlx(try_from = "String")]
+    status: WebhookEventStatus,
 }
 
-impl EventStatus {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            EventStatus::Applied => "applied",
-            EventStatus::Ignored => "ignored",
-            EventStatus::Unmatched => "unmatched",
-        }
-    }
+/// A stored event delivered again: its id and where it stands.
+#[derive(sqlx::FromRow)]
+struct Redelivered {
+    id: Uuid,
+    #[sqlx(try_from = "String")]
+    status: WebhookEventStatus,
 }
 
 /// Why applying an update failed; the event is marked `failed` and retried.
@@ -118,7 +120,7 @@ impl From<ApplyError> for crate::error::ServerError {
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
 pub struct WebhookAck {
     pub event_id: String,
-    pub status: String,
+    pub status: WebhookEventStatus,
     /// True when this event had been received before.
     pub duplicate: bool,
 }
@@ -173,7 +175,7 @@ impl Services {
         let (id, duplicate) = match inserted {
             Some(id) => (id, false),
             None => {
-                let (id, status): (Uuid, String) = sqlx::query_as(
+                let Redelivered { id, status } = sqlx::query_as(
                     "UPDATE psp_webhook_events
                         SET deliveries = deliveries + 1, last_delivery_at = $3
                       WHERE provider = $1 AND event_id = $2
@@ -185,7 +187,10 @@ impl Services {
                 .fetch_one(self.pool())
                 .await?;
                 tracing::info!(provider = provider.name(), event = %event.event_id, %status, "webhook delivered again");
-                if status == "applied" || status == "ignored" {
+                if matches!(
+                    status,
+                    WebhookEventStatus::Applied | WebhookEventStatus::Ignored
+                ) {
                     return Ok(WebhookAck {
                         event_id: event.event_id,
                         status,
@@ -208,16 +213,23 @@ impl Services {
 
     /// Applies a stored event, at most once: the event row is locked, and its status checked,
     /// in the transaction that applies it. Returns the event's status afterwards.
-    pub async fn apply_webhook_event(&self, id: Uuid) -> Result<String, ApplyError> {
+    pub async fn apply_webhook_event(&self, id: Uuid) -> Result<WebhookEventStatus, ApplyError> {
         let now = self.now();
         let mut tx = self.pool().begin().await?;
-        let (provider_name, raw_body, status): (String, String, String) = sqlx::query_as(
+        let StoredWebhook {
+            provider: provider_name,
+            raw_body,
+            status,
+        } = sqlx::query_as(
             "SELECT provider, raw_body, status FROM psp_webhook_events WHERE id = $1 FOR UPDATE",
         )
         .bind(id)
         .fetch_one(&mut *tx)
         .await?;
-        if status == "applied" || status == "ignored" {
+        if matches!(
+            status,
+            WebhookEventStatus::Applied | WebhookEventStatus::Ignored
+        ) {
             tx.commit().await?;
             return Ok(status);
         }
@@ -229,7 +241,7 @@ impl Services {
                 Err(error) => Err(ApplyError::Mismatch(error.to_string())),
                 Ok(event) => match &event.update {
                     None => Ok(Outcome {
-                        status: EventStatus::Ignored,
+                        status: WebhookEventStatus::Ignored,
                         tenant_id: None,
                         object_type: None,
                         object_id: None,
@@ -263,7 +275,7 @@ impl Services {
                 .execute(&mut *tx)
                 .await?;
                 tx.commit().await?;
-                Ok(outcome.status.as_str().to_owned())
+                Ok(outcome.status)
             }
             Err(error) => {
                 tx.rollback().await?;

@@ -2,7 +2,7 @@
 //! the viewer, the retry policy, the mock's scripts and any duplicate payout.
 
 use app::auth::StaffRole;
-use app::domain::ids::WithdrawalId;
+use app::domain::ids::{StaffId, TenantId, WithdrawalId};
 use app::domain::money::SignedMoney;
 use app::domain::withdrawal::WithdrawalState;
 use app::withdrawals::{
@@ -105,16 +105,28 @@ pub async fn detail(
     })
 }
 
+/// A recovery journal of a payout made twice, summed by the account it took the money from.
+#[derive(sqlx::FromRow)]
+struct RecoveryRow {
+    attempt_number: i32,
+    journal_id: Uuid,
+    booked_at: DateTime<Utc>,
+    cash_minor: i64,
+    receivable_minor: i64,
+}
+
 /// The withdrawal's payouts the PSP made twice, with how each was booked against the player
 /// (from the recovery journal's transfers: cash taken back, and the receivable).
 async fn duplicate_payouts(
     conn: &mut sqlx::PgConnection,
     withdrawal: &Withdrawal,
 ) -> Result<Vec<DuplicatePayout>, ServerError> {
-    let rows: Vec<(i32, Uuid, DateTime<Utc>, i64, i64)> = sqlx::query_as(
-        "SELECT a.attempt_number, j.id, j.created_at,
-                coalesce(sum(t.amount_minor) FILTER (WHERE d.kind = 'player_cash'), 0)::bigint,
+    let rows: Vec<RecoveryRow> = sqlx::query_as(
+        "SELECT a.attempt_number, j.id AS journal_id, j.created_at AS booked_at,
+                coalesce(sum(t.amount_minor) FILTER (WHERE d.kind = 'player_cash'), 0)::bigint
+                    AS cash_minor,
                 coalesce(sum(t.amount_minor) FILTER (WHERE d.kind = 'player_receivable'), 0)::bigint
+                    AS receivable_minor
            FROM payout_attempts a
            JOIN ledger_journals j ON j.id = a.recovery_journal_id
            JOIN ledger_transfers t ON t.journal_id = j.id
@@ -130,26 +142,22 @@ async fn duplicate_payouts(
     let money = |minor: i64| SignedMoney::from_minor_units(minor, currency);
     Ok(rows
         .into_iter()
-        .map(
-            |(attempt_number, journal_id, booked_at, cash_minor, receivable_minor)| {
-                DuplicatePayout {
-                    attempt_number,
-                    journal_id,
-                    booked_at,
-                    from_cash: money(cash_minor),
-                    receivable: money(receivable_minor),
-                }
-            },
-        )
+        .map(|row| DuplicatePayout {
+            attempt_number: row.attempt_number,
+            journal_id: row.journal_id,
+            booked_at: row.booked_at,
+            from_cash: money(row.cash_minor),
+            receivable: money(row.receivable_minor),
+        })
         .collect())
 }
 
 async fn staff_names(
     conn: &mut sqlx::PgConnection,
-    tenant_id: Uuid,
+    tenant_id: TenantId,
     withdrawal: &Withdrawal,
 ) -> Result<(Option<String>, Option<String>), ServerError> {
-    let mut name = async |id: Option<Uuid>| -> Result<Option<String>, ServerError> {
+    let mut name = async |id: Option<StaffId>| -> Result<Option<String>, ServerError> {
         match id {
             None => Ok(None),
             Some(id) => Ok(sqlx::query_scalar(

@@ -3,7 +3,7 @@
 //! one way a change is recorded: a timeline row for staff and an audit event, in the
 //! transaction that makes the change.
 
-use app::domain::ids::{AttemptId, WithdrawalId};
+use app::domain::ids::{AttemptId, PlayerId, StaffId, TenantId, WithdrawalId};
 use app::domain::money::{Currency, Money};
 use app::domain::withdrawal::{AttemptState, Facts, FirstApproval, LatestAttempt, WithdrawalState};
 use app::withdrawals::{PayoutAttemptView, WithdrawalView};
@@ -20,13 +20,13 @@ use crate::audit::{self, Actor, AuditEvent};
 #[derive(Debug, Clone)]
 pub struct Withdrawal {
     pub id: WithdrawalId,
-    pub tenant_id: Uuid,
-    pub player_id: Uuid,
+    pub tenant_id: TenantId,
+    pub player_id: PlayerId,
     pub amount: Money,
     pub state: WithdrawalState,
     pub request_sha256: Vec<u8>,
-    pub first_approved_by: Option<Uuid>,
-    pub approved_by: Option<Uuid>,
+    pub first_approved_by: Option<StaffId>,
+    pub approved_by: Option<StaffId>,
     pub reject_reason: Option<String>,
     pub paid_at: Option<DateTime<Utc>>,
     pub external_reference: Option<String>,
@@ -38,15 +38,15 @@ pub struct Withdrawal {
 struct WithdrawalRecord {
     #[sqlx(try_from = "Uuid")]
     id: WithdrawalId,
-    tenant_id: Uuid,
-    player_id: Uuid,
+    tenant_id: TenantId,
+    player_id: PlayerId,
     amount_minor: i64,
     currency: String,
     #[sqlx(try_from = "String")]
     state: WithdrawalState,
     request_sha256: Vec<u8>,
-    first_approved_by: Option<Uuid>,
-    approved_by: Option<Uuid>,
+    first_approved_by: Option<StaffId>,
+    approved_by: Option<StaffId>,
     reject_reason: Option<String>,
     paid_at: Option<DateTime<Utc>>,
     external_reference: Option<String>,
@@ -106,7 +106,7 @@ impl Withdrawal {
 /// One of the tenant's withdrawals; another tenant's id is not found.
 pub async fn find_withdrawal(
     conn: &mut sqlx::PgConnection,
-    tenant_id: Uuid,
+    tenant_id: TenantId,
     withdrawal_id: WithdrawalId,
 ) -> Result<Option<Withdrawal>, sqlx::Error> {
     sqlx::query_as("SELECT * FROM withdrawals WHERE tenant_id = $1 AND id = $2")
@@ -120,7 +120,7 @@ pub async fn find_withdrawal(
 /// not found.
 pub async fn lock_withdrawal(
     conn: &mut sqlx::PgConnection,
-    tenant_id: Uuid,
+    tenant_id: TenantId,
     withdrawal_id: WithdrawalId,
 ) -> Result<Option<Withdrawal>, sqlx::Error> {
     sqlx::query_as("SELECT * FROM withdrawals WHERE tenant_id = $1 AND id = $2 FOR UPDATE")
@@ -146,7 +146,7 @@ pub async fn lock_withdrawal_of(
 pub struct PayoutAttempt {
     #[sqlx(try_from = "Uuid")]
     pub id: AttemptId,
-    pub tenant_id: Uuid,
+    pub tenant_id: TenantId,
     #[sqlx(try_from = "Uuid")]
     pub withdrawal_id: WithdrawalId,
     pub attempt_number: i32,
@@ -230,7 +230,7 @@ pub fn facts(
     withdrawal: &Withdrawal,
     attempts: &[PayoutAttempt],
     policy: &Policy,
-    staff_id: Uuid,
+    staff_id: StaffId,
     now: DateTime<Utc>,
 ) -> Facts {
     let amount = withdrawal.amount;
@@ -347,7 +347,8 @@ fn actor_type(actor: &Actor) -> &'static str {
 /// A UUID for people, a name for providers and jobs (also the scope of staff action keys).
 pub fn actor_id(actor: &Actor) -> String {
     match actor {
-        Actor::Staff(id) | Actor::Player(id) => id.to_string(),
+        Actor::Staff(id) => id.to_string(),
+        Actor::Player(id) => id.to_string(),
         Actor::Provider(name) | Actor::System(name) => name.clone(),
     }
 }

@@ -3,12 +3,11 @@
 //! the PSP first, never retrying blind.
 
 use app::api::RequestCtx;
-use app::domain::ids::WithdrawalId;
+use app::domain::ids::{StaffId, WithdrawalId};
 use app::domain::withdrawal::{ActionKind, AttemptState, Next, WithdrawalState};
 use app::error::{AppError, ErrorCode};
 use app::withdrawals::{StaffAction, WithdrawalReceipt};
 use chrono::{DateTime, Utc};
-use uuid::Uuid;
 
 use super::actions::{Acting, not_found, receipt, staff_change};
 use super::model::{
@@ -275,7 +274,7 @@ pub(super) async fn begin_attempt(
 async fn reopen_for_resend(
     tx: &mut sqlx::PgConnection,
     attempt: &PayoutAttempt,
-    staff_id: Uuid,
+    staff_id: StaffId,
     policy: &Policy,
     now: DateTime<Utc>,
 ) -> Result<PayoutAttempt, sqlx::Error> {

@@ -1,6 +1,7 @@
 //! Each tenant's withdrawal policy: limits, the maker-checker threshold, the payout retry policy,
 //! the recheck age and the payout provider. A tenant without a row uses [`Policy::DEFAULT`].
 
+use app::domain::ids::{StaffId, TenantId};
 use std::collections::BTreeMap;
 use std::str::FromStr;
 
@@ -16,7 +17,6 @@ use app::error::AppError;
 use app::withdrawals::{PolicyUpdate, WithdrawalPolicy};
 use chrono::{DateTime, Utc};
 use rust_decimal::Decimal;
-use uuid::Uuid;
 
 /// Policy amounts are stored with at most this many decimal places (`numeric(20, 4)`).
 const POLICY_AMOUNT_SCALE_MAX: u32 = 4;
@@ -217,7 +217,10 @@ type PolicyRecord = (
 );
 
 /// The tenant's policy, or the defaults.
-pub async fn load(conn: &mut sqlx::PgConnection, tenant_id: Uuid) -> Result<Policy, sqlx::Error> {
+pub async fn load(
+    conn: &mut sqlx::PgConnection,
+    tenant_id: TenantId,
+) -> Result<Policy, sqlx::Error> {
     let row: Option<PolicyRecord> = sqlx::query_as(
         "SELECT amount_min, amount_max, approval_threshold, payout_attempts_max,
                 retry_cooldown_s, recheck_age_s, not_found_grace_s, payout_provider, updated_at
@@ -251,7 +254,7 @@ pub async fn load(conn: &mut sqlx::PgConnection, tenant_id: Uuid) -> Result<Poli
 /// The tenant's per-currency maker-checker thresholds (`withdrawal_approval_thresholds`).
 async fn load_thresholds(
     conn: &mut sqlx::PgConnection,
-    tenant_id: Uuid,
+    tenant_id: TenantId,
 ) -> Result<BTreeMap<Currency, Decimal>, sqlx::Error> {
     let rows: Vec<(String, Decimal)> = sqlx::query_as(
         "SELECT currency::text, threshold_major FROM withdrawal_approval_thresholds
@@ -269,7 +272,7 @@ async fn load_thresholds(
 /// Replaces the tenant's per-currency thresholds.
 async fn save_thresholds(
     conn: &mut sqlx::PgConnection,
-    tenant_id: Uuid,
+    tenant_id: TenantId,
     thresholds: &BTreeMap<Currency, Decimal>,
 ) -> Result<(), sqlx::Error> {
     sqlx::query("DELETE FROM withdrawal_approval_thresholds WHERE tenant_id = $1")
@@ -293,9 +296,9 @@ async fn save_thresholds(
 /// Writes the tenant's policy (inserted on first save).
 pub async fn save_policy(
     conn: &mut sqlx::PgConnection,
-    tenant_id: Uuid,
+    tenant_id: TenantId,
     policy: &Policy,
-    staff_id: Uuid,
+    staff_id: StaffId,
     now: DateTime<Utc>,
 ) -> Result<(), sqlx::Error> {
     sqlx::query(

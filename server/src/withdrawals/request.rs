@@ -2,6 +2,7 @@
 //! the withdrawal row), and the player's own withdrawals.
 
 use app::api::RequestCtx;
+use app::domain::ids::PlayerId;
 use app::domain::money::{Currency, Money, SignedMoney};
 use app::domain::withdrawal::WithdrawalState;
 use app::error::{AppError, ErrorCode};
@@ -66,7 +67,7 @@ pub fn client_key(key: &str) -> Result<String, ServerError> {
 pub async fn options(
     services: &Services,
     tenant: &Tenant,
-    player_id: Uuid,
+    player_id: PlayerId,
 ) -> ServerResult<WithdrawOptions> {
     let mut conn = services.pool().acquire().await?;
     let policy = policy::load(&mut conn, tenant.id).await?;
@@ -89,7 +90,7 @@ pub async fn request(
     services: &Services,
     ctx: &RequestCtx,
     tenant: &Tenant,
-    player_id: Uuid,
+    player_id: PlayerId,
     amount: String,
     currency: String,
     idempotency_key: String,
@@ -214,7 +215,7 @@ pub async fn request(
 pub async fn mine(
     services: &Services,
     tenant: &Tenant,
-    player_id: Uuid,
+    player_id: PlayerId,
 ) -> ServerResult<Vec<WithdrawalView>> {
     let rows: Vec<Withdrawal> = sqlx::query_as(
         "SELECT * FROM withdrawals

@@ -2,6 +2,7 @@
 //! built from short descriptions, row counts, and the integrity check every test ends with.
 #![allow(dead_code)]
 
+use app::domain::ids::{PlayerId, TenantId};
 use app::domain::money::{Currency, Money};
 use kasa_server::ledger::{
     self, AccountRef, IdempotencyKey, JournalKind, LedgerError, NewJournal, NewTransfer,
@@ -21,7 +22,7 @@ pub async fn wide_pool(connect_options: PgConnectOptions, connections: u32) -> P
         .expect("the test database accepts connections")
 }
 
-pub async fn tenant(pool: &PgPool, slug: &str) -> Uuid {
+pub async fn tenant(pool: &PgPool, slug: &str) -> TenantId {
     sqlx::query_scalar("INSERT INTO tenants (id, slug, name) VALUES ($1, $2, $2) RETURNING id")
         .bind(Uuid::new_v4())
         .bind(slug)
@@ -30,7 +31,7 @@ pub async fn tenant(pool: &PgPool, slug: &str) -> Uuid {
         .expect("tenant inserted")
 }
 
-pub async fn player(pool: &PgPool, tenant_id: Uuid) -> Uuid {
+pub async fn player(pool: &PgPool, tenant_id: TenantId) -> PlayerId {
     let id = Uuid::new_v4();
     sqlx::query(
         "INSERT INTO players (id, tenant_id, email, display_name, password_hash)
@@ -42,7 +43,7 @@ pub async fn player(pool: &PgPool, tenant_id: Uuid) -> Uuid {
     .execute(pool)
     .await
     .expect("player inserted");
-    id
+    PlayerId(id)
 }
 
 pub fn eur(amount: &str) -> Money {
@@ -76,8 +77,8 @@ pub fn one_transfer(
 /// integrity check's cross-object rules hold too.
 pub async fn deposit(
     pool: &PgPool,
-    tenant_id: Uuid,
-    player_id: Uuid,
+    tenant_id: TenantId,
+    player_id: PlayerId,
     amount: Money,
 ) -> PostedJournal {
     let deposit_id = Uuid::new_v4();
@@ -119,8 +120,8 @@ pub async fn deposit(
 /// names it, so that the integrity check's cross-object rules hold too.
 pub async fn game_call(
     pool: &PgPool,
-    tenant_id: Uuid,
-    player_id: Uuid,
+    tenant_id: TenantId,
+    player_id: PlayerId,
     tx_id: &str,
     reference_tx: Option<&str>,
     amount: Money,
@@ -176,7 +177,7 @@ pub async fn game_call(
 }
 
 /// The player's available and held funds in EUR, in cents.
-pub async fn eur_funds(pool: &PgPool, tenant_id: Uuid, player_id: Uuid) -> (i64, i64) {
+pub async fn eur_funds(pool: &PgPool, tenant_id: TenantId, player_id: PlayerId) -> (i64, i64) {
     let balances = ledger::player_balances(pool, tenant_id, player_id)
         .await
         .expect("balances read");

@@ -1,8 +1,8 @@
 //! The second factor's service (`SecondFactorApi`) and its server functions: status, enrolment,
 //! disabling, the owner's list and reset, and the tenant's rule.
 
+use crate::domain::ids::StaffId;
 use leptos::prelude::*;
-use uuid::Uuid;
 
 use super::{
     EnrolmentDone, EnrolmentStart, SecondFactorPolicy, SecondFactorStatus, StaffSecondFactor,
@@ -32,7 +32,7 @@ pub trait SecondFactorApi: Send + Sync {
     async fn reset(
         &self,
         ctx: &crate::api::RequestCtx,
-        staff_id: Uuid,
+        staff_id: StaffId,
     ) -> Result<StaffSecondFactor, AppError>;
     async fn policy(&self, ctx: &crate::api::RequestCtx) -> Result<SecondFactorPolicy, AppError>;
     async fn save_policy(
@@ -93,7 +93,7 @@ pub async fn staff_second_factors() -> Result<Vec<StaffSecondFactor>, AppError> 
 /// Owner: removes another staff member's second factor (a lost device), audited; their next
 /// log-in sets up a new one where the rule requires it.
 #[server(endpoint = "admin/second-factor/reset")]
-pub async fn reset_second_factor(staff_id: Uuid) -> Result<StaffSecondFactor, AppError> {
+pub async fn reset_second_factor(staff_id: StaffId) -> Result<StaffSecondFactor, AppError> {
     crate::api::call::<dyn SecondFactorApi, _, _, _>(|api, ctx| async move {
         api.reset(&ctx, staff_id).await
     })

@@ -9,9 +9,9 @@
 pub mod api;
 pub mod pages;
 
+use crate::domain::ids::StaffId;
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
-use uuid::Uuid;
 
 use crate::auth::StaffRole;
 
@@ -53,7 +53,7 @@ pub struct SecondFactorStatus {
 /// One staff member's second factor, as an owner sees it.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct StaffSecondFactor {
-    pub staff_id: Uuid,
+    pub staff_id: StaffId,
     pub email: String,
     pub display_name: String,
     pub role: StaffRole,

@@ -6,6 +6,7 @@
 pub mod api;
 pub mod pages;
 
+use crate::domain::ids::PlayerId;
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
@@ -50,7 +51,7 @@ pub struct CreditRequestRow {
     pub id: Uuid,
     pub state: CreditRequestState,
     pub source: CreditRequestSource,
-    pub player_id: Uuid,
+    pub player_id: PlayerId,
     pub player_email: String,
     pub amount: Money,
     pub reason: String,

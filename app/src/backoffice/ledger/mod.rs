@@ -5,6 +5,7 @@
 pub mod api;
 pub mod pages;
 
+use crate::domain::ids::PlayerId;
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
@@ -35,7 +36,7 @@ pub struct AccountRow {
     pub id: Uuid,
     pub kind: String,
     pub provider: Option<String>,
-    pub player_id: Option<Uuid>,
+    pub player_id: Option<PlayerId>,
     pub player_email: Option<String>,
     pub currency: Currency,
     /// Credits minus debits (a player's funds are positive; what a PSP owes us is negative).

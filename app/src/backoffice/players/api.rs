@@ -1,7 +1,7 @@
 //! The players' server functions: search, one player, staff notes and the slowed-down log-ins.
 
+use crate::domain::ids::PlayerId;
 use leptos::prelude::*;
-use uuid::Uuid;
 
 use super::{PlayerDetail, PlayerSearchPage, StaffNote, ThrottledLogIn};
 use crate::error::AppError;
@@ -29,7 +29,7 @@ pub async fn search_players(
 
 /// Any staff role: one player of this brand (another brand's player is not found).
 #[server(endpoint = "backoffice/player")]
-pub async fn load_player(player: Uuid) -> Result<PlayerDetail, AppError> {
+pub async fn load_player(player: PlayerId) -> Result<PlayerDetail, AppError> {
     crate::api::call::<dyn crate::backoffice::api::BackofficeApi, _, _, _>(|api, ctx| async move {
         api.player_detail(&ctx, player).await
     })
@@ -39,7 +39,7 @@ pub async fn load_player(player: Uuid) -> Result<PlayerDetail, AppError> {
 /// Finance or owner: adds a note to a player (append-only, audited; one note per key).
 #[server(endpoint = "backoffice/player/notes")]
 pub async fn add_staff_note(
-    player: Uuid,
+    player: PlayerId,
     body: String,
     idempotency_key: String,
 ) -> Result<StaffNote, AppError> {

@@ -5,6 +5,7 @@
 pub mod api;
 pub mod pages;
 
+use crate::domain::ids::PlayerId;
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
@@ -22,7 +23,7 @@ pub const NOTE_LENGTH_MAX: usize = 2000;
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct PlayerRow {
-    pub id: Uuid,
+    pub id: PlayerId,
     pub email: String,
     pub display_name: String,
     pub created_at: DateTime<Utc>,
@@ -87,7 +88,7 @@ pub struct StaffNote {
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct PlayerDetail {
-    pub id: Uuid,
+    pub id: PlayerId,
     pub email: String,
     pub display_name: String,
     pub created_at: DateTime<Utc>,

@@ -1,10 +1,10 @@
 //! The players' pages: the search with the slowed-down log-ins, and one player with the staff
 //! notes.
 
+use crate::domain::ids::PlayerId;
 use leptos::prelude::*;
 use leptos_router::components::Form;
 use leptos_router::hooks::use_query_map;
-use uuid::Uuid;
 
 use super::api::{AddStaffNote, load_player, search_players, throttled_log_ins};
 use super::{NOTE_LENGTH_MAX, PlayerDetail, PlayerPayment, PlayerSearchPage, StaffNote};
@@ -265,7 +265,7 @@ fn PaymentTable(
 }
 
 #[component]
-fn NotesCard(player: Uuid, notes: Vec<StaffNote>, can_act: bool) -> impl IntoView {
+fn NotesCard(player: PlayerId, notes: Vec<StaffNote>, can_act: bool) -> impl IntoView {
     let action = ServerAction::<AddStaffNote>::new();
     let key = action_idempotency_key(action);
     let error = action_error(action);

@@ -6,6 +6,7 @@
 pub mod api;
 pub mod pages;
 
+use crate::domain::ids::PlayerId;
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
@@ -60,7 +61,7 @@ pub struct FindingRow {
     pub status: FindingStatus,
     pub object_type: Option<String>,
     pub object_id: Option<Uuid>,
-    pub player_id: Option<Uuid>,
+    pub player_id: Option<PlayerId>,
     pub player_email: Option<String>,
     pub psp_amount: Option<SignedMoney>,
     pub ledger_amount: Option<SignedMoney>,

@@ -13,6 +13,7 @@ mod enrolment;
 mod store;
 mod team;
 
+use app::domain::ids::{StaffId, TenantId};
 use enrolment::{confirm_enrolment, disable, start_enrolment};
 use team::{reset, save_policy, staff};
 
@@ -29,7 +30,6 @@ use app::auth::second_factor::{
 };
 use app::error::{AppError, ErrorCode};
 use chrono::{DateTime, Utc};
-use uuid::Uuid;
 
 use super::throttle;
 use crate::audit::{self, Actor, AuditEvent};
@@ -48,7 +48,7 @@ enum Authority {
 
 struct Enroller {
     tenant: Tenant,
-    staff_id: Uuid,
+    staff_id: StaffId,
     email: String,
     authority: Authority,
 }
@@ -57,7 +57,7 @@ impl Services {
     /// Whether the rule, as this installation applies it, makes `role` log in with a second factor.
     async fn second_factor_required(
         &self,
-        tenant_id: Uuid,
+        tenant_id: TenantId,
         role: StaffRole,
     ) -> Result<bool, ServerError> {
         if !role_needs_second_factor(role)
@@ -77,7 +77,7 @@ impl Services {
         &self,
         ctx: &RequestCtx,
         tenant: &Tenant,
-        staff_id: Uuid,
+        staff_id: StaffId,
         code: Option<String>,
     ) -> Result<(), ServerError> {
         let state = store::staff_state(self.pool(), tenant.id, staff_id)
@@ -100,7 +100,7 @@ impl Services {
             tracing::info!(tenant = %tenant.slug, staff = %staff_id, "wrong second factor at log-in");
             return Err(invalid_second_factor().into());
         }
-        let role = StaffRole::parse(&state.role).ok_or_else(AppError::internal)?;
+        let role = state.role;
         if !self.second_factor_required(tenant.id, role).await? {
             return Ok(());
         }
@@ -120,7 +120,7 @@ impl Services {
         &self,
         ctx: &RequestCtx,
         tenant: &Tenant,
-        staff_id: Uuid,
+        staff_id: StaffId,
         code: &str,
     ) -> Result<bool, ServerError> {
         let now = self.now();
@@ -164,7 +164,7 @@ impl Services {
         &self,
         ctx: &RequestCtx,
         tenant: &Tenant,
-        staff_id: Uuid,
+        staff_id: StaffId,
         check: impl Future<Output = Result<bool, ServerError>>,
     ) -> Result<bool, ServerError> {
         let keys = [
@@ -238,7 +238,7 @@ impl Services {
     async fn own_status(
         &self,
         tenant: &Tenant,
-        staff_id: Uuid,
+        staff_id: StaffId,
         role: StaffRole,
     ) -> Result<SecondFactorStatus, ServerError> {
         let state = store::staff_state(self.pool(), tenant.id, staff_id)
@@ -277,9 +277,9 @@ fn invalid_second_factor() -> AppError {
 /// An audit event about `target`'s second factor, by `actor`.
 fn staff_event(
     ctx: &RequestCtx,
-    tenant_id: Uuid,
-    actor: Uuid,
-    target: Uuid,
+    tenant_id: TenantId,
+    actor: StaffId,
+    target: StaffId,
     action: &str,
     at: DateTime<Utc>,
 ) -> AuditEvent {
@@ -324,7 +324,11 @@ impl SecondFactorApi for Services {
         Ok(staff(self, tenant, owner).await?)
     }
 
-    async fn reset(&self, ctx: &RequestCtx, staff_id: Uuid) -> Result<StaffSecondFactor, AppError> {
+    async fn reset(
+        &self,
+        ctx: &RequestCtx,
+        staff_id: StaffId,
+    ) -> Result<StaffSecondFactor, AppError> {
         let (tenant, owner) = self.require_staff(ctx, StaffRole::Owner).await?;
         Ok(reset(self, ctx, tenant, owner, staff_id).await?)
     }

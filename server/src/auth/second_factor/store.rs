@@ -2,6 +2,8 @@
 //! must happen once (a time step accepted, a recovery code or a ticket spent, an enrolment
 //! confirmed) is one conditional UPDATE, so two requests at the same moment cannot both win.
 
+use app::auth::StaffRole;
+use app::domain::ids::{StaffId, TenantId};
 use chrono::{DateTime, Duration, Utc};
 use sqlx::{PgConnection, PgPool};
 use uuid::Uuid;
@@ -12,9 +14,10 @@ use super::codes::{self, TotpSecret};
 pub const TICKET_LIFETIME_MINUTES: i64 = 10;
 
 /// A staff member as the log-in's second step needs them.
-#[derive(Debug)]
+#[derive(Debug, sqlx::FromRow)]
 pub struct StaffFactorState {
-    pub role: String,
+    #[sqlx(try_from = "String")]
+    pub role: StaffRole,
     pub email: String,
     /// A confirmed authenticator: log-ins need a code.
     pub enrolled_at: Option<DateTime<Utc>>,
@@ -22,11 +25,11 @@ pub struct StaffFactorState {
 
 pub async fn staff_state(
     pool: &PgPool,
-    tenant_id: Uuid,
-    staff_id: Uuid,
+    tenant_id: TenantId,
+    staff_id: StaffId,
 ) -> Result<Option<StaffFactorState>, sqlx::Error> {
-    let row: Option<(String, String, Option<DateTime<Utc>>)> = sqlx::query_as(
-        "SELECT s.role, s.email, f.confirmed_at
+    sqlx::query_as(
+        "SELECT s.role, s.email, f.confirmed_at AS enrolled_at
            FROM staff s
            LEFT JOIN staff_second_factors f ON f.tenant_id = s.tenant_id AND f.staff_id = s.id
           WHERE s.tenant_id = $1 AND s.id = $2",
@@ -34,12 +37,7 @@ pub async fn staff_state(
     .bind(tenant_id)
     .bind(staff_id)
     .fetch_optional(pool)
-    .await?;
-    Ok(row.map(|(role, email, enrolled_at)| StaffFactorState {
-        role,
-        email,
-        enrolled_at,
-    }))
+    .await
 }
 
 /// Accepts a TOTP code for a confirmed authenticator when it is right at a time step later than
@@ -47,8 +45,8 @@ pub async fn staff_state(
 /// (or an older one) never works twice.
 pub async fn accept_code(
     pool: &PgPool,
-    tenant_id: Uuid,
-    staff_id: Uuid,
+    tenant_id: TenantId,
+    staff_id: StaffId,
     code: &str,
     now: DateTime<Utc>,
 ) -> Result<bool, sqlx::Error> {
@@ -83,8 +81,8 @@ pub async fn accept_code(
 /// one of this staff member's unused ones.
 pub async fn spend_recovery_code(
     conn: &mut PgConnection,
-    tenant_id: Uuid,
-    staff_id: Uuid,
+    tenant_id: TenantId,
+    staff_id: StaffId,
     normalised: &str,
     now: DateTime<Utc>,
 ) -> Result<Option<i64>, sqlx::Error> {
@@ -109,8 +107,8 @@ pub async fn spend_recovery_code(
 
 pub async fn recovery_codes_left(
     conn: &mut PgConnection,
-    tenant_id: Uuid,
-    staff_id: Uuid,
+    tenant_id: TenantId,
+    staff_id: StaffId,
 ) -> Result<i64, sqlx::Error> {
     sqlx::query_scalar(
         "SELECT count(*) FROM staff_recovery_codes
@@ -126,8 +124,8 @@ pub async fn recovery_codes_left(
 /// False when a confirmed authenticator exists (it is never replaced silently).
 pub async fn begin_enrolment(
     pool: &PgPool,
-    tenant_id: Uuid,
-    staff_id: Uuid,
+    tenant_id: TenantId,
+    staff_id: StaffId,
     secret: &TotpSecret,
     now: DateTime<Utc>,
 ) -> Result<bool, sqlx::Error> {
@@ -150,8 +148,8 @@ pub async fn begin_enrolment(
 /// The enrolment in progress, locked until the caller's transaction ends.
 pub async fn pending_secret_for_update(
     conn: &mut PgConnection,
-    tenant_id: Uuid,
-    staff_id: Uuid,
+    tenant_id: TenantId,
+    staff_id: StaffId,
 ) -> Result<Option<TotpSecret>, sqlx::Error> {
     let secret: Option<Vec<u8>> = sqlx::query_scalar(
         "SELECT secret FROM staff_second_factors
@@ -169,8 +167,8 @@ pub async fn pending_secret_for_update(
 /// cannot log in afterwards) and stores the recovery codes' hashes.
 pub async fn confirm(
     conn: &mut PgConnection,
-    tenant_id: Uuid,
-    staff_id: Uuid,
+    tenant_id: TenantId,
+    staff_id: StaffId,
     step: u64,
     recovery_codes: &[String],
     now: DateTime<Utc>,
@@ -211,8 +209,8 @@ pub async fn confirm(
 /// returns when it had been confirmed, `None` if there was none.
 pub async fn remove(
     conn: &mut PgConnection,
-    tenant_id: Uuid,
-    staff_id: Uuid,
+    tenant_id: TenantId,
+    staff_id: StaffId,
 ) -> Result<Option<Option<DateTime<Utc>>>, sqlx::Error> {
     sqlx::query_scalar(
         "DELETE FROM staff_second_factors WHERE tenant_id = $1 AND staff_id = $2
@@ -227,8 +225,8 @@ pub async fn remove(
 /// Issues an enrolment ticket for a staff member; returns the token for the cookie.
 pub async fn issue_ticket(
     pool: &PgPool,
-    tenant_id: Uuid,
-    staff_id: Uuid,
+    tenant_id: TenantId,
+    staff_id: StaffId,
     now: DateTime<Utc>,
 ) -> Result<String, sqlx::Error> {
     let (token, digest) = codes::new_ticket();
@@ -249,10 +247,10 @@ pub async fn issue_ticket(
 /// The staff member a live, unspent ticket of this tenant belongs to.
 pub async fn ticket_holder(
     pool: &PgPool,
-    tenant_id: Uuid,
+    tenant_id: TenantId,
     token: &str,
     now: DateTime<Utc>,
-) -> Result<Option<Uuid>, sqlx::Error> {
+) -> Result<Option<StaffId>, sqlx::Error> {
     sqlx::query_scalar(
         "SELECT staff_id FROM staff_enrolment_tickets
           WHERE token_sha256 = $1 AND tenant_id = $2 AND used_at IS NULL AND expires_at > $3",
@@ -267,8 +265,8 @@ pub async fn ticket_holder(
 /// Spends a live ticket of `staff_id`; false when it is spent, expired or someone else's.
 pub async fn spend_ticket(
     conn: &mut PgConnection,
-    tenant_id: Uuid,
-    staff_id: Uuid,
+    tenant_id: TenantId,
+    staff_id: StaffId,
     token: &str,
     now: DateTime<Utc>,
 ) -> Result<bool, sqlx::Error> {
@@ -298,7 +296,7 @@ pub async fn purge_tickets(pool: &PgPool, now: DateTime<Utc>) -> Result<u64, sql
     Ok(result.rows_affected())
 }
 
-pub async fn tenant_requires(pool: &PgPool, tenant_id: Uuid) -> Result<bool, sqlx::Error> {
+pub async fn tenant_requires(pool: &PgPool, tenant_id: TenantId) -> Result<bool, sqlx::Error> {
     let required: Option<bool> = sqlx::query_scalar(
         "SELECT second_factor_required FROM staff_security_policies WHERE tenant_id = $1",
     )
@@ -312,9 +310,9 @@ pub async fn tenant_requires(pool: &PgPool, tenant_id: Uuid) -> Result<bool, sql
 /// each audit event's "before" is true).
 pub async fn set_tenant_requires(
     conn: &mut PgConnection,
-    tenant_id: Uuid,
+    tenant_id: TenantId,
     required: bool,
-    staff_id: Uuid,
+    staff_id: StaffId,
     now: DateTime<Utc>,
 ) -> Result<bool, sqlx::Error> {
     // The row must exist before it can be locked: a first save creates it with the default.
@@ -349,17 +347,18 @@ pub async fn set_tenant_requires(
 /// One staff member's second factor, for the owner's list.
 #[derive(Debug, sqlx::FromRow)]
 pub struct StaffRow {
-    pub id: Uuid,
+    pub id: StaffId,
     pub email: String,
     pub display_name: String,
-    pub role: String,
+    #[sqlx(try_from = "String")]
+    pub role: StaffRole,
     pub enrolled_at: Option<DateTime<Utc>>,
 }
 
 /// The owner's list is every staff member of a brand; more than this is not a back office.
 pub const STAFF_LIST_LENGTH_MAX: i64 = 500;
 
-pub async fn staff_list(pool: &PgPool, tenant_id: Uuid) -> Result<Vec<StaffRow>, sqlx::Error> {
+pub async fn staff_list(pool: &PgPool, tenant_id: TenantId) -> Result<Vec<StaffRow>, sqlx::Error> {
     sqlx::query_as(
         "SELECT s.id, s.email, s.display_name, s.role, f.confirmed_at AS enrolled_at
            FROM staff s

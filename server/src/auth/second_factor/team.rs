@@ -1,10 +1,9 @@
 //! An owner's side: the team's second factors, resetting a lost one, and the brand's rule.
 
 use app::api::RequestCtx;
-use app::auth::StaffRole;
 use app::auth::second_factor::{SecondFactorPolicy, StaffSecondFactor};
+use app::domain::ids::StaffId;
 use app::error::{AppError, ErrorCode};
-use uuid::Uuid;
 
 use crate::audit::{self, Actor, AuditEvent};
 use crate::auth::StaffMember;
@@ -27,7 +26,7 @@ pub(super) async fn staff(
                 staff_id: row.id,
                 email: row.email,
                 display_name: row.display_name,
-                role: StaffRole::parse(&row.role).ok_or_else(AppError::internal)?,
+                role: row.role,
                 enrolled_at: row.enrolled_at,
             })
         })
@@ -39,7 +38,7 @@ pub(super) async fn reset(
     ctx: &RequestCtx,
     tenant: Tenant,
     owner: StaffMember,
-    staff_id: Uuid,
+    staff_id: StaffId,
 ) -> ServerResult<StaffSecondFactor> {
     let target = store::staff_list(services.pool(), tenant.id)
         .await?
@@ -88,7 +87,7 @@ pub(super) async fn reset(
         staff_id: target.id,
         email: target.email,
         display_name: target.display_name,
-        role: StaffRole::parse(&target.role).ok_or_else(AppError::internal)?,
+        role: target.role,
         enrolled_at: None,
         is_viewer: false,
     })

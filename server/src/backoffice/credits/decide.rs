@@ -4,6 +4,7 @@
 
 use app::api::RequestCtx;
 use app::backoffice::credits::{CreditDecision, CreditDecisionReceipt, DECISION_NOTE_LENGTH_MAX};
+use app::domain::ids::TenantId;
 use app::domain::money::Money;
 use app::domain::reconciliation::CreditRequestState;
 use app::error::{AppError, ErrorCode};
@@ -66,7 +67,7 @@ impl<'a> Decision<'a> {
 pub async fn decide(
     services: &Services,
     ctx: &RequestCtx,
-    tenant_id: Uuid,
+    tenant_id: TenantId,
     staff: &StaffMember,
     request_id: Uuid,
     decision: CreditDecision,
@@ -156,7 +157,7 @@ fn replay(
 /// A decision being recorded: who decided which request, and the journal it posted.
 struct Decided<'a> {
     ctx: &'a RequestCtx,
-    tenant_id: Uuid,
+    tenant_id: TenantId,
     staff: &'a StaffMember,
     request: &'a RequestSqlRow,
     journal_id: Option<Uuid>,
@@ -271,7 +272,7 @@ async fn audit_adjustment(tx: &mut sqlx::PgConnection, decided: &Decided<'_>) ->
 /// the ledger key `credit-request:<id>`.
 async fn post_credit(
     tx: &mut sqlx::PgConnection,
-    tenant_id: Uuid,
+    tenant_id: TenantId,
     staff: &StaffMember,
     request: &RequestSqlRow,
     amount: Money,
@@ -338,7 +339,7 @@ async fn post_credit(
 /// corrections).
 async fn owed_now(
     tx: &mut sqlx::PgConnection,
-    tenant_id: Uuid,
+    tenant_id: TenantId,
     finding_id: Uuid,
     deposit_id: Uuid,
 ) -> ServerResult<i64> {
@@ -363,7 +364,7 @@ async fn owed_now(
 /// An approved correction resolves its finding, with the requester's note and the journal.
 async fn resolve_finding(
     tx: &mut sqlx::PgConnection,
-    tenant_id: Uuid,
+    tenant_id: TenantId,
     staff: &StaffMember,
     request: &RequestSqlRow,
     finding_id: Uuid,

@@ -5,6 +5,7 @@ use app::auth::StaffRole;
 use app::backoffice::credits::{
     CREDIT_REQUEST_PAGE_SIZE, CreditRequestFilter, CreditRequestPage, CreditRequestRow,
 };
+use app::domain::ids::{PlayerId, StaffId, TenantId};
 use app::domain::money::{Currency, Money};
 use app::domain::reconciliation::{CreditRequestSource, CreditRequestState};
 use app::error::AppError;
@@ -24,15 +25,15 @@ pub struct RequestSqlRow {
     pub state: CreditRequestState,
     #[sqlx(try_from = "String")]
     pub source: CreditRequestSource,
-    pub player_id: Uuid,
+    pub player_id: PlayerId,
     pub player_email: String,
     pub currency: String,
     pub amount_minor: i64,
     pub reason: String,
-    pub requested_by_id: Uuid,
+    pub requested_by_id: StaffId,
     pub requested_by: String,
     pub requested_at: DateTime<Utc>,
-    pub decided_by_id: Option<Uuid>,
+    pub decided_by_id: Option<StaffId>,
     pub decided_by: Option<String>,
     pub decided_at: Option<DateTime<Utc>>,
     pub decision_note: Option<String>,
@@ -89,7 +90,7 @@ impl RequestSqlRow {
 
 pub async fn request_row(
     conn: &mut sqlx::PgConnection,
-    tenant_id: Uuid,
+    tenant_id: TenantId,
     request_id: Uuid,
     lock: bool,
 ) -> ServerResult<RequestSqlRow> {
@@ -107,7 +108,7 @@ pub async fn request_row(
 /// The queue: this brand's requests, pending first, newest first.
 pub async fn page(
     pool: &PgPool,
-    tenant_id: Uuid,
+    tenant_id: TenantId,
     viewer: &StaffMember,
     filter: &CreditRequestFilter,
 ) -> ServerResult<CreditRequestPage> {
@@ -144,7 +145,7 @@ pub async fn page(
 /// One request for its requester's receipt.
 pub async fn row(
     pool: &PgPool,
-    tenant_id: Uuid,
+    tenant_id: TenantId,
     request_id: Uuid,
     viewer: Option<&StaffMember>,
 ) -> ServerResult<CreditRequestRow> {

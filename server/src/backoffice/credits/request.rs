@@ -3,6 +3,7 @@
 //! and key.
 
 use app::api::RequestCtx;
+use app::domain::ids::{PlayerId, StaffId, TenantId};
 use app::domain::money::Money;
 use app::domain::reconciliation::CreditRequestSource;
 use app::error::AppError;
@@ -27,7 +28,7 @@ pub struct FindingLink {
 #[derive(Debug, Clone)]
 pub struct NewCreditRequest<'a> {
     pub source: CreditRequestSource,
-    pub player_id: Uuid,
+    pub player_id: PlayerId,
     pub amount: Money,
     pub reason: &'a str,
     pub idempotency_key: String,
@@ -69,8 +70,8 @@ pub struct ExistingRequest {
 /// The request `staff` made with this (scoped) key, if any.
 pub async fn existing_request(
     conn: &mut sqlx::PgConnection,
-    tenant_id: Uuid,
-    staff_id: Uuid,
+    tenant_id: TenantId,
+    staff_id: StaffId,
     idempotency_key: &str,
 ) -> ServerResult<Option<ExistingRequest>> {
     Ok(sqlx::query_as(
@@ -90,7 +91,7 @@ pub async fn existing_request(
 pub async fn request(
     tx: &mut sqlx::PgConnection,
     ctx: &RequestCtx,
-    tenant_id: Uuid,
+    tenant_id: TenantId,
     staff: &StaffMember,
     new: &NewCreditRequest<'_>,
     now: DateTime<Utc>,

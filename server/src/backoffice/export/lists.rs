@@ -1,6 +1,7 @@
 //! What can be exported: each list's file name, header and filter, the filter checked once
 //! before streaming starts.
 
+use app::domain::ids::TenantId;
 use std::collections::HashMap;
 
 use app::backoffice::audit::AuditFilter;
@@ -9,7 +10,6 @@ use app::domain::money::Currency;
 use app::error::AppError;
 use chrono::{DateTime, Utc};
 use sqlx::PgPool;
-use uuid::Uuid;
 
 use super::FILE_NAME_LENGTH_MAX;
 use crate::backoffice::reconciliation::findings;
@@ -155,7 +155,7 @@ impl Filter {
 
 pub async fn check_filter(
     pool: &PgPool,
-    tenant_id: Uuid,
+    tenant_id: TenantId,
     list: List,
     query: &HashMap<String, String>,
 ) -> ServerResult<Filter> {

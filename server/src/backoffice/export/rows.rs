@@ -1,6 +1,7 @@
 //! Each list's rows, one keyset-paged batch at a time: the query, the named row it decodes
 //! into, and the CSV cells it becomes (in the order of the list's header).
 
+use app::domain::ids::TenantId;
 use app::domain::reconciliation::{FindingKind, FindingSeverity, FindingStatus};
 use chrono::{DateTime, Utc};
 use sqlx::postgres::PgArguments;
@@ -68,7 +69,7 @@ fn lines<R: CsvRow>(rows: Vec<R>) -> Batch {
 /// The next batch of rows after `cursor`.
 pub async fn batch(
     pool: &PgPool,
-    tenant_id: Uuid,
+    tenant_id: TenantId,
     list: List,
     filter: &Filter,
     cursor: Cursor,
@@ -87,7 +88,7 @@ pub async fn batch(
 
 async fn audit(
     pool: &PgPool,
-    tenant_id: Uuid,
+    tenant_id: TenantId,
     filter: &Filter,
     cursor: Cursor,
 ) -> ServerResult<Batch> {
@@ -160,7 +161,7 @@ impl CsvRow for WithdrawalCsvRow {
 
 async fn withdrawals(
     pool: &PgPool,
-    tenant_id: Uuid,
+    tenant_id: TenantId,
     filter: &Filter,
     cursor: Cursor,
 ) -> ServerResult<Vec<WithdrawalCsvRow>> {
@@ -220,7 +221,7 @@ impl CsvRow for DepositCsvRow {
 
 async fn deposits(
     pool: &PgPool,
-    tenant_id: Uuid,
+    tenant_id: TenantId,
     filter: &Filter,
     cursor: Cursor,
 ) -> ServerResult<Vec<DepositCsvRow>> {
@@ -282,7 +283,7 @@ impl CsvRow for JournalCsvRow {
 
 async fn journals(
     pool: &PgPool,
-    tenant_id: Uuid,
+    tenant_id: TenantId,
     filter: &Filter,
     cursor: Cursor,
 ) -> ServerResult<Vec<JournalCsvRow>> {
@@ -374,7 +375,7 @@ impl CsvRow for FindingCsvRow {
 
 async fn findings(
     pool: &PgPool,
-    tenant_id: Uuid,
+    tenant_id: TenantId,
     filter: &Filter,
     cursor: Cursor,
 ) -> ServerResult<Vec<FindingCsvRow>> {

@@ -2,18 +2,18 @@
 //! or `EXPORT_ROWS_MAX` rows were sent. A batch that fails ends the body with an error (the
 //! download is cut short rather than silently incomplete).
 
+use app::domain::ids::TenantId;
 use app::error::AppError;
 use axum::body::{Body, Bytes};
 use futures::StreamExt;
 use sqlx::PgPool;
-use uuid::Uuid;
 
 use super::EXPORT_ROWS_MAX;
 use super::csv::csv_line;
 use super::lists::{Filter, List};
 use super::rows::{Cursor, batch};
 
-pub fn body(pool: PgPool, tenant_id: Uuid, list: List, filter: Filter) -> Body {
+pub fn body(pool: PgPool, tenant_id: TenantId, list: List, filter: Filter) -> Body {
     let header = csv_line(list.header());
     let first =
         futures::stream::once(async move { Ok::<Bytes, std::io::Error>(Bytes::from(header)) });

@@ -3,6 +3,7 @@
 //! tell the same story are the tables [`checkout_agrees`] and [`payout_agrees`].
 
 use app::deposits::DepositState;
+use app::domain::ids::{PlayerId, TenantId};
 use app::domain::reconciliation::{
     FindingKind, FindingSeverity, PspCheckoutStatus, PspPayoutStatus,
 };
@@ -14,14 +15,14 @@ use uuid::Uuid;
 /// One difference found by a run, before it is stored.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct Finding {
-    pub tenant_id: Uuid,
+    pub tenant_id: TenantId,
     pub provider: String,
     pub reference: String,
     pub kind: FindingKind,
     pub severity: FindingSeverity,
     pub object_type: Option<&'static str>,
     pub object_id: Option<Uuid>,
-    pub player_id: Option<Uuid>,
+    pub player_id: Option<PlayerId>,
     pub currency: Option<String>,
     pub psp_amount_minor: Option<i64>,
     pub ledger_amount_minor: Option<i64>,
@@ -45,8 +46,8 @@ pub struct PspCheckout {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct OurDeposit {
     pub id: Uuid,
-    pub tenant_id: Uuid,
-    pub player_id: Uuid,
+    pub tenant_id: TenantId,
+    pub player_id: PlayerId,
     pub amount_minor: i64,
     pub currency: String,
     pub state: DepositState,
@@ -70,8 +71,8 @@ pub struct OurPayout {
     pub attempt_state: AttemptState,
     pub idempotency_key: String,
     pub withdrawal_id: Uuid,
-    pub tenant_id: Uuid,
-    pub player_id: Uuid,
+    pub tenant_id: TenantId,
+    pub player_id: PlayerId,
     pub amount_minor: i64,
     pub currency: String,
     pub withdrawal_state: String,
@@ -106,12 +107,12 @@ pub fn payout_agrees(psp: PspPayoutStatus, ours: AttemptState) -> bool {
 
 /// What every finding about one record says besides its kind, severity and message.
 struct Subject {
-    tenant_id: Uuid,
+    tenant_id: TenantId,
     provider: String,
     reference: String,
     object_type: Option<&'static str>,
     object_id: Option<Uuid>,
-    player_id: Option<Uuid>,
+    player_id: Option<PlayerId>,
     currency: Option<String>,
     psp_amount_minor: Option<i64>,
     ledger_amount_minor: Option<i64>,
@@ -144,7 +145,7 @@ impl Subject {
 
 /// The findings about one checkout; `psp` or `ours` is `None` when that side has no record.
 pub fn compare_checkout(
-    tenant_id: Uuid,
+    tenant_id: TenantId,
     provider: &str,
     reference: &str,
     psp: Option<&PspCheckout>,
@@ -279,7 +280,7 @@ fn compare_both_checkouts(
 
 /// The findings about one payout; `psp` or `ours` is `None` when that side has no record.
 pub fn compare_payout(
-    tenant_id: Uuid,
+    tenant_id: TenantId,
     provider: &str,
     reference: &str,
     psp: Option<&PspPayout>,
@@ -410,8 +411,8 @@ mod tests {
     fn deposit(state: &str, amount_minor: i64, credited_minor: i64) -> OurDeposit {
         OurDeposit {
             id: Uuid::nil(),
-            tenant_id: Uuid::nil(),
-            player_id: Uuid::nil(),
+            tenant_id: TenantId(Uuid::nil()),
+            player_id: PlayerId(Uuid::nil()),
             amount_minor,
             currency: "EUR".into(),
             state: DepositState::parse(state).unwrap(),
@@ -432,7 +433,7 @@ mod tests {
         psp: Option<&PspCheckout>,
         ours: Option<&OurDeposit>,
     ) -> Vec<(&'static str, &'static str)> {
-        compare_checkout(Uuid::nil(), "mock", "mcs_1", psp, ours)
+        compare_checkout(TenantId(Uuid::nil()), "mock", "mcs_1", psp, ours)
             .into_iter()
             .map(|finding| (finding.kind.as_str(), finding.severity.as_str()))
             .collect()
@@ -512,8 +513,8 @@ mod tests {
             attempt_state: AttemptState::parse(state).unwrap(),
             idempotency_key: "key".into(),
             withdrawal_id: Uuid::nil(),
-            tenant_id: Uuid::nil(),
-            player_id: Uuid::nil(),
+            tenant_id: TenantId(Uuid::nil()),
+            player_id: PlayerId(Uuid::nil()),
             amount_minor: 700,
             currency: "EUR".into(),
             withdrawal_state: "paying".into(),
@@ -526,7 +527,7 @@ mod tests {
             currency: "EUR".into(),
         };
         let kinds = |psp: Option<&PspPayout>, ours: Option<&OurPayout>| {
-            compare_payout(Uuid::nil(), "mock", "mpo_1", psp, ours)
+            compare_payout(TenantId(Uuid::nil()), "mock", "mpo_1", psp, ours)
                 .into_iter()
                 .map(|finding| finding.kind.as_str())
                 .collect::<Vec<_>>()

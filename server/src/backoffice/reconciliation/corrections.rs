@@ -3,6 +3,7 @@
 //! correcting credit.
 
 use app::deposits::DepositState;
+use app::domain::ids::{PlayerId, TenantId};
 use app::domain::money::{Currency, Money, SignedMoney};
 use app::domain::reconciliation::CreditRequestSource;
 use app::error::{AppError, ErrorCode};
@@ -122,7 +123,7 @@ pub async fn object_journal(
 }
 
 /// The player and amount of a correcting adjustment, in the finding's currency.
-pub fn correction_amount(key: &FindingKey, amount: &str) -> ServerResult<(Uuid, Money)> {
+pub fn correction_amount(key: &FindingKey, amount: &str) -> ServerResult<(PlayerId, Money)> {
     let (player_id, currency) = (key.player_id, &key.currency);
     let player_id = player_id.ok_or_else(|| {
         AppError::invalid("correction", "This finding names no player to adjust.")
@@ -178,7 +179,7 @@ struct DepositAmount {
 /// approval captures the deposit with it).
 pub async fn check_cap(
     tx: &mut sqlx::PgConnection,
-    tenant_id: Uuid,
+    tenant_id: TenantId,
     finding_id: Uuid,
     key: &FindingKey,
     correction: Correction,
@@ -254,10 +255,10 @@ pub async fn check_cap(
 /// finding so it can only ever be posted once. Debits stay immediate: they create no money.
 pub async fn debit(
     tx: &mut sqlx::PgConnection,
-    tenant_id: Uuid,
+    tenant_id: TenantId,
     staff: &StaffMember,
     finding_id: Uuid,
-    player_id: Uuid,
+    player_id: PlayerId,
     amount: Money,
     note: &str,
 ) -> ServerResult<Uuid> {

@@ -5,6 +5,7 @@ use app::api::RequestCtx;
 use app::backoffice::reconciliation::{
     FINDING_PAGE_SIZE, FindingFilter, FindingPage, FindingRow, RunSummary,
 };
+use app::domain::ids::{PlayerId, TenantId};
 use app::domain::money::{Currency, SignedMoney};
 use app::domain::reconciliation::{FindingKind, FindingSeverity, FindingStatus};
 use app::error::AppError;
@@ -32,7 +33,7 @@ struct FindingSqlRow {
     status: FindingStatus,
     object_type: Option<String>,
     object_id: Option<Uuid>,
-    player_id: Option<Uuid>,
+    player_id: Option<PlayerId>,
     player_email: Option<String>,
     currency: Option<String>,
     psp_amount_minor: Option<i64>,
@@ -140,7 +141,7 @@ pub fn checked_filter(filter: &FindingFilter) -> ServerResult<CheckedFilter> {
 
 pub async fn page(
     pool: &PgPool,
-    tenant_id: Uuid,
+    tenant_id: TenantId,
     filter: &FindingFilter,
     can_act: bool,
 ) -> ServerResult<FindingPage> {
@@ -172,7 +173,7 @@ pub async fn page(
 /// One finding as the page shows it.
 pub async fn finding_row(
     pool: &PgPool,
-    tenant_id: Uuid,
+    tenant_id: TenantId,
     finding_id: Uuid,
 ) -> ServerResult<FindingRow> {
     let row: FindingSqlRow = sqlx::query_as(&format!(
@@ -217,7 +218,7 @@ impl From<RunSqlRow> for RunSummary {
 /// reported by the command itself), or the run `run_id`.
 async fn run_summary(
     pool: &PgPool,
-    tenant_id: Uuid,
+    tenant_id: TenantId,
     run_id: Option<Uuid>,
 ) -> ServerResult<Option<RunSummary>> {
     let row: Option<RunSqlRow> = sqlx::query_as(
@@ -239,7 +240,7 @@ async fn run_summary(
 pub async fn run_for_tenant(
     services: &Services,
     ctx: &RequestCtx,
-    tenant_id: Uuid,
+    tenant_id: TenantId,
     staff: &StaffMember,
     idempotency_key: &str,
 ) -> ServerResult<RunSummary> {

@@ -4,7 +4,8 @@
 
 use app::api::RequestCtx;
 use app::backoffice::reconciliation::{FindingRow, RESOLUTION_NOTE_LENGTH_MAX};
-use app::domain::reconciliation::FindingStatus;
+use app::domain::ids::{PlayerId, TenantId};
+use app::domain::reconciliation::{FindingStatus, WebhookEventStatus};
 use app::error::{AppError, ErrorCode};
 use chrono::{DateTime, Utc};
 use uuid::Uuid;
@@ -19,7 +20,6 @@ use crate::backoffice::checked_idempotency_key;
 use crate::backoffice::credits::request as credits;
 use crate::error::{ServerError, ServerResult};
 use crate::psp::ProviderUpdate;
-use crate::psp::webhooks::EventStatus;
 use crate::services::Services;
 
 /// The audit action of a resolution.
@@ -34,13 +34,13 @@ pub struct FindingKey {
     pub reference: String,
     pub object_type: Option<String>,
     pub object_id: Option<Uuid>,
-    pub player_id: Option<Uuid>,
+    pub player_id: Option<PlayerId>,
     pub currency: Option<String>,
 }
 
 async fn finding_key(
     conn: &mut sqlx::PgConnection,
-    tenant_id: Uuid,
+    tenant_id: TenantId,
     finding_id: Uuid,
     lock: bool,
 ) -> ServerResult<FindingKey> {
@@ -96,7 +96,7 @@ impl<'a> Resolution<'a> {
 struct Resolving<'a> {
     services: &'a Services,
     ctx: &'a RequestCtx,
-    tenant_id: Uuid,
+    tenant_id: TenantId,
     staff: &'a StaffMember,
     finding_id: Uuid,
     now: DateTime<Utc>,
@@ -112,7 +112,7 @@ struct Resolving<'a> {
 pub async fn resolve(
     services: &Services,
     ctx: &RequestCtx,
-    tenant_id: Uuid,
+    tenant_id: TenantId,
     staff: &StaffMember,
     finding_id: Uuid,
     note: &str,
@@ -265,7 +265,7 @@ async fn correct(
                 .services
                 .apply_update(tx, &key.provider, &update, resolving.now)
                 .await?;
-            if outcome.status != EventStatus::Applied {
+            if outcome.status != WebhookEventStatus::Applied {
                 return Err(AppError::new(
                     ErrorCode::InvalidStateTransition,
                     format!(

@@ -2,6 +2,7 @@
 //! in one transaction (unless it is a dry run). A finding is unique per `(provider, reference,
 //! kind)`, so a re-run refreshes what it finds again and never duplicates it.
 
+use app::domain::ids::TenantId;
 use chrono::{DateTime, Utc};
 use serde::Serialize;
 use uuid::Uuid;
@@ -15,7 +16,7 @@ use crate::services::Services;
 #[derive(Debug, Clone, Default)]
 pub struct RunScope {
     /// `None`: every tenant (the command line).
-    pub tenant_id: Option<Uuid>,
+    pub tenant_id: Option<TenantId>,
     /// `None`: every enabled provider.
     pub provider: Option<String>,
     /// Only records created at or after this instant.

@@ -4,6 +4,7 @@
 //! records; a stored state no variant names is an internal error.
 
 use app::deposits::DepositState;
+use app::domain::ids::{PlayerId, TenantId};
 use app::domain::reconciliation::{PspCheckoutStatus, PspPayoutStatus};
 use app::domain::withdrawal::AttemptState;
 use app::error::{AppError, ErrorCode};
@@ -44,7 +45,7 @@ fn stored<T>(parse: fn(&str) -> Option<T>, what: &str, text: &str) -> ServerResu
 #[derive(sqlx::FromRow)]
 struct DepositColumns {
     id: Option<Uuid>,
-    player_id: Option<Uuid>,
+    player_id: Option<PlayerId>,
     amount_minor: Option<i64>,
     currency: Option<String>,
     state: Option<String>,
@@ -52,7 +53,7 @@ struct DepositColumns {
 }
 
 impl DepositColumns {
-    fn into_deposit(self, tenant_id: Uuid) -> ServerResult<Option<OurDeposit>> {
+    fn into_deposit(self, tenant_id: TenantId) -> ServerResult<Option<OurDeposit>> {
         let (Some(id), Some(player_id), Some(amount_minor), Some(currency), Some(state)) = (
             self.id,
             self.player_id,
@@ -82,7 +83,7 @@ struct PayoutColumns {
     attempt_state: Option<String>,
     idempotency_key: Option<String>,
     withdrawal_id: Option<Uuid>,
-    player_id: Option<Uuid>,
+    player_id: Option<PlayerId>,
     amount_minor: Option<i64>,
     currency: Option<String>,
     withdrawal_state: Option<String>,
@@ -90,7 +91,7 @@ struct PayoutColumns {
 }
 
 impl PayoutColumns {
-    fn into_payout(self, tenant_id: Uuid) -> ServerResult<Option<OurPayout>> {
+    fn into_payout(self, tenant_id: TenantId) -> ServerResult<Option<OurPayout>> {
         let Some(attempt_state) = self.attempt_state else {
             return Ok(None);
         };
@@ -118,7 +119,7 @@ impl PayoutColumns {
 #[derive(sqlx::FromRow)]
 struct OurDepositRow {
     reference: String,
-    tenant_id: Uuid,
+    tenant_id: TenantId,
     #[sqlx(flatten)]
     deposit: DepositColumns,
 }
@@ -136,7 +137,7 @@ impl OurDepositRow {
 #[derive(sqlx::FromRow)]
 struct MockCheckoutRow {
     reference: String,
-    tenant_id: Uuid,
+    tenant_id: TenantId,
     #[sqlx(try_from = "String")]
     status: PspCheckoutStatus,
     psp_amount_minor: i64,
@@ -275,7 +276,7 @@ async fn read_checkout(
 #[derive(sqlx::FromRow)]
 struct MockPayoutRow {
     reference: String,
-    tenant_id: Uuid,
+    tenant_id: TenantId,
     #[sqlx(try_from = "String")]
     status: PspPayoutStatus,
     psp_amount_minor: i64,
@@ -287,7 +288,7 @@ struct MockPayoutRow {
 /// A payout attempt of ours found from our side (no PSP record joined).
 #[derive(sqlx::FromRow)]
 struct OurPayoutRow {
-    tenant_id: Uuid,
+    tenant_id: TenantId,
     #[sqlx(flatten)]
     payout: PayoutColumns,
 }

@@ -1,4 +1,5 @@
 use super::*;
+use app::domain::ids::{PlayerId, TenantId};
 use serde_json::{Value, json};
 
 const EVENT: &str = include_str!("../../../tests/stripe_support/fixtures/event.json");
@@ -213,8 +214,8 @@ fn read_back_outcomes() {
 fn request(amount: Money, expires_in: chrono::Duration, now: DateTime<Utc>) -> CheckoutRequest {
     CheckoutRequest {
         deposit_id: Uuid::new_v4(),
-        tenant_id: Uuid::new_v4(),
-        player_id: Uuid::new_v4(),
+        tenant_id: TenantId(Uuid::new_v4()),
+        player_id: PlayerId(Uuid::new_v4()),
         amount,
         success_url: "https://casino.test/deposit/return?session_id={CHECKOUT_SESSION_ID}".into(),
         cancel_url: "https://casino.test/deposit/cancelled".into(),

@@ -1,5 +1,6 @@
 //! Creating an attempt and sending it to its PSP; no usable answer leaves it `unknown`.
 
+use app::domain::ids::StaffId;
 use app::domain::withdrawal::{AttemptStep, Report};
 use app::error::{AppError, ErrorCode};
 use chrono::{DateTime, Utc};
@@ -26,7 +27,7 @@ pub async fn insert_attempt(
     tx: &mut sqlx::PgConnection,
     withdrawal: &Withdrawal,
     provider: &str,
-    staff_id: Uuid,
+    staff_id: StaffId,
     recheck_age_s: u32,
     now: DateTime<Utc>,
 ) -> Result<PayoutAttempt, sqlx::Error> {
