@@ -15,28 +15,24 @@ use std::net::SocketAddr;
 use std::process::ExitCode;
 use std::str::FromStr;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, bail};
-use app::domain::money::{Currency, Money};
+use app::domain::money::Currency;
 use chrono::Utc;
 use futures::StreamExt;
-use serde_json::{Value, json};
+use serde_json::Value;
 use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
 use sqlx::{ConnectOptions, PgPool};
-use uuid::Uuid;
 
-use super::hub88::{self, SIGNATURE_HEADER};
+use super::hub88;
 use super::sessions;
 use super::signature::RequestSigner;
 use crate::config::Config;
 use crate::db::scratch;
-use crate::ledger::{
-    self, AccountRef, IdempotencyKey, JournalKind, NewJournal, NewTransfer, check_integrity,
-    post_journal,
-};
+use crate::ledger::{self, check_integrity};
 use crate::services::Services;
+use rounds::{Round, WalletClient, run_ledger, run_wallet, transaction_body};
 
 /// Concurrent clients, over HTTP and straight to the ledger alike.
 const CLIENTS: usize = 64;
@@ -44,13 +40,6 @@ const CLIENTS: usize = 64;
 const PLAYER_COUNT: usize = 2_000;
 /// Each player's opening balance, in cents: far more than any run can stake.
 const OPENING_BALANCE_MINOR: i64 = 100_000_000;
-/// Bets are 0.01 to 10.00 EUR.
-const BET_AMOUNT_MINOR_MAX: i64 = 1_000;
-/// One round in this many has a win.
-const ROUNDS_PER_WIN: u32 = 3;
-/// A win pays this many tenths of its bet: with one winning round in three, about the 96 % a
-/// slot returns to its players.
-const WIN_TENTHS_OF_BET: i64 = 29;
 /// Copies of the one bet the retry storm sends at once.
 const STORM_COPIES: usize = 20;
 /// Sessions opened at once while seeding.
@@ -67,8 +56,6 @@ const CALL_TIMEOUT: Duration = Duration::from_secs(30);
 const SERVER_SPARE_CONNECTIONS: u32 = 8;
 /// The game every session plays.
 const GAME_CODE: &str = "bench_slot";
-/// Numbers the rounds, so that no transaction id or idempotency key replays another.
-static NEXT_ROUND_NUMBER: AtomicU64 = AtomicU64::new(0);
 
 /// The size of one run: the command's, or a small one for the tests.
 #[derive(Debug, Clone, Copy)]
@@ -390,289 +377,6 @@ async fn seed(pool: &PgPool, players: usize) -> anyhow::Result<Seeded> {
     })
 }
 
-/// One round's stake and, on a winning round, its win, in cents.
-struct Round {
-    number: u64,
-    bet_minor: i64,
-    win_minor: Option<i64>,
-}
-
-impl Round {
-    fn next() -> Round {
-        let bet_minor = rand::random_range(1..=BET_AMOUNT_MINOR_MAX);
-        let wins = rand::random_range(0..ROUNDS_PER_WIN) == 0;
-        Round {
-            number: NEXT_ROUND_NUMBER.fetch_add(1, Ordering::Relaxed),
-            bet_minor,
-            win_minor: wins.then_some(bet_minor * WIN_TENTHS_OF_BET / 10),
-        }
-    }
-}
-
-/// A game provider's side of the wallet protocol: signed JSON over one keep-alive HTTP client.
-#[derive(Clone)]
-struct WalletClient {
-    http: reqwest::Client,
-    /// `http://127.0.0.1:<port>/api/v1/games/hub88`.
-    base: Arc<String>,
-    signer: Arc<RequestSigner>,
-}
-
-/// A call's body, signed: what a provider sends, and what it sends again when it retries.
-struct Signed {
-    body: String,
-    signature: String,
-    signing: Duration,
-}
-
-impl WalletClient {
-    fn sign(&self, body: &Value) -> Signed {
-        let started = Instant::now();
-        let body = body.to_string();
-        let signature = self.signer.sign(body.as_bytes());
-        Signed {
-            body,
-            signature,
-            signing: started.elapsed(),
-        }
-    }
-
-    /// POSTs a signed call to `endpoint`; its answer, or why there is none.
-    async fn call(&self, endpoint: &str, signed: &Signed) -> anyhow::Result<Value> {
-        let response = self
-            .http
-            .post(format!("{}/{endpoint}", self.base))
-            .header("content-type", "application/json")
-            .header(SIGNATURE_HEADER, &signed.signature)
-            .body(signed.body.clone())
-            .send()
-            .await?;
-        let status = response.status();
-        let bytes = response.bytes().await?;
-        if !status.is_success() {
-            bail!("HTTP {status}: {}", String::from_utf8_lossy(&bytes));
-        }
-        Ok(serde_json::from_slice(&bytes)?)
-    }
-}
-
-/// A Hub88 transaction call's body: a bet, or (with `reference`) a win for it.
-fn transaction_body(
-    player_id: PlayerId,
-    token: &str,
-    tx_id: &str,
-    round_id: &str,
-    amount_minor: i64,
-    reference: Option<&str>,
-) -> Value {
-    let mut body = json!({
-        "user": player_id.to_string(),
-        "transaction_uuid": tx_id,
-        "token": token,
-        "round": round_id,
-        "round_closed": reference.is_some(),
-        "request_uuid": Uuid::new_v4().to_string(),
-        "is_free": false,
-        "game_code": GAME_CODE,
-        "currency": Currency::Eur.code(),
-        "amount": amount_minor * hub88::units_per_minor(Currency::Eur),
-    });
-    if let Some(reference) = reference {
-        body["reference_transaction_uuid"] = json!(reference);
-    }
-    body
-}
-
-/// Sends one signed call and checks that the wallet took it.
-async fn wallet_call(client: &WalletClient, endpoint: &str, signed: &Signed) -> anyhow::Result<()> {
-    let answer = client.call(endpoint, signed).await?;
-    if answer["status"] != hub88::RS_OK {
-        bail!("{endpoint} answered {answer}");
-    }
-    Ok(())
-}
-
-/// `clients` providers' connections playing rounds over HTTP for `duration` after the warm-up.
-async fn run_wallet(
-    client: &WalletClient,
-    seeded: &Arc<Seeded>,
-    plan: Plan,
-    duration: Duration,
-) -> anyhow::Result<Figures> {
-    let measure_from = Instant::now() + plan.warm_up;
-    let measure_until = measure_from + duration;
-    let mut workers = tokio::task::JoinSet::new();
-    for _ in 0..plan.clients {
-        let client = client.clone();
-        let seeded = Arc::clone(seeded);
-        workers.spawn(async move {
-            let mut figures = Figures::default();
-            loop {
-                let started = Instant::now();
-                if started >= measure_until {
-                    break;
-                }
-                let players = &seeded.wallet_players;
-                let (player_id, token) = &players[rand::random_range(0..players.len())];
-                let round = Round::next();
-                let (bet_tx, round_id) = (
-                    format!("bench-bet-{}", round.number),
-                    format!("bench-round-{}", round.number),
-                );
-                let bet = client.sign(&transaction_body(
-                    *player_id,
-                    token,
-                    &bet_tx,
-                    &round_id,
-                    round.bet_minor,
-                    None,
-                ));
-                let bet_sent = Instant::now();
-                let mut result = wallet_call(&client, "transaction/bet", &bet).await;
-                let bet_latency = bet_sent.elapsed();
-                let (mut signing, mut signatures) = (bet.signing, 1);
-                if let (Ok(()), Some(win_minor)) = (&result, round.win_minor) {
-                    let win = client.sign(&transaction_body(
-                        *player_id,
-                        token,
-                        &format!("bench-win-{}", round.number),
-                        &round_id,
-                        win_minor,
-                        Some(&bet_tx),
-                    ));
-                    signing += win.signing;
-                    signatures += 1;
-                    result = wallet_call(&client, "transaction/win", &win).await;
-                }
-                if started < measure_from || Instant::now() > measure_until {
-                    continue;
-                }
-                figures.signing += signing;
-                figures.signatures += signatures;
-                record_round(&mut figures, result, bet_latency, round.win_minor.is_some());
-            }
-            figures
-        });
-    }
-    collect(workers, duration).await
-}
-
-/// `clients` tasks posting the same rounds' journals straight to the ledger, in the ledger's
-/// tenant, for `duration` after the warm-up.
-async fn run_ledger(
-    pool: &PgPool,
-    seeded: &Arc<Seeded>,
-    plan: Plan,
-    duration: Duration,
-) -> anyhow::Result<Figures> {
-    let measure_from = Instant::now() + plan.warm_up;
-    let measure_until = measure_from + duration;
-    let mut workers = tokio::task::JoinSet::new();
-    for _ in 0..plan.clients {
-        let pool = pool.clone();
-        let seeded = Arc::clone(seeded);
-        workers.spawn(async move {
-            let mut figures = Figures::default();
-            loop {
-                let started = Instant::now();
-                if started >= measure_until {
-                    break;
-                }
-                let players = &seeded.ledger_players;
-                let player = AccountRef::PlayerCash(players[rand::random_range(0..players.len())]);
-                let round = Round::next();
-                let result = post_one(
-                    &pool,
-                    seeded.ledger_tenant,
-                    JournalKind::BET,
-                    format!("bench-bet-{}", round.number),
-                    (player.clone(), AccountRef::House),
-                    round.bet_minor,
-                )
-                .await;
-                let bet_latency = started.elapsed();
-                let result = match (result, round.win_minor) {
-                    (Ok(()), Some(win_minor)) => {
-                        post_one(
-                            &pool,
-                            seeded.ledger_tenant,
-                            JournalKind::WIN,
-                            format!("bench-win-{}", round.number),
-                            (AccountRef::House, player),
-                            win_minor,
-                        )
-                        .await
-                    }
-                    (result, _) => result,
-                };
-                if started < measure_from || Instant::now() > measure_until {
-                    continue;
-                }
-                record_round(&mut figures, result, bet_latency, round.win_minor.is_some());
-            }
-            figures
-        });
-    }
-    collect(workers, duration).await
-}
-
-/// Posts one journal of one transfer, `(debit, credit)`.
-async fn post_one(
-    pool: &PgPool,
-    tenant_id: TenantId,
-    kind: JournalKind,
-    key: String,
-    (debit, credit): (AccountRef, AccountRef),
-    amount_minor: i64,
-) -> anyhow::Result<()> {
-    let journal = NewJournal::new(
-        IdempotencyKey::parse(key)?,
-        kind,
-        vec![NewTransfer {
-            debit,
-            credit,
-            amount: Money::from_minor_units(amount_minor, Currency::Eur)?,
-        }],
-    );
-    post_journal(pool, tenant_id, &journal).await?;
-    Ok(())
-}
-
-fn record_round(
-    figures: &mut Figures,
-    result: anyhow::Result<()>,
-    bet_latency: Duration,
-    with_win: bool,
-) {
-    match result {
-        Ok(()) => {
-            figures.rounds += 1;
-            figures.wins += u64::from(with_win);
-            figures
-                .bet_latencies_us
-                .push(u32::try_from(bet_latency.as_micros()).unwrap_or(u32::MAX));
-        }
-        Err(error) => {
-            figures.errors += 1;
-            if figures.errors == 1 {
-                eprintln!("kasa: a benchmark round failed: {error:#}");
-            }
-        }
-    }
-}
-
-async fn collect(
-    mut workers: tokio::task::JoinSet<Figures>,
-    duration: Duration,
-) -> anyhow::Result<Figures> {
-    let mut total = Figures::default();
-    while let Some(joined) = workers.join_next().await {
-        total.absorb(joined.context("a benchmark client panicked")?);
-    }
-    total.elapsed = duration;
-    Ok(total)
-}
-
 /// Sends one bet `STORM_COPIES` times at once, byte for byte, as a provider retrying on
 /// timeouts does; returns the journals it cost and how many distinct answers came back.
 async fn retry_storm(
@@ -684,13 +388,13 @@ async fn retry_storm(
         .wallet_players
         .first()
         .context("no player was seeded")?;
-    let number = NEXT_ROUND_NUMBER.fetch_add(1, Ordering::Relaxed);
+    let round = Round::next();
     let bet = client.sign(&transaction_body(
         *player_id,
         token,
-        &format!("bench-storm-{number}"),
-        &format!("bench-storm-round-{number}"),
-        BET_AMOUNT_MINOR_MAX,
+        &format!("bench-storm-{}", round.number),
+        &format!("bench-storm-round-{}", round.number),
+        round.bet_minor,
         None,
     ));
     // Nothing else posts to the wallet's tenant now, so its journal count moves by the storm's.
@@ -750,5 +454,6 @@ async fn check_ledger(pool: &PgPool, seeded: &Seeded) -> anyhow::Result<()> {
     Ok(())
 }
 
+mod rounds;
 #[cfg(test)]
 mod tests;
