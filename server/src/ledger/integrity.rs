@@ -47,32 +47,61 @@ pub struct IntegrityReport {
     pub violations_truncated: bool,
 }
 
-/// One broken invariant, tagged by `check` in JSON.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(tag = "check", rename_all = "snake_case")]
-pub enum IntegrityViolation {
+/// Declares the violations: the enum, and for each variant a row of the same fields (in
+/// `rows`, under the variant's name) that its check decodes by column name and turns into the
+/// violation, so that a query's columns and the report's fields cannot drift apart by position.
+macro_rules! violations {
+    ($($(#[$meta:meta])* $variant:ident { $($field:ident: $ty:ty,)* })*) => {
+        /// One broken invariant, tagged by `check` in JSON.
+        #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+        #[serde(tag = "check", rename_all = "snake_case")]
+        pub enum IntegrityViolation {
+            $($(#[$meta])* $variant { $($field: $ty,)* },)*
+        }
+
+        /// Each check's row: its query's columns, named as the violation's fields.
+        pub(super) mod rows {
+            use super::*;
+
+            $(
+                #[derive(sqlx::FromRow)]
+                pub(in crate::ledger) struct $variant {
+                    $(pub(in crate::ledger) $field: $ty,)*
+                }
+
+                impl From<$variant> for IntegrityViolation {
+                    fn from(row: $variant) -> IntegrityViolation {
+                        IntegrityViolation::$variant { $($field: row.$field,)* }
+                    }
+                }
+            )*
+        }
+    };
+}
+
+violations! {
     JournalWithoutTransfers {
         journal_id: JournalId,
-    },
+    }
     /// A transfer whose journal or account is missing, in another tenant, or (accounts) in
     /// another currency.
     TransferMisplaced {
         journal_id: JournalId,
         ordinal: i16,
         problem: String,
-    },
+    }
     /// The journal's legs do not net to zero in this currency (credits minus debits).
     JournalUnbalanced {
         journal_id: JournalId,
         currency: String,
         net_minor: i64,
-    },
+    }
     /// The balances of this tenant and currency do not add up to zero.
     CurrencyUnbalanced {
         tenant_id: TenantId,
         currency: String,
         net_minor: i64,
-    },
+    }
     /// Snapshot plus unfolded deltas differs from the sums of the account's transfers.
     SnapshotMismatch {
         account_id: AccountId,
@@ -85,23 +114,23 @@ pub enum IntegrityViolation {
         unfolded_credits_minor: i64,
         transfer_debits_minor: i64,
         transfer_credits_minor: i64,
-    },
+    }
     /// An account that cannot go negative has deltas: posting reads only its snapshot.
     DeltasOnLimitedAccount {
         account_id: AccountId,
         tenant_id: TenantId,
-    },
+    }
     /// Deltas of an account that does not exist.
     OrphanDeltas {
         account_id: AccountId,
-    },
+    }
     NegativePlayerBalance {
         account_id: AccountId,
         tenant_id: TenantId,
         player_id: Option<PlayerId>,
         currency: String,
         balance_minor: i64,
-    },
+    }
     /// A deposit whose capture journals do not match its state: a captured deposit needs
     /// exactly one, of its amount, currency, player and provider, named by `capture_journal_id`;
     /// any other state none.
@@ -111,7 +140,7 @@ pub enum IntegrityViolation {
         state: String,
         capture_journals: i64,
         problem: String,
-    },
+    }
     /// A withdrawal whose journals of `kind` (request, reject or payout) do not match its state,
     /// its amount and currency, its player, or its `*_journal_id` column.
     WithdrawalJournalMismatch {
@@ -121,7 +150,7 @@ pub enum IntegrityViolation {
         kind: String,
         journals: i64,
         problem: String,
-    },
+    }
     /// The player's hold balance differs from the sum of their open withdrawals (requested,
     /// approved, paying, payout_failed) in this currency.
     HoldBalanceMismatch {
@@ -130,13 +159,13 @@ pub enum IntegrityViolation {
         currency: String,
         hold_balance_minor: i64,
         open_withdrawals_minor: i64,
-    },
+    }
     /// A journal of a kind the rule table does not list.
     UnknownJournalKind {
         journal_id: JournalId,
         tenant_id: TenantId,
         kind: String,
-    },
+    }
     /// A transfer between account kinds the rule table does not allow for its journal's kind.
     TransferNotAllowedForKind {
         journal_id: JournalId,
@@ -144,7 +173,7 @@ pub enum IntegrityViolation {
         kind: String,
         debit_account_kind: String,
         credit_account_kind: String,
-    },
+    }
     /// A game provider's transaction without exactly its one journal (a tombstone has none): a
     /// bet, win or rollback journal of its kind, amount, currency and player, named by
     /// `journal_id`; and for a rollback, the reversal of exactly its bet.
@@ -154,14 +183,14 @@ pub enum IntegrityViolation {
         kind: String,
         journals: i64,
         problem: String,
-    },
+    }
     /// A journal of a business kind whose reference names no deposit or withdrawal of its tenant.
     JournalWithoutBusinessObject {
         journal_id: JournalId,
         tenant_id: TenantId,
         kind: String,
         reference: Option<String>,
-    },
+    }
 }
 
 impl IntegrityViolation {
@@ -179,20 +208,6 @@ impl IntegrityViolation {
                 | IntegrityViolation::JournalWithoutBusinessObject { .. }
         )
     }
-}
-
-#[derive(FromRow)]
-pub(super) struct SnapshotRow {
-    pub(super) account_id: Uuid,
-    pub(super) tenant_id: TenantId,
-    pub(super) kind: String,
-    pub(super) currency: String,
-    pub(super) snapshot_debits_minor: i64,
-    pub(super) snapshot_credits_minor: i64,
-    pub(super) unfolded_debits_minor: i64,
-    pub(super) unfolded_credits_minor: i64,
-    pub(super) transfer_debits_minor: i64,
-    pub(super) transfer_credits_minor: i64,
 }
 
 /// Per account in scope: the snapshot, the unfolded deltas and the sums of its transfers.
@@ -265,18 +280,15 @@ async fn run_check(
         violations: Vec::new(),
         truncated: false,
     };
-    scan.find(
-        "SELECT j.id FROM ledger_journals j
+    scan.find::<rows::JournalWithoutTransfers>(
+        "SELECT j.id AS journal_id FROM ledger_journals j
          WHERE ($1::uuid IS NULL OR j.tenant_id = $1)
            AND NOT EXISTS (SELECT 1 FROM ledger_transfers t WHERE t.journal_id = j.id)
          ORDER BY j.id LIMIT $2",
-        |(id,): (Uuid,)| IntegrityViolation::JournalWithoutTransfers {
-            journal_id: JournalId(id),
-        },
     )
     .await?;
 
-    scan.find(
+    scan.find::<rows::TransferMisplaced>(
         "SELECT t.journal_id, t.ordinal, p.problem
          FROM ledger_transfers t
          LEFT JOIN ledger_journals j ON j.id = t.journal_id
@@ -294,20 +306,13 @@ async fn run_check(
          ) AS p (problem)
          WHERE p.problem IS NOT NULL AND ($1::uuid IS NULL OR t.tenant_id = $1)
          ORDER BY 1, 2, 3 LIMIT $2",
-        |(journal_id, ordinal, problem): (Uuid, i16, String)| {
-            IntegrityViolation::TransferMisplaced {
-                journal_id: JournalId(journal_id),
-                ordinal,
-                problem,
-            }
-        },
     )
     .await?;
 
     // Legs are valued in their account's currency, so a transfer joining two currencies, or an
     // account missing altogether ('???'), shows up here as an unbalanced journal.
-    scan.find(
-"SELECT legs.journal_id, coalesce(a.currency, '???') AS currency, sum(legs.signed_minor)::bigint
+    scan.find::<rows::JournalUnbalanced>(
+"SELECT legs.journal_id, coalesce(a.currency, '???') AS currency, sum(legs.signed_minor)::bigint AS net_minor
          FROM (
              SELECT t.journal_id, t.debit_account_id AS account_id, -t.amount_minor::numeric AS signed_minor
              FROM ledger_transfers t WHERE ($1::uuid IS NULL OR t.tenant_id = $1)
@@ -319,94 +324,47 @@ async fn run_check(
          GROUP BY legs.journal_id, coalesce(a.currency, '???')
          HAVING sum(legs.signed_minor) <> 0
          ORDER BY 1, 2 LIMIT $2",
-|(journal_id, currency, net_minor): (Uuid, String, i64)| IntegrityViolation::JournalUnbalanced {
-                    journal_id: JournalId(journal_id),
-                    currency,
-                    net_minor,
-                },
-).await?;
+    )
+    .await?;
 
-    scan.find(
-        "SELECT tenant_id, currency, sum(balance_minor)::bigint
+    scan.find::<rows::CurrencyUnbalanced>(
+        "SELECT tenant_id, currency, sum(balance_minor)::bigint AS net_minor
          FROM ledger_account_balances
          WHERE ($1::uuid IS NULL OR tenant_id = $1)
          GROUP BY tenant_id, currency
          HAVING sum(balance_minor) <> 0
          ORDER BY 1, 2 LIMIT $2",
-        |(tenant_id, currency, net_minor): (TenantId, String, i64)| {
-            IntegrityViolation::CurrencyUnbalanced {
-                tenant_id,
-                currency,
-                net_minor,
-            }
-        },
     )
     .await?;
 
-    scan.find(
-        &format!("{ACCOUNT_SUMS_SQL} LIMIT $2"),
-        |row: SnapshotRow| IntegrityViolation::SnapshotMismatch {
-            account_id: AccountId(row.account_id),
-            tenant_id: row.tenant_id,
-            kind: row.kind,
-            currency: row.currency,
-            snapshot_debits_minor: row.snapshot_debits_minor,
-            snapshot_credits_minor: row.snapshot_credits_minor,
-            unfolded_debits_minor: row.unfolded_debits_minor,
-            unfolded_credits_minor: row.unfolded_credits_minor,
-            transfer_debits_minor: row.transfer_debits_minor,
-            transfer_credits_minor: row.transfer_credits_minor,
-        },
-    )
-    .await?;
+    scan.find::<rows::SnapshotMismatch>(&format!("{ACCOUNT_SUMS_SQL} LIMIT $2"))
+        .await?;
 
-    scan.find(
-        "SELECT DISTINCT a.id, a.tenant_id
+    scan.find::<rows::DeltasOnLimitedAccount>(
+        "SELECT DISTINCT a.id AS account_id, a.tenant_id
          FROM ledger_balance_deltas d JOIN ledger_accounts a ON a.id = d.account_id
          WHERE NOT a.allow_negative AND ($1::uuid IS NULL OR a.tenant_id = $1)
          ORDER BY a.id LIMIT $2",
-        |(account_id, tenant_id): (Uuid, TenantId)| IntegrityViolation::DeltasOnLimitedAccount {
-            account_id: AccountId(account_id),
-            tenant_id,
-        },
     )
     .await?;
 
     // Orphan deltas belong to no tenant, so only the all-tenants check can see them.
     if tenant_id.is_none() {
-        scan.find(
+        scan.find::<rows::OrphanDeltas>(
             "SELECT DISTINCT d.account_id FROM ledger_balance_deltas d
              WHERE $1::uuid IS NULL
                AND NOT EXISTS (SELECT 1 FROM ledger_accounts a WHERE a.id = d.account_id)
              ORDER BY 1 LIMIT $2",
-            |(account_id,): (Uuid,)| IntegrityViolation::OrphanDeltas {
-                account_id: AccountId(account_id),
-            },
         )
         .await?;
     }
 
-    scan.find(
-        "SELECT id, tenant_id, player_id, currency, balance_minor
+    scan.find::<rows::NegativePlayerBalance>(
+        "SELECT id AS account_id, tenant_id, player_id, currency, balance_minor
          FROM ledger_account_balances
          WHERE ($1::uuid IS NULL OR tenant_id = $1)
            AND NOT allow_negative AND balance_minor < 0
          ORDER BY id LIMIT $2",
-        |(account_id, tenant_id, player_id, currency, balance_minor): (
-            Uuid,
-            TenantId,
-            Option<PlayerId>,
-            String,
-            i64,
-        )| {
-            IntegrityViolation::NegativePlayerBalance {
-                account_id: AccountId(account_id),
-                tenant_id,
-                player_id,
-                currency,
-                balance_minor,
-            }
-        },
     )
     .await?;
 
@@ -444,20 +402,18 @@ struct Scan<'c> {
 impl Scan<'_> {
     /// Runs one check's query (`$1` the tenant or NULL for all, `$2` the row limit) and keeps
     /// what it found.
-    async fn find<T>(
-        &mut self,
-        sql: &str,
-        violation: impl Fn(T) -> IntegrityViolation,
-    ) -> Result<(), sqlx::Error>
+    /// Runs one check: `sql` selects the columns of the violation row `T`, for tenant `$1`
+    /// (NULL for all), at most `$2` of them.
+    async fn find<T>(&mut self, sql: &str) -> Result<(), sqlx::Error>
     where
-        T: for<'r> FromRow<'r, sqlx::postgres::PgRow> + Send + Unpin,
+        T: for<'r> FromRow<'r, sqlx::postgres::PgRow> + Into<IntegrityViolation> + Send + Unpin,
     {
-        let rows: Vec<T> = sqlx::query_as(sql)
+        let found: Vec<T> = sqlx::query_as(sql)
             .bind(self.tenant_id)
             .bind(VIOLATIONS_REPORTED_MAX + 1)
             .fetch_all(&mut *self.conn)
             .await?;
-        self.keep(rows.into_iter().map(violation).collect());
+        self.keep(found.into_iter().map(Into::into).collect());
         Ok(())
     }
 

@@ -9,12 +9,10 @@
 //! (`MATERIALIZED`) before ordering and the report's limit, so that the planner does not walk a
 //! whole table in id order probing row by row in the hope of stopping early.
 
-use app::domain::ids::{PlayerId, TenantId};
+use app::domain::ids::TenantId;
 use sqlx::PgConnection;
-use uuid::Uuid;
 
-use super::JournalId;
-use super::integrity::IntegrityViolation;
+use super::integrity::{IntegrityViolation, rows};
 
 /// The business object a journal kind belongs to. Its journals carry the reference
 /// `<object>:<id>` (`deposit:<uuid>`, `withdrawal:<uuid>`), naming an object of their tenant.
@@ -150,7 +148,7 @@ async fn deposit_captures(
     tenant_id: Option<TenantId>,
     limit: i64,
 ) -> Result<Vec<IntegrityViolation>, sqlx::Error> {
-    let rows: Vec<(Uuid, TenantId, String, i64, String)> = sqlx::query_as(
+    let found: Vec<rows::DepositCaptureMismatch> = sqlx::query_as(
         "WITH journal_totals AS (
              SELECT j.id AS journal_id, d.id AS deposit_id,
                     coalesce(sum(t.amount_minor), 0) AS amount_minor,
@@ -199,7 +197,7 @@ async fn deposit_captures(
              LEFT JOIN deposit_totals dt ON dt.deposit_id = d.id
              WHERE ($1::uuid IS NULL OR d.tenant_id = $1)
          )
-         SELECT id, tenant_id, state, journal_count, problem FROM checked
+         SELECT id AS deposit_id, tenant_id, state, journal_count AS capture_journals, problem FROM checked
          WHERE problem IS NOT NULL
          ORDER BY id LIMIT $2",
     )
@@ -207,20 +205,7 @@ async fn deposit_captures(
     .bind(limit)
     .fetch_all(&mut *connection)
     .await?;
-    Ok(rows
-        .into_iter()
-        .map(
-            |(deposit_id, tenant_id, state, capture_journals, problem)| {
-                IntegrityViolation::DepositCaptureMismatch {
-                    deposit_id,
-                    tenant_id,
-                    state,
-                    capture_journals,
-                    problem,
-                }
-            },
-        )
-        .collect())
+    Ok(found.into_iter().map(Into::into).collect())
 }
 
 /// Every withdrawal has exactly one `withdrawal_request` journal; a paid one exactly one
@@ -233,7 +218,7 @@ async fn withdrawal_journals(
     tenant_id: Option<TenantId>,
     limit: i64,
 ) -> Result<Vec<IntegrityViolation>, sqlx::Error> {
-    let rows: Vec<(Uuid, TenantId, String, String, i64, String)> = sqlx::query_as(
+    let found: Vec<rows::WithdrawalJournalMismatch> = sqlx::query_as(
         "WITH journal_totals AS (
              SELECT j.id AS journal_id, j.kind::text AS kind, w.id AS withdrawal_id,
                     coalesce(sum(t.amount_minor), 0) AS amount_minor,
@@ -288,7 +273,7 @@ async fn withdrawal_journals(
              FROM expected x
              LEFT JOIN kind_totals kt ON kt.withdrawal_id = x.id AND kt.kind = x.kind
          )
-         SELECT id, tenant_id, state, kind, journal_count, problem FROM checked
+         SELECT id AS withdrawal_id, tenant_id, state, kind, journal_count AS journals, problem FROM checked
          WHERE problem IS NOT NULL
          ORDER BY id, kind LIMIT $2",
     )
@@ -296,21 +281,7 @@ async fn withdrawal_journals(
     .bind(limit)
     .fetch_all(&mut *connection)
     .await?;
-    Ok(rows
-        .into_iter()
-        .map(
-            |(withdrawal_id, tenant_id, state, kind, journals, problem)| {
-                IntegrityViolation::WithdrawalJournalMismatch {
-                    withdrawal_id,
-                    tenant_id,
-                    state,
-                    kind,
-                    journals,
-                    problem,
-                }
-            },
-        )
-        .collect())
+    Ok(found.into_iter().map(Into::into).collect())
 }
 
 /// Every game provider transaction has exactly one journal (`game_transaction:<id>`) of its
@@ -323,7 +294,7 @@ async fn game_transactions(
     tenant_id: Option<TenantId>,
     limit: i64,
 ) -> Result<Vec<IntegrityViolation>, sqlx::Error> {
-    let rows: Vec<(Uuid, TenantId, String, i64, String)> = sqlx::query_as(
+    let found: Vec<rows::GameTransactionMismatch> = sqlx::query_as(
         "WITH journal_totals AS (
              SELECT j.id AS journal_id, j.kind::text AS journal_kind, g.id AS transaction_id,
                     coalesce(sum(t.amount_minor), 0) AS amount_minor,
@@ -383,7 +354,7 @@ async fn game_transactions(
               AND bet.player_id = g.player_id
              WHERE ($1::uuid IS NULL OR g.tenant_id = $1)
          )
-         SELECT id, tenant_id, kind, journal_count, problem FROM checked
+         SELECT id AS transaction_id, tenant_id, kind, journal_count AS journals, problem FROM checked
          WHERE problem IS NOT NULL
          ORDER BY id LIMIT $2",
     )
@@ -391,18 +362,7 @@ async fn game_transactions(
     .bind(limit)
     .fetch_all(&mut *connection)
     .await?;
-    Ok(rows
-        .into_iter()
-        .map(|(transaction_id, tenant_id, kind, journals, problem)| {
-            IntegrityViolation::GameTransactionMismatch {
-                transaction_id,
-                tenant_id,
-                kind,
-                journals,
-                problem,
-            }
-        })
-        .collect())
+    Ok(found.into_iter().map(Into::into).collect())
 }
 
 /// Each player's hold balance, per currency, equals the sum of their open withdrawals in it
@@ -412,7 +372,7 @@ async fn hold_balances(
     tenant_id: Option<TenantId>,
     limit: i64,
 ) -> Result<Vec<IntegrityViolation>, sqlx::Error> {
-    let rows: Vec<(TenantId, PlayerId, String, i64, i64)> = sqlx::query_as(
+    let found: Vec<rows::HoldBalanceMismatch> = sqlx::query_as(
         "WITH holds AS (
              SELECT b.tenant_id, b.player_id, b.currency::text AS currency, b.balance_minor
              FROM ledger_account_balances b
@@ -441,20 +401,7 @@ async fn hold_balances(
     .bind(OPEN_WITHDRAWAL_STATES)
     .fetch_all(&mut *connection)
     .await?;
-    Ok(rows
-        .into_iter()
-        .map(
-            |(tenant_id, player_id, currency, hold_balance_minor, open_withdrawals_minor)| {
-                IntegrityViolation::HoldBalanceMismatch {
-                    tenant_id,
-                    player_id,
-                    currency,
-                    hold_balance_minor,
-                    open_withdrawals_minor,
-                }
-            },
-        )
-        .collect())
+    Ok(found.into_iter().map(Into::into).collect())
 }
 
 fn rule_kinds() -> Vec<&'static str> {
@@ -467,28 +414,19 @@ async fn unknown_kinds(
     tenant_id: Option<TenantId>,
     limit: i64,
 ) -> Result<Vec<IntegrityViolation>, sqlx::Error> {
-    let rows: Vec<(Uuid, TenantId, String)> = sqlx::query_as(
+    let found: Vec<rows::UnknownJournalKind> = sqlx::query_as(
         "WITH unknown AS MATERIALIZED (
              SELECT j.id, j.tenant_id, j.kind::text AS kind FROM ledger_journals j
              WHERE ($1::uuid IS NULL OR j.tenant_id = $1) AND NOT (j.kind::text = ANY ($3::text[]))
          )
-         SELECT * FROM unknown ORDER BY id LIMIT $2",
+         SELECT id AS journal_id, tenant_id, kind FROM unknown ORDER BY id LIMIT $2",
     )
     .bind(tenant_id)
     .bind(limit)
     .bind(rule_kinds())
     .fetch_all(&mut *connection)
     .await?;
-    Ok(rows
-        .into_iter()
-        .map(
-            |(journal_id, tenant_id, kind)| IntegrityViolation::UnknownJournalKind {
-                journal_id: JournalId(journal_id),
-                tenant_id,
-                kind,
-            },
-        )
-        .collect())
+    Ok(found.into_iter().map(Into::into).collect())
 }
 
 /// Transfers of a known journal kind between account kinds the rule table does not allow for
@@ -509,12 +447,12 @@ async fn transfers_not_allowed(
     let kinds: Vec<&str> = allowed.iter().map(|(kind, _, _)| *kind).collect();
     let debits: Vec<&str> = allowed.iter().map(|(_, debit, _)| *debit).collect();
     let credits: Vec<&str> = allowed.iter().map(|(_, _, credit)| *credit).collect();
-    let rows: Vec<(Uuid, i16, String, String, String)> = sqlx::query_as(
+    let found: Vec<rows::TransferNotAllowedForKind> = sqlx::query_as(
         "WITH allowed AS (
              SELECT * FROM unnest($3::text[], $4::text[], $5::text[]) AS a (kind, debit_kind, credit_kind)
          ), refused AS MATERIALIZED (
              SELECT t.journal_id, t.ordinal, j.kind::text AS kind,
-                    d.kind::text AS debit_kind, c.kind::text AS credit_kind
+                    d.kind::text AS debit_account_kind, c.kind::text AS credit_account_kind
              FROM ledger_transfers t
              JOIN ledger_journals j ON j.id = t.journal_id
              JOIN ledger_accounts d ON d.id = t.debit_account_id
@@ -534,20 +472,7 @@ async fn transfers_not_allowed(
     .bind(credits)
     .fetch_all(&mut *connection)
     .await?;
-    Ok(rows
-        .into_iter()
-        .map(
-            |(journal_id, ordinal, kind, debit_account_kind, credit_account_kind)| {
-                IntegrityViolation::TransferNotAllowedForKind {
-                    journal_id: JournalId(journal_id),
-                    ordinal,
-                    kind,
-                    debit_account_kind,
-                    credit_account_kind,
-                }
-            },
-        )
-        .collect())
+    Ok(found.into_iter().map(Into::into).collect())
 }
 
 /// Journals of a business kind whose reference names no object of that type in their tenant.
@@ -560,7 +485,7 @@ async fn journals_without_object(
         .iter()
         .filter_map(|rule| rule.object.map(|object| (rule.kind, object.as_str())))
         .unzip();
-    let rows: Vec<(Uuid, TenantId, String, Option<String>)> = sqlx::query_as(
+    let found: Vec<rows::JournalWithoutBusinessObject> = sqlx::query_as(
         "WITH rules AS (
              SELECT * FROM unnest($3::text[], $4::text[]) AS r (kind, object_type)
          ), orphans AS MATERIALIZED (
@@ -579,7 +504,7 @@ async fn journals_without_object(
              WHERE ($1::uuid IS NULL OR j.tenant_id = $1)
                AND d.id IS NULL AND w.id IS NULL AND g.id IS NULL
          )
-         SELECT * FROM orphans ORDER BY id LIMIT $2",
+         SELECT id AS journal_id, tenant_id, kind, reference FROM orphans ORDER BY id LIMIT $2",
     )
     .bind(tenant_id)
     .bind(limit)
@@ -587,17 +512,7 @@ async fn journals_without_object(
     .bind(objects)
     .fetch_all(&mut *connection)
     .await?;
-    Ok(rows
-        .into_iter()
-        .map(|(journal_id, tenant_id, kind, reference)| {
-            IntegrityViolation::JournalWithoutBusinessObject {
-                journal_id: JournalId(journal_id),
-                tenant_id,
-                kind,
-                reference,
-            }
-        })
-        .collect())
+    Ok(found.into_iter().map(Into::into).collect())
 }
 
 #[cfg(test)]

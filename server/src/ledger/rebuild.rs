@@ -5,7 +5,8 @@ use app::domain::ids::TenantId;
 use serde::{Deserialize, Serialize};
 use sqlx::PgPool;
 
-use super::integrity::{ACCOUNT_SUMS_SQL, SnapshotRow};
+use super::integrity::ACCOUNT_SUMS_SQL;
+use super::integrity::rows::SnapshotMismatch;
 use super::{AccountId, LedgerError};
 
 /// What a rebuild changed (or, in a dry run, would change).
@@ -64,14 +65,14 @@ async fn run_rebuild(
             .execute(&mut *transaction)
             .await?;
     }
-    let rows: Vec<SnapshotRow> = sqlx::query_as(ACCOUNT_SUMS_SQL)
+    let rows: Vec<SnapshotMismatch> = sqlx::query_as(ACCOUNT_SUMS_SQL)
         .bind(tenant_id)
         .fetch_all(&mut *transaction)
         .await?;
     let corrections: Vec<BalanceCorrection> = rows
         .into_iter()
         .map(|row| BalanceCorrection {
-            account_id: AccountId(row.account_id),
+            account_id: row.account_id,
             tenant_id: row.tenant_id,
             kind: row.kind,
             currency: row.currency,
