@@ -27,6 +27,7 @@ commands:
                                          compare PSP records with the ledger; JSON report, non-zero on findings
   bench audit [--seconds N]              cost of one audit event per posting (run the release build)
   bench wallet [--seconds N]             game wallet rounds over signed HTTP next to direct ledger posts
+  bench http [--seconds N]               a logged-in player's wallet page, balances and health over keep-alive
                                          (run the release build)
   help                                   show this text
 
@@ -65,6 +66,9 @@ pub enum Command {
         seconds: Option<u64>,
     },
     BenchWallet {
+        seconds: Option<u64>,
+    },
+    BenchHttp {
         seconds: Option<u64>,
     },
     Help,
@@ -135,6 +139,7 @@ pub fn parse(args: &[String]) -> Result<Command, String> {
         },
         ("bench", ["audit"]) => Command::BenchAudit { seconds },
         ("bench", ["wallet"]) => Command::BenchWallet { seconds },
+        ("bench", ["http"]) => Command::BenchHttp { seconds },
         ("help" | "--help" | "-h", _) => Command::Help,
         _ => return Err(format!("unknown command: {}", args.join(" "))),
     };
@@ -258,6 +263,12 @@ async fn run(command: Command, config: Config) -> anyhow::Result<ExitCode> {
         Command::BenchWallet { seconds } => {
             let db = Database::open(&config).await?;
             let code = crate::games::bench::run(&db, &config, seconds).await;
+            db.close().await;
+            code
+        }
+        Command::BenchHttp { seconds } => {
+            let db = Database::open(&config).await?;
+            let code = crate::http::bench::run(&db, seconds).await;
             db.close().await;
             code
         }

@@ -115,7 +115,7 @@ pub async fn spawn_app_with(pool: PgPool, settings: &[(&str, &str)]) -> TestApp 
     let router = kasa_server::http::router(services.clone(), &config);
     tokio::spawn(async move {
         axum::serve(
-            listener,
+            kasa_server::http::without_nagle(listener),
             router.into_make_service_with_connect_info::<std::net::SocketAddr>(),
         )
         .await

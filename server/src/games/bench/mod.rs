@@ -281,7 +281,7 @@ async fn measure_on(pool: &PgPool, config: &Config, plan: Plan) -> anyhow::Resul
     let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
     let server = tokio::spawn(async move {
         axum::serve(
-            listener,
+            crate::http::without_nagle(listener),
             router.into_make_service_with_connect_info::<SocketAddr>(),
         )
         .with_graceful_shutdown(async {
