@@ -32,7 +32,7 @@ fn adapter(fake: &FakeStripe) -> Stripe {
 }
 
 fn checkout_request(amount: Money) -> CheckoutRequest {
-    let deposit_id = Uuid::new_v4();
+    let deposit_id = app::domain::ids::DepositId(Uuid::new_v4());
     CheckoutRequest {
         deposit_id,
         tenant_id: TenantId(Uuid::new_v4()),

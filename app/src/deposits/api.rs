@@ -2,9 +2,9 @@
 //! one deposit's state and the recent ones.
 
 use leptos::prelude::*;
-use uuid::Uuid;
 
 use super::{DepositOptions, DepositStarted, DepositView};
+use crate::domain::ids::DepositId;
 use crate::error::AppError;
 
 #[cfg(feature = "ssr")]
@@ -22,7 +22,7 @@ pub trait DepositsApi: Send + Sync {
     async fn status(
         &self,
         ctx: &crate::api::RequestCtx,
-        deposit_id: Uuid,
+        deposit_id: DepositId,
     ) -> Result<DepositView, AppError>;
     async fn recent(&self, ctx: &crate::api::RequestCtx) -> Result<Vec<DepositView>, AppError>;
 }
@@ -52,7 +52,7 @@ pub async fn start_deposit(
 
 /// One of the player's deposits (another player's or tenant's id is 404).
 #[server(endpoint = "deposits/status")]
-pub async fn deposit_status(deposit_id: Uuid) -> Result<DepositView, AppError> {
+pub async fn deposit_status(deposit_id: DepositId) -> Result<DepositView, AppError> {
     crate::api::call::<dyn DepositsApi, _, _, _>(|api, ctx| async move {
         api.status(&ctx, deposit_id).await
     })

@@ -7,8 +7,8 @@ pub mod pages;
 
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
-use uuid::Uuid;
 
+use crate::domain::ids::DepositId;
 use crate::domain::money::{Currency, Money};
 use crate::domain::text::text_enum;
 
@@ -59,13 +59,13 @@ pub struct DepositOptions {
 /// A deposit whose checkout exists: the browser goes to `redirect_url`.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct DepositStarted {
-    pub deposit_id: Uuid,
+    pub deposit_id: DepositId,
     pub redirect_url: String,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct DepositView {
-    pub id: Uuid,
+    pub id: DepositId,
     pub amount: Money,
     pub provider: String,
     pub state: DepositState,

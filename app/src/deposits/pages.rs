@@ -1,8 +1,8 @@
 //! The deposit form, the return page that follows the deposit's state, and the cancel page.
 
+use crate::domain::ids::DepositId;
 use leptos::prelude::*;
 use leptos_router::hooks::use_query_map;
-use uuid::Uuid;
 
 use super::api::{StartDeposit, deposit_choices, deposit_status, recent_deposits};
 use super::{DepositOptions, DepositState, DepositView};
@@ -181,7 +181,7 @@ pub fn DepositReturnPage() -> impl IntoView {
         query.with(|query| {
             query
                 .get("deposit")
-                .and_then(|id| Uuid::parse_str(&id).ok())
+                .and_then(|id| id.parse::<DepositId>().ok())
         })
     };
     let tick = RwSignal::new(0_u32);

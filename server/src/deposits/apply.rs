@@ -2,7 +2,7 @@
 //! deposit by an approved correction.
 
 use app::deposits::DepositState;
-use app::domain::ids::{StaffId, TenantId};
+use app::domain::ids::{DepositId, StaffId, TenantId};
 use app::domain::money::Money;
 use app::error::{AppError, ErrorCode};
 use chrono::{DateTime, Utc};
@@ -60,9 +60,7 @@ pub async fn apply_checkout_status(
     let amount = deposit
         .amount()
         .map_err(|_| ApplyError::Mismatch("the deposit's amount is unreadable".into()))?;
-    let state = deposit
-        .state()
-        .map_err(|_| ApplyError::Mismatch("the deposit's state is unreadable".into()))?;
+    let state = deposit.state;
     match &status.amount {
         Some(reported) if reported != &amount => {
             return Err(ApplyError::Mismatch(format!(
@@ -80,7 +78,7 @@ pub async fn apply_checkout_status(
         }
         _ => {}
     }
-    let object = |note: &str| Outcome::ignored(deposit.tenant_id, "deposit", deposit.id, note);
+    let object = |note: &str| Outcome::ignored(deposit.tenant_id, "deposit", deposit.id.0, note);
     let (new_state, action) = match (&status.outcome, state) {
         (_, DepositState::Captured) => return Ok(object("the deposit is already captured")),
         (CheckoutOutcome::Paid, _) => (DepositState::Captured, "deposit.captured"),
@@ -178,7 +176,7 @@ pub async fn apply_checkout_status(
     )
     .await?;
     tracing::info!(deposit = %deposit.id, from = %deposit.state, to = new_state.as_str(), "deposit state changed");
-    Ok(Outcome::applied(deposit.tenant_id, "deposit", deposit.id))
+    Ok(Outcome::applied(deposit.tenant_id, "deposit", deposit.id.0))
 }
 
 /// Captures a deposit that was never captured with an approved reconciliation correction (the
@@ -190,7 +188,7 @@ pub async fn apply_checkout_status(
 pub async fn capture_by_correction(
     tx: &mut sqlx::PgConnection,
     tenant_id: TenantId,
-    deposit_id: Uuid,
+    deposit_id: DepositId,
     idempotency_key: &IdempotencyKey,
     amount: Money,
     staff_id: StaffId,
@@ -204,7 +202,7 @@ pub async fn capture_by_correction(
     .fetch_optional(&mut *tx)
     .await?
     .ok_or_else(|| AppError::not_found("Deposit"))?;
-    if deposit.state()? == DepositState::Captured {
+    if deposit.state == DepositState::Captured {
         return Ok(None);
     }
     let deposit_amount = deposit.amount()?;

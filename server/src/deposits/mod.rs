@@ -12,7 +12,7 @@ use app::deposits::api::DepositsApi;
 use app::deposits::{
     DepositOptions, DepositStarted, DepositState, DepositView, ProviderChoice, RECENT_DEPOSITS,
 };
-use app::domain::ids::{PlayerId, TenantId};
+use app::domain::ids::{DepositId, PlayerId, TenantId};
 use app::domain::money::{Currency, Money};
 use app::error::{AppError, ErrorCode};
 use chrono::{DateTime, Duration, Utc};
@@ -49,13 +49,14 @@ const SWEEP_EXPIRIES_MAX: i64 = 200;
 
 #[derive(Debug, Clone, sqlx::FromRow)]
 pub struct DepositRow {
-    pub id: Uuid,
+    pub id: DepositId,
     pub tenant_id: TenantId,
     pub player_id: PlayerId,
     pub provider: String,
     pub amount_minor: i64,
     pub currency: String,
-    pub state: String,
+    #[sqlx(try_from = "String")]
+    pub state: DepositState,
     pub request_sha256: Vec<u8>,
     pub provider_session_id: Option<String>,
     pub checkout_url: Option<String>,
@@ -75,17 +76,12 @@ impl DepositRow {
         Ok(Money::from_minor_units(self.amount_minor, currency)?)
     }
 
-    fn state(&self) -> ServerResult<DepositState> {
-        DepositState::parse(&self.state)
-            .ok_or_else(|| ServerError::unknown_stored("deposit state", &self.state))
-    }
-
     fn view(&self) -> Result<DepositView, ServerError> {
         Ok(DepositView {
             id: self.id,
             amount: self.amount()?,
             provider: self.provider.clone(),
-            state: self.state()?,
+            state: self.state,
             failure_message: self.failure_message.clone(),
             created_at: self.created_at,
             captured_at: self.captured_at,
@@ -164,7 +160,11 @@ impl DepositsApi for Services {
         .await?)
     }
 
-    async fn status(&self, ctx: &RequestCtx, deposit_id: Uuid) -> Result<DepositView, AppError> {
+    async fn status(
+        &self,
+        ctx: &RequestCtx,
+        deposit_id: DepositId,
+    ) -> Result<DepositView, AppError> {
         let (tenant, player_id) = self.require_player(ctx).await?;
         Ok(status(self, tenant, player_id, deposit_id).await?)
     }
@@ -281,7 +281,7 @@ async fn start(
             redirect_url: url.clone(),
         });
     }
-    if deposit.state != "created" {
+    if deposit.state != DepositState::Created {
         return Err(AppError::new(
             ErrorCode::ProviderUnavailable,
             deposit
@@ -379,7 +379,7 @@ async fn status(
     services: &Services,
     tenant: Tenant,
     player_id: PlayerId,
-    deposit_id: Uuid,
+    deposit_id: DepositId,
 ) -> ServerResult<DepositView> {
     let row: Option<DepositRow> = sqlx::query_as(&format!(
         "SELECT {DEPOSIT_COLUMNS} FROM deposits

@@ -2,8 +2,8 @@
 //! ones are rechecked with their PSP.
 
 use app::deposits::DepositState;
+use app::domain::ids::DepositId;
 use chrono::{DateTime, Utc};
-use uuid::Uuid;
 
 use crate::audit::{self, Actor, AuditEvent};
 use crate::psp::CheckoutOutcome;
@@ -15,7 +15,7 @@ use super::*;
 /// A pending deposit whose PSP is due to be asked again.
 #[derive(sqlx::FromRow)]
 struct DueCheck {
-    id: Uuid,
+    id: DepositId,
     provider: String,
     provider_session_id: String,
 }
@@ -115,7 +115,7 @@ impl Services {
         rows.sort_by_key(|row| (row.tenant_id, row.id));
         for row in &rows {
             let before = DepositRow {
-                state: DepositState::Created.as_str().to_owned(),
+                state: DepositState::Created,
                 ..row.clone()
             };
             audit::record(

@@ -3,11 +3,12 @@
 //! page, the balances server function and `/api/health`.
 //!
 //! The application's own router serves a scratch database in-process, on the listener
-//! `kasa serve` uses ([`super::without_nagle`]); the wallet page is measured once more on a plain
-//! listener, where Nagle's algorithm meets the client's delayed ACKs, to show what that cost.
-//! `CLIENTS` clients each send their next request as soon as the last is answered; each endpoint
-//! runs twice for half the time (in the order health, balances, page, page, balances, health), so
-//! that the ratios are measured across the same stretch of a shared machine.
+//! `kasa serve` uses ([`super::without_nagle`]). `CLIENTS` clients each send their next request as
+//! soon as the last is answered; each endpoint runs twice for half the time (in the order health,
+//! balances, page, page, balances, health), so that the ratios are measured across the same
+//! stretch of a shared machine. Between the two halves, one connection alone asks for the wallet
+//! page on that listener and on a plain one, where Nagle's algorithm meets the client's delayed
+//! ACKs: alone, the page's latency is its own work, and the difference is what Nagle cost.
 
 use std::net::SocketAddr;
 use std::process::ExitCode;
@@ -211,22 +212,24 @@ async fn measure(pool: &PgPool, phase: Duration) -> anyhow::Result<u64> {
     };
 
     let half = phase / 2;
-    let mut health = run_clients(&client, Endpoint::Health, half).await?;
-    let mut balances = run_clients(&client, Endpoint::Balances, half).await?;
-    let mut page = run_clients(&client, Endpoint::WalletPage, half).await?;
-    let nagle_page = run_clients(&nagle_client, Endpoint::WalletPage, half).await?;
-    page.absorb(run_clients(&client, Endpoint::WalletPage, phase - half).await?);
-    balances.absorb(run_clients(&client, Endpoint::Balances, phase - half).await?);
-    health.absorb(run_clients(&client, Endpoint::Health, phase - half).await?);
+    let mut health = run_clients(&client, CLIENTS, Endpoint::Health, half).await?;
+    let mut balances = run_clients(&client, CLIENTS, Endpoint::Balances, half).await?;
+    let mut page = run_clients(&client, CLIENTS, Endpoint::WalletPage, half).await?;
+    let alone = run_clients(&client, 1, Endpoint::WalletPage, half).await?;
+    let nagle_alone = run_clients(&nagle_client, 1, Endpoint::WalletPage, half).await?;
+    page.absorb(run_clients(&client, CLIENTS, Endpoint::WalletPage, phase - half).await?);
+    balances.absorb(run_clients(&client, CLIENTS, Endpoint::Balances, phase - half).await?);
+    health.absorb(run_clients(&client, CLIENTS, Endpoint::Health, phase - half).await?);
     let _ = served.stop.send(());
     let _ = with_nagle.stop.send(());
 
     println!("{}", health.line("GET /api/health"));
     println!("{}", balances.line("POST /api/wallet/balances (logged in)"));
     println!("{}", page.line("GET /wallet, server-rendered (logged in)"));
+    println!("{}", alone.line("GET /wallet, one connection, TCP_NODELAY"));
     println!(
         "{}",
-        nagle_page.line("GET /wallet on a listener without TCP_NODELAY (half the time)")
+        nagle_alone.line("GET /wallet, one connection, Nagle's algorithm on (no TCP_NODELAY)")
     );
     println!(
         "ratio wallet-page/health: {:.2}",
@@ -237,10 +240,10 @@ async fn measure(pool: &PgPool, phase: Duration) -> anyhow::Result<u64> {
         balances.per_second() / health.per_second()
     );
     println!(
-        "ratio wallet-page TCP_NODELAY/Nagle: {:.2}",
-        page.per_second() / nagle_page.per_second()
+        "ratio one-connection wallet-page TCP_NODELAY/Nagle: {:.2}",
+        alone.per_second() / nagle_alone.per_second()
     );
-    Ok(health.errors + balances.errors + page.errors + nagle_page.errors)
+    Ok(health.errors + balances.errors + page.errors + alone.errors + nagle_alone.errors)
 }
 
 /// Logs the demo player in; returns the session cookie.
@@ -301,16 +304,17 @@ impl Client {
     }
 }
 
-/// `CLIENTS` clients asking for `endpoint` back to back for `duration` after the warm-up.
+/// `clients` clients asking for `endpoint` back to back for `duration` after the warm-up.
 async fn run_clients(
     client: &Client,
+    clients: usize,
     endpoint: Endpoint,
     duration: Duration,
 ) -> anyhow::Result<Figures> {
     let measure_from = Instant::now() + WARM_UP;
     let measure_until = measure_from + duration;
     let mut workers = tokio::task::JoinSet::new();
-    for _ in 0..CLIENTS {
+    for _ in 0..clients {
         let client = client.clone();
         workers.spawn(async move {
             let mut figures = Figures::default();

@@ -7,7 +7,7 @@
 //! with types `checkout.processing|paid|failed|expired` (object: a checkout) and
 //! `payout.pending|succeeded|failed` (object: a payout).
 
-use app::domain::ids::TenantId;
+use app::domain::ids::{DepositId, TenantId};
 use std::time::Duration;
 
 use app::domain::money::{Currency, Money};
@@ -230,7 +230,7 @@ impl MockPsp {
 pub struct MockCheckout {
     pub id: String,
     pub tenant_id: TenantId,
-    pub deposit_id: Uuid,
+    pub deposit_id: DepositId,
     pub amount_minor: i64,
     pub currency: String,
     pub success_url: String,
@@ -262,7 +262,7 @@ struct EventData {
 #[derive(Debug, Deserialize)]
 struct CheckoutObject {
     id: String,
-    deposit_id: Option<Uuid>,
+    deposit_id: Option<DepositId>,
     /// Optional here, as in Stripe's sessions: only a capture needs them, and applying refuses
     /// a payment reported without them (`deposits::apply_checkout_status`).
     amount_minor: Option<i64>,

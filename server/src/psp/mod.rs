@@ -11,7 +11,7 @@ pub mod signature;
 pub mod stripe;
 pub mod webhooks;
 
-use app::domain::ids::{PlayerId, TenantId};
+use app::domain::ids::{DepositId, PlayerId, TenantId};
 use std::collections::BTreeMap;
 use std::sync::Arc;
 
@@ -25,7 +25,7 @@ use crate::config::Config;
 /// Everything a PSP needs to open a hosted checkout for one deposit.
 #[derive(Debug, Clone)]
 pub struct CheckoutRequest {
-    pub deposit_id: Uuid,
+    pub deposit_id: DepositId,
     pub tenant_id: TenantId,
     pub player_id: PlayerId,
     pub amount: Money,
@@ -53,7 +53,7 @@ pub struct Checkout {
 pub struct CheckoutStatus {
     pub session_id: String,
     /// Our deposit id, when the PSP echoes it (Stripe's `client_reference_id`).
-    pub deposit_id: Option<Uuid>,
+    pub deposit_id: Option<DepositId>,
     pub outcome: CheckoutOutcome,
     /// The amount the PSP reports, when it does; a mismatch with the deposit is never captured.
     pub amount: Option<Money>,

@@ -6,6 +6,7 @@
 //! Webhook types used: `checkout.session.completed` (paid, or unpaid while an asynchronous payment
 //! method settles), `checkout.session.async_payment_succeeded|failed` and
 //! `checkout.session.expired`. Every other type is acknowledged and stored as ignored.
+use app::domain::ids::DepositId;
 
 use std::time::Duration;
 
@@ -16,7 +17,6 @@ use reqwest::StatusCode;
 use secrecy::{ExposeSecret, SecretString};
 use serde::Deserialize;
 use serde::de::DeserializeOwned;
-use uuid::Uuid;
 
 use super::signature;
 use super::{
@@ -269,7 +269,7 @@ struct Session {
 
 impl Session {
     /// Our deposit id: the session's `client_reference_id`, else its metadata.
-    fn deposit_id(&self) -> Option<Uuid> {
+    fn deposit_id(&self) -> Option<DepositId> {
         let from_metadata = || {
             self.metadata
                 .as_ref()?

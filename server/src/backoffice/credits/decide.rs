@@ -4,7 +4,7 @@
 
 use app::api::RequestCtx;
 use app::backoffice::credits::{CreditDecision, CreditDecisionReceipt, DECISION_NOTE_LENGTH_MAX};
-use app::domain::ids::TenantId;
+use app::domain::ids::{DepositId, TenantId};
 use app::domain::money::Money;
 use app::domain::reconciliation::CreditRequestState;
 use app::error::{AppError, ErrorCode};
@@ -279,8 +279,9 @@ async fn post_credit(
     now: DateTime<Utc>,
 ) -> ServerResult<Uuid> {
     let idempotency_key = IdempotencyKey::parse(format!("credit-request:{}", request.id))?;
-    if let (Some("deposit"), Some(deposit_id)) = (request.object_type.as_deref(), request.object_id)
+    if let (Some("deposit"), Some(object_id)) = (request.object_type.as_deref(), request.object_id)
     {
+        let deposit_id = DepositId(object_id);
         let finding_id = request.finding_id.ok_or_else(AppError::internal)?;
         let settled = crate::deposits::capture_by_correction(
             tx,
@@ -341,7 +342,7 @@ async fn owed_now(
     tx: &mut sqlx::PgConnection,
     tenant_id: TenantId,
     finding_id: Uuid,
-    deposit_id: Uuid,
+    deposit_id: DepositId,
 ) -> ServerResult<i64> {
     Ok(sqlx::query_scalar(
         "SELECT (CASE WHEN f.psp_status = 'paid' THEN coalesce(f.psp_amount_minor, 0) ELSE 0 END)

@@ -1,6 +1,7 @@
 use super::*;
-use app::domain::ids::{PlayerId, TenantId};
+use app::domain::ids::{DepositId, PlayerId, TenantId};
 use serde_json::{Value, json};
+use uuid::Uuid;
 
 const EVENT: &str = include_str!("../../../tests/stripe_support/fixtures/event.json");
 const SESSION: &str = include_str!("../../../tests/stripe_support/fixtures/checkout_session.json");
@@ -79,7 +80,7 @@ fn published_session_parses_as_processing() {
 // client_reference_id and the exact amount from amount_total and currency.
 #[test]
 fn checkout_events_map_to_outcomes() {
-    let deposit_id = Uuid::new_v4();
+    let deposit_id = DepositId(Uuid::new_v4());
     let paid = session(json!({
         "client_reference_id": deposit_id.to_string(), "amount_total": 2500,
         "currency": "eur", "status": "complete", "payment_status": "paid",
@@ -138,7 +139,7 @@ fn checkout_events_map_to_outcomes() {
 // (not a UUID) leaves the match to the session id.
 #[test]
 fn deposit_id_comes_from_reference_or_metadata() {
-    let deposit_id = Uuid::new_v4();
+    let deposit_id = DepositId(Uuid::new_v4());
     let by_metadata = session(json!({"metadata": {"deposit_id": deposit_id.to_string()}}));
     assert_eq!(
         checkout(&event("checkout.session.expired", by_metadata)).deposit_id,
@@ -213,7 +214,7 @@ fn read_back_outcomes() {
 
 fn request(amount: Money, expires_in: chrono::Duration, now: DateTime<Utc>) -> CheckoutRequest {
     CheckoutRequest {
-        deposit_id: Uuid::new_v4(),
+        deposit_id: DepositId(Uuid::new_v4()),
         tenant_id: TenantId(Uuid::new_v4()),
         player_id: PlayerId(Uuid::new_v4()),
         amount,
