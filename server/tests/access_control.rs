@@ -11,11 +11,11 @@
 
 mod common;
 
-use app::domain::ids::PlayerId;
 use std::collections::BTreeSet;
 use std::path::Path;
 
 use app::auth::StaffRole;
+use app::domain::ids::PlayerId;
 use common::{DEMO_PASSWORD, PLAYER_EMAIL, Reply, SECOND_PLAYER_EMAIL, TestApp, spawn_app};
 use sqlx::PgPool;
 use uuid::Uuid;

@@ -4,9 +4,9 @@
 
 mod common;
 
-use app::domain::ids::{PlayerId, TenantId};
 use std::collections::BTreeSet;
 
+use app::domain::ids::{PlayerId, TenantId};
 use app::domain::money::{Currency, Money};
 use chrono::Duration;
 use common::{PLAYER_EMAIL, SECOND_PLAYER_EMAIL, TestApp, spawn_app_with};

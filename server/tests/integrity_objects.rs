@@ -6,11 +6,11 @@
 mod common;
 mod withdrawals_support;
 
-use app::domain::ids::{PlayerId, TenantId};
 use std::collections::BTreeSet;
 use std::process::ExitCode;
 use std::time::Duration;
 
+use app::domain::ids::{PlayerId, TenantId};
 use app::domain::money::{Currency, Money};
 use common::{PLAYER_EMAIL, TestApp, spawn_app};
 use kasa_server::ledger::{

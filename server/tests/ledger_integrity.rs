@@ -4,9 +4,9 @@
 
 mod ledger_support;
 
-use app::domain::ids::{PlayerId, TenantId};
 use std::process::ExitCode;
 
+use app::domain::ids::{PlayerId, TenantId};
 use kasa_server::ledger::{self, IntegrityViolation};
 use ledger_support::*;
 use sqlx::PgPool;

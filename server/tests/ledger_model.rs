@@ -5,10 +5,10 @@
 
 mod ledger_support;
 
-use app::domain::ids::{PlayerId, TenantId};
 use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicUsize, Ordering};
 
+use app::domain::ids::{PlayerId, TenantId};
 use app::domain::money::{Currency, Money};
 use kasa_server::ledger::{
     self, AccountKind, AccountRef, JournalId, JournalKind, NewJournal, ProviderName,

@@ -4,9 +4,9 @@
 
 mod ledger_support;
 
-use app::domain::ids::PlayerId;
 use std::collections::BTreeSet;
 
+use app::domain::ids::PlayerId;
 use app::domain::money::{Currency, Money};
 use futures::future::join_all;
 use kasa_server::ledger::{

@@ -5,10 +5,10 @@
 mod common;
 mod ledger_support;
 
-use app::domain::ids::TenantId;
 use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
 
+use app::domain::ids::TenantId;
 use common::*;
 use kasa_server::audit::{self, Actor, AuditEvent};
 use kasa_server::ledger;

@@ -8,7 +8,6 @@
 //! (`synchronous_commit=on`). Each variant is measured twice for half the time, the second round
 //! in reverse order, so that none gains from running first.
 
-use app::domain::ids::{PlayerId, TenantId};
 use std::process::ExitCode;
 use std::str::FromStr;
 use std::sync::Arc;
@@ -16,6 +15,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, bail};
+use app::domain::ids::{PlayerId, TenantId};
 use app::domain::money::{Currency, Money};
 use chrono::Utc;
 use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
@@ -87,11 +87,7 @@ impl Figures {
     }
 
     fn percentile_ms(&self, percentile: f64) -> f64 {
-        if self.latencies_us.is_empty() {
-            return 0.0;
-        }
-        let rank = ((self.latencies_us.len() - 1) as f64 * percentile).round() as usize;
-        f64::from(self.latencies_us[rank]) / 1000.0
+        scratch::percentile_ms(&self.latencies_us, percentile)
     }
 }
 
@@ -235,10 +231,7 @@ async fn run_variant(
                     continue;
                 }
                 match result {
-                    Ok(()) => latencies_us.push(
-                        u32::try_from(finished.duration_since(started).as_micros())
-                            .unwrap_or(u32::MAX),
-                    ),
+                    Ok(()) => latencies_us.push(scratch::micros(finished.duration_since(started))),
                     Err(error) => {
                         errors += 1;
                         if errors == 1 {

@@ -9,12 +9,12 @@
 //! hex, `at` is `YYYY-MM-DDTHH:MM:SS.ffffffZ`, and the signature covers
 //! `kasa-audit-checkpoint/1\n{tenant_id}\n{seq}\n{hash}\n{at}`.
 
-use app::domain::ids::TenantId;
 use std::collections::HashMap;
 use std::io::Write;
 use std::path::{Path, PathBuf};
 
 use anyhow::{Context, bail};
+use app::domain::ids::TenantId;
 use chrono::{DateTime, Utc};
 use hmac::{Hmac, Mac};
 use secrecy::{ExposeSecret, SecretSlice};

@@ -6,12 +6,12 @@ pub mod second_factor;
 pub mod session;
 pub mod throttle;
 
-use app::domain::ids::{PlayerId, StaffId, TenantId};
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 
 use app::api::RequestCtx;
 use app::auth::api::AuthApi;
 use app::auth::{Realm, StaffRole, Viewer, ViewerKind};
+use app::domain::ids::{PlayerId, StaffId, TenantId};
 use app::error::{AppError, ErrorCode};
 use axum::extract::ConnectInfo;
 use http::{HeaderValue, header};

@@ -14,10 +14,10 @@
 //! 4, … 15 min), the account from anywhere (20 free: a distributed guesser, without letting one
 //! address's failures delay the owner elsewhere) and the address across accounts (20 free).
 
-use app::domain::ids::{StaffId, TenantId};
 use std::fmt;
 
 use app::backoffice::players::ThrottledLogIn;
+use app::domain::ids::{StaffId, TenantId};
 use chrono::{DateTime, Utc};
 use sqlx::PgPool;
 

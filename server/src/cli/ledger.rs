@@ -1,10 +1,10 @@
 //! The operator's ledger commands: `kasa integrity-check` and `kasa rebuild-balances`. Both print
 //! a JSON report on stdout; the check exits non-zero when any invariant is broken.
 
-use app::domain::ids::TenantId;
 use std::process::ExitCode;
 
 use anyhow::Context;
+use app::domain::ids::TenantId;
 use sqlx::PgPool;
 
 /// Exit code of an integrity check that found violations (distinct from 1, a failed run).

@@ -1,8 +1,10 @@
 //! What the benchmarks share: a connection of their own to the server they measure (whose
 //! settings they print with their figures), scratch databases created for one run and dropped
-//! after it, and a brand of funded players to move money between.
+//! after it, a brand of funded players to move money between, and how latencies are kept and
+//! read (microseconds, percentiles of the sorted list).
 
 use std::str::FromStr;
+use std::time::Duration;
 
 use anyhow::Context;
 use app::domain::ids::{PlayerId, TenantId};
@@ -144,4 +146,18 @@ pub async fn seed_tenant(
 
 fn quote_identifier(name: &str) -> String {
     format!("\"{}\"", name.replace('"', "\"\""))
+}
+
+/// A latency as the benchmarks keep it: whole microseconds (saturating).
+pub fn micros(latency: Duration) -> u32 {
+    u32::try_from(latency.as_micros()).unwrap_or(u32::MAX)
+}
+
+/// The `percentile` (0 to 1) of `sorted_us`, in milliseconds; 0 for no samples.
+pub fn percentile_ms(sorted_us: &[u32], percentile: f64) -> f64 {
+    if sorted_us.is_empty() {
+        return 0.0;
+    }
+    let rank = ((sorted_us.len() - 1) as f64 * percentile).round() as usize;
+    f64::from(sorted_us[rank]) / 1000.0
 }

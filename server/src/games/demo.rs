@@ -13,11 +13,11 @@
 //! every call twice, `lost_answer` drops the bet's answer (the studio then rolls the bet back),
 //! `rollback_first` sends the rollback before its bet (the bet is then refused).
 
-use app::domain::ids::{PlayerId, TenantId};
 use std::collections::{HashMap, VecDeque};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
+use app::domain::ids::{PlayerId, TenantId};
 use axum::Router;
 use axum::extract::{Form, Query, State};
 use axum::http::StatusCode;

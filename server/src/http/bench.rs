@@ -69,11 +69,7 @@ impl Figures {
     }
 
     fn percentile_ms(&self, percentile: f64) -> f64 {
-        if self.latencies_us.is_empty() {
-            return 0.0;
-        }
-        let rank = ((self.latencies_us.len() - 1) as f64 * percentile).round() as usize;
-        f64::from(self.latencies_us[rank]) / 1000.0
+        scratch::percentile_ms(&self.latencies_us, percentile)
     }
 
     fn line(&self, label: &str) -> String {
@@ -330,10 +326,9 @@ async fn run_clients(
                 match result {
                     Ok(()) => {
                         figures.requests += 1;
-                        let micros = started.elapsed().as_micros();
                         figures
                             .latencies_us
-                            .push(u32::try_from(micros).unwrap_or(u32::MAX));
+                            .push(scratch::micros(started.elapsed()));
                     }
                     Err(error) => {
                         figures.errors += 1;

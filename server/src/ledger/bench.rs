@@ -13,7 +13,6 @@
 //! halves, in the order pgbench, uniform, hot, hot, uniform, pgbench, so that no system gains from
 //! running first, on a smaller database, or while the machine is less busy.
 
-use app::domain::ids::{PlayerId, TenantId};
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::str::FromStr;
@@ -22,6 +21,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, bail};
+use app::domain::ids::{PlayerId, TenantId};
 use app::domain::money::{Currency, Money};
 use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
 use sqlx::{ConnectOptions, PgPool};
@@ -137,11 +137,7 @@ impl PhaseResult {
     }
 
     fn percentile_ms(&self, percentile: f64) -> f64 {
-        if self.latencies_us.is_empty() {
-            return 0.0;
-        }
-        let rank = ((self.latencies_us.len() - 1) as f64 * percentile).round() as usize;
-        f64::from(self.latencies_us[rank]) / 1000.0
+        scratch::percentile_ms(&self.latencies_us, percentile)
     }
 }
 
@@ -278,10 +274,7 @@ async fn run_phase(
                     continue;
                 }
                 match result {
-                    Ok(_) => latencies_us.push(
-                        u32::try_from(finished.duration_since(started).as_micros())
-                            .unwrap_or(u32::MAX),
-                    ),
+                    Ok(_) => latencies_us.push(scratch::micros(finished.duration_since(started))),
                     Err(error) => {
                         errors += 1;
                         if errors == 1 {

@@ -3,10 +3,10 @@
 //! that carry a limit in id order, checks the limits and writes everything in one statement.
 //! Serialisation failures and deadlocks are retried here, so none reaches a caller.
 
-use app::domain::ids::TenantId;
 use std::collections::BTreeMap;
 use std::time::Duration;
 
+use app::domain::ids::TenantId;
 use app::domain::money::Currency;
 
 use sha2::{Digest, Sha256};

@@ -7,9 +7,9 @@
 //! with types `checkout.processing|paid|failed|expired` (object: a checkout) and
 //! `payout.pending|succeeded|failed` (object: a payout).
 
-use app::domain::ids::{DepositId, TenantId};
 use std::time::Duration;
 
+use app::domain::ids::{DepositId, TenantId};
 use app::domain::money::{Currency, Money};
 use chrono::{DateTime, Utc};
 use http::HeaderMap;

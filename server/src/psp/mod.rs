@@ -11,10 +11,10 @@ pub mod signature;
 pub mod stripe;
 pub mod webhooks;
 
-use app::domain::ids::{DepositId, PlayerId, TenantId};
 use std::collections::BTreeMap;
 use std::sync::Arc;
 
+use app::domain::ids::{DepositId, PlayerId, TenantId};
 use app::domain::money::Money;
 use chrono::{DateTime, Utc};
 use http::HeaderMap;

@@ -8,9 +8,9 @@
 //! its ledger journal, its audit event and the event's `applied` mark commit together. A replay
 //! finds the stored row and changes nothing; an apply that fails is marked `failed` and retried.
 
-use app::domain::ids::TenantId;
 use std::time::Duration;
 
+use app::domain::ids::TenantId;
 use app::domain::reconciliation::WebhookEventStatus;
 use app::error::{AppError, ErrorCode};
 use chrono::{DateTime, Utc};

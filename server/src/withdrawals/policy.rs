@@ -1,7 +1,6 @@
 //! Each tenant's withdrawal policy: limits, the maker-checker threshold, the payout retry policy,
 //! the recheck age and the payout provider. A tenant without a row uses [`Policy::DEFAULT`].
 
-use app::domain::ids::{StaffId, TenantId};
 use std::collections::BTreeMap;
 use std::str::FromStr;
 
@@ -12,6 +11,7 @@ use crate::services::Services;
 use crate::tenants::Tenant;
 use app::api::RequestCtx;
 use app::auth::StaffRole;
+use app::domain::ids::{StaffId, TenantId};
 use app::domain::money::Currency;
 use app::error::AppError;
 use app::withdrawals::{PolicyUpdate, WithdrawalPolicy};

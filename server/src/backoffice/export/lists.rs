@@ -1,11 +1,11 @@
 //! What can be exported: each list's file name, header and filter, the filter checked once
 //! before streaming starts.
 
-use app::domain::ids::TenantId;
 use std::collections::HashMap;
 
 use app::backoffice::audit::AuditFilter;
 use app::backoffice::reconciliation::FindingFilter;
+use app::domain::ids::TenantId;
 use app::domain::money::Currency;
 use app::error::AppError;
 use chrono::{DateTime, Utc};

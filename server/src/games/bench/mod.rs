@@ -9,7 +9,6 @@
 //! (`synchronous_commit=on` on every session). Each workload is measured twice for half the
 //! time, in the order wallet, ledger, ledger, wallet, so that neither gains from running first.
 
-use app::domain::ids::{PlayerId, TenantId};
 use std::collections::BTreeSet;
 use std::net::SocketAddr;
 use std::process::ExitCode;
@@ -18,6 +17,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, bail};
+use app::domain::ids::{PlayerId, TenantId};
 use app::domain::money::Currency;
 use chrono::Utc;
 use futures::StreamExt;
@@ -102,11 +102,7 @@ impl Figures {
     }
 
     pub fn percentile_ms(&self, percentile: f64) -> f64 {
-        if self.bet_latencies_us.is_empty() {
-            return 0.0;
-        }
-        let rank = ((self.bet_latencies_us.len() - 1) as f64 * percentile).round() as usize;
-        f64::from(self.bet_latencies_us[rank]) / 1000.0
+        scratch::percentile_ms(&self.bet_latencies_us, percentile)
     }
 }
 

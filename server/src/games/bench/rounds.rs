@@ -15,6 +15,7 @@ use uuid::Uuid;
 use super::super::hub88::{self, SIGNATURE_HEADER};
 use super::super::signature::RequestSigner;
 use super::{Figures, GAME_CODE, Plan, Seeded};
+use crate::db::scratch;
 use crate::ledger::{
     AccountRef, IdempotencyKey, JournalKind, NewJournal, NewTransfer, post_journal,
 };
@@ -318,7 +319,7 @@ fn record_round(figures: &mut Figures, played: Played) {
             figures.wins += u64::from(played.won);
             figures
                 .bet_latencies_us
-                .push(u32::try_from(played.bet_latency.as_micros()).unwrap_or(u32::MAX));
+                .push(scratch::micros(played.bet_latency));
         }
         Err(error) => {
             figures.errors += 1;
