@@ -12,9 +12,9 @@ use std::process::ExitCode;
 use std::str::FromStr;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
-use anyhow::{Context, bail};
+use anyhow::bail;
 use app::domain::ids::{PlayerId, TenantId};
 use app::domain::money::{Currency, Money};
 use chrono::Utc;
@@ -22,7 +22,7 @@ use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
 use sqlx::{ConnectOptions, PgPool};
 
 use super::{Actor, AuditEvent};
-use crate::db::scratch;
+use crate::db::scratch::{self, Tally};
 use crate::ledger::{
     AccountRef, IdempotencyKey, JournalKind, NewJournal, NewTransfer, post_journal_in_transaction,
 };
@@ -73,24 +73,6 @@ const VARIANTS: [Variant; 4] = [
     },
 ];
 
-#[derive(Default)]
-struct Figures {
-    posts: u64,
-    errors: u64,
-    elapsed: Duration,
-    latencies_us: Vec<u32>,
-}
-
-impl Figures {
-    fn per_second(&self) -> f64 {
-        self.posts as f64 / self.elapsed.as_secs_f64()
-    }
-
-    fn percentile_ms(&self, percentile: f64) -> f64 {
-        scratch::percentile_ms(&self.latencies_us, percentile)
-    }
-}
-
 /// Runs the benchmark and prints its figures; see the module documentation.
 pub async fn run(db: &crate::db::Database, seconds: Option<u64>) -> anyhow::Result<ExitCode> {
     let phase_seconds = seconds
@@ -136,7 +118,7 @@ async fn measure(url: &str, database: &str, phase: Duration) -> anyhow::Result<u
         let folder =
             crate::ledger::spawn_balance_folder(pool.clone(), crate::ledger::BALANCE_FOLD_INTERVAL);
         let half = phase / 2;
-        let mut figures: Vec<Figures> = VARIANTS.iter().map(|_| Figures::default()).collect();
+        let mut figures: Vec<Tally> = VARIANTS.iter().map(|_| Tally::default()).collect();
         let rounds = async {
             for (round, duration) in [(0, half), (1, phase - half)] {
                 let order: Vec<usize> = if round == 0 {
@@ -146,11 +128,7 @@ async fn measure(url: &str, database: &str, phase: Duration) -> anyhow::Result<u
                 };
                 for index in order {
                     let run = run_variant(&pool, &tenants, VARIANTS[index], duration).await?;
-                    let total = &mut figures[index];
-                    total.posts += run.posts;
-                    total.errors += run.errors;
-                    total.elapsed += run.elapsed;
-                    total.latencies_us.extend(run.latencies_us);
+                    figures[index].absorb(run);
                 }
             }
             anyhow::Ok(())
@@ -158,21 +136,23 @@ async fn measure(url: &str, database: &str, phase: Duration) -> anyhow::Result<u
         .await;
         folder.abort();
         rounds?;
-        for (variant, result) in VARIANTS.iter().zip(figures.iter_mut()) {
-            result.latencies_us.sort_unstable();
+        for (variant, result) in VARIANTS.iter().zip(&figures) {
             println!(
                 "{}: {:.1} posts/s, p50 {:.2} ms, p99 {:.2} ms ({} posts, {} errors)",
                 variant.label(),
                 result.per_second(),
                 result.percentile_ms(0.50),
                 result.percentile_ms(0.99),
-                result.posts,
+                result.ok,
                 result.errors
             );
         }
         println!(
-            "ratio audited/plain: {:.2} with 1 tenant, {:.2} with {TENANT_COUNT} tenants",
-            figures[1].per_second() / figures[0].per_second(),
+            "ratio audited/unaudited (one brand): {:.2}",
+            figures[1].per_second() / figures[0].per_second()
+        );
+        println!(
+            "ratio audited/unaudited ({TENANT_COUNT} brands): {:.2}",
             figures[3].per_second() / figures[2].per_second()
         );
         let report = super::verify_chain(&pool, None).await?;
@@ -209,51 +189,17 @@ async fn run_variant(
     tenants: &Arc<Vec<(TenantId, Vec<PlayerId>)>>,
     variant: Variant,
     phase: Duration,
-) -> anyhow::Result<Figures> {
-    let measure_from = Instant::now() + WARM_UP;
-    let measure_until = measure_from + phase;
-    let mut workers = tokio::task::JoinSet::new();
-    for client in 0..CLIENTS {
-        let pool = pool.clone();
-        let tenants = Arc::clone(tenants);
-        workers.spawn(async move {
+) -> anyhow::Result<Tally> {
+    let (pool, tenants) = (pool.clone(), Arc::clone(tenants));
+    let calls = scratch::closed_loop(CLIENTS, WARM_UP, phase, move |client| {
+        let (pool, tenants) = (pool.clone(), Arc::clone(&tenants));
+        async move {
             let (tenant_id, players) = &tenants[client % variant.tenants];
-            let mut latencies_us = Vec::new();
-            let mut errors = 0_u64;
-            loop {
-                let started = Instant::now();
-                if started >= measure_until {
-                    break;
-                }
-                let result = post_once(&pool, *tenant_id, players, variant.audited).await;
-                let finished = Instant::now();
-                if started < measure_from || finished > measure_until {
-                    continue;
-                }
-                match result {
-                    Ok(()) => latencies_us.push(scratch::micros(finished.duration_since(started))),
-                    Err(error) => {
-                        errors += 1;
-                        if errors == 1 {
-                            eprintln!("kasa: a benchmark post failed: {error:#}");
-                        }
-                    }
-                }
-            }
-            (latencies_us, errors)
-        });
-    }
-    let mut figures = Figures {
-        elapsed: phase,
-        ..Figures::default()
-    };
-    while let Some(joined) = workers.join_next().await {
-        let (latencies_us, errors) = joined.context("a benchmark client panicked")?;
-        figures.posts += latencies_us.len() as u64;
-        figures.errors += errors;
-        figures.latencies_us.extend(latencies_us);
-    }
-    Ok(figures)
+            post_once(&pool, *tenant_id, players, variant.audited).await
+        }
+    })
+    .await?;
+    Ok(Tally::of(calls, phase, "a benchmark post"))
 }
 
 /// One money movement as a feature writes it: its journal, then (optionally) its audit event,

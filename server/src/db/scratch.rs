@@ -4,7 +4,7 @@
 //! read (microseconds, percentiles of the sorted list).
 
 use std::str::FromStr;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use anyhow::Context;
 use app::domain::ids::{PlayerId, TenantId};
@@ -160,4 +160,106 @@ pub fn percentile_ms(sorted_us: &[u32], percentile: f64) -> f64 {
     }
     let rank = ((sorted_us.len() - 1) as f64 * percentile).round() as usize;
     f64::from(sorted_us[rank]) / 1000.0
+}
+
+/// `clients` tasks, each making `call(client)` back to back until `warm_up` and then `duration`
+/// have passed. Returns each call that started and ended inside the measured window with what it
+/// answered and how long it took; the warm-up's calls and one straddling the end are dropped.
+pub async fn closed_loop<R, F, Fut>(
+    clients: usize,
+    warm_up: Duration,
+    duration: Duration,
+    call: F,
+) -> anyhow::Result<Vec<(R, Duration)>>
+where
+    F: Fn(usize) -> Fut + Clone + Send + 'static,
+    Fut: Future<Output = R> + Send,
+    R: Send + 'static,
+{
+    let measure_from = Instant::now() + warm_up;
+    let measure_until = measure_from + duration;
+    let mut workers = tokio::task::JoinSet::new();
+    for client in 0..clients {
+        let call = call.clone();
+        workers.spawn(async move {
+            let mut measured = Vec::new();
+            loop {
+                let started = Instant::now();
+                if started >= measure_until {
+                    break;
+                }
+                let answer = call(client).await;
+                let finished = Instant::now();
+                if started >= measure_from && finished <= measure_until {
+                    measured.push((answer, finished - started));
+                }
+            }
+            measured
+        });
+    }
+    let mut measured = Vec::new();
+    while let Some(joined) = workers.join_next().await {
+        measured.extend(joined.context("a benchmark client panicked")?);
+    }
+    Ok(measured)
+}
+
+/// The figures of calls that either succeed or fail: how many of each over how long, and the
+/// successes' latencies, sorted.
+#[derive(Debug, Default)]
+pub struct Tally {
+    pub ok: u64,
+    pub errors: u64,
+    pub elapsed: Duration,
+    pub latencies_us: Vec<u32>,
+}
+
+impl Tally {
+    /// Counts a closed loop's calls over `elapsed`, printing the first failure (`what` failed).
+    pub fn of<E: std::fmt::Display>(
+        calls: Vec<(Result<(), E>, Duration)>,
+        elapsed: Duration,
+        what: &str,
+    ) -> Tally {
+        let mut tally = Tally {
+            elapsed,
+            ..Tally::default()
+        };
+        for (answer, latency) in calls {
+            match answer {
+                Ok(()) => {
+                    tally.ok += 1;
+                    tally.latencies_us.push(micros(latency));
+                }
+                Err(error) => {
+                    tally.errors += 1;
+                    if tally.errors == 1 {
+                        eprintln!("kasa: {what} failed: {error:#}");
+                    }
+                }
+            }
+        }
+        tally.latencies_us.sort_unstable();
+        tally
+    }
+
+    /// Adds another run of the same workload.
+    pub fn absorb(&mut self, other: Tally) {
+        self.ok += other.ok;
+        self.errors += other.errors;
+        self.elapsed += other.elapsed;
+        self.latencies_us.extend(other.latencies_us);
+        self.latencies_us.sort_unstable();
+    }
+
+    pub fn per_second(&self) -> f64 {
+        if self.elapsed.is_zero() {
+            return 0.0;
+        }
+        self.ok as f64 / self.elapsed.as_secs_f64()
+    }
+
+    pub fn percentile_ms(&self, percentile: f64) -> f64 {
+        percentile_ms(&self.latencies_us, percentile)
+    }
 }

@@ -14,14 +14,14 @@ use std::net::SocketAddr;
 use std::process::ExitCode;
 use std::str::FromStr;
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use anyhow::{Context, bail};
 use sqlx::PgPool;
 use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
 
 use crate::config::Config;
-use crate::db::scratch;
+use crate::db::scratch::{self, Tally};
 use crate::services::Services;
 
 /// Concurrent kept-alive connections (as `wrk -c32`).
@@ -43,45 +43,15 @@ enum Endpoint {
     WalletPage,
 }
 
-/// Figures of one endpoint on one listener.
-#[derive(Debug, Default)]
-struct Figures {
-    requests: u64,
-    errors: u64,
-    elapsed: Duration,
-    latencies_us: Vec<u32>,
-}
-
-impl Figures {
-    fn absorb(&mut self, other: Figures) {
-        self.requests += other.requests;
-        self.errors += other.errors;
-        self.elapsed += other.elapsed;
-        self.latencies_us.extend(other.latencies_us);
-        self.latencies_us.sort_unstable();
-    }
-
-    fn per_second(&self) -> f64 {
-        if self.elapsed.is_zero() {
-            return 0.0;
-        }
-        self.requests as f64 / self.elapsed.as_secs_f64()
-    }
-
-    fn percentile_ms(&self, percentile: f64) -> f64 {
-        scratch::percentile_ms(&self.latencies_us, percentile)
-    }
-
-    fn line(&self, label: &str) -> String {
-        format!(
-            "{label}: {:.1} requests/s, p50 {:.2} ms, p99 {:.2} ms ({} requests, {} errors)",
-            self.per_second(),
-            self.percentile_ms(0.50),
-            self.percentile_ms(0.99),
-            self.requests,
-            self.errors
-        )
-    }
+fn line(label: &str, tally: &Tally) -> String {
+    format!(
+        "{label}: {:.1} requests/s, p50 {:.2} ms, p99 {:.2} ms ({} requests, {} errors)",
+        tally.per_second(),
+        tally.percentile_ms(0.50),
+        tally.percentile_ms(0.99),
+        tally.ok,
+        tally.errors
+    )
 }
 
 /// Runs the benchmark and prints its figures; see the module documentation.
@@ -219,13 +189,25 @@ async fn measure(pool: &PgPool, phase: Duration) -> anyhow::Result<u64> {
     let _ = served.stop.send(());
     let _ = with_nagle.stop.send(());
 
-    println!("{}", health.line("GET /api/health"));
-    println!("{}", balances.line("POST /api/wallet/balances (logged in)"));
-    println!("{}", page.line("GET /wallet, server-rendered (logged in)"));
-    println!("{}", alone.line("GET /wallet, one connection, TCP_NODELAY"));
+    println!("{}", line("GET /api/health", &health));
     println!(
         "{}",
-        nagle_alone.line("GET /wallet, one connection, Nagle's algorithm on (no TCP_NODELAY)")
+        line("POST /api/wallet/balances (logged in)", &balances)
+    );
+    println!(
+        "{}",
+        line("GET /wallet, server-rendered (logged in)", &page)
+    );
+    println!(
+        "{}",
+        line("GET /wallet, one connection, TCP_NODELAY", &alone)
+    );
+    println!(
+        "{}",
+        line(
+            "GET /wallet, one connection, Nagle's algorithm on (no TCP_NODELAY)",
+            &nagle_alone
+        )
     );
     println!(
         "ratio wallet-page/health: {:.2}",
@@ -306,45 +288,12 @@ async fn run_clients(
     clients: usize,
     endpoint: Endpoint,
     duration: Duration,
-) -> anyhow::Result<Figures> {
-    let measure_from = Instant::now() + WARM_UP;
-    let measure_until = measure_from + duration;
-    let mut workers = tokio::task::JoinSet::new();
-    for _ in 0..clients {
+) -> anyhow::Result<Tally> {
+    let client = client.clone();
+    let calls = scratch::closed_loop(clients, WARM_UP, duration, move |_| {
         let client = client.clone();
-        workers.spawn(async move {
-            let mut figures = Figures::default();
-            loop {
-                let started = Instant::now();
-                if started >= measure_until {
-                    break;
-                }
-                let result = client.request(endpoint).await;
-                if started < measure_from || Instant::now() > measure_until {
-                    continue;
-                }
-                match result {
-                    Ok(()) => {
-                        figures.requests += 1;
-                        figures
-                            .latencies_us
-                            .push(scratch::micros(started.elapsed()));
-                    }
-                    Err(error) => {
-                        figures.errors += 1;
-                        if figures.errors == 1 {
-                            eprintln!("kasa: a benchmark request failed: {error:#}");
-                        }
-                    }
-                }
-            }
-            figures
-        });
-    }
-    let mut total = Figures::default();
-    while let Some(joined) = workers.join_next().await {
-        total.absorb(joined.context("a benchmark client panicked")?);
-    }
-    total.elapsed = duration;
-    Ok(total)
+        async move { client.request(endpoint).await }
+    })
+    .await?;
+    Ok(Tally::of(calls, duration, "a benchmark request"))
 }

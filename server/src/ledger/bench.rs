@@ -30,7 +30,7 @@ use super::{
     AccountRef, IdempotencyKey, JournalKind, NewJournal, NewTransfer, check_integrity,
     post_journal, spawn_balance_folder,
 };
-use crate::db::scratch;
+use crate::db::scratch::{self, Tally};
 
 /// Concurrent clients, for the ledger and for pgbench alike.
 const CLIENTS: usize = 64;
@@ -95,8 +95,8 @@ pub async fn run(
             "pgbench tpc-b (scale {PGBENCH_SCALE}, {CLIENTS} clients, 2 threads): {pgbench_tps:.1} tps \
              ({first_tps:.1} before, {second_tps:.1} after the ledger runs)"
         );
-        println!("ratio ledger/pgbench: {:.2}", uniform.transfers_per_second() / pgbench_tps);
-        println!("ratio hot/uniform: {:.2}", hot.transfers_per_second() / uniform.transfers_per_second());
+        println!("ratio ledger/pgbench: {:.2}", uniform.per_second() / pgbench_tps);
+        println!("ratio hot/uniform: {:.2}", hot.per_second() / uniform.per_second());
         anyhow::Ok(uniform.errors + hot.errors)
     }
     .await;
@@ -114,40 +114,13 @@ pub async fn run(
     }
 }
 
-/// Figures of one run.
-struct PhaseResult {
-    transfers: u64,
-    errors: u64,
-    elapsed: Duration,
-    latencies_us: Vec<u32>,
-}
-
-impl PhaseResult {
-    /// Adds another run of the same workload.
-    fn absorb(&mut self, other: PhaseResult) {
-        self.transfers += other.transfers;
-        self.errors += other.errors;
-        self.elapsed += other.elapsed;
-        self.latencies_us.extend(other.latencies_us);
-        self.latencies_us.sort_unstable();
-    }
-
-    fn transfers_per_second(&self) -> f64 {
-        self.transfers as f64 / self.elapsed.as_secs_f64()
-    }
-
-    fn percentile_ms(&self, percentile: f64) -> f64 {
-        scratch::percentile_ms(&self.latencies_us, percentile)
-    }
-}
-
-fn print_phase(label: &str, result: &PhaseResult) {
+fn print_phase(label: &str, result: &Tally) {
     println!(
         "{label}: {:.1} transfers/s, p50 {:.2} ms, p99 {:.2} ms ({} transfers, {} errors)",
-        result.transfers_per_second(),
+        result.per_second(),
         result.percentile_ms(0.50),
         result.percentile_ms(0.99),
-        result.transfers,
+        result.ok,
         result.errors
     );
 }
@@ -163,7 +136,7 @@ async fn run_ledger(
     url: &str,
     database: &str,
     phase: Duration,
-) -> anyhow::Result<(PhaseResult, PhaseResult)> {
+) -> anyhow::Result<(Tally, Tally)> {
     scratch::create_database(admin, database).await?;
     let options = PgConnectOptions::from_str(url)?
         .database(database)
@@ -249,57 +222,23 @@ async fn run_phase(
     players: &Arc<Vec<PlayerId>>,
     workload: Workload,
     phase: Duration,
-) -> anyhow::Result<PhaseResult> {
-    let measure_from = Instant::now() + WARM_UP;
-    let measure_until = measure_from + phase;
+) -> anyhow::Result<Tally> {
     let transfer_kind = JournalKind::parse("bench_transfer")?;
-    let mut workers = tokio::task::JoinSet::new();
-    for _ in 0..CLIENTS {
-        let pool = pool.clone();
-        let players = Arc::clone(players);
-        let transfer_kind = transfer_kind.clone();
-        workers.spawn(async move {
-            let mut latencies_us = Vec::new();
-            let mut errors = 0_u64;
-            loop {
-                let started = Instant::now();
-                if started >= measure_until {
-                    break;
-                }
-                let key_number = NEXT_KEY_NUMBER.fetch_add(1, Ordering::Relaxed);
-                let journal = next_journal(workload, &players, &transfer_kind, key_number);
-                let result = post_journal(&pool, tenant_id, &journal).await;
-                let finished = Instant::now();
-                if started < measure_from || finished > measure_until {
-                    continue;
-                }
-                match result {
-                    Ok(_) => latencies_us.push(scratch::micros(finished.duration_since(started))),
-                    Err(error) => {
-                        errors += 1;
-                        if errors == 1 {
-                            eprintln!("kasa: a benchmark post failed: {} ({error})", error.code());
-                        }
-                    }
-                }
-            }
-            (latencies_us, errors)
-        });
-    }
-    let mut result = PhaseResult {
-        transfers: 0,
-        errors: 0,
-        elapsed: phase,
-        latencies_us: Vec::new(),
-    };
-    while let Some(joined) = workers.join_next().await {
-        let (latencies_us, errors) = joined.context("a benchmark client panicked")?;
-        result.transfers += latencies_us.len() as u64;
-        result.errors += errors;
-        result.latencies_us.extend(latencies_us);
-    }
-    result.latencies_us.sort_unstable();
-    Ok(result)
+    let (pool, players) = (pool.clone(), Arc::clone(players));
+    let calls = scratch::closed_loop(CLIENTS, WARM_UP, phase, move |_| {
+        let (pool, players, transfer_kind) =
+            (pool.clone(), Arc::clone(&players), transfer_kind.clone());
+        async move {
+            let key_number = NEXT_KEY_NUMBER.fetch_add(1, Ordering::Relaxed);
+            let journal = next_journal(workload, &players, &transfer_kind, key_number);
+            post_journal(&pool, tenant_id, &journal)
+                .await
+                .map(|_| ())
+                .map_err(|error| format!("{} ({error})", error.code()))
+        }
+    })
+    .await?;
+    Ok(Tally::of(calls, phase, "a benchmark post"))
 }
 
 fn next_journal(

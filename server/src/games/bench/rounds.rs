@@ -5,7 +5,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
-use anyhow::{Context, bail};
+use anyhow::bail;
 use app::domain::ids::{PlayerId, TenantId};
 use app::domain::money::{Currency, Money};
 use serde_json::{Value, json};
@@ -153,30 +153,19 @@ where
     F: Fn() -> Fut + Clone + Send + 'static,
     Fut: Future<Output = Played> + Send,
 {
-    let measure_from = Instant::now() + plan.warm_up;
-    let measure_until = measure_from + duration;
-    let mut workers = tokio::task::JoinSet::new();
-    for _ in 0..plan.clients {
-        let play = play.clone();
-        workers.spawn(async move {
-            let mut figures = Figures::default();
-            loop {
-                let started = Instant::now();
-                if started >= measure_until {
-                    break;
-                }
-                let played = play().await;
-                if started < measure_from || Instant::now() > measure_until {
-                    continue;
-                }
-                figures.signing += played.signing;
-                figures.signatures += played.signatures;
-                record_round(&mut figures, played);
-            }
-            figures
-        });
+    let rounds =
+        scratch::closed_loop(plan.clients, plan.warm_up, duration, move |_| play()).await?;
+    let mut figures = Figures {
+        elapsed: duration,
+        ..Figures::default()
+    };
+    for (played, _) in rounds {
+        figures.signing += played.signing;
+        figures.signatures += played.signatures;
+        record_round(&mut figures, played);
     }
-    collect(workers, duration).await
+    figures.bet_latencies_us.sort_unstable();
+    Ok(figures)
 }
 
 /// Game providers' connections playing rounds over HTTP: a signed bet, and a signed win for
@@ -328,16 +317,4 @@ fn record_round(figures: &mut Figures, played: Played) {
             }
         }
     }
-}
-
-async fn collect(
-    mut workers: tokio::task::JoinSet<Figures>,
-    duration: Duration,
-) -> anyhow::Result<Figures> {
-    let mut total = Figures::default();
-    while let Some(joined) = workers.join_next().await {
-        total.absorb(joined.context("a benchmark client panicked")?);
-    }
-    total.elapsed = duration;
-    Ok(total)
 }
