@@ -164,8 +164,10 @@ async fn measure(pool: &PgPool, phase: Duration) -> anyhow::Result<u64> {
         .redirect(reqwest::redirect::Policy::none())
         .timeout(Duration::from_secs(30))
         .build()?;
-    let cookie = log_in(&http, &served.base).await?;
-    let nagle_cookie = log_in(&http, &with_nagle.base).await?;
+    // Both servers run the same test configuration, so one cookie name serves both.
+    let cookie_name = bench_config(&served.base)?.session_cookie_name();
+    let cookie = log_in(&http, &served.base, cookie_name).await?;
+    let nagle_cookie = log_in(&http, &with_nagle.base, cookie_name).await?;
     let client = Client {
         http,
         base: Arc::new(served.base.clone()),
@@ -225,7 +227,7 @@ async fn measure(pool: &PgPool, phase: Duration) -> anyhow::Result<u64> {
 }
 
 /// Logs the demo player in; returns the session cookie.
-async fn log_in(http: &reqwest::Client, base: &str) -> anyhow::Result<String> {
+async fn log_in(http: &reqwest::Client, base: &str, cookie_name: &str) -> anyhow::Result<String> {
     let response = http
         .post(format!("{base}/api/auth/login"))
         .header("origin", base)
@@ -236,7 +238,7 @@ async fn log_in(http: &reqwest::Client, base: &str) -> anyhow::Result<String> {
     if !response.status().is_success() {
         bail!("logging in answered {}", response.status());
     }
-    let cookie_prefix = format!("{}=", bench_config(base)?.session_cookie_name());
+    let cookie_prefix = format!("{cookie_name}=");
     let cookie = response
         .headers()
         .get_all("set-cookie")

@@ -265,3 +265,35 @@ pub fn init_tracing(config: &Config) {
         LogFormat::Text => builder.try_init(),
     };
 }
+
+#[cfg(test)]
+mod tests {
+    use axum::serve::Listener;
+
+    // Proves the listener `kasa serve` uses hands out connections with Nagle's algorithm off: a
+    // plain `TcpListener` (what serve used before) accepts them with it on, and a kept-alive
+    // response then waited up to 40 ms for the client's delayed ACK (`kasa bench http`).
+    #[tokio::test]
+    async fn accepted_connections_have_tcp_nodelay() {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let address = listener.local_addr().unwrap();
+        let mut listener = super::without_nagle(listener);
+        let client = tokio::spawn(tokio::net::TcpStream::connect(address));
+        let (stream, _) = listener.accept().await;
+        assert!(
+            stream.nodelay().unwrap(),
+            "the accepted connection still uses Nagle"
+        );
+        client.await.unwrap().unwrap();
+
+        let plain = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let address = plain.local_addr().unwrap();
+        let client = tokio::spawn(tokio::net::TcpStream::connect(address));
+        let (stream, _) = plain.accept().await.unwrap();
+        assert!(
+            !stream.nodelay().unwrap(),
+            "the control: a plain listener leaves Nagle on"
+        );
+        client.await.unwrap().unwrap();
+    }
+}
