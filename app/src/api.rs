@@ -1,7 +1,8 @@
 //! The bridge from server functions to the server crate. Each feature declares a service trait
 //! (`auth::AuthApi`, …); the server binary provides implementations as context, and every server
 //! function runs its body through [`call`], which hands it the request and turns a failure into
-//! the right HTTP status.
+//! the right HTTP status. A server function whose body is one service method says so with
+//! [`serve!`]: `serve!(WalletApi::history(before, kind))`.
 
 use std::future::Future;
 use std::sync::Arc;
@@ -55,3 +56,16 @@ where
     }
     result
 }
+
+/// The whole body of a server function that is one method of its feature's service:
+/// `serve!(ProtectionApi::exclude(period, confirmed))` runs `api.exclude(&ctx, period, confirmed)`
+/// through [`call`], with the service and the request's context taken from the Leptos context.
+macro_rules! serve {
+    ($service:ident :: $method:ident ( $($arg:expr),* $(,)? )) => {
+        $crate::api::call::<dyn $service, _, _, _>(|api, ctx| async move {
+            api.$method(&ctx, $($arg),*).await
+        })
+        .await
+    };
+}
+pub(crate) use serve;

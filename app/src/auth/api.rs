@@ -36,7 +36,7 @@ pub trait AuthApi: Send + Sync {
 /// The logged-in viewer, or `None` when anonymous (never an error for anonymity).
 #[server(endpoint = "auth/me")]
 pub async fn current_viewer() -> Result<Option<Viewer>, AppError> {
-    crate::api::call::<dyn AuthApi, _, _, _>(|api, ctx| async move { api.viewer(&ctx).await }).await
+    crate::api::serve!(AuthApi::viewer())
 }
 
 #[server(endpoint = "auth/register")]
@@ -45,19 +45,12 @@ pub async fn register(
     display_name: String,
     password: String,
 ) -> Result<Viewer, AppError> {
-    crate::api::call::<dyn AuthApi, _, _, _>(|api, ctx| async move {
-        api.register_player(&ctx, email, display_name, password)
-            .await
-    })
-    .await
+    crate::api::serve!(AuthApi::register_player(email, display_name, password))
 }
 
 #[server(endpoint = "auth/login")]
 pub async fn log_in(email: String, password: String) -> Result<Viewer, AppError> {
-    crate::api::call::<dyn AuthApi, _, _, _>(|api, ctx| async move {
-        api.log_in(&ctx, Realm::Player, email, password, None).await
-    })
-    .await
+    crate::api::serve!(AuthApi::log_in(Realm::Player, email, password, None))
 }
 
 /// A staff log-in. A staff member with a second factor first gets `second_factor_required` and
@@ -69,14 +62,10 @@ pub async fn staff_log_in(
     password: String,
     code: Option<String>,
 ) -> Result<Viewer, AppError> {
-    crate::api::call::<dyn AuthApi, _, _, _>(|api, ctx| async move {
-        api.log_in(&ctx, Realm::Staff, email, password, code).await
-    })
-    .await
+    crate::api::serve!(AuthApi::log_in(Realm::Staff, email, password, code))
 }
 
 #[server(endpoint = "auth/logout")]
 pub async fn log_out() -> Result<(), AppError> {
-    crate::api::call::<dyn AuthApi, _, _, _>(|api, ctx| async move { api.log_out(&ctx).await })
-        .await
+    crate::api::serve!(AuthApi::log_out())
 }

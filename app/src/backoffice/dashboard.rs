@@ -69,10 +69,7 @@ pub trait DashboardApi: Send + Sync {
 /// Any staff role may read the overview; players and anonymous callers may not.
 #[server(endpoint = "admin/overview")]
 pub async fn admin_overview() -> Result<StaffOverview, AppError> {
-    crate::api::call::<dyn DashboardApi, _, _, _>(
-        |api, ctx| async move { api.overview(&ctx).await },
-    )
-    .await
+    crate::api::serve!(DashboardApi::overview())
 }
 
 /// Finance or owner: a manual correction of a player's balance, with a required reason, against
@@ -87,28 +84,20 @@ pub async fn post_adjustment(
     reason: String,
     idempotency_key: String,
 ) -> Result<AdjustmentReceipt, AppError> {
-    crate::api::call::<dyn DashboardApi, _, _, _>(|api, ctx| async move {
-        api.post_adjustment(
-            &ctx,
-            player_email,
-            currency,
-            amount,
-            direction,
-            reason,
-            idempotency_key,
-        )
-        .await
-    })
-    .await
+    crate::api::serve!(DashboardApi::post_adjustment(
+        player_email,
+        currency,
+        amount,
+        direction,
+        reason,
+        idempotency_key
+    ))
 }
 
 /// Any staff role: runs the ledger integrity check for this tenant.
 #[server(endpoint = "admin/integrity-check")]
 pub async fn run_integrity_check() -> Result<IntegritySummary, AppError> {
-    crate::api::call::<dyn DashboardApi, _, _, _>(|api, ctx| async move {
-        api.integrity_check(&ctx).await
-    })
-    .await
+    crate::api::serve!(DashboardApi::integrity_check())
 }
 
 #[component]

@@ -30,8 +30,7 @@ pub trait DepositsApi: Send + Sync {
 /// The providers and currencies the logged-in player may deposit with.
 #[server(endpoint = "deposits/options")]
 pub async fn deposit_choices() -> Result<DepositOptions, AppError> {
-    crate::api::call::<dyn DepositsApi, _, _, _>(|api, ctx| async move { api.options(&ctx).await })
-        .await
+    crate::api::serve!(DepositsApi::options())
 }
 
 /// Creates a deposit and its PSP checkout. The key is one per click intent: the same key
@@ -43,25 +42,22 @@ pub async fn start_deposit(
     provider: String,
     idempotency_key: String,
 ) -> Result<DepositStarted, AppError> {
-    crate::api::call::<dyn DepositsApi, _, _, _>(|api, ctx| async move {
-        api.start(&ctx, amount, currency, provider, idempotency_key)
-            .await
-    })
-    .await
+    crate::api::serve!(DepositsApi::start(
+        amount,
+        currency,
+        provider,
+        idempotency_key
+    ))
 }
 
 /// One of the player's deposits (another player's or tenant's id is 404).
 #[server(endpoint = "deposits/status")]
 pub async fn deposit_status(deposit_id: DepositId) -> Result<DepositView, AppError> {
-    crate::api::call::<dyn DepositsApi, _, _, _>(|api, ctx| async move {
-        api.status(&ctx, deposit_id).await
-    })
-    .await
+    crate::api::serve!(DepositsApi::status(deposit_id))
 }
 
 /// The player's latest deposits, newest first.
 #[server(endpoint = "deposits/recent")]
 pub async fn recent_deposits() -> Result<Vec<DepositView>, AppError> {
-    crate::api::call::<dyn DepositsApi, _, _, _>(|api, ctx| async move { api.recent(&ctx).await })
-        .await
+    crate::api::serve!(DepositsApi::recent())
 }

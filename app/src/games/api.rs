@@ -22,14 +22,13 @@ pub trait GamesApi: Send + Sync {
 /// The logged-in player's lobby: the brand's enabled games.
 #[server(endpoint = "games/lobby")]
 pub async fn games_lobby() -> Result<Lobby, AppError> {
-    crate::api::call::<dyn GamesApi, _, _, _>(|api, ctx| async move { api.lobby(&ctx).await }).await
+    crate::api::serve!(GamesApi::lobby())
 }
 
 /// The logged-in player's latest game rounds, newest first.
 #[server(endpoint = "games/rounds")]
 pub async fn game_rounds() -> Result<Vec<RoundView>, AppError> {
-    crate::api::call::<dyn GamesApi, _, _, _>(|api, ctx| async move { api.rounds(&ctx).await })
-        .await
+    crate::api::serve!(GamesApi::rounds())
 }
 
 /// Opens a game session of one game in one of the player's currencies.
@@ -39,8 +38,5 @@ pub async fn launch_game(
     code: String,
     currency: String,
 ) -> Result<LaunchedGame, AppError> {
-    crate::api::call::<dyn GamesApi, _, _, _>(|api, ctx| async move {
-        api.launch(&ctx, provider, code, currency).await
-    })
-    .await
+    crate::api::serve!(GamesApi::launch(provider, code, currency))
 }

@@ -49,10 +49,7 @@ pub trait ProtectionApi: Send + Sync {
 /// The logged-in player's KYC state, deposit and loss limits, play reminder and self-exclusion.
 #[server(endpoint = "account/overview")]
 pub async fn load_account() -> Result<AccountOverview, AppError> {
-    crate::api::call::<dyn ProtectionApi, _, _, _>(
-        |api, ctx| async move { api.overview(&ctx).await },
-    )
-    .await
+    crate::api::serve!(ProtectionApi::overview())
 }
 
 /// Sets, lowers, raises or (with an empty amount) removes one deposit limit. Lowering applies at
@@ -63,11 +60,12 @@ pub async fn set_deposit_limit(
     currency: String,
     amount: String,
 ) -> Result<AccountOverview, AppError> {
-    crate::api::call::<dyn ProtectionApi, _, _, _>(|api, ctx| async move {
-        api.set_limit(&ctx, super::LimitKind::Deposit, period, currency, amount)
-            .await
-    })
-    .await
+    crate::api::serve!(ProtectionApi::set_limit(
+        super::LimitKind::Deposit,
+        period,
+        currency,
+        amount
+    ))
 }
 
 /// Sets, lowers, raises or removes one loss limit (bets minus wins and rollbacks over the
@@ -78,21 +76,19 @@ pub async fn set_loss_limit(
     currency: String,
     amount: String,
 ) -> Result<AccountOverview, AppError> {
-    crate::api::call::<dyn ProtectionApi, _, _, _>(|api, ctx| async move {
-        api.set_limit(&ctx, super::LimitKind::Loss, period, currency, amount)
-            .await
-    })
-    .await
+    crate::api::serve!(ProtectionApi::set_limit(
+        super::LimitKind::Loss,
+        period,
+        currency,
+        amount
+    ))
 }
 
 /// Sets how often the game pages remind the player how long they have played, in minutes;
 /// empty or "0" turns the reminder off.
 #[server(endpoint = "account/play-reminder")]
 pub async fn set_play_reminder(minutes: String) -> Result<AccountOverview, AppError> {
-    crate::api::call::<dyn ProtectionApi, _, _, _>(|api, ctx| async move {
-        api.set_play_reminder(&ctx, minutes).await
-    })
-    .await
+    crate::api::serve!(ProtectionApi::set_play_reminder(minutes))
 }
 
 /// Excludes the player from deposits and play for `period`. `confirm` must be "yes": the page
@@ -103,19 +99,13 @@ pub async fn exclude_myself(
     confirm: Option<String>,
 ) -> Result<AccountOverview, AppError> {
     let confirmed = confirm.as_deref() == Some("yes");
-    crate::api::call::<dyn ProtectionApi, _, _, _>(|api, ctx| async move {
-        api.exclude(&ctx, period, confirmed).await
-    })
-    .await
+    crate::api::serve!(ProtectionApi::exclude(period, confirmed))
 }
 
 /// Support or above: a player's protection state, found by email in this tenant.
 #[server(endpoint = "admin/kyc/find")]
 pub async fn find_player_kyc(email: String) -> Result<PlayerProtectionView, AppError> {
-    crate::api::call::<dyn ProtectionApi, _, _, _>(|api, ctx| async move {
-        api.find_player(&ctx, email).await
-    })
-    .await
+    crate::api::serve!(ProtectionApi::find_player(email))
 }
 
 /// Support or above: moves a player's KYC state on (see `KycState::next_states`), with a note.
@@ -126,8 +116,5 @@ pub async fn set_kyc_state(
     state: KycState,
     note: String,
 ) -> Result<PlayerProtectionView, AppError> {
-    crate::api::call::<dyn ProtectionApi, _, _, _>(|api, ctx| async move {
-        api.set_kyc_state(&ctx, player_id, state, note).await
-    })
-    .await
+    crate::api::serve!(ProtectionApi::set_kyc_state(player_id, state, note))
 }

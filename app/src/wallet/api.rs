@@ -20,8 +20,7 @@ pub trait WalletApi: Send + Sync {
 /// The logged-in player's balances, one row per currency they have used.
 #[server(endpoint = "wallet/balances")]
 pub async fn wallet_balances() -> Result<Vec<WalletBalance>, AppError> {
-    crate::api::call::<dyn WalletApi, _, _, _>(|api, ctx| async move { api.balances(&ctx).await })
-        .await
+    crate::api::serve!(WalletApi::balances())
 }
 
 /// The logged-in player's movements, newest first; `before` pages, `kind` filters.
@@ -30,8 +29,5 @@ pub async fn wallet_history(
     before: Option<i64>,
     kind: Option<String>,
 ) -> Result<MovementPage, AppError> {
-    crate::api::call::<dyn WalletApi, _, _, _>(|api, ctx| async move {
-        api.history(&ctx, before, kind).await
-    })
-    .await
+    crate::api::serve!(WalletApi::history(before, kind))
 }

@@ -65,10 +65,7 @@ pub trait WithdrawalsApi: Send + Sync {
 /// What the logged-in player may withdraw.
 #[server(endpoint = "withdrawals/options")]
 pub async fn load_withdraw_options() -> Result<WithdrawOptions, AppError> {
-    crate::api::call::<dyn WithdrawalsApi, _, _, _>(
-        |api, ctx| async move { api.options(&ctx).await },
-    )
-    .await
+    crate::api::serve!(WithdrawalsApi::options())
 }
 
 /// Requests a withdrawal: the amount is held at once. The key is one per click intent.
@@ -78,17 +75,13 @@ pub async fn request_withdrawal(
     currency: String,
     idempotency_key: String,
 ) -> Result<WithdrawalView, AppError> {
-    crate::api::call::<dyn WithdrawalsApi, _, _, _>(|api, ctx| async move {
-        api.request(&ctx, amount, currency, idempotency_key).await
-    })
-    .await
+    crate::api::serve!(WithdrawalsApi::request(amount, currency, idempotency_key))
 }
 
 /// The logged-in player's withdrawals, newest first.
 #[server(endpoint = "withdrawals/mine")]
 pub async fn my_withdrawals() -> Result<Vec<WithdrawalView>, AppError> {
-    crate::api::call::<dyn WithdrawalsApi, _, _, _>(|api, ctx| async move { api.mine(&ctx).await })
-        .await
+    crate::api::serve!(WithdrawalsApi::mine())
 }
 
 /// Any staff role: the queue, filtered by state, amount (major units) and age.
@@ -105,19 +98,13 @@ pub async fn list_withdrawals(
         amount_max,
         older_than_hours,
     };
-    crate::api::call::<dyn WithdrawalsApi, _, _, _>(|api, ctx| async move {
-        api.queue(&ctx, filter).await
-    })
-    .await
+    crate::api::serve!(WithdrawalsApi::queue(filter))
 }
 
 /// Any staff role: one withdrawal with its attempts and timeline.
 #[server(endpoint = "admin/withdrawals/detail")]
 pub async fn load_withdrawal(withdrawal_id: WithdrawalId) -> Result<WithdrawalDetail, AppError> {
-    crate::api::call::<dyn WithdrawalsApi, _, _, _>(|api, ctx| async move {
-        api.detail(&ctx, withdrawal_id).await
-    })
-    .await
+    crate::api::serve!(WithdrawalsApi::detail(withdrawal_id))
 }
 
 #[cfg(feature = "ssr")]
@@ -126,10 +113,7 @@ async fn act(
     action: StaffAction,
     idempotency_key: String,
 ) -> Result<WithdrawalReceipt, AppError> {
-    crate::api::call::<dyn WithdrawalsApi, _, _, _>(|api, ctx| async move {
-        api.act(&ctx, withdrawal_id, action, idempotency_key).await
-    })
-    .await
+    crate::api::serve!(WithdrawalsApi::act(withdrawal_id, action, idempotency_key))
 }
 
 /// Finance or owner: approves (above the threshold, the first or the second approval).
@@ -197,10 +181,7 @@ pub async fn mark_withdrawal_paid(
 /// Finance or owner: asks the PSP for the latest attempt's real state and applies it.
 #[server(endpoint = "admin/withdrawals/recheck")]
 pub async fn recheck_payout(withdrawal_id: WithdrawalId) -> Result<WithdrawalReceipt, AppError> {
-    crate::api::call::<dyn WithdrawalsApi, _, _, _>(|api, ctx| async move {
-        api.recheck(&ctx, withdrawal_id).await
-    })
-    .await
+    crate::api::serve!(WithdrawalsApi::recheck(withdrawal_id))
 }
 
 /// Finance or owner, mock PSP only (never in production): the outcome of this withdrawal's
@@ -211,20 +192,17 @@ pub async fn script_mock_payout(
     outcome: String,
     failure_code: Option<String>,
 ) -> Result<WithdrawalReceipt, AppError> {
-    crate::api::call::<dyn WithdrawalsApi, _, _, _>(|api, ctx| async move {
-        api.script_mock_payout(&ctx, withdrawal_id, outcome, failure_code)
-            .await
-    })
-    .await
+    crate::api::serve!(WithdrawalsApi::script_mock_payout(
+        withdrawal_id,
+        outcome,
+        failure_code
+    ))
 }
 
 /// Any staff role: the tenant's withdrawal policy.
 #[server(endpoint = "admin/settings/withdrawals")]
 pub async fn load_withdrawal_policy() -> Result<WithdrawalPolicy, AppError> {
-    crate::api::call::<dyn WithdrawalsApi, _, _, _>(
-        |api, ctx| async move { api.policy(&ctx).await },
-    )
-    .await
+    crate::api::serve!(WithdrawalsApi::policy())
 }
 
 /// The settings form's save in its own module: it takes one argument per form field, more than
@@ -257,10 +235,7 @@ mod policy_save {
             not_found_grace_s,
             payout_provider,
         };
-        crate::api::call::<dyn WithdrawalsApi, _, _, _>(|api, ctx| async move {
-            api.save_policy(&ctx, update).await
-        })
-        .await
+        crate::api::serve!(WithdrawalsApi::save_policy(update))
     }
 }
 pub use policy_save::*;

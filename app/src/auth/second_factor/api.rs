@@ -45,75 +45,51 @@ pub trait SecondFactorApi: Send + Sync {
 /// Any staff role: the caller's own second factor.
 #[server(endpoint = "admin/second-factor/status")]
 pub async fn load_second_factor_status() -> Result<SecondFactorStatus, AppError> {
-    crate::api::call::<dyn SecondFactorApi, _, _, _>(
-        |api, ctx| async move { api.status(&ctx).await },
-    )
-    .await
+    crate::api::serve!(SecondFactorApi::status())
 }
 
 /// Any staff role, or an enrolment ticket: a new secret for the caller's authenticator app
 /// (replacing an unconfirmed one; refused while a confirmed one exists).
 #[server(endpoint = "admin/second-factor/start")]
 pub async fn start_enrolment() -> Result<EnrolmentStart, AppError> {
-    crate::api::call::<dyn SecondFactorApi, _, _, _>(|api, ctx| async move {
-        api.start_enrolment(&ctx).await
-    })
-    .await
+    crate::api::serve!(SecondFactorApi::start_enrolment())
 }
 
 /// Any staff role, or an enrolment ticket: confirms the enrolment with a code from the app and
 /// returns the recovery codes; with a ticket it spends the ticket and starts the session.
 #[server(endpoint = "admin/second-factor/confirm")]
 pub async fn confirm_enrolment(code: String) -> Result<EnrolmentDone, AppError> {
-    crate::api::call::<dyn SecondFactorApi, _, _, _>(|api, ctx| async move {
-        api.confirm_enrolment(&ctx, code).await
-    })
-    .await
+    crate::api::serve!(SecondFactorApi::confirm_enrolment(code))
 }
 
 /// Any staff role whose role the rule does not cover: removes the caller's second factor,
 /// proven with a current code or a recovery code (audited).
 #[server(endpoint = "admin/second-factor/disable")]
 pub async fn disable_second_factor(code: String) -> Result<SecondFactorStatus, AppError> {
-    crate::api::call::<dyn SecondFactorApi, _, _, _>(|api, ctx| async move {
-        api.disable(&ctx, code).await
-    })
-    .await
+    crate::api::serve!(SecondFactorApi::disable(code))
 }
 
 /// Owner: every staff member of the tenant with their second factor's state.
 #[server(endpoint = "admin/second-factor/staff")]
 pub async fn staff_second_factors() -> Result<Vec<StaffSecondFactor>, AppError> {
-    crate::api::call::<dyn SecondFactorApi, _, _, _>(
-        |api, ctx| async move { api.staff(&ctx).await },
-    )
-    .await
+    crate::api::serve!(SecondFactorApi::staff())
 }
 
 /// Owner: removes another staff member's second factor (a lost device), audited; their next
 /// log-in sets up a new one where the rule requires it.
 #[server(endpoint = "admin/second-factor/reset")]
 pub async fn reset_second_factor(staff_id: StaffId) -> Result<StaffSecondFactor, AppError> {
-    crate::api::call::<dyn SecondFactorApi, _, _, _>(|api, ctx| async move {
-        api.reset(&ctx, staff_id).await
-    })
-    .await
+    crate::api::serve!(SecondFactorApi::reset(staff_id))
 }
 
 /// Any staff role: the tenant's second-factor rule.
 #[server(endpoint = "admin/settings/second-factor")]
 pub async fn load_second_factor_policy() -> Result<SecondFactorPolicy, AppError> {
-    crate::api::call::<dyn SecondFactorApi, _, _, _>(
-        |api, ctx| async move { api.policy(&ctx).await },
-    )
-    .await
+    crate::api::serve!(SecondFactorApi::policy())
 }
 
 /// Owner: turns the rule on or off for this tenant (`required` is `on` or `off`), audited.
 #[server(endpoint = "admin/settings/second-factor/save")]
 pub async fn save_second_factor_policy(required: String) -> Result<SecondFactorPolicy, AppError> {
-    crate::api::call::<dyn SecondFactorApi, _, _, _>(|api, ctx| async move {
-        api.save_policy(&ctx, required).await
-    })
-    .await
+    crate::api::serve!(SecondFactorApi::save_policy(required))
 }

@@ -6,6 +6,8 @@ use super::{AuditEventPage, ChainCheck};
 // Only the server builds the filter from the arguments.
 #[cfg(feature = "ssr")]
 use super::AuditFilter;
+#[cfg(feature = "ssr")]
+use crate::backoffice::api::BackofficeApi;
 use crate::error::AppError;
 
 /// Any staff role: one page of the tenant's audit events, newest first.
@@ -26,17 +28,11 @@ pub async fn list_audit_events(
         until,
         before,
     };
-    crate::api::call::<dyn crate::backoffice::api::BackofficeApi, _, _, _>(|api, ctx| async move {
-        api.audit_events(&ctx, filter).await
-    })
-    .await
+    crate::api::serve!(BackofficeApi::audit_events(filter))
 }
 
 /// Any staff role: recomputes the tenant's audit chain and reports its first broken link.
 #[server(endpoint = "backoffice/audit-verify")]
 pub async fn verify_audit_chain() -> Result<ChainCheck, AppError> {
-    crate::api::call::<dyn crate::backoffice::api::BackofficeApi, _, _, _>(|api, ctx| async move {
-        api.verify_audit_chain(&ctx).await
-    })
-    .await
+    crate::api::serve!(BackofficeApi::verify_audit_chain())
 }

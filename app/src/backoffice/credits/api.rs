@@ -7,6 +7,8 @@ use super::{CreditDecision, CreditDecisionReceipt, CreditRequestPage};
 // Only the server builds the filter from the arguments.
 #[cfg(feature = "ssr")]
 use super::CreditRequestFilter;
+#[cfg(feature = "ssr")]
+use crate::backoffice::api::BackofficeApi;
 use crate::error::AppError;
 
 /// Any staff role: this brand's credit requests, pending first.
@@ -16,10 +18,7 @@ pub async fn list_credit_requests(
     offset: Option<i64>,
 ) -> Result<CreditRequestPage, AppError> {
     let filter = CreditRequestFilter { state, offset };
-    crate::api::call::<dyn crate::backoffice::api::BackofficeApi, _, _, _>(|api, ctx| async move {
-        api.credit_requests(&ctx, filter).await
-    })
-    .await
+    crate::api::serve!(BackofficeApi::credit_requests(filter))
 }
 
 /// Finance or owner, never the requester: approves (posts the credit, once) or declines (posts
@@ -31,9 +30,10 @@ pub async fn decide_credit_request(
     note: Option<String>,
     idempotency_key: String,
 ) -> Result<CreditDecisionReceipt, AppError> {
-    crate::api::call::<dyn crate::backoffice::api::BackofficeApi, _, _, _>(|api, ctx| async move {
-        api.decide_credit_request(&ctx, request, decision, note, idempotency_key)
-            .await
-    })
-    .await
+    crate::api::serve!(BackofficeApi::decide_credit_request(
+        request,
+        decision,
+        note,
+        idempotency_key
+    ))
 }

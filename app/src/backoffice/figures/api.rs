@@ -7,6 +7,8 @@ use super::Figures;
 #[cfg(feature = "ssr")]
 use super::FiguresQuery;
 use crate::backoffice::IntegritySummary;
+#[cfg(feature = "ssr")]
+use crate::backoffice::api::BackofficeApi;
 use crate::error::AppError;
 
 /// Any staff role: the figures for a period and currency.
@@ -23,18 +25,12 @@ pub async fn load_figures(
         until,
         currency,
     };
-    crate::api::call::<dyn crate::backoffice::api::BackofficeApi, _, _, _>(|api, ctx| async move {
-        api.figures(&ctx, query).await
-    })
-    .await
+    crate::api::serve!(BackofficeApi::figures(query))
 }
 
 /// Any staff role: runs the ledger integrity check for this brand and records its result (the
 /// figures page shows the last one).
 #[server(endpoint = "backoffice/integrity-check")]
 pub async fn check_ledger_integrity() -> Result<IntegritySummary, AppError> {
-    crate::api::call::<dyn crate::backoffice::api::BackofficeApi, _, _, _>(|api, ctx| async move {
-        api.check_ledger_integrity(&ctx).await
-    })
-    .await
+    crate::api::serve!(BackofficeApi::check_ledger_integrity())
 }

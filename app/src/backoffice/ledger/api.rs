@@ -4,6 +4,8 @@ use leptos::prelude::*;
 use uuid::Uuid;
 
 use super::{AccountPage, AccountTransfers, JournalDetail};
+#[cfg(feature = "ssr")]
+use crate::backoffice::api::BackofficeApi;
 use crate::error::AppError;
 
 /// Any staff role: this brand's ledger accounts with balances.
@@ -13,10 +15,7 @@ pub async fn list_ledger_accounts(
     currency: Option<String>,
     offset: Option<i64>,
 ) -> Result<AccountPage, AppError> {
-    crate::api::call::<dyn crate::backoffice::api::BackofficeApi, _, _, _>(|api, ctx| async move {
-        api.ledger_accounts(&ctx, kind, currency, offset).await
-    })
-    .await
+    crate::api::serve!(BackofficeApi::ledger_accounts(kind, currency, offset))
 }
 
 /// Any staff role: one account's transfers, newest first.
@@ -25,17 +24,11 @@ pub async fn load_account_transfers(
     account: Uuid,
     before: Option<i64>,
 ) -> Result<AccountTransfers, AppError> {
-    crate::api::call::<dyn crate::backoffice::api::BackofficeApi, _, _, _>(|api, ctx| async move {
-        api.account_transfers(&ctx, account, before).await
-    })
-    .await
+    crate::api::serve!(BackofficeApi::account_transfers(account, before))
 }
 
 /// Any staff role: one journal with its transfers and business object.
 #[server(endpoint = "backoffice/ledger/journal")]
 pub async fn load_journal(journal: Uuid) -> Result<JournalDetail, AppError> {
-    crate::api::call::<dyn crate::backoffice::api::BackofficeApi, _, _, _>(|api, ctx| async move {
-        api.journal_detail(&ctx, journal).await
-    })
-    .await
+    crate::api::serve!(BackofficeApi::journal_detail(journal))
 }

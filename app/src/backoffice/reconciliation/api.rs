@@ -7,6 +7,8 @@ use super::{FindingPage, FindingRow, RunSummary};
 // Only the server builds the filter from the arguments.
 #[cfg(feature = "ssr")]
 use super::FindingFilter;
+#[cfg(feature = "ssr")]
+use crate::backoffice::api::BackofficeApi;
 use crate::error::AppError;
 
 /// Any staff role: this brand's findings, newest first.
@@ -23,19 +25,13 @@ pub async fn list_findings(
         provider,
         offset,
     };
-    crate::api::call::<dyn crate::backoffice::api::BackofficeApi, _, _, _>(|api, ctx| async move {
-        api.findings(&ctx, filter).await
-    })
-    .await
+    crate::api::serve!(BackofficeApi::findings(filter))
 }
 
 /// Finance or owner: compares every enabled PSP's records for this brand with ours now.
 #[server(endpoint = "backoffice/reconciliation/run")]
 pub async fn run_reconciliation(idempotency_key: String) -> Result<RunSummary, AppError> {
-    crate::api::call::<dyn crate::backoffice::api::BackofficeApi, _, _, _>(|api, ctx| async move {
-        api.run_reconciliation(&ctx, idempotency_key).await
-    })
-    .await
+    crate::api::serve!(BackofficeApi::run_reconciliation(idempotency_key))
 }
 
 /// Finance or owner: resolves an open finding with a note and, when `correction` says so, a fix
@@ -48,9 +44,11 @@ pub async fn resolve_finding(
     amount: Option<String>,
     idempotency_key: String,
 ) -> Result<FindingRow, AppError> {
-    crate::api::call::<dyn crate::backoffice::api::BackofficeApi, _, _, _>(|api, ctx| async move {
-        api.resolve_finding(&ctx, finding, note, correction, amount, idempotency_key)
-            .await
-    })
-    .await
+    crate::api::serve!(BackofficeApi::resolve_finding(
+        finding,
+        note,
+        correction,
+        amount,
+        idempotency_key
+    ))
 }

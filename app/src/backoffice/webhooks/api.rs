@@ -7,6 +7,8 @@ use super::{ReapplyOutcome, WebhookEventPage};
 // Only the server builds the filter from the arguments.
 #[cfg(feature = "ssr")]
 use super::WebhookFilter;
+#[cfg(feature = "ssr")]
+use crate::backoffice::api::BackofficeApi;
 use crate::error::AppError;
 
 /// Any staff role: this brand's webhook events, newest first.
@@ -21,10 +23,7 @@ pub async fn list_webhook_events(
         status,
         offset,
     };
-    crate::api::call::<dyn crate::backoffice::api::BackofficeApi, _, _, _>(|api, ctx| async move {
-        api.webhook_events(&ctx, filter).await
-    })
-    .await
+    crate::api::serve!(BackofficeApi::webhook_events(filter))
 }
 
 /// Finance or owner: applies a stored event again (at most once in effect), audited.
@@ -33,9 +32,5 @@ pub async fn reapply_webhook_event(
     event: Uuid,
     idempotency_key: String,
 ) -> Result<ReapplyOutcome, AppError> {
-    crate::api::call::<dyn crate::backoffice::api::BackofficeApi, _, _, _>(|api, ctx| async move {
-        api.reapply_webhook_event(&ctx, event, idempotency_key)
-            .await
-    })
-    .await
+    crate::api::serve!(BackofficeApi::reapply_webhook_event(event, idempotency_key))
 }
