@@ -396,9 +396,11 @@ async fn finance_reapplies_an_event_once_and_it_is_audited(pool: PgPool) {
             .await,
         1
     );
+    // The capture's event is queued and linked by the chainer, after the directly recorded one.
+    kasa_server::audit::chain_pending(&app.pool).await.unwrap();
     let audited: Vec<(String, serde_json::Value)> = sqlx::query_as(
         "SELECT action, after FROM audit_events WHERE action IN ('webhook.reapplied', 'deposit.captured')
-          ORDER BY seq",
+          ORDER BY action",
     )
     .fetch_all(&app.pool)
     .await

@@ -826,6 +826,7 @@ async fn an_abandoned_deposit_expires_with_its_audit_event(pool: PgPool) {
         lapsed_state, "expired",
         "the same sweep rechecked the pending deposit"
     );
+    kasa_server::audit::chain_pending(&pool).await.unwrap();
     let events: Vec<(String, String, String, serde_json::Value, serde_json::Value)> =
         sqlx::query_as(
             "SELECT actor_type, actor_id, action, before, after FROM audit_events

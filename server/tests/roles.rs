@@ -22,6 +22,7 @@ const PRIVILEGES: &[(&str, &str)] = &[
     ("_sqlx_migrations", ""),
     ("audit_chain_heads", "SIU"),
     ("audit_events", "SI"),
+    ("audit_pending", "SID"),
     ("credit_requests", "SIU"),
     ("deposit_limits", "SIUD"),
     ("deposits", "SIU"),

@@ -1,8 +1,10 @@
 //! `kasa bench audit`: what the hash-chained audit log costs the money path. 64 clients post
 //! ledger journals (one player -> player transfer each, drawn uniformly, so the ledger itself has
 //! no hot row) in their own transaction, with and without one audit event per journal, on one
-//! tenant and spread over several tenants. The chain head is per tenant, so with one tenant the
-//! audited posts commit one at a time; spread over tenants they proceed in parallel.
+//! tenant and spread over several tenants. The audit event is queued for the chainer, as money
+//! movements do (`audit::queue`), while the chainer runs as in `kasa serve`; one more variant
+//! links each event at once (`audit::record`, the head locked until commit: one brand's posts
+//! commit one at a time), the path money movements took before the chainer.
 //!
 //! Runs in a scratch database created here and dropped at the end; commits are durable
 //! (`synchronous_commit=on`). Each variant is measured twice for half the time, the second round
@@ -38,41 +40,57 @@ const WARM_UP: Duration = Duration::from_secs(1);
 static NEXT_KEY_NUMBER: AtomicU64 = AtomicU64::new(0);
 
 #[derive(Clone, Copy, PartialEq, Eq)]
+enum Audit {
+    None,
+    /// `audit::queue`, linked by the chainer.
+    Queued,
+    /// `audit::record`, linked in the posting transaction.
+    Linked,
+}
+
+#[derive(Clone, Copy, PartialEq, Eq)]
 struct Variant {
-    audited: bool,
+    audit: Audit,
     tenants: usize,
 }
 
 impl Variant {
     fn label(self) -> String {
         format!(
-            "{} audit event, {} tenant{}",
-            if self.audited { "with an" } else { "without" },
+            "{}, {} tenant{}",
+            match self.audit {
+                Audit::None => "without an audit event",
+                Audit::Queued => "with a queued audit event",
+                Audit::Linked => "with an audit event linked at once",
+            },
             self.tenants,
             if self.tenants == 1 { "" } else { "s" }
         )
     }
 }
 
-const VARIANTS: [Variant; 4] = [
+const VARIANTS: [Variant; 5] = [
     Variant {
-        audited: false,
+        audit: Audit::None,
         tenants: 1,
     },
     Variant {
-        audited: true,
+        audit: Audit::Queued,
         tenants: 1,
     },
     Variant {
-        audited: false,
+        audit: Audit::Linked,
+        tenants: 1,
+    },
+    Variant {
+        audit: Audit::None,
         tenants: TENANT_COUNT,
     },
     Variant {
-        audited: true,
+        audit: Audit::Queued,
         tenants: TENANT_COUNT,
     },
 ];
-
 /// Runs the benchmark and prints its figures; see the module documentation.
 pub async fn run(db: &crate::db::Database, seconds: Option<u64>) -> anyhow::Result<ExitCode> {
     let phase_seconds = seconds
@@ -117,6 +135,8 @@ async fn measure(url: &str, database: &str, phase: Duration) -> anyhow::Result<u
         let tenants = Arc::new(seed(&pool).await?);
         let folder =
             crate::ledger::spawn_balance_folder(pool.clone(), crate::ledger::BALANCE_FOLD_INTERVAL);
+        let chainer = super::spawn_chainer(pool.clone());
+        let backlog = spawn_backlog_sampler(pool.clone());
         let half = phase / 2;
         let mut figures: Vec<Tally> = VARIANTS.iter().map(|_| Tally::default()).collect();
         let rounds = async {
@@ -135,6 +155,8 @@ async fn measure(url: &str, database: &str, phase: Duration) -> anyhow::Result<u
         }
         .await;
         folder.abort();
+        let backlog = backlog.finish();
+        chainer.abort();
         rounds?;
         for (variant, result) in VARIANTS.iter().zip(&figures) {
             println!(
@@ -152,8 +174,22 @@ async fn measure(url: &str, database: &str, phase: Duration) -> anyhow::Result<u
             figures[1].per_second() / figures[0].per_second()
         );
         println!(
+            "ratio linked-at-once/unaudited (one brand, the path before the chainer): {:.2}",
+            figures[2].per_second() / figures[0].per_second()
+        );
+        println!(
             "ratio audited/unaudited ({TENANT_COUNT} brands): {:.2}",
-            figures[3].per_second() / figures[2].per_second()
+            figures[4].per_second() / figures[3].per_second()
+        );
+        println!(
+            "chainer: at most {} events queued, the oldest waited at most {:.2} s",
+            backlog.most_queued, backlog.oldest_wait_s
+        );
+        let drained = std::time::Instant::now();
+        while super::chain_pending(&pool).await? > 0 {}
+        println!(
+            "chainer: the queue left after the runs was linked in {:.2} s",
+            drained.elapsed().as_secs_f64()
         );
         let report = super::verify_chain(&pool, None).await?;
         println!(
@@ -195,7 +231,7 @@ async fn run_variant(
         let (pool, tenants) = (pool.clone(), Arc::clone(&tenants));
         async move {
             let (tenant_id, players) = &tenants[client % variant.tenants];
-            post_once(&pool, *tenant_id, players, variant.audited).await
+            post_once(&pool, *tenant_id, players, variant.audit).await
         }
     })
     .await?;
@@ -208,7 +244,7 @@ async fn post_once(
     pool: &PgPool,
     tenant_id: TenantId,
     players: &[PlayerId],
-    audited: bool,
+    audit: Audit,
 ) -> anyhow::Result<()> {
     let from = players[rand::random_range(0..players.len())];
     let mut to = players[rand::random_range(0..players.len())];
@@ -233,28 +269,76 @@ async fn post_once(
     );
     let mut tx = pool.begin().await?;
     let posted = post_journal_in_transaction(&mut tx, tenant_id, &journal).await?;
-    if audited {
-        super::record(
-            &mut tx,
-            &AuditEvent {
-                tenant_id,
-                actor: Actor::System("bench".into()),
-                action: "transfer.posted".into(),
-                target_type: "journal".into(),
-                target_id: posted.journal_id.to_string(),
-                before: None,
-                after: Some(serde_json::json!({
-                    "from": from, "to": to, "amount_minor": amount.to_minor_units(), "currency": "EUR",
-                })),
-                reason: None,
-                request_id: None,
-                idempotency_key: Some(journal.idempotency_key.as_str().to_owned()),
-                ip: None,
-                at: Utc::now(),
-            },
-        )
-        .await?;
+    if audit != Audit::None {
+        let event = AuditEvent {
+            tenant_id,
+            actor: Actor::System("bench".into()),
+            action: "transfer.posted".into(),
+            target_type: "journal".into(),
+            target_id: posted.journal_id.to_string(),
+            before: None,
+            after: Some(serde_json::json!({
+                "from": from, "to": to, "amount_minor": amount.to_minor_units(), "currency": "EUR",
+            })),
+            reason: None,
+            request_id: None,
+            idempotency_key: Some(journal.idempotency_key.as_str().to_owned()),
+            ip: None,
+            at: Utc::now(),
+        };
+        if audit == Audit::Queued {
+            super::queue(&mut tx, &event).await?;
+        } else {
+            super::record(&mut tx, &event).await?;
+        }
     }
     tx.commit().await?;
     Ok(())
+}
+
+/// The chainer's backlog as sampled during the runs.
+#[derive(Default)]
+struct Backlog {
+    most_queued: i64,
+    oldest_wait_s: f64,
+}
+
+/// Samples the chainer's queue every 100 ms until [`BacklogSampler::finish`].
+fn spawn_backlog_sampler(pool: PgPool) -> BacklogSampler {
+    let figures = Arc::new(std::sync::Mutex::new(Backlog::default()));
+    let shared = Arc::clone(&figures);
+    let task = tokio::spawn(async move {
+        let mut ticks = tokio::time::interval(Duration::from_millis(100));
+        loop {
+            ticks.tick().await;
+            let sample: Result<(i64, f64), sqlx::Error> = sqlx::query_as(
+                "SELECT count(*), coalesce(extract(epoch FROM clock_timestamp() - min(at)), 0)::float8
+                   FROM audit_pending",
+            )
+            .fetch_one(&pool)
+            .await;
+            if let (Ok((queued, oldest)), Ok(mut figures)) = (sample, shared.lock()) {
+                figures.most_queued = figures.most_queued.max(queued);
+                figures.oldest_wait_s = figures.oldest_wait_s.max(oldest);
+            }
+        }
+    });
+    BacklogSampler { task, figures }
+}
+
+struct BacklogSampler {
+    task: tokio::task::JoinHandle<()>,
+    figures: Arc<std::sync::Mutex<Backlog>>,
+}
+
+impl BacklogSampler {
+    fn finish(self) -> Backlog {
+        self.task.abort();
+        std::mem::take(
+            &mut *self
+                .figures
+                .lock()
+                .unwrap_or_else(|poisoned| poisoned.into_inner()),
+        )
+    }
 }

@@ -18,18 +18,24 @@
 //! [`checkpoint`] signs the heads into a file outside the database, and verification against it
 //! catches that too.
 //!
-//! Appending locks the tenant's chain head until the caller commits, so one tenant's audited
-//! transactions commit one at a time (different tenants never wait for each other). Record the
-//! event LAST in the transaction, after every other lock: the head is then held for the shortest
-//! time, and no transaction can hold the head while waiting for a lock another holder of a
-//! player account wants (no lock-order deadlocks).
+//! Two ways in:
+//! - [`queue`] (money movements: deposits, withdrawals and payouts) writes the whole event to
+//!   `audit_pending` in the caller's transaction and takes no shared lock; the [`chainer`] links
+//!   committed events into the chain in blocks, within about a second (`migrations/0016`).
+//! - [`record`] links the event at once: for staff actions that a later read of the log depends
+//!   on (a note's id, a re-applied webhook's idempotency key). It locks the tenant's chain head
+//!   until the caller commits, so record the event LAST in the transaction, after every other
+//!   lock: the head is then held for the shortest time, and no transaction can hold the head
+//!   while waiting for a lock another holder of a player account wants (no lock-order deadlocks).
 
 pub mod bench;
 mod canonical;
+pub mod chainer;
 pub mod checkpoint;
 mod verify;
 
 pub use canonical::{EVENT_COLUMNS, Hash32, StoredEvent, canonical_event, write_canonical};
+pub use chainer::{UNCHAINED_GRACE, chain_pending, queue, spawn_chainer};
 pub use verify::{
     BreakKind, ChainBreak, ChainReport, CheckpointChecked, CheckpointFileReport, TenantChainReport,
     verify_chain, verify_chain_with,
@@ -122,6 +128,15 @@ pub async fn append(
         .try_into()
         .map_err(|_| sqlx::Error::Decode("an audit chain head hash is not 32 bytes".into()))?;
     let stored = StoredEvent::from_event(event, last_seq + 1, Uuid::new_v4(), prev_hash);
+    insert_linked(conn, stored).await
+}
+
+/// Inserts `stored` (its `seq` and `prev_hash` set: the next link of its chain) with its hash;
+/// the append trigger checks the link and moves the head.
+pub(super) async fn insert_linked(
+    conn: &mut sqlx::PgConnection,
+    stored: StoredEvent,
+) -> Result<Recorded, sqlx::Error> {
     let hash = stored.compute_hash();
     sqlx::query(
         "INSERT INTO audit_events (tenant_id, seq, id, actor_type, actor_id, action, target_type,

@@ -64,6 +64,18 @@ pub struct TenantChainReport {
     /// The latest validly signed checkpoint the chain was checked against, if any.
     pub checkpoint: Option<CheckpointChecked>,
     pub first_break: Option<ChainBreak>,
+    /// Events queued for the chainer and not linked yet (see `audit::chainer`).
+    pub unchained: i64,
+    /// Of those, the ones older than [`super::UNCHAINED_GRACE`]: the chainer is behind or down,
+    /// and the report is not `ok`.
+    pub unchained_overdue: i64,
+}
+
+impl TenantChainReport {
+    /// No broken link, and nothing waiting for the chainer longer than it should.
+    pub fn ok(&self) -> bool {
+        self.first_break.is_none() && self.unchained_overdue == 0
+    }
 }
 
 /// A checkpoint a chain was verified against.
@@ -159,6 +171,14 @@ pub async fn verify_chain_with(
             }
         }
         let (events_checked, first_break) = chain.finish();
+        let (unchained, unchained_overdue): (i64, i64) = sqlx::query_as(
+            "SELECT count(*), count(*) FILTER (WHERE at < now() - make_interval(secs => $2))
+               FROM audit_pending WHERE tenant_id = $1",
+        )
+        .bind(tenant_id)
+        .bind(super::UNCHAINED_GRACE.as_secs_f64())
+        .fetch_one(&mut *snapshot)
+        .await?;
         tenants.push(TenantChainReport {
             tenant_id,
             tenant_slug,
@@ -169,6 +189,8 @@ pub async fn verify_chain_with(
                 at: head.at,
             }),
             first_break,
+            unchained,
+            unchained_overdue,
         });
     }
     snapshot.commit().await?;
@@ -178,7 +200,7 @@ pub async fn verify_chain_with(
         invalid: log.invalid.clone(),
     });
     Ok(ChainReport {
-        ok: tenants.iter().all(|tenant| tenant.first_break.is_none())
+        ok: tenants.iter().all(TenantChainReport::ok)
             && checkpoints
                 .as_ref()
                 .is_none_or(|file| file.invalid.is_empty()),

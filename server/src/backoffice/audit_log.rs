@@ -181,7 +181,8 @@ pub async fn verify(pool: &PgPool, tenant_id: TenantId) -> Result<ChainCheck, Se
         .next()
         .ok_or_else(|| AppError::not_found("Audit chain"))?;
     Ok(ChainCheck {
-        ok: chain.first_break.is_none(),
+        ok: chain.ok(),
+        unchained: chain.unchained,
         checked_at: report.checked_at,
         events_checked: chain.events_checked,
         head_seq: chain.head_seq,

@@ -4,7 +4,7 @@ use app::domain::ids::TenantId;
 use chrono::Utc;
 use sqlx::PgPool;
 
-use crate::audit::{checkpoint, verify_chain_with};
+use crate::audit::{UNCHAINED_GRACE, checkpoint, verify_chain_with};
 
 /// Exit code of an audit verification that found a broken chain (distinct from 1, a failed run).
 const EXIT_CHAIN_BROKEN: u8 = 3;
@@ -44,6 +44,14 @@ pub async fn verify_command(
             eprintln!(
                 "kasa: the audit chain of {} is broken at event {}: {}",
                 tenant.tenant_slug, broken.seq, broken.detail
+            );
+        }
+        if tenant.unchained_overdue > 0 {
+            eprintln!(
+                "kasa: {} audit events of {} have waited more than {} s to be chained (is a server's chainer running?)",
+                tenant.unchained_overdue,
+                tenant.tenant_slug,
+                UNCHAINED_GRACE.as_secs()
             );
         }
     }

@@ -153,7 +153,7 @@ pub async fn apply_checkout_status(
     .bind(now + PENDING_RECHECK_GRACE)
     .execute(&mut *tx)
     .await?;
-    audit::record(
+    audit::queue(
         tx,
         &AuditEvent {
             tenant_id: deposit.tenant_id,
@@ -249,7 +249,7 @@ pub async fn capture_by_correction(
     .bind(now)
     .execute(&mut *tx)
     .await?;
-    audit::record(
+    audit::queue(
         tx,
         &AuditEvent {
             tenant_id,

@@ -253,7 +253,7 @@ async fn start(
             .bind(now)
             .fetch_one(&mut *tx)
             .await?;
-            audit::record(
+            audit::queue(
                 &mut tx,
                 &AuditEvent {
                     tenant_id: tenant.id,
@@ -327,7 +327,7 @@ async fn start(
             .execute(&mut *tx)
             .await?;
             if updated.rows_affected() == 1 {
-                audit::record(
+                audit::queue(
                     &mut tx,
                     &AuditEvent {
                         tenant_id: tenant.id,

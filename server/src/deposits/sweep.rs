@@ -111,14 +111,14 @@ impl Services {
         .bind(SWEEP_EXPIRIES_MAX)
         .fetch_all(&mut *tx)
         .await?;
-        // Audit chain heads are locked per tenant: always in tenant order, like account rows.
+        // Queued in tenant and id order, so that the chain lists one sweep's expiries in order.
         rows.sort_by_key(|row| (row.tenant_id, row.id));
         for row in &rows {
             let before = DepositRow {
                 state: DepositState::Created,
                 ..row.clone()
             };
-            audit::record(
+            audit::queue(
                 &mut tx,
                 &AuditEvent {
                     tenant_id: row.tenant_id,

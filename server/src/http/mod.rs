@@ -64,6 +64,8 @@ pub async fn serve(mut config: Config) -> anyhow::Result<()> {
         checkpoints,
         Duration::from_secs(config.audit_checkpoint_interval_seconds.into()),
     );
+    // Links the money movements' queued audit events into their brands' chains.
+    let chainer = crate::audit::spawn_chainer(db.pool().clone());
     let router = router(services, &config);
     let listener = tokio::net::TcpListener::bind(config.bind)
         .await
@@ -84,6 +86,7 @@ pub async fn serve(mut config: Config) -> anyhow::Result<()> {
     purge.abort();
     folder.abort();
     checkpointer.abort();
+    chainer.abort();
     tracing::info!("shutting down");
     db.close().await;
     Ok(())

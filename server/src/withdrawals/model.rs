@@ -282,8 +282,8 @@ pub struct Change<'a> {
     pub at: DateTime<Utc>,
 }
 
-/// Writes the timeline row and the audit event of `change`. Call it last in the transaction:
-/// the audit log locks the tenant's chain head until commit.
+/// Writes the timeline row of `change` and queues its audit event for the chainer (no lock on
+/// the brand's chain head: withdrawals of one brand do not wait for each other's commits).
 pub async fn record(conn: &mut sqlx::PgConnection, change: Change<'_>) -> Result<(), sqlx::Error> {
     let withdrawal = change.withdrawal;
     sqlx::query(
@@ -315,7 +315,7 @@ pub async fn record(conn: &mut sqlx::PgConnection, change: Change<'_>) -> Result
     if let Some(detail) = &change.detail {
         after["detail"] = detail.clone();
     }
-    audit::record(
+    audit::queue(
         conn,
         &AuditEvent {
             tenant_id: withdrawal.tenant_id,
@@ -332,7 +332,8 @@ pub async fn record(conn: &mut sqlx::PgConnection, change: Change<'_>) -> Result
             at: change.at,
         },
     )
-    .await
+    .await?;
+    Ok(())
 }
 
 fn actor_type(actor: &Actor) -> &'static str {

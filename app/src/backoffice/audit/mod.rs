@@ -66,6 +66,9 @@ pub struct ChainCheck {
     pub checked_at: DateTime<Utc>,
     pub events_checked: i64,
     pub head_seq: i64,
+    /// Money movements' events not linked into the chain yet (the chainer links them within
+    /// about a second; a minute's wait makes the check fail).
+    pub unchained: i64,
     pub first_break: Option<ChainBreakView>,
 }
 

@@ -168,9 +168,10 @@ fn ChainCard() -> impl IntoView {
 #[component]
 fn ChainResult(check: ChainCheck) -> impl IntoView {
     let summary = format!(
-        " {} events checked (head at {}) at {}",
+        " {} events checked (head at {}, {} waiting to be chained) at {}",
         check.events_checked,
         check.head_seq,
+        check.unchained,
         check.checked_at.format("%Y-%m-%d %H:%M:%S UTC")
     );
     view! {
