@@ -317,6 +317,7 @@ fn kasa_serve(pool: &PgPool, data_dir: &std::path::Path, port: u16) -> tokio::pr
         .env_remove("KASA_APP_DATABASE_URL")
         .env("KASA_ENVIRONMENT", "test")
         .env("KASA_BIND", format!("127.0.0.1:{port}"))
+        .env("KASA_METRICS_BIND", "127.0.0.1:0")
         .env("KASA_PUBLIC_ORIGIN", format!("http://127.0.0.1:{port}"))
         .env("KASA_DEMO_PASSWORD", DEMO_PASSWORD)
         .env("KASA_DATA_DIR", data_dir)

@@ -869,27 +869,7 @@ async fn killed_mid_payout_pays_once_after_restart(pool: PgPool) {
         ];
         server.call("admin/kyc/set", &form, Some(&owner)).await;
     }
-    let adjustment = [
-        ("player_email", common::PLAYER_EMAIL),
-        ("currency", "EUR"),
-        ("amount", "100.00"),
-        ("direction", "credit"),
-        ("reason", "test funds"),
-        ("idempotency_key", "fund"),
-    ];
-    let (credit, _) = server
-        .call("admin/adjustments", &adjustment, Some(&finance))
-        .await;
-    // Four eyes: the owner approves finance's credit before it posts.
-    let request = credit["credit_request_id"].as_str().unwrap().to_owned();
-    let decision = [
-        ("request", request.as_str()),
-        ("decision", "approve"),
-        ("idempotency_key", "fund-approval"),
-    ];
-    server
-        .call("backoffice/credit-requests/decide", &decision, Some(&owner))
-        .await;
+    server.fund(&finance, &owner, "100.00").await;
     let (requested, _) = server
         .call(
             "withdrawals/request",

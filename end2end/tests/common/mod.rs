@@ -50,6 +50,8 @@ impl KasaServer {
             .env("DATABASE_URL", &database_url)
             .env("KASA_ENVIRONMENT", "test")
             .env("KASA_BIND", format!("127.0.0.1:{port}"))
+            // Several servers run at once: each its own metrics port.
+            .env("KASA_METRICS_BIND", "127.0.0.1:0")
             .env("KASA_PUBLIC_ORIGIN", &base)
             .env("KASA_DEMO_PASSWORD", DEMO_PASSWORD)
             .env("KASA_SITE_ROOT", required_env("KASA_SITE_ROOT"))

@@ -2,11 +2,12 @@
 //! [`queue`]s its event in its own transaction; the chainer links what has committed into the
 //! brand's chain, one block per transaction:
 //!
-//! 1. claim the brand: its chain head row `FOR UPDATE SKIP LOCKED` (a brand another server is
-//!    chaining, or whose head a [`super::record`] holds, is skipped until the next pass);
+//! 1. claim the brand with a transaction-scoped advisory lock (a brand another server is chaining
+//!    is skipped until the next pass), then lock its chain head (waiting for an event a
+//!    [`super::record`] is linking directly);
 //! 2. read the brand's queued events (committed ones only: read committed), oldest first;
-//! 3. link each after the head and insert it into `audit_events` (the append trigger checks every
-//!    link); delete the linked events from the queue, which the queue's guard allows only for an
+//! 3. link each after the head and insert the block into `audit_events` in one statement (the
+//!    append trigger checks every link); delete the linked events from the queue, which the queue's guard allows only for an
 //!    event that now stands in the chain with the same content;
 //! 4. commit. A crash anywhere before the commit rolls the whole block back: nothing is lost,
 //!    nothing is linked twice, and the next pass starts from the same head.
@@ -22,8 +23,8 @@ use chrono::{DateTime, Utc};
 use sqlx::PgPool;
 use uuid::Uuid;
 
+use super::AuditEvent;
 use super::canonical::{Hash32, StoredEvent};
-use super::{AuditEvent, insert_linked};
 
 /// How many events one chaining transaction links at most.
 pub const BLOCK: i64 = 500;
@@ -111,24 +112,30 @@ struct Head {
     last_hash: Hash32,
 }
 
-/// Links one block of `tenant_id`'s queued events. `None`: another transaction holds the brand's
-/// head (another chainer, or an event being recorded directly), so this pass leaves it alone.
+/// Links one block of `tenant_id`'s queued events. `None`: another chainer holds the brand (a
+/// transaction-scoped advisory lock per brand), so this pass leaves it alone.
 pub async fn chain_block(pool: &PgPool, tenant_id: TenantId) -> Result<Option<u64>, sqlx::Error> {
     let mut tx = pool.begin().await?;
-    let head: Option<Head> = sqlx::query_as(
-        "SELECT last_seq, last_hash FROM audit_chain_heads
-          WHERE tenant_id = $1 FOR UPDATE SKIP LOCKED",
+    let claimed: bool = sqlx::query_scalar(
+        "SELECT pg_try_advisory_xact_lock(hashtext('kasa.audit_chainer'), hashtext($1::text))",
     )
     .bind(tenant_id)
-    .fetch_optional(&mut *tx)
+    .fetch_one(&mut *tx)
     .await?;
-    let Some(Head {
+    if !claimed {
+        return Ok(None);
+    }
+    // Waits for an event being linked directly (`record`) to commit; a chainer that skipped a
+    // held head would never get a turn on a brand whose staff record events back to back.
+    let Head {
         last_seq,
         last_hash: Hash32(mut prev_hash),
-    }) = head
-    else {
-        return Ok(None);
-    };
+    } = sqlx::query_as(
+        "SELECT last_seq, last_hash FROM audit_chain_heads WHERE tenant_id = $1 FOR UPDATE",
+    )
+    .bind(tenant_id)
+    .fetch_one(&mut *tx)
+    .await?;
     let queued: Vec<Queued> = sqlx::query_as(
         "SELECT pos, tenant_id, id, actor_type, actor_id, action, target_type, target_id, before,
                 after, reason, request_id, idempotency_key, ip, at
@@ -138,18 +145,106 @@ pub async fn chain_block(pool: &PgPool, tenant_id: TenantId) -> Result<Option<u6
     .bind(BLOCK)
     .fetch_all(&mut *tx)
     .await?;
-    let positions: Vec<i64> = queued.iter().map(|event| event.pos).collect();
-    for (seq, event) in (last_seq + 1..).zip(queued) {
-        prev_hash = insert_linked(&mut tx, event.linked(seq, prev_hash))
-            .await?
-            .hash;
+    if queued.is_empty() {
+        return Ok(Some(0));
     }
+    let positions: Vec<i64> = queued.iter().map(|event| event.pos).collect();
+    let mut block = Block::default();
+    for (seq, event) in (last_seq + 1..).zip(queued) {
+        let mut linked = event.linked(seq, prev_hash);
+        prev_hash = linked.compute_hash();
+        linked.hash = Hash32(prev_hash);
+        block.push(linked);
+    }
+    block.insert(&mut tx, tenant_id).await?;
     sqlx::query("DELETE FROM audit_pending WHERE pos = ANY($1)")
         .bind(&positions)
         .execute(&mut *tx)
         .await?;
     tx.commit().await?;
     Ok(Some(positions.len() as u64))
+}
+
+/// A block of linked events as columns, inserted in one statement (in chain order: the append
+/// trigger checks each link against the head as it moves).
+#[derive(Default)]
+struct Block {
+    seq: Vec<i64>,
+    id: Vec<Uuid>,
+    actor_type: Vec<String>,
+    actor_id: Vec<String>,
+    action: Vec<String>,
+    target_type: Vec<String>,
+    target_id: Vec<String>,
+    before: Vec<Option<serde_json::Value>>,
+    after: Vec<Option<serde_json::Value>>,
+    reason: Vec<Option<String>>,
+    request_id: Vec<Option<String>>,
+    idempotency_key: Vec<Option<String>>,
+    ip: Vec<Option<String>>,
+    at: Vec<DateTime<Utc>>,
+    prev_hash: Vec<Vec<u8>>,
+    hash: Vec<Vec<u8>>,
+}
+
+impl Block {
+    fn push(&mut self, event: StoredEvent) {
+        self.seq.push(event.seq);
+        self.id.push(event.id);
+        self.actor_type.push(event.actor_type);
+        self.actor_id.push(event.actor_id);
+        self.action.push(event.action);
+        self.target_type.push(event.target_type);
+        self.target_id.push(event.target_id);
+        self.before.push(event.before);
+        self.after.push(event.after);
+        self.reason.push(event.reason);
+        self.request_id.push(event.request_id);
+        self.idempotency_key.push(event.idempotency_key);
+        self.ip.push(event.ip);
+        self.at.push(event.at);
+        self.prev_hash.push(event.prev_hash.0.to_vec());
+        self.hash.push(event.hash.0.to_vec());
+    }
+
+    async fn insert(
+        self,
+        conn: &mut sqlx::PgConnection,
+        tenant_id: TenantId,
+    ) -> Result<(), sqlx::Error> {
+        sqlx::query(
+            "INSERT INTO audit_events (tenant_id, seq, id, actor_type, actor_id, action,
+                 target_type, target_id, before, after, reason, request_id, idempotency_key, ip,
+                 at, prev_hash, hash)
+             SELECT $1, e.* FROM unnest($2::bigint[], $3::uuid[], $4::text[], $5::text[],
+                 $6::text[], $7::text[], $8::text[], $9::jsonb[], $10::jsonb[], $11::text[],
+                 $12::text[], $13::text[], $14::text[], $15::timestamptz[], $16::bytea[],
+                 $17::bytea[])
+                 AS e (seq, id, actor_type, actor_id, action, target_type, target_id, before,
+                       after, reason, request_id, idempotency_key, ip, at, prev_hash, hash)
+             ORDER BY e.seq",
+        )
+        .bind(tenant_id)
+        .bind(self.seq)
+        .bind(self.id)
+        .bind(self.actor_type)
+        .bind(self.actor_id)
+        .bind(self.action)
+        .bind(self.target_type)
+        .bind(self.target_id)
+        .bind(self.before)
+        .bind(self.after)
+        .bind(self.reason)
+        .bind(self.request_id)
+        .bind(self.idempotency_key)
+        .bind(self.ip)
+        .bind(self.at)
+        .bind(self.prev_hash)
+        .bind(self.hash)
+        .execute(conn)
+        .await?;
+        Ok(())
+    }
 }
 
 /// One pass over every brand with queued events: links blocks until each brand's queue is
@@ -178,8 +273,11 @@ pub fn spawn_chainer(pool: PgPool) -> tokio::task::JoinHandle<()> {
         ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         loop {
             ticks.tick().await;
-            if let Err(error) = chain_pending(&pool).await {
-                tracing::warn!(%error, "audit chaining failed; retrying at the next pass");
+            match chain_pending(&pool).await {
+                Ok(linked) => crate::http::metrics::count_chained(linked),
+                Err(error) => {
+                    tracing::warn!(%error, "audit chaining failed; retrying at the next pass")
+                }
             }
         }
     })

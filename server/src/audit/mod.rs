@@ -133,7 +133,7 @@ pub async fn append(
 
 /// Inserts `stored` (its `seq` and `prev_hash` set: the next link of its chain) with its hash;
 /// the append trigger checks the link and moves the head.
-pub(super) async fn insert_linked(
+async fn insert_linked(
     conn: &mut sqlx::PgConnection,
     stored: StoredEvent,
 ) -> Result<Recorded, sqlx::Error> {

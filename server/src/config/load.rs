@@ -17,6 +17,7 @@ use crate::client_address::Cidr;
 struct FileLayer {
     environment: Option<Environment>,
     bind: Option<SocketAddr>,
+    metrics_bind: Option<SocketAddr>,
     public_origin: Option<String>,
     extra_origins: Option<Vec<String>>,
     cors_allowed_origins: Option<Vec<String>>,
@@ -125,6 +126,14 @@ impl Config {
                 .bind
                 .unwrap_or_else(|| SocketAddr::from(([127, 0, 0, 1], 3000))),
         };
+        let metrics_bind: SocketAddr = match var("METRICS_BIND") {
+            Some(value) => value
+                .parse()
+                .with_context(|| format!("KASA_METRICS_BIND: not an address: {value}"))?,
+            None => file
+                .metrics_bind
+                .unwrap_or_else(|| SocketAddr::from(([127, 0, 0, 1], 3100))),
+        };
         let public_origin = var("PUBLIC_ORIGIN")
             .or(file.public_origin)
             .unwrap_or_else(|| format!("http://{bind}"))
@@ -150,6 +159,7 @@ impl Config {
         let config = Config {
             environment,
             bind,
+            metrics_bind,
             public_origin,
             extra_origins: var("EXTRA_ORIGINS")
                 .map(list)

@@ -74,6 +74,8 @@ pub struct Config {
     pub environment: Environment,
     /// Where the HTTP server listens.
     pub bind: SocketAddr,
+    /// Where `GET /metrics` is served (Prometheus); keep it off the public network.
+    pub metrics_bind: SocketAddr,
     /// The origin browsers use to reach Kasa (scheme://host[:port]); state-changing requests
     /// from any other origin are refused.
     pub public_origin: String,

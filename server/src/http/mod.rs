@@ -5,6 +5,7 @@
 pub mod bench;
 mod guards;
 pub(crate) mod hosted;
+pub mod metrics;
 mod request_id;
 pub mod security;
 
@@ -66,6 +67,7 @@ pub async fn serve(mut config: Config) -> anyhow::Result<()> {
     );
     // Links the money movements' queued audit events into their brands' chains.
     let chainer = crate::audit::spawn_chainer(db.pool().clone());
+    let metrics = metrics::spawn_listener(config.metrics_bind, db.pool().clone()).await?;
     let router = router(services, &config);
     let listener = tokio::net::TcpListener::bind(config.bind)
         .await
@@ -87,6 +89,7 @@ pub async fn serve(mut config: Config) -> anyhow::Result<()> {
     folder.abort();
     checkpointer.abort();
     chainer.abort();
+    metrics.abort();
     tracing::info!("shutting down");
     db.close().await;
     Ok(())
@@ -168,6 +171,8 @@ pub fn router(services: Services, config: &Config) -> Router {
             security_headers,
             security::security_headers,
         ))
+        // Counts every answer, the guards' refusals included, under its route's pattern.
+        .layer(axum::middleware::from_fn(metrics::track_requests))
         .layer(PropagateRequestIdLayer::new(REQUEST_ID_HEADER))
         .layer(TraceLayer::new_for_http().make_span_with(|request: &axum::http::Request<_>| {
             let request_id = request.headers().get(REQUEST_ID_HEADER).and_then(|value| value.to_str().ok()).unwrap_or("-");

@@ -80,6 +80,9 @@ pub async fn post_journal_in_transaction(
         match result {
             Ok(posted) => {
                 savepoint.commit().await.map_err(LedgerError::Database)?;
+                if !posted.replayed {
+                    crate::http::metrics::count_posting(journal.kind.as_str());
+                }
                 return Ok(posted);
             }
             Err(error) => {

@@ -139,8 +139,32 @@ pub enum ReceiveError {
 }
 
 impl Services {
-    /// The webhook pipeline's entry: verify, store once, apply once.
+    /// The webhook pipeline's entry: verify, store once, apply once; each delivery is counted by
+    /// provider and outcome (`kasa_webhook_deliveries_total`).
     pub async fn receive_webhook(
+        &self,
+        provider_name: &str,
+        headers: &HeaderMap,
+        body: &[u8],
+    ) -> Result<WebhookAck, ReceiveError> {
+        let result = self.receive(provider_name, headers, body).await;
+        let outcome = match &result {
+            Ok(ack) if ack.duplicate => "duplicate",
+            Ok(ack) => ack.status.as_str(),
+            Err(ReceiveError::UnknownProvider) => "unknown_provider",
+            Err(ReceiveError::Rejected(_)) => "rejected",
+            Err(ReceiveError::ApplyFailed(_) | ReceiveError::Database(_)) => "error",
+        };
+        // The path names the provider: only an enabled one becomes a label.
+        let provider = match &result {
+            Err(ReceiveError::UnknownProvider) => "unknown",
+            _ => provider_name,
+        };
+        crate::http::metrics::count_webhook(provider, outcome);
+        result
+    }
+
+    async fn receive(
         &self,
         provider_name: &str,
         headers: &HeaderMap,

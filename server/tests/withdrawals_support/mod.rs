@@ -356,6 +356,8 @@ pub async fn log_in_second(app: &TestApp, endpoint: &str, email: &str) -> String
 /// that a test can kill it), killed when dropped.
 pub struct KasaProcess {
     pub base: String,
+    /// Where its `/metrics` listener answers (`KASA_METRICS_BIND`).
+    pub metrics: String,
     pub child: tokio::process::Child,
 }
 
@@ -367,11 +369,18 @@ impl KasaProcess {
             .unwrap()
             .port();
         let base = format!("http://127.0.0.1:{port}");
+        let metrics_port = std::net::TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap()
+            .port();
+        let metrics = format!("http://127.0.0.1:{metrics_port}");
         let child = tokio::process::Command::new(env!("CARGO_BIN_EXE_kasa"))
             .arg("serve")
             .env("DATABASE_URL", database_url(pool))
             .env("KASA_ENVIRONMENT", "test")
             .env("KASA_BIND", format!("127.0.0.1:{port}"))
+            .env("KASA_METRICS_BIND", format!("127.0.0.1:{metrics_port}"))
             .env("KASA_PUBLIC_ORIGIN", &base)
             .env("KASA_DEMO_PASSWORD", crate::common::DEMO_PASSWORD)
             .env("RUST_LOG", "warn")
@@ -379,7 +388,11 @@ impl KasaProcess {
             .kill_on_drop(true)
             .spawn()
             .expect("the kasa binary starts");
-        let process = KasaProcess { base, child };
+        let process = KasaProcess {
+            base,
+            metrics,
+            child,
+        };
         let client = reqwest::Client::new();
         eventually("kasa to answer its health check", || async {
             client
@@ -390,6 +403,30 @@ impl KasaProcess {
         })
         .await;
         process
+    }
+
+    /// Credits the demo player `amount` EUR: finance's adjustment, approved by the owner (four
+    /// eyes), posted as one ledger journal.
+    pub async fn fund(&self, finance: &str, owner: &str, amount: &str) {
+        let adjustment = [
+            ("player_email", crate::common::PLAYER_EMAIL),
+            ("currency", "EUR"),
+            ("amount", amount),
+            ("direction", "credit"),
+            ("reason", "test funds"),
+            ("idempotency_key", "fund"),
+        ];
+        let (credit, _) = self
+            .call("admin/adjustments", &adjustment, Some(finance))
+            .await;
+        let request = credit["credit_request_id"].as_str().unwrap().to_owned();
+        let decision = [
+            ("request", request.as_str()),
+            ("decision", "approve"),
+            ("idempotency_key", "fund-approval"),
+        ];
+        self.call("backoffice/credit-requests/decide", &decision, Some(owner))
+            .await;
     }
 
     /// Posts a server function like the browser; `None` when the connection broke.
