@@ -136,7 +136,7 @@ async fn measure(url: &str, database: &str, phase: Duration) -> anyhow::Result<u
         let folder =
             crate::ledger::spawn_balance_folder(pool.clone(), crate::ledger::BALANCE_FOLD_INTERVAL);
         let chainer = super::spawn_chainer(pool.clone());
-        let backlog = spawn_backlog_sampler(pool.clone());
+        let mut backlog = Backlog::default();
         let half = phase / 2;
         let mut figures: Vec<Tally> = VARIANTS.iter().map(|_| Tally::default()).collect();
         let rounds = async {
@@ -147,15 +147,19 @@ async fn measure(url: &str, database: &str, phase: Duration) -> anyhow::Result<u
                     (0..VARIANTS.len()).rev().collect()
                 };
                 for index in order {
+                    let sampler = (VARIANTS[index].audit == Audit::Queued)
+                        .then(|| spawn_backlog_sampler(pool.clone()));
                     let run = run_variant(&pool, &tenants, VARIANTS[index], duration).await?;
                     figures[index].absorb(run);
+                    if let Some(sampler) = sampler {
+                        backlog.absorb(sampler.finish());
+                    }
                 }
             }
             anyhow::Ok(())
         }
         .await;
         folder.abort();
-        let backlog = backlog.finish();
         chainer.abort();
         rounds?;
         for (variant, result) in VARIANTS.iter().zip(&figures) {
@@ -182,8 +186,12 @@ async fn measure(url: &str, database: &str, phase: Duration) -> anyhow::Result<u
             figures[4].per_second() / figures[3].per_second()
         );
         println!(
-            "chainer: at most {} events queued, the oldest waited at most {:.2} s",
-            backlog.most_queued, backlog.oldest_wait_s
+            "chain lag under the queued variants (age of the oldest queued event, sampled every \
+             100 ms): p50 {:.2} s, p99 {:.2} s, max {:.2} s; at most {} events queued",
+            backlog.lag_percentile(0.50),
+            backlog.lag_percentile(0.99),
+            backlog.lag_percentile(1.0),
+            backlog.most_queued
         );
         let drained = std::time::Instant::now();
         while super::chain_pending(&pool).await? > 0 {}
@@ -296,11 +304,26 @@ async fn post_once(
     Ok(())
 }
 
-/// The chainer's backlog as sampled during the runs.
+/// The chainer's backlog as sampled during the queued variants.
 #[derive(Default)]
 struct Backlog {
     most_queued: i64,
-    oldest_wait_s: f64,
+    /// The oldest queued event's age at each sample, in seconds (0 when the queue was empty).
+    oldest_waits_s: Vec<f64>,
+}
+
+impl Backlog {
+    fn absorb(&mut self, other: Backlog) {
+        self.most_queued = self.most_queued.max(other.most_queued);
+        self.oldest_waits_s.extend(other.oldest_waits_s);
+    }
+
+    fn lag_percentile(&self, quantile: f64) -> f64 {
+        let mut sorted = self.oldest_waits_s.clone();
+        sorted.sort_by(f64::total_cmp);
+        let rank = ((sorted.len() as f64 * quantile).ceil() as usize).saturating_sub(1);
+        sorted.get(rank).copied().unwrap_or(0.0)
+    }
 }
 
 /// Samples the chainer's queue every 100 ms until [`BacklogSampler::finish`].
@@ -319,7 +342,7 @@ fn spawn_backlog_sampler(pool: PgPool) -> BacklogSampler {
             .await;
             if let (Ok((queued, oldest)), Ok(mut figures)) = (sample, shared.lock()) {
                 figures.most_queued = figures.most_queued.max(queued);
-                figures.oldest_wait_s = figures.oldest_wait_s.max(oldest);
+                figures.oldest_waits_s.push(oldest);
             }
         }
     });
