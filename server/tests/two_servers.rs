@@ -98,18 +98,7 @@ async fn two_servers_share_the_work_and_lose_nothing_when_one_stops(pool: PgPool
     let finance = first.log_in("admin/login", FINANCE).await;
     let owner = second.log_in("admin/login", OWNER).await;
     let player = first.log_in("auth/login", PLAYER_EMAIL).await;
-    let (found, _) = second
-        .call("admin/kyc/find", &[("email", PLAYER_EMAIL)], Some(&owner))
-        .await;
-    let player_id = found["player_id"].as_str().unwrap().to_owned();
-    for state in ["pending", "verified"] {
-        let form = [
-            ("player_id", player_id.as_str()),
-            ("state", state),
-            ("note", "checked"),
-        ];
-        first.call("admin/kyc/set", &form, Some(&owner)).await;
-    }
+    second.verify_identity(&owner).await;
     let policy = [
         ("amount_min", "10"),
         ("amount_max", "10000"),

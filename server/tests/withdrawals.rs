@@ -853,22 +853,7 @@ async fn killed_mid_payout_pays_once_after_restart(pool: PgPool) {
     let finance = server.log_in("admin/login", FINANCE).await;
     let owner = server.log_in("admin/login", OWNER).await;
     let player = server.log_in("auth/login", common::PLAYER_EMAIL).await;
-    let (found, _) = server
-        .call(
-            "admin/kyc/find",
-            &[("email", common::PLAYER_EMAIL)],
-            Some(&owner),
-        )
-        .await;
-    let player_id = found["player_id"].as_str().unwrap().to_owned();
-    for state in ["pending", "verified"] {
-        let form = [
-            ("player_id", player_id.as_str()),
-            ("state", state),
-            ("note", "checked"),
-        ];
-        server.call("admin/kyc/set", &form, Some(&owner)).await;
-    }
+    server.verify_identity(&owner).await;
     server.fund(&finance, &owner, "100.00").await;
     let (requested, _) = server
         .call(

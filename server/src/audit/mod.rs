@@ -138,35 +138,44 @@ async fn insert_linked(
     stored: StoredEvent,
 ) -> Result<Recorded, sqlx::Error> {
     let hash = stored.compute_hash();
-    sqlx::query(
+    let query = sqlx::query(
         "INSERT INTO audit_events (tenant_id, seq, id, actor_type, actor_id, action, target_type,
              target_id, before, after, reason, request_id, idempotency_key, ip, at, prev_hash, hash)
          VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17)",
     )
     .bind(stored.tenant_id)
     .bind(stored.seq)
-    .bind(stored.id)
-    .bind(&stored.actor_type)
-    .bind(&stored.actor_id)
-    .bind(&stored.action)
-    .bind(&stored.target_type)
-    .bind(&stored.target_id)
-    .bind(&stored.before)
-    .bind(&stored.after)
-    .bind(&stored.reason)
-    .bind(&stored.request_id)
-    .bind(&stored.idempotency_key)
-    .bind(&stored.ip)
-    .bind(stored.at)
-    .bind(&stored.prev_hash[..])
-    .bind(&hash[..])
-    .execute(&mut *conn)
-    .await?;
+    .bind(stored.id);
+    let query = bind_content(query, &stored)
+        .bind(&stored.prev_hash[..])
+        .bind(&hash[..]);
+    query.execute(&mut *conn).await?;
     Ok(Recorded {
         id: stored.id,
         seq: stored.seq,
         hash,
     })
+}
+
+/// Binds what an event says, in the column order both `audit_events` and `audit_pending` use
+/// after their ids: `actor_type` … `at`.
+fn bind_content<'q>(
+    query: sqlx::query::Query<'q, sqlx::Postgres, sqlx::postgres::PgArguments>,
+    event: &'q StoredEvent,
+) -> sqlx::query::Query<'q, sqlx::Postgres, sqlx::postgres::PgArguments> {
+    query
+        .bind(&event.actor_type)
+        .bind(&event.actor_id)
+        .bind(&event.action)
+        .bind(&event.target_type)
+        .bind(&event.target_id)
+        .bind(&event.before)
+        .bind(&event.after)
+        .bind(&event.reason)
+        .bind(&event.request_id)
+        .bind(&event.idempotency_key)
+        .bind(&event.ip)
+        .bind(event.at)
 }
 
 /// The request's id (`x-request-id`, set by the router for every request), for `request_id`.
