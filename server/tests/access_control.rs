@@ -725,6 +725,9 @@ enum RouteKind {
     /// The demo studio's game page and round form: the game session's token names the player;
     /// the form is the brand's own page's only.
     DemoGame,
+    /// `GET /metrics`: served only by the metrics listener (`METRICS_BIND`); the public router
+    /// answers it with the not-found page and no figure.
+    Metrics,
 }
 
 /// The lists the back office exports as CSV.
@@ -756,6 +759,7 @@ const ROUTES: &[(&str, RouteKind)] = &[
     ),
     ("/demo-games/dice", RouteKind::DemoGame),
     ("/demo-games/dice/roll", RouteKind::DemoGame),
+    ("/metrics", RouteKind::Metrics),
 ];
 
 /// The registered server functions: (path under `/api/`, method).
@@ -1487,6 +1491,17 @@ async fn every_route_is_classified_and_protected(pool: PgPool) {
                     "GET {path}: {}",
                     get.status()
                 );
+            }
+            RouteKind::Metrics => {
+                let response = app
+                    .http
+                    .get(format!("{}{path}", app.base))
+                    .send()
+                    .await
+                    .unwrap();
+                assert_eq!(response.status(), 404, "{path} is not on the public port");
+                let body = response.text().await.unwrap();
+                assert!(!body.contains("kasa_http_requests_total"), "{body}");
             }
             RouteKind::GameWallet => {
                 let url = format!(
