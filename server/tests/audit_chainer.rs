@@ -4,6 +4,7 @@
 //! nothing; the queue refuses every other way out, and verification reports events left waiting.
 
 mod common;
+mod ledger_support;
 
 use std::collections::BTreeSet;
 use std::time::Duration;
@@ -12,18 +13,10 @@ use app::domain::ids::TenantId;
 use chrono::Utc;
 use common::*;
 use kasa_server::audit::{self, Actor, AuditEvent, chainer};
+use ledger_support::tenant;
 use sqlx::PgPool;
 use sqlx::postgres::PgPoolOptions;
 use uuid::Uuid;
-
-async fn tenant(pool: &PgPool, slug: &str) -> TenantId {
-    sqlx::query_scalar("INSERT INTO tenants (id, slug, name) VALUES ($1, $2, $2) RETURNING id")
-        .bind(Uuid::new_v4())
-        .bind(slug)
-        .fetch_one(pool)
-        .await
-        .unwrap()
-}
 
 fn event(tenant_id: TenantId, target: &str) -> AuditEvent {
     AuditEvent {
@@ -188,7 +181,7 @@ async fn a_chainer_killed_mid_block_loses_nothing(pool: PgPool) {
     let chainer_pool = pool.clone();
     let chaining =
         tokio::spawn(async move { chainer::chain_block(&chainer_pool, tenant_id).await });
-    let chainer_pid = wait_for_blocked_delete(&pool).await;
+    let chainer_pid = wait_for_blocked(&pool, "DELETE FROM audit_pending").await;
     let linked_in_flight: i64 =
         sqlx::query_scalar("SELECT last_seq FROM audit_chain_heads WHERE tenant_id = $1")
             .bind(tenant_id)
@@ -226,13 +219,20 @@ async fn a_chainer_killed_mid_block_loses_nothing(pool: PgPool) {
     assert_eq!(chain.head_seq, 20);
 }
 
-/// The backend of the chainer once it waits on the held queue row (it has inserted its links).
-async fn wait_for_blocked_delete(pool: &PgPool) -> i32 {
+/// The backend of the chainer once its statement starting with `statement` waits on a lock
+/// (a chainer that never blocks fails the test after 20 s instead of hanging it).
+async fn wait_for_blocked(pool: &PgPool, statement: &str) -> i32 {
+    let deadline = std::time::Instant::now() + Duration::from_secs(20);
     loop {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the chainer never waited on: {statement}"
+        );
         let pid: Option<i32> = sqlx::query_scalar(
             "SELECT pid FROM pg_stat_activity
-              WHERE wait_event_type = 'Lock' AND query LIKE 'DELETE FROM audit_pending%'",
+              WHERE wait_event_type = 'Lock' AND starts_with(query, $1)",
         )
+        .bind(statement)
         .fetch_optional(pool)
         .await
         .unwrap();
@@ -241,6 +241,32 @@ async fn wait_for_blocked_delete(pool: &PgPool) -> i32 {
         }
         tokio::time::sleep(Duration::from_millis(5)).await;
     }
+}
+
+// Proves a chainer waits for an event being linked directly instead of skipping the brand (a
+// brand whose staff record events back to back would otherwise never be chained): the pass
+// blocks on the held head, links the queued event once the direct one commits, after it.
+#[sqlx::test(migrations = "../migrations")]
+async fn a_chainer_waits_for_a_direct_link_instead_of_skipping_the_brand(pool: PgPool) {
+    let tenant_id = tenant(&pool, "direct").await;
+    queue_alone(&pool, &event(tenant_id, "queued")).await;
+    let mut direct = pool.begin().await.unwrap();
+    audit::record(&mut direct, &event(tenant_id, "direct"))
+        .await
+        .unwrap();
+    let chainer_pool = pool.clone();
+    let chaining =
+        tokio::spawn(async move { chainer::chain_block(&chainer_pool, tenant_id).await });
+    wait_for_blocked(&pool, "SELECT last_seq, last_hash FROM audit_chain_heads").await;
+    direct.commit().await.unwrap();
+
+    assert_eq!(chaining.await.unwrap().unwrap(), Some(1));
+    assert_eq!(
+        chained_targets(&pool, tenant_id).await,
+        ["direct", "queued"]
+    );
+    assert_eq!(queued(&pool).await, 0);
+    assert!(verified(&pool, tenant_id).await.ok());
 }
 
 // Proves the application role cannot make a queued event disappear before it is chained: DELETE

@@ -308,21 +308,21 @@ async fn post_once(
 #[derive(Default)]
 struct Backlog {
     most_queued: i64,
-    /// The oldest queued event's age at each sample, in seconds (0 when the queue was empty).
-    oldest_waits_s: Vec<f64>,
+    /// The oldest queued event's age at each sample, in microseconds (0: the queue was empty).
+    oldest_waits_us: Vec<u32>,
 }
 
 impl Backlog {
     fn absorb(&mut self, other: Backlog) {
         self.most_queued = self.most_queued.max(other.most_queued);
-        self.oldest_waits_s.extend(other.oldest_waits_s);
+        self.oldest_waits_us.extend(other.oldest_waits_us);
     }
 
+    /// In seconds.
     fn lag_percentile(&self, quantile: f64) -> f64 {
-        let mut sorted = self.oldest_waits_s.clone();
-        sorted.sort_by(f64::total_cmp);
-        let rank = ((sorted.len() as f64 * quantile).ceil() as usize).saturating_sub(1);
-        sorted.get(rank).copied().unwrap_or(0.0)
+        let mut sorted = self.oldest_waits_us.clone();
+        sorted.sort_unstable();
+        scratch::percentile_ms(&sorted, quantile) / 1000.0
     }
 }
 
@@ -334,15 +334,18 @@ fn spawn_backlog_sampler(pool: PgPool) -> BacklogSampler {
         let mut ticks = tokio::time::interval(Duration::from_millis(100));
         loop {
             ticks.tick().await;
-            let sample: Result<(i64, f64), sqlx::Error> = sqlx::query_as(
-                "SELECT count(*), coalesce(extract(epoch FROM clock_timestamp() - min(at)), 0)::float8
+            let sample: Result<(i64, i64), sqlx::Error> = sqlx::query_as(
+                "SELECT count(*),
+                        coalesce((extract(epoch FROM clock_timestamp() - min(at)) * 1e6)::bigint, 0)
                    FROM audit_pending",
             )
             .fetch_one(&pool)
             .await;
             if let (Ok((queued, oldest)), Ok(mut figures)) = (sample, shared.lock()) {
                 figures.most_queued = figures.most_queued.max(queued);
-                figures.oldest_waits_s.push(oldest);
+                figures
+                    .oldest_waits_us
+                    .push(u32::try_from(oldest.max(0)).unwrap_or(u32::MAX));
             }
         }
     });

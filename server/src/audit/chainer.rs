@@ -48,49 +48,19 @@ pub async fn queue(conn: &mut sqlx::PgConnection, event: &AuditEvent) -> Result<
     Ok(stored.id)
 }
 
-/// A queued event: everything its hash covers, without its link.
+/// A queued event: everything its hash covers, read as a [`StoredEvent`] whose link (`seq`,
+/// `prev_hash`, `hash`) is still zero, and its place in the queue.
 #[derive(sqlx::FromRow)]
 struct Queued {
     pos: i64,
-    tenant_id: TenantId,
-    id: Uuid,
-    actor_type: String,
-    actor_id: String,
-    action: String,
-    target_type: String,
-    target_id: String,
-    before: Option<serde_json::Value>,
-    after: Option<serde_json::Value>,
-    reason: Option<String>,
-    request_id: Option<String>,
-    idempotency_key: Option<String>,
-    ip: Option<String>,
-    at: DateTime<Utc>,
+    #[sqlx(flatten)]
+    event: StoredEvent,
 }
 
-impl Queued {
-    fn linked(self, seq: i64, prev_hash: [u8; 32]) -> StoredEvent {
-        StoredEvent {
-            tenant_id: self.tenant_id,
-            seq,
-            id: self.id,
-            actor_type: self.actor_type,
-            actor_id: self.actor_id,
-            action: self.action,
-            target_type: self.target_type,
-            target_id: self.target_id,
-            before: self.before,
-            after: self.after,
-            reason: self.reason,
-            request_id: self.request_id,
-            idempotency_key: self.idempotency_key,
-            ip: self.ip,
-            at: self.at,
-            prev_hash: Hash32(prev_hash),
-            hash: Hash32([0; 32]),
-        }
-    }
-}
+/// The queue's columns as [`Queued`] reads them (the link is set when the event is linked).
+const QUEUED_COLUMNS: &str = "pos, tenant_id, 0::bigint AS seq, id, actor_type, actor_id, action, \
+    target_type, target_id, before, after, reason, request_id, idempotency_key, ip, at, \
+    decode(repeat('00', 32), 'hex') AS prev_hash, decode(repeat('00', 32), 'hex') AS hash";
 
 #[derive(sqlx::FromRow)]
 struct Head {
@@ -123,11 +93,9 @@ pub async fn chain_block(pool: &PgPool, tenant_id: TenantId) -> Result<Option<u6
     .bind(tenant_id)
     .fetch_one(&mut *tx)
     .await?;
-    let queued: Vec<Queued> = sqlx::query_as(
-        "SELECT pos, tenant_id, id, actor_type, actor_id, action, target_type, target_id, before,
-                after, reason, request_id, idempotency_key, ip, at
-           FROM audit_pending WHERE tenant_id = $1 ORDER BY pos LIMIT $2",
-    )
+    let queued: Vec<Queued> = sqlx::query_as(&format!(
+        "SELECT {QUEUED_COLUMNS} FROM audit_pending WHERE tenant_id = $1 ORDER BY pos LIMIT $2"
+    ))
     .bind(tenant_id)
     .bind(BLOCK)
     .fetch_all(&mut *tx)
@@ -137,8 +105,15 @@ pub async fn chain_block(pool: &PgPool, tenant_id: TenantId) -> Result<Option<u6
     }
     let positions: Vec<i64> = queued.iter().map(|event| event.pos).collect();
     let mut block = Block::default();
-    for (seq, event) in (last_seq + 1..).zip(queued) {
-        let mut linked = event.linked(seq, prev_hash);
+    for (
+        seq,
+        Queued {
+            event: mut linked, ..
+        },
+    ) in (last_seq + 1..).zip(queued)
+    {
+        linked.seq = seq;
+        linked.prev_hash = Hash32(prev_hash);
         prev_hash = linked.compute_hash();
         linked.hash = Hash32(prev_hash);
         block.push(linked);
